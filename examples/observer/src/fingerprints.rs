@@ -1,0 +1,193 @@
+//! `edgewise fingerprints FILE`: JA4T / JA4TS for every fingerprinted packet of
+//! a pcap or pcapng file.
+//!
+//! Pipeline: [`CaptureReader`] -> [`decode`] (link, IP, tunnels) ->
+//! [`TcpHeader::new_checked`] -> [`Ja4Tracker::observe`] with the frame's
+//! capture time. Frames that are not TCP, or whose headers are malformed, are
+//! counted by reason in [`FingerprintStats`] and skipped.
+
+use std::collections::BTreeMap;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+
+use edgewise_ja4::{Ja4Tracker, Observation, TcpFlags, TcpHeader, TrackerConfig};
+use edgewise_packet::{CaptureError, CaptureReader, Transport, decode};
+use serde::Serialize;
+
+/// One fingerprinted packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FingerprintRecord {
+    /// 1-based packet number in the file.
+    pub frame: u64,
+    /// Capture time, nanoseconds since the Unix epoch.
+    pub timestamp_ns: u64,
+    /// Sender of the packet.
+    pub src: SocketAddr,
+    /// Receiver of the packet.
+    pub dst: SocketAddr,
+    /// TCP flags of the packet.
+    pub flags: TcpFlags,
+    /// The fingerprint.
+    pub observation: Observation,
+}
+
+impl FingerprintRecord {
+    /// `"ja4t"` or `"ja4ts"`.
+    pub fn kind(&self) -> &'static str {
+        match self.observation {
+            Observation::Ja4t(_) => "ja4t",
+            Observation::Ja4ts(_) => "ja4ts",
+        }
+    }
+
+    /// The canonical fingerprint string.
+    pub fn fingerprint(&self) -> String {
+        match &self.observation {
+            Observation::Ja4t(f) => f.to_string(),
+            Observation::Ja4ts(f) => f.to_string(),
+        }
+    }
+}
+
+/// Counters of one run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FingerprintStats {
+    /// Frames read from the capture.
+    pub frames: u64,
+    /// TCP segments seen.
+    pub tcp_segments: u64,
+    /// Fingerprints produced.
+    pub fingerprints: u64,
+    /// Frames skipped, by reason (`not_ip`, `tcp:options_truncated`, ...).
+    pub skipped: BTreeMap<&'static str, u64>,
+}
+
+/// Runs the fingerprint pipeline over a capture, handing each record to
+/// `sink` in file order. Returns the counters, or the capture error that
+/// stopped the reading (records before it were already handed out).
+///
+/// # Errors
+/// A [`CaptureError`] when the file is not a capture or a record is broken.
+pub fn fingerprint_capture<'r, R: Read + Send + 'r>(
+    input: R,
+    config: TrackerConfig,
+    mut sink: impl FnMut(&FingerprintRecord),
+) -> Result<FingerprintStats, (FingerprintStats, CaptureError)> {
+    let mut stats = FingerprintStats::default();
+    let mut reader = match CaptureReader::new(input) {
+        Ok(reader) => reader,
+        Err(e) => return Err((stats, e)),
+    };
+    let mut tracker = Ja4Tracker::new(config);
+    while let Some(frame) = reader.next_frame() {
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(e) => return Err((stats, e)),
+        };
+        stats.frames += 1;
+        let packet = match decode(frame.link, frame.data) {
+            Ok(packet) => packet,
+            Err(e) => {
+                *stats.skipped.entry(e.reason()).or_default() += 1;
+                continue;
+            }
+        };
+        let Transport::Tcp {
+            src_port,
+            dst_port,
+            segment,
+        } = packet.transport()
+        else {
+            continue;
+        };
+        stats.tcp_segments += 1;
+        let header = match TcpHeader::new_checked(segment) {
+            Ok(header) => header,
+            Err(e) => {
+                *stats.skipped.entry(tcp_reason(e.reason())).or_default() += 1;
+                continue;
+            }
+        };
+        if let Some(observation) =
+            tracker.observe(packet.src, packet.dst, &header, frame.timestamp_ns)
+        {
+            stats.fingerprints += 1;
+            sink(&FingerprintRecord {
+                frame: frame.number,
+                timestamp_ns: frame.timestamp_ns,
+                src: SocketAddr::new(packet.src, src_port),
+                dst: SocketAddr::new(packet.dst, dst_port),
+                flags: header.flags(),
+                observation,
+            });
+        }
+    }
+    Ok(stats)
+}
+
+fn tcp_reason(reason: &'static str) -> &'static str {
+    match reason {
+        "truncated" => "tcp:truncated",
+        "data_offset" => "tcp:data_offset",
+        "options_truncated" => "tcp:options_truncated",
+        _ => "tcp:other",
+    }
+}
+
+/// The JSON line printed for each record.
+#[derive(Serialize)]
+struct Line<'a> {
+    frame: u64,
+    kind: &'static str,
+    fingerprint: &'a str,
+    src: SocketAddr,
+    dst: SocketAddr,
+}
+
+/// Writes one JSON object per line for every record, as `edgewise
+/// fingerprints` prints them.
+///
+/// # Errors
+/// The capture error that stopped the reading, or an output error.
+pub fn write_fingerprints<R: Read + Send>(
+    input: R,
+    out: &mut impl Write,
+) -> Result<FingerprintStats, FingerprintsError> {
+    let mut write_error = None;
+    let mut text = String::new();
+    let result = fingerprint_capture(input, TrackerConfig::default(), |record| {
+        if write_error.is_some() {
+            return;
+        }
+        text.clear();
+        text.push_str(&record.fingerprint());
+        let line = Line {
+            frame: record.frame,
+            kind: record.kind(),
+            fingerprint: &text,
+            src: record.src,
+            dst: record.dst,
+        };
+        let written = serde_json::to_writer(&mut *out, &line)
+            .map_err(io::Error::from)
+            .and_then(|()| out.write_all(b"\n"));
+        if let Err(e) = written {
+            write_error = Some(e);
+        }
+    });
+    if let Some(e) = write_error {
+        return Err(FingerprintsError::Output(e));
+    }
+    result.map_err(|(_, e)| FingerprintsError::Capture(e))
+}
+
+/// Why `edgewise fingerprints` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FingerprintsError {
+    /// The capture could not be read.
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    /// Writing the output failed.
+    #[error("writing output: {0}")]
+    Output(#[source] io::Error),
+}

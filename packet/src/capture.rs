@@ -1,0 +1,302 @@
+//! Reading pcap and pcapng files frame by frame.
+//!
+//! Contract: [`CaptureReader`] reads only through the `Read` it is given
+//! (it opens nothing), in a bounded buffer that grows to at most
+//! [`CaptureReader::MAX_RECORD_LEN`] for one oversized record. Frames are
+//! numbered from 1 in file order, counting only packet records (pcap records,
+//! pcapng Enhanced and Simple Packet Blocks), which is how Wireshark numbers
+//! them. Timestamps are nanoseconds since the Unix epoch, honouring pcap's
+//! microsecond/nanosecond magic and pcapng's per-interface `if_tsresol` and
+//! `if_tsoffset`. A bad record ends the reading with an error naming the
+//! byte offset; frames before it were already returned.
+
+use std::io::Read;
+
+use pcap_parser::pcapng::Block;
+use pcap_parser::traits::PcapReaderIterator;
+use pcap_parser::{PcapBlockOwned, PcapError};
+
+use crate::{CaptureError, LinkType};
+
+/// One captured frame, borrowed from the reader's buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Frame<'a> {
+    /// 1-based packet number in the file.
+    pub number: u64,
+    /// Capture time, nanoseconds since the Unix epoch (0 when the record has
+    /// none, as in a pcapng Simple Packet Block).
+    pub timestamp_ns: u64,
+    /// Link type of the interface the frame was captured on.
+    pub link: LinkType,
+    /// The captured bytes (possibly fewer than [`Frame::original_len`]).
+    pub data: &'a [u8],
+    /// Length of the frame on the wire.
+    pub original_len: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Interface {
+    link: LinkType,
+    units_per_second: u64,
+    offset_seconds: i64,
+}
+
+/// What one parsed block means to the frame loop.
+enum Step {
+    Frame,
+    Skip,
+    Header(Option<Interface>),
+    Interface(Interface),
+    NewSection,
+}
+
+/// A pull reader over a pcap or pcapng stream.
+pub struct CaptureReader<'r> {
+    inner: Box<dyn PcapReaderIterator + Send + 'r>,
+    legacy: Option<Interface>,
+    interfaces: Vec<Interface>,
+    buffer_len: usize,
+    pending: usize,
+    consumed: u64,
+    frames: u64,
+    done: bool,
+}
+
+const LEGACY_NANOSECOND_MAGICS: [u32; 2] = [0xa1b2_3c4d, 0x4d3c_b2a1];
+const INITIAL_BUFFER: usize = 256 * 1024;
+
+impl<'r> CaptureReader<'r> {
+    /// The largest single record the reader accepts.
+    pub const MAX_RECORD_LEN: usize = 64 * 1024 * 1024;
+
+    /// Starts reading a capture, recognising pcap or pcapng from its header.
+    ///
+    /// # Errors
+    /// [`CaptureError::Empty`], [`CaptureError::NotACapture`] or
+    /// [`CaptureError::Read`].
+    pub fn new<R: Read + Send + 'r>(reader: R) -> Result<Self, CaptureError> {
+        let inner = pcap_parser::create_reader(INITIAL_BUFFER, reader).map_err(|e| match e {
+            PcapError::Eof => CaptureError::Empty,
+            PcapError::ReadError => CaptureError::Read { offset: 0 },
+            _ => CaptureError::NotACapture,
+        })?;
+        Ok(CaptureReader {
+            inner,
+            legacy: None,
+            interfaces: Vec::new(),
+            buffer_len: INITIAL_BUFFER,
+            pending: 0,
+            consumed: 0,
+            frames: 0,
+            done: false,
+        })
+    }
+
+    /// Frames returned so far.
+    pub fn frames_read(&self) -> u64 {
+        self.frames
+    }
+
+    /// The next frame, `None` at the end of the capture (or after an error).
+    ///
+    /// # Errors
+    /// A [`CaptureError`] for a truncated or malformed record; reading stops.
+    pub fn next_frame(&mut self) -> Option<Result<Frame<'_>, CaptureError>> {
+        if self.done {
+            return None;
+        }
+        loop {
+            if self.pending > 0 {
+                self.inner.consume(self.pending);
+                self.consumed += self.pending as u64;
+                self.pending = 0;
+            }
+            let parsed = match self.inner.next() {
+                Ok((len, block)) => Ok((len, classify(&block))),
+                Err(e) => Err(Failure::from(e)),
+            };
+            let step = match parsed {
+                Ok((len, step)) => {
+                    self.pending = len;
+                    step
+                }
+                Err(failure) => match self.recover(failure) {
+                    Ok(()) => continue,
+                    Err(None) => return None,
+                    Err(Some(error)) => return Some(Err(error)),
+                },
+            };
+            match step {
+                Step::Frame => break,
+                Step::Skip => {}
+                Step::Header(legacy) => self.legacy = legacy,
+                Step::NewSection => self.interfaces.clear(),
+                Step::Interface(iface) => self.interfaces.push(iface),
+            }
+        }
+        // Parse the packet block again to return a borrow of it: the first
+        // parse could not outlive the loop that may consume.
+        let offset = self.consumed;
+        let block = match self.inner.next() {
+            Ok((_, block)) => block,
+            Err(_) => {
+                self.done = true;
+                return Some(Err(CaptureError::Truncated { offset }));
+            }
+        };
+        self.frames += 1;
+        let number = self.frames;
+        let frame = match block {
+            PcapBlockOwned::Legacy(record) => {
+                let iface = self.legacy.unwrap_or(Interface {
+                    link: LinkType::Ethernet,
+                    units_per_second: 1_000_000,
+                    offset_seconds: 0,
+                });
+                let sub = u64::from(record.ts_usec);
+                let sub_ns = if iface.units_per_second == 1_000_000_000 {
+                    sub
+                } else {
+                    sub * 1_000
+                };
+                Ok(Frame {
+                    number,
+                    timestamp_ns: u64::from(record.ts_sec) * 1_000_000_000 + sub_ns,
+                    link: iface.link,
+                    data: record.data,
+                    original_len: record.origlen,
+                })
+            }
+            PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
+                match self.interfaces.get(epb.if_id as usize) {
+                    Some(iface) => Ok(Frame {
+                        number,
+                        timestamp_ns: ng_timestamp(epb.ts_high, epb.ts_low, iface),
+                        link: iface.link,
+                        data: epb.data,
+                        original_len: epb.origlen,
+                    }),
+                    None => Err(CaptureError::UnknownInterface {
+                        interface: epb.if_id,
+                        offset,
+                    }),
+                }
+            }
+            PcapBlockOwned::NG(Block::SimplePacket(spb)) => match self.interfaces.first() {
+                Some(iface) => Ok(Frame {
+                    number,
+                    timestamp_ns: 0,
+                    link: iface.link,
+                    data: spb.data,
+                    original_len: spb.origlen,
+                }),
+                None => Err(CaptureError::UnknownInterface {
+                    interface: 0,
+                    offset,
+                }),
+            },
+            _ => Err(CaptureError::Malformed {
+                offset,
+                detail: "packet block changed between two parses".into(),
+            }),
+        };
+        if frame.is_err() {
+            self.done = true;
+        }
+        Some(frame)
+    }
+
+    /// Handles a parser error: `Ok` to retry, `Err(None)` at a clean end,
+    /// `Err(Some(_))` for a real error (reading stops).
+    fn recover(&mut self, error: Failure) -> Result<(), Option<CaptureError>> {
+        let offset = self.consumed;
+        let outcome = match error {
+            Failure::Eof => Err(None),
+            Failure::Incomplete => match self.inner.refill() {
+                Ok(()) => Ok(()),
+                Err(_) => Err(Some(CaptureError::Read { offset })),
+            },
+            Failure::BufferTooSmall => {
+                let wanted = self.buffer_len.saturating_mul(2);
+                if wanted <= Self::MAX_RECORD_LEN && self.inner.grow(wanted) {
+                    self.buffer_len = wanted;
+                    match self.inner.refill() {
+                        Ok(()) => Ok(()),
+                        Err(_) => Err(Some(CaptureError::Read { offset })),
+                    }
+                } else {
+                    Err(Some(CaptureError::RecordTooLarge {
+                        offset,
+                        limit: Self::MAX_RECORD_LEN,
+                    }))
+                }
+            }
+            Failure::UnexpectedEof => Err(Some(CaptureError::Truncated { offset })),
+            Failure::Read => Err(Some(CaptureError::Read { offset })),
+            Failure::NotRecognized => Err(Some(CaptureError::NotACapture)),
+            Failure::Malformed(detail) => Err(Some(CaptureError::Malformed { offset, detail })),
+        };
+        if outcome.is_err() {
+            self.done = true;
+        }
+        outcome
+    }
+}
+
+/// A parser error with its borrow of the buffer dropped.
+enum Failure {
+    Eof,
+    Incomplete,
+    BufferTooSmall,
+    UnexpectedEof,
+    Read,
+    NotRecognized,
+    Malformed(String),
+}
+
+impl From<PcapError<&[u8]>> for Failure {
+    fn from(error: PcapError<&[u8]>) -> Self {
+        match error {
+            PcapError::Eof => Failure::Eof,
+            PcapError::Incomplete(_) => Failure::Incomplete,
+            PcapError::BufferTooSmall => Failure::BufferTooSmall,
+            PcapError::UnexpectedEof => Failure::UnexpectedEof,
+            PcapError::ReadError => Failure::Read,
+            PcapError::HeaderNotRecognized => Failure::NotRecognized,
+            PcapError::NomError(_, kind) | PcapError::OwnedNomError(_, kind) => {
+                Failure::Malformed(format!("{kind:?}"))
+            }
+        }
+    }
+}
+
+fn classify(block: &PcapBlockOwned<'_>) -> Step {
+    match block {
+        PcapBlockOwned::Legacy(_)
+        | PcapBlockOwned::NG(Block::EnhancedPacket(_) | Block::SimplePacket(_)) => Step::Frame,
+        PcapBlockOwned::LegacyHeader(header) => Step::Header(Some(Interface {
+            link: LinkType::from_linktype(u32::try_from(header.network.0).unwrap_or(u32::MAX)),
+            units_per_second: if LEGACY_NANOSECOND_MAGICS.contains(&header.magic_number) {
+                1_000_000_000
+            } else {
+                1_000_000
+            },
+            offset_seconds: 0,
+        })),
+        PcapBlockOwned::NG(Block::SectionHeader(_)) => Step::NewSection,
+        PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => Step::Interface(Interface {
+            link: LinkType::from_linktype(u32::try_from(idb.linktype.0).unwrap_or(u32::MAX)),
+            units_per_second: idb.ts_resolution().unwrap_or(1_000_000),
+            offset_seconds: idb.ts_offset(),
+        }),
+        PcapBlockOwned::NG(_) => Step::Skip,
+    }
+}
+
+fn ng_timestamp(high: u32, low: u32, iface: &Interface) -> u64 {
+    let units = (u128::from(high) << 32) | u128::from(low);
+    let per_second = u128::from(iface.units_per_second.max(1));
+    let nanos = units * 1_000_000_000 / per_second;
+    let offset = i128::from(iface.offset_seconds) * 1_000_000_000;
+    u64::try_from((i128::try_from(nanos).unwrap_or(i128::MAX) + offset).max(0)).unwrap_or(u64::MAX)
+}
