@@ -154,6 +154,7 @@ impl OptionSummary {
 
     /// This walk's listed kinds with another walk's MSS and window scale: how
     /// a retransmitted SYN-ACK combines with the first one.
+    #[must_use]
     pub fn with_values_of(&self, other: &OptionSummary) -> OptionSummary {
         OptionSummary {
             mss: other.mss,

@@ -137,12 +137,9 @@ impl<'r> CaptureReader<'r> {
         // Parse the packet block again to return a borrow of it: the first
         // parse could not outlive the loop that may consume.
         let offset = self.consumed;
-        let block = match self.inner.next() {
-            Ok((_, block)) => block,
-            Err(_) => {
-                self.done = true;
-                return Some(Err(CaptureError::Truncated { offset }));
-            }
+        let Ok((_, block)) = self.inner.next() else {
+            self.done = true;
+            return Some(Err(CaptureError::Truncated { offset }));
         };
         self.frames += 1;
         let number = self.frames;

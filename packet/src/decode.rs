@@ -1,7 +1,7 @@
 //! Frame decoding: link layer, IP, tunnels, down to the innermost packet.
 //!
 //! Contract: [`decode`] never panics and never allocates. It reads the link
-//! header of the capture's [`LinkType`], VLAN tags (802.1Q, QinQ), IPv4 (with
+//! header of the capture's [`LinkType`], VLAN tags (802.1Q, `QinQ`), IPv4 (with
 //! options) or IPv6 (with extension headers), then opens tunnels — IP-in-IP,
 //! GRE, ERSPAN I/II/III, VXLAN, VXLAN-GPE, Geneve — up to
 //! [`MAX_TUNNEL_DEPTH`] deep. A tunnel whose inner frame does not decode is

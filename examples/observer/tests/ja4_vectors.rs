@@ -7,7 +7,7 @@
 //! we produce beyond the manifest must be one of our documented deviations
 //! (an ECN-flagged SYN or SYN-ACK), not a stray fingerprint.
 
-mod shared_vectors;
+mod common;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -66,7 +66,7 @@ fn run(path: &std::path::Path) -> Vec<FingerprintRecord> {
 
 #[test]
 fn every_in_scope_manifest_row_matches_and_nothing_else_is_emitted() {
-    let Some(dir) = shared_vectors::vectors_dir("ja4") else {
+    let Some(dir) = common::vectors_dir("ja4") else {
         return;
     };
     let manifest = std::fs::read_to_string(dir.join("manifest.tsv")).expect("manifest");
@@ -85,8 +85,9 @@ fn every_in_scope_manifest_row_matches_and_nothing_else_is_emitted() {
     // stray fingerprint anywhere is caught.
     let mut pcaps: Vec<String> = std::fs::read_dir(dir.join("pcap"))
         .expect("pcap dir")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".pcap") || n.ends_with(".pcapng"))
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
+        .map(|p| p.file_name().expect("name").to_string_lossy().into_owned())
         .collect();
     pcaps.sort();
 

@@ -1,0 +1,86 @@
+//! Proof that fingerprinting allocates nothing: a counting global allocator
+//! around the per-packet path (header check, option walk, tracker, display).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::fmt::Write;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use edgewise_ja4::{Ja4Tracker, Ja4t, TcpHeader, TrackerConfig};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: delegates to the system allocator; only counts calls.
+#[expect(
+    unsafe_code,
+    reason = "a global allocator must implement an unsafe trait"
+)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// A fixed-size text buffer so formatting itself does not allocate.
+struct Stack {
+    buf: [u8; 128],
+    len: usize,
+}
+
+impl Write for Stack {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        self.buf
+            .get_mut(self.len..end)
+            .ok_or(std::fmt::Error)?
+            .copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+const SYN: [u8; 32] = [
+    0xd4, 0x31, 0x01, 0xbb, 0, 0, 0, 1, 0, 0, 0, 0, 0x80, 0x02, 0xfa, 0xf0, 0, 0, 0, 0, 0x02, 0x04,
+    0x05, 0xb4, 0x01, 0x03, 0x03, 0x08, 0x01, 0x01, 0x04, 0x02,
+];
+
+#[test]
+fn the_per_packet_path_does_not_allocate() {
+    let mut syn_ack = SYN;
+    syn_ack[13] = 0x12;
+    let mut tracker = Ja4Tracker::new(TrackerConfig {
+        capacity: 1024,
+        ..TrackerConfig::default()
+    });
+    let (a, b) = (IpAddr::from([10, 0, 0, 1]), IpAddr::from([10, 0, 0, 2]));
+    let mut text = Stack {
+        buf: [0; 128],
+        len: 0,
+    };
+
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for i in 0..1000u64 {
+        text.len = 0;
+        let ja4t = Ja4t::from_syn(&SYN).unwrap();
+        write!(text, "{ja4t}").unwrap();
+        let mut segment = syn_ack;
+        segment[0..2].copy_from_slice(&((i % 2000) as u16).to_be_bytes());
+        let header = TcpHeader::new_checked(&segment[..]).unwrap();
+        let observed = tracker.observe(b, a, &header, i * 1_000_000_000).unwrap();
+        write!(text, "{observed:?}").unwrap_or(());
+    }
+    let after = ALLOCATIONS.load(Ordering::Relaxed);
+    assert_eq!(after - before, 0, "allocations on the fingerprint path");
+}

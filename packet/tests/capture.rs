@@ -1,0 +1,168 @@
+//! Reading pcap and pcapng streams.
+
+#![expect(
+    clippy::cast_possible_truncation,
+    reason = "test builders write fixed-width wire fields from small values"
+)]
+
+use edgewise_packet::{CaptureError, CaptureReader, LinkType};
+
+fn pcap(magic: u32, linktype: u32, records: &[(u32, u32, &[u8])]) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend_from_slice(&magic.to_le_bytes());
+    f.extend_from_slice(&2u16.to_le_bytes());
+    f.extend_from_slice(&4u16.to_le_bytes());
+    f.extend_from_slice(&[0; 8]);
+    f.extend_from_slice(&65535u32.to_le_bytes());
+    f.extend_from_slice(&linktype.to_le_bytes());
+    for (sec, sub, data) in records {
+        f.extend_from_slice(&sec.to_le_bytes());
+        f.extend_from_slice(&sub.to_le_bytes());
+        f.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        f.extend_from_slice(&(data.len() as u32 + 10).to_le_bytes());
+        f.extend_from_slice(data);
+    }
+    f
+}
+
+fn block(kind: u32, body: &[u8]) -> Vec<u8> {
+    let padded = body.len().div_ceil(4) * 4;
+    let total = (12 + padded) as u32;
+    let mut b = Vec::new();
+    b.extend_from_slice(&kind.to_le_bytes());
+    b.extend_from_slice(&total.to_le_bytes());
+    b.extend_from_slice(body);
+    b.resize(8 + padded, 0);
+    b.extend_from_slice(&total.to_le_bytes());
+    b
+}
+
+fn shb() -> Vec<u8> {
+    let mut body = 0x1a2b_3c4du32.to_le_bytes().to_vec();
+    body.extend_from_slice(&1u16.to_le_bytes());
+    body.extend_from_slice(&0u16.to_le_bytes());
+    body.extend_from_slice(&u64::MAX.to_le_bytes());
+    block(0x0a0d_0d0a, &body)
+}
+
+fn idb(linktype: u16, tsresol: Option<u8>) -> Vec<u8> {
+    let mut body = linktype.to_le_bytes().to_vec();
+    body.extend_from_slice(&[0, 0]);
+    body.extend_from_slice(&0u32.to_le_bytes());
+    if let Some(r) = tsresol {
+        body.extend_from_slice(&9u16.to_le_bytes());
+        body.extend_from_slice(&1u16.to_le_bytes());
+        body.extend_from_slice(&[r, 0, 0, 0]);
+        body.extend_from_slice(&[0, 0, 0, 0]);
+    }
+    block(1, &body)
+}
+
+fn epb(interface: u32, ts: u64, data: &[u8]) -> Vec<u8> {
+    let mut body = interface.to_le_bytes().to_vec();
+    body.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
+    body.extend_from_slice(&(ts as u32).to_le_bytes());
+    body.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    body.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    body.extend_from_slice(data);
+    block(6, &body)
+}
+
+type Frames = Vec<(u64, u64, LinkType, Vec<u8>)>;
+
+fn read_all(bytes: &[u8]) -> (Frames, Option<CaptureError>) {
+    let mut reader = match CaptureReader::new(bytes) {
+        Ok(r) => r,
+        Err(e) => return (Vec::new(), Some(e)),
+    };
+    let mut frames = Vec::new();
+    while let Some(frame) = reader.next_frame() {
+        match frame {
+            Ok(f) => frames.push((f.number, f.timestamp_ns, f.link, f.data.to_vec())),
+            Err(e) => return (frames, Some(e)),
+        }
+    }
+    (frames, None)
+}
+
+#[test]
+fn pcap_microsecond_and_nanosecond() {
+    let (frames, err) = read_all(&pcap(0xa1b2_c3d4, 1, &[(10, 5, b"ab"), (11, 0, b"cd")]));
+    assert!(err.is_none());
+    assert_eq!(
+        frames[0],
+        (1, 10_000_005_000, LinkType::Ethernet, b"ab".to_vec())
+    );
+    assert_eq!(frames[1].0, 2);
+    let (frames, _) = read_all(&pcap(0xa1b2_3c4d, 101, &[(10, 5, b"ab")]));
+    assert_eq!(frames[0].1, 10_000_000_005);
+    assert_eq!(frames[0].2, LinkType::RawIp);
+}
+
+#[test]
+fn pcapng_interfaces_resolutions_and_sections() {
+    let mut f = shb();
+    f.extend(idb(1, None));
+    f.extend(idb(0, Some(9)));
+    f.extend(block(0xdead, b"unknown block")); // skipped, not numbered
+    f.extend(epb(1, 3_000_000_007, b"null"));
+    f.extend(epb(0, 2_000_001, b"eth"));
+    // A new section forgets the interfaces of the previous one.
+    f.extend(shb());
+    f.extend(idb(113, Some(3)));
+    f.extend(epb(0, 1500, b"sll"));
+    let (frames, err) = read_all(&f);
+    assert!(err.is_none(), "{err:?}");
+    let summary: Vec<_> = frames.iter().map(|(n, t, l, _)| (*n, *t, *l)).collect();
+    assert_eq!(
+        summary,
+        vec![
+            (1, 3_000_000_007, LinkType::Null),
+            (2, 2_000_001_000, LinkType::Ethernet),
+            (3, 1_500_000_000, LinkType::LinuxSll),
+        ]
+    );
+}
+
+#[test]
+fn undeclared_interface_is_an_error() {
+    let mut f = shb();
+    f.extend(idb(1, None));
+    f.extend(epb(3, 0, b"x"));
+    let (frames, err) = read_all(&f);
+    assert!(frames.is_empty());
+    assert!(matches!(
+        err,
+        Some(CaptureError::UnknownInterface { interface: 3, .. })
+    ));
+}
+
+#[test]
+fn truncated_and_garbage_inputs_are_typed_errors() {
+    assert!(matches!(read_all(b"").1, Some(CaptureError::Empty)));
+    assert!(matches!(
+        read_all(b"this is not a capture file at all").1,
+        Some(CaptureError::NotACapture)
+    ));
+    let full = pcap(0xa1b2_c3d4, 1, &[(1, 0, b"first"), (2, 0, b"second")]);
+    for cut in 25..full.len() {
+        let (frames, err) = read_all(&full[..cut]);
+        let complete = usize::from(cut >= 24 + 16 + 5);
+        assert_eq!(frames.len(), complete, "cut at {cut}");
+        if cut != 24 + 16 + 5 {
+            assert!(
+                matches!(err, Some(CaptureError::Truncated { .. })),
+                "cut at {cut}: {err:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn large_records_grow_the_buffer() {
+    let big = vec![0x55; 600 * 1024];
+    let (frames, err) = read_all(&pcap(0xa1b2_c3d4, 1, &[(1, 0, &big), (2, 0, b"x")]));
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(frames.len(), 2);
+    assert_eq!(frames[0].3.len(), big.len());
+}
