@@ -1,5 +1,10 @@
-//! Locating `../shared/vectors/` (third-party test data kept beside the
-//! repository, never copied into it).
+//! Test helpers: locating `../shared/vectors/` (third-party test data kept
+//! beside the repository, never copied into it) and skipping with a reason.
+
+#![allow(
+    dead_code,
+    reason = "each test binary uses its own subset of these helpers, so `expect` would misfire"
+)]
 
 use std::path::PathBuf;
 
@@ -15,14 +20,35 @@ pub(crate) fn vectors_dir(name: &str) -> Option<PathBuf> {
     if dir.is_dir() {
         return Some(dir);
     }
-    let why = format!(
-        "SKIPPED: {} is absent (set EDGEWISE_SHARED to the shared/ folder)",
+    skip(&format!(
+        "{} is absent (set EDGEWISE_SHARED to the shared/ folder)",
         dir.display()
-    );
+    ));
+    None
+}
+
+/// Prints why a test skips; under `CI=true` a skip fails instead, so nothing
+/// silently stops being tested.
+pub(crate) fn skip(why: &str) {
     assert!(
         std::env::var("CI").as_deref() != Ok("true"),
-        "{why}; CI must not skip"
+        "SKIPPED in CI: {why}; CI must not skip"
     );
-    eprintln!("{why}");
-    None
+    eprintln!("SKIPPED: {why}");
+}
+
+/// Whether a command is on the PATH.
+pub(crate) fn have(tool: &str) -> bool {
+    std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Whether the test runs as root.
+pub(crate) fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
 }
