@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The test command of the README: installs what the tests need on a fresh
+# Debian machine (when run as root), then runs every test of the workspace.
+#
+# Tests that need root or a tool print why they skip; under CI=true a skip is
+# a failure, so run this as root in CI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" = 0 ]; then
+  missing=()
+  command -v tcpdump >/dev/null 2>&1 || missing+=(tcpdump)
+  command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+  command -v python3 >/dev/null 2>&1 || missing+=(python3)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    echo "installing: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+else
+  echo "note: not root: the network-namespace tests will skip (and fail under CI=true)"
+fi
+
+cargo test --workspace --locked
