@@ -93,6 +93,7 @@ impl Default for OptionSummary {
 impl OptionSummary {
     /// Walks an options area. Bytes past [`MAX_OPTIONS_LEN`] are ignored
     /// (a real header cannot carry more).
+    #[inline]
     pub fn walk(options: &[u8]) -> Self {
         let area = &options[..options.len().min(MAX_OPTIONS_LEN)];
         let mut summary = OptionSummary::default();
@@ -144,6 +145,7 @@ impl OptionSummary {
         summary
     }
 
+    #[inline]
     fn push(&mut self, kind: u8) {
         // Every listed kind consumes at least one byte of a <= 40-byte area.
         if let Some(slot) = self.kinds.get_mut(usize::from(self.len)) {
