@@ -55,6 +55,15 @@ pub enum Observation {
     Ja4ts(Ja4ts),
 }
 
+impl core::fmt::Display for Observation {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Observation::Ja4t(ja4t) => ja4t.fmt(f),
+            Observation::Ja4ts(ja4ts) => ja4ts.fmt(f),
+        }
+    }
+}
+
 /// Counters of a [`Ja4Tracker`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TrackerStats {

@@ -7,6 +7,7 @@
 //! counted by reason in [`FingerprintStats`] and skipped.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 
@@ -42,10 +43,7 @@ impl FingerprintRecord {
 
     /// The canonical fingerprint string.
     pub fn fingerprint(&self) -> String {
-        match &self.observation {
-            Observation::Ja4t(f) => f.to_string(),
-            Observation::Ja4ts(f) => f.to_string(),
-        }
+        self.observation.to_string()
     }
 }
 
@@ -58,8 +56,9 @@ pub struct FingerprintStats {
     pub tcp_segments: u64,
     /// Fingerprints produced.
     pub fingerprints: u64,
-    /// Frames skipped, by reason (`not_ip`, `tcp:options_truncated`, ...).
-    pub skipped: BTreeMap<&'static str, u64>,
+    /// Frames skipped, by layer (`decode`, `tcp`) and reason (`not_ip`,
+    /// `options_truncated`, ...).
+    pub skipped: BTreeMap<(&'static str, &'static str), u64>,
 }
 
 /// Runs the fingerprint pipeline over a capture, handing each record to
@@ -88,7 +87,7 @@ pub fn fingerprint_capture<'r, R: Read + Send + 'r>(
         let packet = match decode(frame.link, frame.data) {
             Ok(packet) => packet,
             Err(e) => {
-                *stats.skipped.entry(e.reason()).or_default() += 1;
+                *stats.skipped.entry(("decode", e.reason())).or_default() += 1;
                 continue;
             }
         };
@@ -104,7 +103,7 @@ pub fn fingerprint_capture<'r, R: Read + Send + 'r>(
         let header = match TcpHeader::new_checked(segment) {
             Ok(header) => header,
             Err(e) => {
-                *stats.skipped.entry(tcp_reason(e.reason())).or_default() += 1;
+                *stats.skipped.entry(("tcp", e.reason())).or_default() += 1;
                 continue;
             }
         };
@@ -123,15 +122,6 @@ pub fn fingerprint_capture<'r, R: Read + Send + 'r>(
         }
     }
     Ok(stats)
-}
-
-fn tcp_reason(reason: &'static str) -> &'static str {
-    match reason {
-        "truncated" => "tcp:truncated",
-        "data_offset" => "tcp:data_offset",
-        "options_truncated" => "tcp:options_truncated",
-        _ => "tcp:other",
-    }
 }
 
 /// The JSON line printed for each record.
@@ -160,7 +150,8 @@ pub fn write_fingerprints<R: Read + Send>(
             return;
         }
         text.clear();
-        text.push_str(&record.fingerprint());
+        // Formatting into a String cannot fail.
+        let _ = write!(text, "{}", record.observation);
         let line = Line {
             frame: record.frame,
             kind: record.kind(),
@@ -190,4 +181,53 @@ pub enum FingerprintsError {
     /// Writing the output failed.
     #[error("writing output: {0}")]
     Output(#[source] io::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pcap(frames: &[Vec<u8>]) -> Vec<u8> {
+        let mut f = 0xa1b2_c3d4u32.to_le_bytes().to_vec();
+        f.extend_from_slice(&[
+            2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0, 0,
+        ]);
+        for frame in frames {
+            let len = u32::try_from(frame.len()).unwrap().to_le_bytes();
+            f.extend_from_slice(&[0; 8]);
+            f.extend_from_slice(&len);
+            f.extend_from_slice(&len);
+            f.extend_from_slice(frame);
+        }
+        f
+    }
+
+    #[test]
+    fn skipped_frames_are_counted_by_layer_and_reason() {
+        let eth = |ether_type: [u8; 2], payload: &[u8]| {
+            let mut f = vec![0; 12];
+            f.extend_from_slice(&ether_type);
+            f.extend_from_slice(payload);
+            f
+        };
+        let arp = eth([0x08, 0x06], &[0; 28]);
+        let mut bad_tcp = vec![
+            0x45, 0, 0, 40, 0, 0, 0, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ];
+        let mut tcp = [0u8; 20];
+        tcp[12] = 0x30; // data offset 3: below the minimum
+        tcp[13] = 0x02;
+        bad_tcp.extend_from_slice(&tcp);
+        let input = pcap(&[arp, eth([0x08, 0x00], &bad_tcp)]);
+        let stats = fingerprint_capture(&input[..], TrackerConfig::default(), |_| {
+            panic!("nothing here is fingerprintable");
+        })
+        .unwrap();
+        assert_eq!(
+            (stats.frames, stats.tcp_segments, stats.fingerprints),
+            (2, 1, 0)
+        );
+        assert_eq!(stats.skipped.get(&("decode", "not_ip")), Some(&1));
+        assert_eq!(stats.skipped.get(&("tcp", "data_offset")), Some(&1));
+    }
 }
