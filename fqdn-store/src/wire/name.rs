@@ -1,0 +1,428 @@
+//! Domain names inside a message: validation, label walks, comparison and
+//! lowercase text.
+//!
+//! RFC 1035 section 4.1.4 lets a name end in a compression pointer to an
+//! earlier occurrence. The rules enforced here (RFC 9267 lists what goes wrong
+//! without them):
+//! - a pointer must point strictly before the start of the name part that
+//!   contains it, and after a jump nothing may be read at or past that start,
+//!   so every jump shrinks the readable window and a walk always ends;
+//! - a pointer into the 12-byte header is rejected;
+//! - length bytes with the reserved top bits `01` / `10` are rejected, which
+//!   is also what caps labels at 63 bytes (RFC 1035 section 2.3.4);
+//! - the name in wire form, length bytes and the root byte included, is at
+//!   most 255 bytes (RFC 1035 section 2.3.4).
+//!
+//! A [`Name`] exists only for a name that passed these checks, so its label
+//! walk cannot fail. Text is lowercase ASCII without the trailing dot, with
+//! RFC 4343 escapes (`\.`, `\\`, `\DDD`) for bytes that are not printable.
+
+use core::fmt;
+
+use crate::DnsError;
+
+/// The DNS header is 12 bytes; names start after it.
+pub(crate) const HEADER_LEN: usize = 12;
+/// Longest name in wire form (RFC 1035 section 2.3.4).
+pub const MAX_NAME_WIRE_LEN: usize = 255;
+/// Longest name in text form: every byte of 254 bytes of labels escaped as
+/// `\DDD`, plus the dots.
+pub const MAX_NAME_TEXT_LEN: usize = 1016;
+
+/// A validated domain name inside a message. Cheap to copy; borrows the
+/// message.
+#[derive(Clone, Copy)]
+pub struct Name<'a> {
+    message: &'a [u8],
+    offset: usize,
+}
+
+/// Validates the name at `start` and returns it with the offset just past it
+/// in place (after its root byte or its first pointer).
+pub(crate) fn parse_name(message: &[u8], start: usize) -> Result<(Name<'_>, usize), DnsError> {
+    let mut pos = start;
+    let mut limit = message.len();
+    let mut part_start = start;
+    let mut end_in_place = None;
+    let mut wire_len = 0usize;
+    loop {
+        let Some(&byte) = message.get(pos).filter(|_| pos < limit) else {
+            return Err(DnsError::Truncated {
+                offset: pos,
+                reading: "name",
+            });
+        };
+        match byte >> 6 {
+            0b00 if byte == 0 => {
+                wire_len += 1;
+                if wire_len > MAX_NAME_WIRE_LEN {
+                    return Err(DnsError::NameTooLong { offset: start });
+                }
+                let end = end_in_place.unwrap_or(pos + 1);
+                return Ok((
+                    Name {
+                        message,
+                        offset: start,
+                    },
+                    end,
+                ));
+            }
+            0b00 => {
+                let len = usize::from(byte);
+                wire_len += 1 + len;
+                // The root byte still has to fit.
+                if wire_len >= MAX_NAME_WIRE_LEN {
+                    return Err(DnsError::NameTooLong { offset: start });
+                }
+                if pos + 1 + len > limit {
+                    return Err(DnsError::Truncated {
+                        offset: pos,
+                        reading: "name",
+                    });
+                }
+                pos += 1 + len;
+            }
+            0b11 => {
+                if pos + 2 > limit {
+                    return Err(DnsError::Truncated {
+                        offset: pos,
+                        reading: "name",
+                    });
+                }
+                let target = usize::from(u16::from_be_bytes([byte, message[pos + 1]]) & 0x3fff);
+                if target >= part_start {
+                    return Err(DnsError::ForwardPointer {
+                        offset: pos,
+                        target,
+                    });
+                }
+                if target < HEADER_LEN {
+                    return Err(DnsError::PointerIntoHeader {
+                        offset: pos,
+                        target,
+                    });
+                }
+                end_in_place.get_or_insert(pos + 2);
+                limit = part_start;
+                part_start = target;
+                pos = target;
+            }
+            _ => return Err(DnsError::ReservedLabelType { offset: pos, byte }),
+        }
+    }
+}
+
+impl<'a> Name<'a> {
+    /// The same name seen through the whole message (it was validated
+    /// through a prefix of it, such as a record's data).
+    pub(crate) fn rebind(name: Name<'_>, message: &'a [u8]) -> Self {
+        Self {
+            message,
+            offset: name.offset,
+        }
+    }
+
+    /// The labels from the leftmost, without length bytes, following
+    /// compression pointers. The root name has no labels.
+    pub fn labels(&self) -> Labels<'a> {
+        Labels {
+            message: self.message,
+            pos: self.offset,
+        }
+    }
+
+    /// Offset of the name's first byte in the message.
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+
+    /// Whether this is the root name (`.`).
+    pub fn is_root(&self) -> bool {
+        self.labels().next().is_none()
+    }
+
+    /// Compares two names label by label, ASCII case-insensitively
+    /// (RFC 4343), without building either.
+    pub fn eq_ignore_case(&self, other: &Name<'_>) -> bool {
+        if self.offset == other.offset && core::ptr::eq(self.message, other.message) {
+            return true;
+        }
+        let mut right = other.labels();
+        for left in self.labels() {
+            match right.next() {
+                Some(label) if label.eq_ignore_ascii_case(left) => {}
+                _ => return false,
+            }
+        }
+        right.next().is_none()
+    }
+
+    /// Writes the name as lowercase text into `out` and returns it.
+    pub fn write_text<'b>(&self, out: &'b mut NameText) -> &'b str {
+        out.len = 0;
+        for (index, label) in self.labels().enumerate() {
+            if index > 0 {
+                out.push(b'.');
+            }
+            for &byte in label {
+                match byte {
+                    b'.' | b'\\' => {
+                        out.push(b'\\');
+                        out.push(byte);
+                    }
+                    0x21..=0x7e => out.push(byte.to_ascii_lowercase()),
+                    _ => {
+                        out.push(b'\\');
+                        out.push(b'0' + byte / 100);
+                        out.push(b'0' + byte / 10 % 10);
+                        out.push(b'0' + byte % 10);
+                    }
+                }
+            }
+        }
+        if out.len == 0 {
+            out.push(b'.');
+        }
+        out.as_str()
+    }
+}
+
+impl fmt::Display for Name<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.write_text(&mut NameText::new()))
+    }
+}
+
+impl fmt::Debug for Name<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Name({self} @{})", self.offset)
+    }
+}
+
+/// Iterator over a [`Name`]'s labels.
+#[derive(Debug, Clone)]
+pub struct Labels<'a> {
+    message: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Iterator for Labels<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        // The name was validated, so every jump goes strictly backwards and
+        // every label is in bounds; `get` keeps this total regardless.
+        loop {
+            let byte = *self.message.get(self.pos)?;
+            if byte >= 0xc0 {
+                let low = *self.message.get(self.pos + 1)?;
+                let target = usize::from(u16::from_be_bytes([byte, low]) & 0x3fff);
+                if target >= self.pos {
+                    return None;
+                }
+                self.pos = target;
+                continue;
+            }
+            if byte == 0 {
+                return None;
+            }
+            let start = self.pos + 1;
+            let label = self.message.get(start..start + usize::from(byte))?;
+            self.pos = start + label.len();
+            return Some(label);
+        }
+    }
+}
+
+/// A stack buffer for a name's text; reuse one to render names without
+/// allocating.
+#[derive(Clone)]
+pub struct NameText {
+    bytes: [u8; MAX_NAME_TEXT_LEN],
+    len: usize,
+}
+
+impl NameText {
+    /// An empty buffer.
+    pub fn new() -> Self {
+        Self {
+            bytes: [0; MAX_NAME_TEXT_LEN],
+            len: 0,
+        }
+    }
+
+    /// The text written last.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII is ever pushed.
+        core::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
+    }
+
+    fn push(&mut self, byte: u8) {
+        // A validated name never needs more than MAX_NAME_TEXT_LEN bytes.
+        if let Some(slot) = self.bytes.get_mut(self.len) {
+            *slot = byte;
+            self.len += 1;
+        }
+    }
+}
+
+impl Default for NameText {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for NameText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("NameText").field(&self.as_str()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 12-byte header followed by `body`.
+    fn message(body: &[u8]) -> Vec<u8> {
+        let mut bytes = vec![0; HEADER_LEN];
+        bytes.extend_from_slice(body);
+        bytes
+    }
+
+    fn text(message: &[u8], start: usize) -> Result<(String, usize), DnsError> {
+        parse_name(message, start).map(|(name, end)| (name.to_string(), end))
+    }
+
+    #[test]
+    fn plain_and_compressed_names() {
+        let bytes = message(b"\x03WWW\x07Example\x03com\x00\x04mail\xc0\x10");
+        assert_eq!(text(&bytes, 12), Ok(("www.example.com".into(), 29)));
+        assert_eq!(text(&bytes, 29), Ok(("mail.example.com".into(), 36)));
+        let (www, _) = parse_name(&bytes, 12).unwrap();
+        let (example, _) = parse_name(&bytes, 16).unwrap();
+        assert!(!www.eq_ignore_case(&example));
+        assert!(
+            example.eq_ignore_case(
+                &parse_name(&message(b"\x07EXAMPLE\x03COM\x00"), 12)
+                    .unwrap()
+                    .0
+            )
+        );
+    }
+
+    #[test]
+    fn root_and_escapes() {
+        let bytes = message(b"\x00\x03a.b\x02\\\x01\x00");
+        assert_eq!(text(&bytes, 12), Ok((".".into(), 13)));
+        assert!(parse_name(&bytes, 12).unwrap().0.is_root());
+        assert_eq!(text(&bytes, 13), Ok(("a\\.b.\\\\\\001".into(), 21)));
+    }
+
+    #[test]
+    fn pointers_must_point_strictly_backwards() {
+        // Points at itself (the dns-zlip-1 shape).
+        let bytes = message(b"\xc0\x0c");
+        assert_eq!(
+            text(&bytes, 12),
+            Err(DnsError::ForwardPointer {
+                offset: 12,
+                target: 12
+            })
+        );
+        // Two pointers at each other (the dns-zlip-2 shape).
+        let bytes = message(b"\xc0\x0e\xc0\x0c");
+        assert_eq!(
+            text(&bytes, 12),
+            Err(DnsError::ForwardPointer {
+                offset: 12,
+                target: 14
+            })
+        );
+        assert_eq!(
+            text(&bytes, 14),
+            Err(DnsError::ForwardPointer {
+                offset: 12,
+                target: 14
+            })
+        );
+        // Into the header.
+        let bytes = message(b"\x01a\xc0\x02");
+        assert_eq!(
+            text(&bytes, 12),
+            Err(DnsError::PointerIntoHeader {
+                offset: 14,
+                target: 2
+            })
+        );
+    }
+
+    #[test]
+    fn a_jump_cannot_read_back_into_the_part_it_left() {
+        // 12: "a" then a pointer to 12 + 0 would be itself; instead point at
+        // 12 from a later name whose target runs into that later name.
+        let bytes = message(b"\x01a\x01b\xc0\x0c");
+        // Name at 12 runs a, b, then points back to 12 (not before 12).
+        assert_eq!(
+            text(&bytes, 12),
+            Err(DnsError::ForwardPointer {
+                offset: 16,
+                target: 12
+            })
+        );
+        // A name at 16 pointing to 12 reads "a", "b", then hits 16 = old start.
+        assert_eq!(
+            text(&bytes, 16),
+            Err(DnsError::Truncated {
+                offset: 16,
+                reading: "name"
+            })
+        );
+    }
+
+    #[test]
+    fn reserved_label_types_and_long_labels() {
+        for byte in [0x40u8, 0x7f, 0x80, 0xbf] {
+            let bytes = message(&[byte, 0]);
+            assert_eq!(
+                text(&bytes, 12),
+                Err(DnsError::ReservedLabelType { offset: 12, byte })
+            );
+        }
+    }
+
+    #[test]
+    fn names_longer_than_255_bytes_are_rejected() {
+        // Four 63-byte labels: 4 * 64 + 1 = 257 bytes.
+        let mut body = Vec::new();
+        for _ in 0..4 {
+            body.push(63);
+            body.extend_from_slice(&[b'x'; 63]);
+        }
+        body.push(0);
+        assert_eq!(
+            text(&message(&body), 12),
+            Err(DnsError::NameTooLong { offset: 12 })
+        );
+        // 3 * 64 + 62 = 254 bytes of labels, plus the root: exactly 255.
+        let mut body = Vec::new();
+        for len in [63u8, 63, 63, 61] {
+            body.push(len);
+            body.extend(core::iter::repeat_n(b'y', usize::from(len)));
+        }
+        body.push(0);
+        assert_eq!(body.len(), 255);
+        let (name, end) = text(&message(&body), 12).unwrap();
+        assert_eq!((name.len(), end), (253, 267));
+    }
+
+    #[test]
+    fn every_truncation_is_an_error() {
+        let bytes = message(b"\x03www\x07example\x03com\x00");
+        for cut in HEADER_LEN..bytes.len() {
+            assert!(
+                matches!(text(&bytes[..cut], 12), Err(DnsError::Truncated { .. })),
+                "cut at {cut}"
+            );
+        }
+    }
+}
