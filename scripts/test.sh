@@ -12,6 +12,8 @@ if [ "$(id -u)" = 0 ]; then
   command -v tcpdump >/dev/null 2>&1 || missing+=(tcpdump)
   command -v ip >/dev/null 2>&1 || missing+=(iproute2)
   command -v python3 >/dev/null 2>&1 || missing+=(python3)
+  command -v dnsmasq >/dev/null 2>&1 || missing+=(dnsmasq-base)
+  command -v unbound >/dev/null 2>&1 || missing+=(unbound)
   if [ "${#missing[@]}" -gt 0 ]; then
     echo "installing: ${missing[*]}"
     apt-get update -qq
@@ -19,6 +21,7 @@ if [ "$(id -u)" = 0 ]; then
   fi
 else
   echo "note: not root: the network-namespace tests will skip (and fail under CI=true)"
+  echo "note: the DNS server tests need dnsmasq and unbound (apt-get install dnsmasq-base unbound)"
 fi
 
 cargo test --workspace --locked

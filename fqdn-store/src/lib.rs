@@ -36,6 +36,8 @@
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "hickory-differential")]
+mod differential;
 mod error;
 pub mod matcher;
 pub mod resolution;
@@ -54,6 +56,9 @@ pub use wire::{Message, Name, NameText, Rcode, Record, RecordData, RecordType};
 #[doc(hidden)]
 pub mod fuzzing {
     use crate::{FqdnStore, Message, Resolution, StoreConfig};
+
+    #[cfg(feature = "hickory-differential")]
+    pub use crate::differential::check as differential;
 
     /// Parses, resolves, records and looks up; must never panic, and a
     /// rejected message must leave the store unchanged.

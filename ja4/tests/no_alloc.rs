@@ -1,37 +1,14 @@
 //! Proof that fingerprinting allocates nothing: a counting global allocator
 //! around the per-packet path (header check, option walk, tracker, display).
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::fmt::Write;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use edgewise_ja4::{Ja4Tracker, Ja4t, TcpHeader, TrackerConfig};
-
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: delegates to the system allocator; only counts calls.
-#[expect(
-    unsafe_code,
-    reason = "a global allocator must implement an unsafe trait"
-)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use edgewise_test_support::{CountingAllocator, measure};
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAllocator = CountingAllocator;
 
 /// A fixed-size text buffer so formatting itself does not allocate.
 struct Stack {
@@ -70,17 +47,20 @@ fn the_per_packet_path_does_not_allocate() {
         len: 0,
     };
 
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
-    for i in 0..1000u64 {
-        text.len = 0;
-        let ja4t = Ja4t::from_syn(&SYN).unwrap();
-        write!(text, "{ja4t}").unwrap();
-        let mut segment = syn_ack;
-        segment[0..2].copy_from_slice(&((i % 2000) as u16).to_be_bytes());
-        let header = TcpHeader::new_checked(&segment[..]).unwrap();
-        let observed = tracker.observe(b, a, &header, i * 1_000_000_000).unwrap();
-        write!(text, "{observed:?}").unwrap_or(());
-    }
-    let after = ALLOCATIONS.load(Ordering::Relaxed);
-    assert_eq!(after - before, 0, "allocations on the fingerprint path");
+    let ((), measured) = measure(|| {
+        for i in 0..1000u64 {
+            text.len = 0;
+            let ja4t = Ja4t::from_syn(&SYN).unwrap();
+            write!(text, "{ja4t}").unwrap();
+            let mut segment = syn_ack;
+            segment[0..2].copy_from_slice(&((i % 2000) as u16).to_be_bytes());
+            let header = TcpHeader::new_checked(&segment[..]).unwrap();
+            let observed = tracker.observe(b, a, &header, i * 1_000_000_000).unwrap();
+            write!(text, "{observed:?}").unwrap_or(());
+        }
+    });
+    assert_eq!(
+        measured.allocations, 0,
+        "allocations on the fingerprint path"
+    );
 }

@@ -15,6 +15,8 @@ use edgewise_ja4::{Ja4Tracker, Observation, TcpFlags, TcpHeader, TrackerConfig};
 use edgewise_packet::{CaptureError, CaptureReader, Transport, decode};
 use serde::Serialize;
 
+use crate::CommandError;
+
 /// One fingerprinted packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FingerprintRecord {
@@ -141,8 +143,8 @@ struct Line<'a> {
 /// The capture error that stopped the reading, or an output error.
 pub fn write_fingerprints<R: Read + Send>(
     input: R,
-    out: &mut impl Write,
-) -> Result<FingerprintStats, FingerprintsError> {
+    out: &mut (impl Write + ?Sized),
+) -> Result<FingerprintStats, CommandError> {
     let mut write_error = None;
     let mut text = String::new();
     let result = fingerprint_capture(input, TrackerConfig::default(), |record| {
@@ -167,20 +169,9 @@ pub fn write_fingerprints<R: Read + Send>(
         }
     });
     if let Some(e) = write_error {
-        return Err(FingerprintsError::Output(e));
+        return Err(CommandError::Output(e));
     }
-    result.map_err(|(_, e)| FingerprintsError::Capture(e))
-}
-
-/// Why `edgewise fingerprints` failed.
-#[derive(Debug, thiserror::Error)]
-pub enum FingerprintsError {
-    /// The capture could not be read.
-    #[error(transparent)]
-    Capture(#[from] CaptureError),
-    /// Writing the output failed.
-    #[error("writing output: {0}")]
-    Output(#[source] io::Error),
+    result.map_err(|(_, e)| CommandError::Capture(e))
 }
 
 #[cfg(test)]

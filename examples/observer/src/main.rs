@@ -1,12 +1,15 @@
 //! `edgewise`: the reference observer's command-line entry point.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use edgewise_observer::fingerprints::{FingerprintsError, write_fingerprints};
+use edgewise_observer::CommandError;
+use edgewise_observer::dns::write_dns;
+use edgewise_observer::fingerprints::write_fingerprints;
 
 /// Identity-aware east-west and egress network observer.
 #[derive(Parser)]
@@ -24,23 +27,49 @@ enum Command {
         /// The capture file (`-` for standard input).
         file: PathBuf,
     },
+    /// Print every DNS response of a pcap or pcapng file (UDP and TCP, port
+    /// 53), one JSON object per message: {"frame", "transport", "id",
+    /// "rcode", "truncated", "question", "answers", "resolved"}, or
+    /// {"frame", "transport", "error"} for a malformed message.
+    Dns {
+        /// The capture file (`-` for standard input).
+        file: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Fingerprints { file } => fingerprints(&file),
+        Command::Fingerprints { file } => {
+            print_lines(&file, |input, out| write_fingerprints(input, out).map(drop))
+        }
+        Command::Dns { file } => {
+            let mut rejected = BTreeMap::new();
+            let code = print_lines(&file, |input, out| {
+                rejected = write_dns(input, out)?.rejected;
+                Ok(())
+            });
+            for (reason, count) in rejected {
+                eprintln!("edgewise: {count} malformed DNS messages ({reason})");
+            }
+            code
+        }
     }
 }
 
-fn fingerprints(file: &PathBuf) -> ExitCode {
+/// Runs a command that reads a capture (a file, or standard input for `-`)
+/// and prints lines; a closed output pipe ends it quietly.
+fn print_lines(
+    file: &PathBuf,
+    run: impl FnOnce(Box<dyn io::Read + Send>, &mut dyn Write) -> Result<(), CommandError>,
+) -> ExitCode {
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let result = if file.as_os_str() == "-" {
-        write_fingerprints(BufReader::new(io::stdin()), &mut out)
+        run(Box::new(BufReader::new(io::stdin())), &mut out)
     } else {
         match File::open(file) {
-            Ok(f) => write_fingerprints(BufReader::new(f), &mut out),
+            Ok(f) => run(Box::new(BufReader::new(f)), &mut out),
             Err(e) => {
                 eprintln!("edgewise: cannot open {}: {e}", file.display());
                 return ExitCode::FAILURE;
@@ -49,13 +78,13 @@ fn fingerprints(file: &PathBuf) -> ExitCode {
     };
     let flushed = out.flush();
     match (result, flushed) {
-        (Err(FingerprintsError::Output(e)), _) | (Ok(_), Err(e))
+        (Err(CommandError::Output(e)), _) | (Ok(()), Err(e))
             if e.kind() == io::ErrorKind::BrokenPipe =>
         {
             ExitCode::SUCCESS
         }
-        (Ok(_), Ok(())) => ExitCode::SUCCESS,
-        (Ok(_), Err(e)) => {
+        (Ok(()), Ok(())) => ExitCode::SUCCESS,
+        (Ok(()), Err(e)) => {
             eprintln!("edgewise: writing output: {e}");
             ExitCode::FAILURE
         }

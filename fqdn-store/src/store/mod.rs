@@ -222,7 +222,7 @@ impl FqdnStore {
     fn map(&mut self, ip: IpAddr, name: &str, expires: u64, now: u64) {
         if let Some(index) = self.find(ip, name) {
             self.slots.use_now(index, |mapping| {
-                mapping.expires = mapping.expires.max(expires)
+                mapping.expires = mapping.expires.max(expires);
             });
             self.stats.refreshed += 1;
             return;

@@ -1,0 +1,299 @@
+//! `edgewise dns FILE`: every DNS response in a pcap or pcapng file, one JSON
+//! object per message.
+//!
+//! Pipeline: [`CaptureReader`] -> [`decode`] -> UDP or TCP with port 53 on
+//! either side -> (TCP: [`TcpDnsStreams`], the 2-byte length framing across
+//! segments) -> [`Message::parse`] -> [`Resolution`] (the mapping rule) ->
+//! [`FqdnStore::record_resolution`]. Queries (QR=0) are counted and not
+//! printed; a message that does not parse prints an `error` line and maps
+//! nothing.
+//!
+//! Printed for each response:
+//! `{"frame", "transport", "id", "rcode", "truncated", "question": {"name",
+//! "type"} | null, "answers": [{"name", "type", "ttl", "data"?}],
+//! "resolved": {"ip": "question name"}}`, where `frame` is the 1-based packet
+//! number (for TCP, the segment that completed the message) and `data` is
+//! the address of an A / AAAA record or the target of a CNAME.
+
+use std::collections::BTreeMap;
+use std::io::{self, Read, Write};
+use std::net::IpAddr;
+
+use edgewise_fqdn_store::{
+    DnsError, FqdnStore, Message, RecordData, Resolution, Segment, StoreConfig, StoreStats,
+    StreamsConfig, TcpDnsStreams,
+};
+use edgewise_ja4::TcpHeader;
+use edgewise_packet::{CaptureError, CaptureReader, Transport, decode};
+use serde::Serialize;
+
+use crate::CommandError;
+
+/// The DNS port.
+pub const DNS_PORT: u16 = 53;
+
+/// One line of `edgewise dns` output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum DnsLine {
+    /// A response that parsed.
+    Response(ResponseLine),
+    /// A message that did not.
+    Error {
+        /// 1-based packet number.
+        frame: u64,
+        /// `"udp"` or `"tcp"`.
+        transport: &'static str,
+        /// Why it was rejected.
+        error: String,
+    },
+}
+
+/// A parsed response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResponseLine {
+    /// 1-based packet number (for TCP, the segment completing the message).
+    pub frame: u64,
+    /// `"udp"` or `"tcp"`.
+    pub transport: &'static str,
+    /// Transaction id.
+    pub id: u16,
+    /// `NOERROR`, `NXDOMAIN`, ...
+    pub rcode: String,
+    /// The TC flag.
+    pub truncated: bool,
+    /// The first question.
+    pub question: Option<QuestionLine>,
+    /// The answer section.
+    pub answers: Vec<AnswerLine>,
+    /// Address -> question name, by the mapping rule.
+    pub resolved: BTreeMap<IpAddr, String>,
+}
+
+/// A question.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QuestionLine {
+    /// Lowercase, no trailing dot.
+    pub name: String,
+    /// `A`, `AAAA`, `TYPE65`, ...
+    #[serde(rename = "type")]
+    pub record_type: String,
+}
+
+/// An answer record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AnswerLine {
+    /// Owner name, lowercase.
+    pub name: String,
+    /// Record type.
+    #[serde(rename = "type")]
+    pub record_type: String,
+    /// TTL in seconds, as on the wire.
+    pub ttl: u32,
+    /// The address (A / AAAA) or target (CNAME); absent for other types.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
+}
+
+/// Counters of one run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DnsStats {
+    /// Frames read.
+    pub frames: u64,
+    /// Frames that did not decode to IP.
+    pub undecoded: u64,
+    /// DNS messages seen (queries included).
+    pub messages: u64,
+    /// Queries skipped.
+    pub queries: u64,
+    /// Responses printed.
+    pub responses: u64,
+    /// Messages rejected, by reason (`forward-pointer`, `truncated`, ...).
+    pub rejected: BTreeMap<&'static str, u64>,
+    /// TCP streams dropped to stay within bounds.
+    pub tcp_streams_evicted: u64,
+    /// The store the responses were recorded in: mappings made and evicted.
+    pub store: StoreStats,
+}
+
+/// Runs the DNS pipeline over a capture, handing each line to `sink` in
+/// file order. Returns the counters and, when a broken capture stopped the
+/// reading, its [`CaptureError`] (lines before it were already handed out).
+pub fn dns_capture<'r, R: Read + Send + 'r>(
+    input: R,
+    mut sink: impl FnMut(&DnsLine),
+) -> (DnsStats, Result<(), CaptureError>) {
+    let mut run = Run {
+        stats: DnsStats::default(),
+        store: FqdnStore::new(StoreConfig::default()),
+    };
+    let mut streams = TcpDnsStreams::new(StreamsConfig::default());
+    let mut reader = match CaptureReader::new(input) {
+        Ok(reader) => reader,
+        Err(e) => return (run.finish(&streams), Err(e)),
+    };
+    while let Some(frame) = reader.next_frame() {
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(e) => return (run.finish(&streams), Err(e)),
+        };
+        run.stats.frames += 1;
+        let Ok(packet) = decode(frame.link, frame.data) else {
+            run.stats.undecoded += 1;
+            continue;
+        };
+        let (number, now) = (frame.number, frame.timestamp_ns);
+        match packet.transport() {
+            Transport::Udp {
+                src_port,
+                dst_port,
+                payload,
+                ..
+            } if src_port == DNS_PORT || dst_port == DNS_PORT => {
+                run.message(number, "udp", payload, now, &mut sink);
+            }
+            Transport::Tcp {
+                src_port,
+                dst_port,
+                segment,
+            } if src_port == DNS_PORT || dst_port == DNS_PORT => {
+                let Ok(header) = TcpHeader::new_checked(segment) else {
+                    continue;
+                };
+                let flags = header.flags().0;
+                let tcp = Segment {
+                    seq: header.seq(),
+                    syn: flags & 0x02 != 0,
+                    fin_or_rst: flags & 0x05 != 0,
+                    payload: header.payload(),
+                };
+                let key = (packet.src, src_port, packet.dst, dst_port);
+                let pushed = streams.push(&key, tcp, now, |message| {
+                    run.message(number, "tcp", message, now, &mut sink);
+                });
+                if let Err(error) = pushed {
+                    run.error(number, "tcp", error, &mut sink);
+                }
+            }
+            _ => {}
+        }
+    }
+    (run.finish(&streams), Ok(()))
+}
+
+struct Run {
+    stats: DnsStats,
+    store: FqdnStore,
+}
+
+impl Run {
+    fn message(
+        &mut self,
+        frame: u64,
+        transport: &'static str,
+        bytes: &[u8],
+        now: u64,
+        sink: &mut impl FnMut(&DnsLine),
+    ) {
+        self.stats.messages += 1;
+        match Message::read_header(bytes) {
+            Ok(header) if !header.is_response() => {
+                self.stats.queries += 1;
+                return;
+            }
+            Ok(_) => {}
+            Err(error) => return self.error(frame, transport, error, sink),
+        }
+        let message = match Message::parse(bytes) {
+            Ok(message) => message,
+            Err(error) => return self.error(frame, transport, error, sink),
+        };
+        let mut resolved = BTreeMap::new();
+        if let Ok(resolution) = Resolution::new(message) {
+            let name = resolution.question().to_string();
+            resolved.extend(
+                resolution
+                    .addresses()
+                    .map(|address| (address.ip, name.clone())),
+            );
+            self.store.record_resolution(&resolution, now);
+        }
+        let header = message.header();
+        self.stats.responses += 1;
+        sink(&DnsLine::Response(ResponseLine {
+            frame,
+            transport,
+            id: header.id,
+            rcode: header.rcode().to_string(),
+            truncated: header.is_truncated(),
+            question: message.question().map(|question| QuestionLine {
+                name: question.name.to_string(),
+                record_type: question.record_type.to_string(),
+            }),
+            answers: message
+                .answers()
+                .map(|record| AnswerLine {
+                    name: record.name.to_string(),
+                    record_type: record.record_type.to_string(),
+                    ttl: record.ttl,
+                    data: match record.data() {
+                        RecordData::A(ip) => Some(ip.to_string()),
+                        RecordData::Aaaa(ip) => Some(ip.to_string()),
+                        RecordData::Cname(target) => Some(target.to_string()),
+                        RecordData::Other(_) => None,
+                    },
+                })
+                .collect(),
+            resolved,
+        }));
+    }
+
+    fn error(
+        &mut self,
+        frame: u64,
+        transport: &'static str,
+        error: DnsError,
+        sink: &mut impl FnMut(&DnsLine),
+    ) {
+        *self.stats.rejected.entry(error.reason()).or_default() += 1;
+        sink(&DnsLine::Error {
+            frame,
+            transport,
+            error: error.to_string(),
+        });
+    }
+
+    fn finish(&self, streams: &TcpDnsStreams<(IpAddr, u16, IpAddr, u16)>) -> DnsStats {
+        DnsStats {
+            tcp_streams_evicted: streams.evicted(),
+            store: self.store.stats(),
+            ..self.stats.clone()
+        }
+    }
+}
+
+/// Writes one JSON object per line, as `edgewise dns` prints them.
+///
+/// # Errors
+/// The capture error that stopped the reading, or an output error.
+pub fn write_dns<R: Read + Send>(
+    input: R,
+    out: &mut (impl Write + ?Sized),
+) -> Result<DnsStats, CommandError> {
+    let mut write_error = None;
+    let (stats, result) = dns_capture(input, |line| {
+        if write_error.is_some() {
+            return;
+        }
+        let written = serde_json::to_writer(&mut *out, line)
+            .map_err(io::Error::from)
+            .and_then(|()| out.write_all(b"\n"));
+        if let Err(e) = written {
+            write_error = Some(e);
+        }
+    });
+    if let Some(e) = write_error {
+        return Err(CommandError::Output(e));
+    }
+    result.map(|()| stats).map_err(CommandError::Capture)
+}
