@@ -112,3 +112,51 @@ pub fn synthetic_capture(frames: usize) -> Vec<u8> {
     }
     out
 }
+
+/// Every DNS response message (QR=1) in `demo/dns.pcap`: real dnsmasq
+/// answers over UDP and TCP plus the demo's hostile ones, in file order.
+/// TCP messages are taken out of their length framing.
+///
+/// # Panics
+/// If the bundled capture is missing or broken.
+pub fn dns_responses() -> Vec<Vec<u8>> {
+    use edgewise_fqdn_store::{Message, Segment, StreamsConfig, TcpDnsStreams};
+    use edgewise_packet::{CaptureReader, Transport, decode};
+
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../demo/dns.pcap");
+    let file = std::fs::File::open(path).expect("demo/dns.pcap");
+    let mut reader = CaptureReader::new(std::io::BufReader::new(file)).expect("a capture");
+    let mut streams = TcpDnsStreams::new(StreamsConfig::default());
+    let mut messages = Vec::new();
+    while let Some(frame) = reader.next_frame() {
+        let frame = frame.expect("a readable frame");
+        let Ok(packet) = decode(frame.link, frame.data) else {
+            continue;
+        };
+        match packet.transport() {
+            Transport::Udp { payload, .. } => messages.push(payload.to_vec()),
+            Transport::Tcp {
+                src_port,
+                dst_port,
+                segment,
+            } => {
+                let Ok(header) = edgewise_ja4::TcpHeader::new_checked(segment) else {
+                    continue;
+                };
+                let flags = header.flags().0;
+                let tcp = Segment {
+                    seq: header.seq(),
+                    syn: flags & 2 != 0,
+                    fin_or_rst: flags & 5 != 0,
+                    payload: header.payload(),
+                };
+                let key = (packet.src, src_port, packet.dst, dst_port);
+                let _ = streams.push(&key, tcp, 0, |message| messages.push(message.to_vec()));
+            }
+            Transport::Other => {}
+        }
+    }
+    messages
+        .retain(|message| Message::read_header(message).is_ok_and(|header| header.is_response()));
+    messages
+}

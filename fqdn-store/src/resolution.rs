@@ -83,10 +83,12 @@ pub struct Address {
     pub ttl: u32,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Link<'a> {
-    name: Name<'a>,
-    /// Lowest TTL of the CNAMEs that lead from the question to `name`.
+/// One name on the chain: its offset in the message, and the lowest TTL of
+/// the CNAMEs that lead from the question to it. Kept small: the chain is a
+/// fixed array that is built, moved and scanned for every response.
+#[derive(Debug, Clone, Copy, Default)]
+struct Link {
+    offset: u16,
     ttl: u32,
 }
 
@@ -96,7 +98,7 @@ struct Link<'a> {
 pub struct Resolution<'a> {
     message: Message<'a>,
     question: Name<'a>,
-    chain: [Option<Link<'a>>; MAX_CNAME_HOPS + 1],
+    chain: [Link; MAX_CNAME_HOPS + 1],
     len: usize,
     chain_cut: bool,
 }
@@ -127,38 +129,44 @@ impl<'a> Resolution<'a> {
         let mut resolution = Self {
             message,
             question: question.name,
-            chain: [None; MAX_CNAME_HOPS + 1],
+            chain: [Link::default(); MAX_CNAME_HOPS + 1],
             len: 1,
             chain_cut: false,
         };
-        resolution.chain[0] = Some(Link {
-            name: question.name,
+        resolution.chain[0] = Link {
+            offset: name_offset(question.name),
             ttl: u32::MAX,
-        });
+        };
         resolution.follow_cnames();
         Ok(resolution)
     }
 
     fn follow_cnames(&mut self) {
-        while let Some(last) = self.chain[self.len - 1] {
+        loop {
+            let last = self.chain[self.len - 1];
+            let last_name = self.name(last);
             let next = self
                 .message
                 .answers()
                 .find_map(|record| match record.data() {
                     RecordData::Cname(target)
-                        if record.class == CLASS_IN && record.name.eq_ignore_case(&last.name) =>
+                        if record.class == CLASS_IN && record.name.eq_ignore_case(&last_name) =>
                     {
-                        Some(Link {
-                            name: target,
-                            ttl: last.ttl.min(effective_ttl(record.ttl)),
-                        })
+                        let ttl = last.ttl.min(effective_ttl(record.ttl));
+                        Some((
+                            target,
+                            Link {
+                                offset: name_offset(target),
+                                ttl,
+                            },
+                        ))
                     }
                     _ => None,
                 });
-            let Some(next) = next else { return };
+            let Some((target, next)) = next else { return };
             if self
                 .links()
-                .any(|link| link.name.eq_ignore_case(&next.name))
+                .any(|link| self.name(link).eq_ignore_case(&target))
             {
                 // A CNAME loop: every name on it is already in the chain.
                 return;
@@ -167,13 +175,17 @@ impl<'a> Resolution<'a> {
                 self.chain_cut = true;
                 return;
             }
-            self.chain[self.len] = Some(next);
+            self.chain[self.len] = next;
             self.len += 1;
         }
     }
 
-    fn links(&self) -> impl Iterator<Item = Link<'a>> + '_ {
-        self.chain[..self.len].iter().flatten().copied()
+    fn links(&self) -> impl Iterator<Item = Link> + '_ {
+        self.chain[..self.len].iter().copied()
+    }
+
+    fn name(&self, link: Link) -> Name<'a> {
+        Name::trusted(self.message.bytes(), usize::from(link.offset))
     }
 
     /// The parsed message.
@@ -188,7 +200,7 @@ impl<'a> Resolution<'a> {
 
     /// The CNAME targets followed from the question, in chain order.
     pub fn aliases(&self) -> impl Iterator<Item = Name<'a>> + '_ {
-        self.links().skip(1).map(|link| link.name)
+        self.links().skip(1).map(|link| self.name(link))
     }
 
     /// The chain went on past [`MAX_CNAME_HOPS`]; addresses beyond the cut
@@ -211,13 +223,18 @@ impl<'a> Resolution<'a> {
             }
             let link = self
                 .links()
-                .find(|link| link.name.eq_ignore_case(&record.name))?;
+                .find(|&link| self.name(link).eq_ignore_case(&record.name))?;
             Some(Address {
                 ip,
                 ttl: link.ttl.min(effective_ttl(record.ttl)),
             })
         })
     }
+}
+
+/// Offsets fit in 16 bits: a DNS message is at most 65,535 bytes.
+fn name_offset(name: Name<'_>) -> u16 {
+    u16::try_from(name.offset()).unwrap_or(u16::MAX)
 }
 
 /// RFC 2181 section 8: a TTL with the most significant bit set is zero.

@@ -217,3 +217,34 @@ fn compression_loops_from_the_shared_vectors_are_rejected() {
         );
     }
 }
+
+/// Names built from pointers to earlier names (validated once and then
+/// remembered) still count their whole length.
+#[test]
+fn names_too_long_through_chains_of_pointers() {
+    let labels: Vec<String> = (b'a'..=b'd')
+        .map(|c| char::from(c).to_string().repeat(63))
+        .collect();
+    let name = |depth: usize| {
+        labels[..depth]
+            .iter()
+            .rev()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(".")
+    };
+    let mut builder = Builder::response(&name(1), support::A);
+    builder.answer(&name(2), 1, Data::A(Ipv4Addr::LOCALHOST));
+    builder.answer(&name(3), 1, Data::A(Ipv4Addr::LOCALHOST));
+    assert!(
+        Message::parse(&builder.finish()).is_ok(),
+        "193 bytes is fine"
+    );
+    builder.answer(&name(4), 1, Data::A(Ipv4Addr::LOCALHOST));
+    let bytes = builder.finish();
+    assert!(bytes.len() < 400, "compressed: {} bytes", bytes.len());
+    assert!(matches!(
+        Message::parse(&bytes),
+        Err(DnsError::NameTooLong { .. })
+    ));
+}

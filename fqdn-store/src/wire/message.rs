@@ -15,7 +15,7 @@ use core::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::DnsError;
 use crate::wire::header::{Header, RecordType};
-use crate::wire::name::{HEADER_LEN, Name, parse_name};
+use crate::wire::name::{HEADER_LEN, Name, NameCache, parse_name_cached, skip_name};
 use crate::wire::reader::Reader;
 
 /// A validated DNS message borrowing its bytes.
@@ -83,20 +83,21 @@ impl<'a> Message<'a> {
     pub fn parse(bytes: &'a [u8]) -> Result<Self, DnsError> {
         let header = Self::read_header(bytes)?;
         let mut reader = Reader::new(bytes, HEADER_LEN);
+        let mut cache = Some(NameCache::default());
         for _ in 0..header.question_count {
-            read_question(bytes, &mut reader)?;
+            read_question(bytes, &mut reader, cache.as_mut())?;
         }
         let answers_at = reader.pos();
         for _ in 0..header.answer_count {
-            read_record(bytes, &mut reader)?;
+            read_record(bytes, &mut reader, cache.as_mut())?;
         }
         let authorities_at = reader.pos();
         for _ in 0..header.authority_count {
-            read_record(bytes, &mut reader)?;
+            read_record(bytes, &mut reader, cache.as_mut())?;
         }
         let additionals_at = reader.pos();
         for _ in 0..header.additional_count {
-            read_record(bytes, &mut reader)?;
+            read_record(bytes, &mut reader, cache.as_mut())?;
         }
         if reader.remaining() > 0 {
             return Err(DnsError::TrailingBytes {
@@ -146,7 +147,8 @@ impl<'a> Message<'a> {
     pub fn questions(&self) -> impl Iterator<Item = Question<'a>> + use<'a> {
         let bytes = self.bytes;
         let mut reader = Reader::new(bytes, HEADER_LEN);
-        (0..self.header.question_count).map_while(move |_| read_question(bytes, &mut reader).ok())
+        (0..self.header.question_count)
+            .map_while(move |_| read_question(bytes, &mut reader, None).ok())
     }
 
     /// The answer section.
@@ -193,7 +195,7 @@ impl<'a> Iterator for Records<'a> {
     fn next(&mut self) -> Option<Record<'a>> {
         self.left = self.left.checked_sub(1)?;
         // Validated by `Message::parse`, so this cannot fail; stop if it did.
-        let record = read_record(self.bytes, &mut self.reader).ok();
+        let record = read_record(self.bytes, &mut self.reader, None).ok();
         if record.is_none() {
             self.left = 0;
         }
@@ -205,8 +207,25 @@ impl<'a> Iterator for Records<'a> {
     }
 }
 
-fn read_question<'a>(bytes: &'a [u8], reader: &mut Reader<'a>) -> Result<Question<'a>, DnsError> {
-    let (name, end) = parse_name(bytes, reader.pos())?;
+/// The name at `start` and the offset past it: validated when a cache is
+/// given (while parsing), trusted otherwise (reading a parsed message).
+fn name_at<'a>(
+    bytes: &'a [u8],
+    start: usize,
+    cache: Option<&mut NameCache>,
+) -> Result<(Name<'a>, usize), DnsError> {
+    match cache {
+        Some(cache) => parse_name_cached(bytes, start, cache),
+        None => Ok((Name::trusted(bytes, start), skip_name(bytes, start))),
+    }
+}
+
+fn read_question<'a>(
+    bytes: &'a [u8],
+    reader: &mut Reader<'a>,
+    cache: Option<&mut NameCache>,
+) -> Result<Question<'a>, DnsError> {
+    let (name, end) = name_at(bytes, reader.pos(), cache)?;
     reader.skip_to(end);
     let record_type = RecordType(reader.u16("question")?);
     let class = reader.u16("question")?;
@@ -217,9 +236,13 @@ fn read_question<'a>(bytes: &'a [u8], reader: &mut Reader<'a>) -> Result<Questio
     })
 }
 
-fn read_record<'a>(bytes: &'a [u8], reader: &mut Reader<'a>) -> Result<Record<'a>, DnsError> {
+fn read_record<'a>(
+    bytes: &'a [u8],
+    reader: &mut Reader<'a>,
+    mut cache: Option<&mut NameCache>,
+) -> Result<Record<'a>, DnsError> {
     let offset = reader.pos();
-    let (name, end) = parse_name(bytes, offset)?;
+    let (name, end) = name_at(bytes, offset, cache.as_deref_mut())?;
     reader.skip_to(end);
     let record_type = RecordType(reader.u16("record")?);
     let class = reader.u16("record")?;
@@ -238,7 +261,7 @@ fn read_record<'a>(bytes: &'a [u8], reader: &mut Reader<'a>) -> Result<Record<'a
             // The target is read within the message (it may point back into
             // it) but must end exactly where RDATA ends.
             let rdata_end = rdata_at + rdata.len();
-            let (target, end) = parse_name(&bytes[..rdata_end], rdata_at)?;
+            let (target, end) = name_at(&bytes[..rdata_end], rdata_at, cache)?;
             if end != rdata_end {
                 return Err(DnsError::BadCnameLength {
                     offset,

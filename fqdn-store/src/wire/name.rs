@@ -39,7 +39,51 @@ pub struct Name<'a> {
 
 /// Validates the name at `start` and returns it with the offset just past it
 /// in place (after its root byte or its first pointer).
+#[cfg(test)]
 pub(crate) fn parse_name(message: &[u8], start: usize) -> Result<(Name<'_>, usize), DnsError> {
+    parse_name_cached(message, start, &mut NameCache::default())
+}
+
+/// Names already validated in one message: where each starts, where it ends
+/// in place, and its wire length. A pointer to the start of such a name need
+/// not walk it again, provided the whole name lies below the readable limit
+/// (its own pointers all point below its own bytes, so the window rule
+/// holds for it). Fixed size, so validation never allocates.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct NameCache {
+    entries: [(u16, u16, u8); 8],
+    len: usize,
+    next: usize,
+}
+
+impl NameCache {
+    fn get(&self, start: usize) -> Option<(usize, usize)> {
+        self.entries[..self.len]
+            .iter()
+            .find(|entry| usize::from(entry.0) == start)
+            .map(|&(_, end, wire_len)| (usize::from(end), usize::from(wire_len)))
+    }
+
+    fn insert(&mut self, start: usize, end: usize, wire_len: usize) {
+        let (Ok(start), Ok(end), Ok(wire_len)) = (
+            u16::try_from(start),
+            u16::try_from(end),
+            u8::try_from(wire_len),
+        ) else {
+            return;
+        };
+        self.entries[self.next] = (start, end, wire_len);
+        self.next = (self.next + 1) % self.entries.len();
+        self.len = (self.len + 1).min(self.entries.len());
+    }
+}
+
+/// [`parse_name`] with a cache of names validated earlier in the message.
+pub(crate) fn parse_name_cached<'a>(
+    message: &'a [u8],
+    start: usize,
+    cache: &mut NameCache,
+) -> Result<(Name<'a>, usize), DnsError> {
     let mut pos = start;
     let mut limit = message.len();
     let mut part_start = start;
@@ -59,6 +103,7 @@ pub(crate) fn parse_name(message: &[u8], start: usize) -> Result<(Name<'_>, usiz
                     return Err(DnsError::NameTooLong { offset: start });
                 }
                 let end = end_in_place.unwrap_or(pos + 1);
+                cache.insert(start, end, wire_len);
                 return Ok((
                     Name {
                         message,
@@ -103,6 +148,23 @@ pub(crate) fn parse_name(message: &[u8], start: usize) -> Result<(Name<'_>, usiz
                     });
                 }
                 end_in_place.get_or_insert(pos + 2);
+                if let Some((known_end, known_len)) = cache.get(target)
+                    && known_end <= part_start
+                {
+                    wire_len += known_len;
+                    if wire_len > MAX_NAME_WIRE_LEN {
+                        return Err(DnsError::NameTooLong { offset: start });
+                    }
+                    let end = end_in_place.unwrap_or(pos + 2);
+                    cache.insert(start, end, wire_len);
+                    return Ok((
+                        Name {
+                            message,
+                            offset: start,
+                        },
+                        end,
+                    ));
+                }
                 limit = part_start;
                 part_start = target;
                 pos = target;
@@ -112,7 +174,25 @@ pub(crate) fn parse_name(message: &[u8], start: usize) -> Result<(Name<'_>, usiz
     }
 }
 
+/// The offset just past a name already validated (no pointer is followed).
+pub(crate) fn skip_name(message: &[u8], start: usize) -> usize {
+    let mut pos = start;
+    while let Some(&byte) = message.get(pos) {
+        match byte {
+            0 => return pos + 1,
+            0xc0.. => return pos + 2,
+            len => pos += 1 + usize::from(len),
+        }
+    }
+    pos
+}
+
 impl<'a> Name<'a> {
+    /// A name at `offset` of a message that was already validated.
+    pub(crate) fn trusted(message: &'a [u8], offset: usize) -> Self {
+        Self { message, offset }
+    }
+
     /// The same name seen through the whole message (it was validated
     /// through a prefix of it, such as a record's data).
     pub(crate) fn rebind(name: Name<'_>, message: &'a [u8]) -> Self {
@@ -144,17 +224,22 @@ impl<'a> Name<'a> {
     /// Compares two names label by label, ASCII case-insensitively
     /// (RFC 4343), without building either.
     pub fn eq_ignore_case(&self, other: &Name<'_>) -> bool {
-        if self.offset == other.offset && core::ptr::eq(self.message, other.message) {
-            return true;
-        }
-        let mut right = other.labels();
-        for left in self.labels() {
-            match right.next() {
-                Some(label) if label.eq_ignore_ascii_case(left) => {}
+        let same_message = core::ptr::eq(self.message, other.message);
+        let (mut left, mut right) = (self.labels(), other.labels());
+        loop {
+            left.settle();
+            right.settle();
+            // Compression makes equal names share their tail: once both
+            // walks reach the same bytes, the rest is equal.
+            if same_message && left.pos == right.pos {
+                return true;
+            }
+            match (left.next(), right.next()) {
+                (Some(a), Some(b)) if a.eq_ignore_ascii_case(b) => {}
+                (None, None) => return true,
                 _ => return false,
             }
         }
-        right.next().is_none()
     }
 
     /// Writes the name as lowercase text into `out` and returns it.
@@ -206,31 +291,39 @@ pub struct Labels<'a> {
     pos: usize,
 }
 
+impl Labels<'_> {
+    /// Follows pointers until the next length byte. The name was validated,
+    /// so every jump goes strictly backwards; a bad one ends the walk.
+    fn settle(&mut self) {
+        while let (Some(&high), Some(&low)) =
+            (self.message.get(self.pos), self.message.get(self.pos + 1))
+        {
+            if high < 0xc0 {
+                return;
+            }
+            let target = usize::from(u16::from_be_bytes([high, low]) & 0x3fff);
+            if target >= self.pos {
+                self.pos = self.message.len();
+                return;
+            }
+            self.pos = target;
+        }
+    }
+}
+
 impl<'a> Iterator for Labels<'a> {
     type Item = &'a [u8];
 
     fn next(&mut self) -> Option<&'a [u8]> {
-        // The name was validated, so every jump goes strictly backwards and
-        // every label is in bounds; `get` keeps this total regardless.
-        loop {
-            let byte = *self.message.get(self.pos)?;
-            if byte >= 0xc0 {
-                let low = *self.message.get(self.pos + 1)?;
-                let target = usize::from(u16::from_be_bytes([byte, low]) & 0x3fff);
-                if target >= self.pos {
-                    return None;
-                }
-                self.pos = target;
-                continue;
-            }
-            if byte == 0 {
-                return None;
-            }
-            let start = self.pos + 1;
-            let label = self.message.get(start..start + usize::from(byte))?;
-            self.pos = start + label.len();
-            return Some(label);
+        self.settle();
+        let byte = *self.message.get(self.pos)?;
+        if byte == 0 || byte >= 0xc0 {
+            return None;
         }
+        let start = self.pos + 1;
+        let label = self.message.get(start..start + usize::from(byte))?;
+        self.pos = start + label.len();
+        Some(label)
     }
 }
 
