@@ -63,8 +63,11 @@ pub mod fuzzing {
     /// Parses, resolves, records and looks up; must never panic, and a
     /// rejected message must leave the store unchanged.
     pub fn parse_and_record(data: &[u8]) {
+        // Caps above what one message can hold (65,535 bytes, 16 per A
+        // record at least), so every mapped address must look up.
         let mut store = FqdnStore::new(StoreConfig {
-            max_mappings: 64,
+            max_mappings: 1 << 16,
+            max_ips_per_name: 1 << 16,
             ..StoreConfig::default()
         });
         let before = store.len();
