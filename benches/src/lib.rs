@@ -120,7 +120,7 @@ pub fn synthetic_capture(frames: usize) -> Vec<u8> {
 /// # Panics
 /// If the bundled capture is missing or broken.
 pub fn dns_responses() -> Vec<Vec<u8>> {
-    use edgewise_fqdn_store::{Message, Segment, StreamsConfig, TcpDnsStreams};
+    use edgewise_fqdn_store::{Message, StreamsConfig, TcpDnsStreams};
     use edgewise_packet::{CaptureReader, Transport, decode};
 
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../demo/dns.pcap");
@@ -140,15 +140,8 @@ pub fn dns_responses() -> Vec<Vec<u8>> {
                 dst_port,
                 segment,
             } => {
-                let Ok(header) = edgewise_ja4::TcpHeader::new_checked(segment) else {
+                let Some(tcp) = edgewise_observer::dns::tcp_segment(segment) else {
                     continue;
-                };
-                let flags = header.flags().0;
-                let tcp = Segment {
-                    seq: header.seq(),
-                    syn: flags & 2 != 0,
-                    fin_or_rst: flags & 5 != 0,
-                    payload: header.payload(),
                 };
                 let key = (packet.src, src_port, packet.dst, dst_port);
                 let _ = streams.push(&key, tcp, 0, |message| messages.push(message.to_vec()));

@@ -16,7 +16,7 @@
 //! the address of an A / AAAA record or the target of a CNAME.
 
 use std::collections::BTreeMap;
-use std::io::{self, Read, Write};
+use std::io::{Read, Write};
 use std::net::IpAddr;
 
 use edgewise_fqdn_store::{
@@ -27,7 +27,7 @@ use edgewise_ja4::TcpHeader;
 use edgewise_packet::{CaptureError, CaptureReader, Transport, decode};
 use serde::Serialize;
 
-use crate::CommandError;
+use crate::{CommandError, JsonLines};
 
 /// The DNS port.
 pub const DNS_PORT: u16 = 53;
@@ -157,15 +157,8 @@ pub fn dns_capture<'r, R: Read + Send + 'r>(
                 dst_port,
                 segment,
             } if src_port == DNS_PORT || dst_port == DNS_PORT => {
-                let Ok(header) = TcpHeader::new_checked(segment) else {
+                let Some(tcp) = tcp_segment(segment) else {
                     continue;
-                };
-                let flags = header.flags().0;
-                let tcp = Segment {
-                    seq: header.seq(),
-                    syn: flags & 0x02 != 0,
-                    fin_or_rst: flags & 0x05 != 0,
-                    payload: header.payload(),
                 };
                 let key = (packet.src, src_port, packet.dst, dst_port);
                 let pushed = streams.push(&key, tcp, now, |message| {
@@ -179,6 +172,22 @@ pub fn dns_capture<'r, R: Read + Send + 'r>(
         }
     }
     (run.finish(&streams), Ok(()))
+}
+
+/// What the DNS stream reassembly needs from a TCP segment (header and
+/// payload), or `None` when its header does not check.
+pub fn tcp_segment(segment: &[u8]) -> Option<Segment<'_>> {
+    const FIN: u8 = 0x01;
+    const SYN: u8 = 0x02;
+    const RST: u8 = 0x04;
+    let header = TcpHeader::new_checked(segment).ok()?;
+    let flags = header.flags().0;
+    Some(Segment {
+        seq: header.seq(),
+        syn: flags & SYN != 0,
+        fin_or_rst: flags & (FIN | RST) != 0,
+        payload: segment.get(header.header_len()..)?,
+    })
 }
 
 struct Run {
@@ -280,20 +289,8 @@ pub fn write_dns<R: Read + Send>(
     input: R,
     out: &mut (impl Write + ?Sized),
 ) -> Result<DnsStats, CommandError> {
-    let mut write_error = None;
-    let (stats, result) = dns_capture(input, |line| {
-        if write_error.is_some() {
-            return;
-        }
-        let written = serde_json::to_writer(&mut *out, line)
-            .map_err(io::Error::from)
-            .and_then(|()| out.write_all(b"\n"));
-        if let Err(e) = written {
-            write_error = Some(e);
-        }
-    });
-    if let Some(e) = write_error {
-        return Err(CommandError::Output(e));
-    }
+    let mut lines = JsonLines::new(out);
+    let (stats, result) = dns_capture(input, |line| lines.write(line));
+    lines.finish()?;
     result.map(|()| stats).map_err(CommandError::Capture)
 }

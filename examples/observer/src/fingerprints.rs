@@ -8,14 +8,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::{self, Read, Write};
+use std::io::{Read, Write};
 use std::net::SocketAddr;
 
 use edgewise_ja4::{Ja4Tracker, Observation, TcpFlags, TcpHeader, TrackerConfig};
 use edgewise_packet::{CaptureError, CaptureReader, Transport, decode};
 use serde::Serialize;
 
-use crate::CommandError;
+use crate::{CommandError, JsonLines};
 
 /// One fingerprinted packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,10 +145,10 @@ pub fn write_fingerprints<R: Read + Send>(
     input: R,
     out: &mut (impl Write + ?Sized),
 ) -> Result<FingerprintStats, CommandError> {
-    let mut write_error = None;
+    let mut lines = JsonLines::new(out);
     let mut text = String::new();
     let result = fingerprint_capture(input, TrackerConfig::default(), |record| {
-        if write_error.is_some() {
+        if lines.failed() {
             return;
         }
         text.clear();
@@ -161,16 +161,9 @@ pub fn write_fingerprints<R: Read + Send>(
             src: record.src,
             dst: record.dst,
         };
-        let written = serde_json::to_writer(&mut *out, &line)
-            .map_err(io::Error::from)
-            .and_then(|()| out.write_all(b"\n"));
-        if let Err(e) = written {
-            write_error = Some(e);
-        }
+        lines.write(&line);
     });
-    if let Some(e) = write_error {
-        return Err(CommandError::Output(e));
-    }
+    lines.finish()?;
     result.map_err(|(_, e)| CommandError::Capture(e))
 }
 

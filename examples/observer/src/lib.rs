@@ -8,7 +8,7 @@
 pub mod dns;
 pub mod fingerprints;
 
-use std::io;
+use std::io::{self, Write};
 
 use edgewise_packet::CaptureError;
 
@@ -22,4 +22,37 @@ pub enum CommandError {
     /// Writing the output failed.
     #[error("writing output: {0}")]
     Output(#[source] io::Error),
+}
+
+/// Writes one JSON object per line and keeps the first output error: after
+/// it, further lines are dropped (a closed pipe must not be written again),
+/// and [`JsonLines::finish`] reports it.
+pub(crate) struct JsonLines<'w, W: Write + ?Sized> {
+    out: &'w mut W,
+    error: Option<io::Error>,
+}
+
+impl<'w, W: Write + ?Sized> JsonLines<'w, W> {
+    pub(crate) fn new(out: &'w mut W) -> Self {
+        Self { out, error: None }
+    }
+
+    /// Whether a write already failed (callers may skip building lines).
+    pub(crate) fn failed(&self) -> bool {
+        self.error.is_some()
+    }
+
+    pub(crate) fn write(&mut self, line: &impl serde::Serialize) {
+        if self.error.is_some() {
+            return;
+        }
+        let written = serde_json::to_writer(&mut *self.out, line)
+            .map_err(io::Error::from)
+            .and_then(|()| self.out.write_all(b"\n"));
+        self.error = written.err();
+    }
+
+    pub(crate) fn finish(self) -> Result<(), CommandError> {
+        self.error.map_or(Ok(()), |e| Err(CommandError::Output(e)))
+    }
 }
