@@ -142,6 +142,9 @@ impl<'a> Resolution<'a> {
     }
 
     fn follow_cnames(&mut self) {
+        if self.message.answer_cname_count() == 0 {
+            return;
+        }
         loop {
             let last = self.chain[self.len - 1];
             let last_name = self.name(last);

@@ -16,7 +16,6 @@ use core::net::{Ipv4Addr, Ipv6Addr};
 use crate::DnsError;
 use crate::wire::header::{Header, RecordType};
 use crate::wire::name::{HEADER_LEN, Name, NameCache, parse_name_cached, skip_name};
-use crate::wire::reader::Reader;
 
 /// A validated DNS message borrowing its bytes.
 #[derive(Debug, Clone, Copy)]
@@ -24,6 +23,7 @@ pub struct Message<'a> {
     bytes: &'a [u8],
     header: Header,
     answers_at: usize,
+    answer_cnames: u16,
     authorities_at: usize,
     additionals_at: usize,
 }
@@ -82,33 +82,29 @@ impl<'a> Message<'a> {
     /// A [`DnsError`] naming the first rule the message breaks.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, DnsError> {
         let header = Self::read_header(bytes)?;
-        let mut reader = Reader::new(bytes, HEADER_LEN);
-        let mut cache = Some(NameCache::default());
+        let mut cache = NameCache::default();
+        let mut pos = HEADER_LEN;
         for _ in 0..header.question_count {
-            read_question(bytes, &mut reader, cache.as_mut())?;
+            pos = validate_question(bytes, pos, &mut cache)?;
         }
-        let answers_at = reader.pos();
-        for _ in 0..header.answer_count {
-            read_record(bytes, &mut reader, cache.as_mut())?;
-        }
-        let authorities_at = reader.pos();
-        for _ in 0..header.authority_count {
-            read_record(bytes, &mut reader, cache.as_mut())?;
-        }
-        let additionals_at = reader.pos();
-        for _ in 0..header.additional_count {
-            read_record(bytes, &mut reader, cache.as_mut())?;
-        }
-        if reader.remaining() > 0 {
+        let answers_at = pos;
+        let (authorities_at, answer_cnames) =
+            validate_section(bytes, answers_at, header.answer_count, &mut cache)?;
+        let (additionals_at, _) =
+            validate_section(bytes, authorities_at, header.authority_count, &mut cache)?;
+        let (pos, _) =
+            validate_section(bytes, additionals_at, header.additional_count, &mut cache)?;
+        if pos < bytes.len() {
             return Err(DnsError::TrailingBytes {
-                end: reader.pos(),
-                extra: reader.remaining(),
+                end: pos,
+                extra: bytes.len() - pos,
             });
         }
         Ok(Self {
             bytes,
             header,
             answers_at,
+            answer_cnames,
             authorities_at,
             additionals_at,
         })
@@ -146,14 +142,18 @@ impl<'a> Message<'a> {
     /// Every question.
     pub fn questions(&self) -> impl Iterator<Item = Question<'a>> + use<'a> {
         let bytes = self.bytes;
-        let mut reader = Reader::new(bytes, HEADER_LEN);
-        (0..self.header.question_count)
-            .map_while(move |_| read_question(bytes, &mut reader, None).ok())
+        let mut pos = HEADER_LEN;
+        (0..self.header.question_count).map_while(move |_| read_question(bytes, &mut pos))
     }
 
     /// The answer section.
     pub fn answers(&self) -> Records<'a> {
         Records::new(self.bytes, self.answers_at, self.header.answer_count)
+    }
+
+    /// How many records of the answer section are CNAMEs (of any class).
+    pub fn answer_cname_count(&self) -> u16 {
+        self.answer_cnames
     }
 
     /// The authority section (walked for validity, never used for mappings).
@@ -175,7 +175,7 @@ impl<'a> Message<'a> {
 #[derive(Debug, Clone)]
 pub struct Records<'a> {
     bytes: &'a [u8],
-    reader: Reader<'a>,
+    pos: usize,
     left: u16,
 }
 
@@ -183,7 +183,7 @@ impl<'a> Records<'a> {
     fn new(bytes: &'a [u8], at: usize, count: u16) -> Self {
         Self {
             bytes,
-            reader: Reader::new(bytes, at),
+            pos: at,
             left: count,
         }
     }
@@ -192,10 +192,11 @@ impl<'a> Records<'a> {
 impl<'a> Iterator for Records<'a> {
     type Item = Record<'a>;
 
+    #[inline]
     fn next(&mut self) -> Option<Record<'a>> {
         self.left = self.left.checked_sub(1)?;
         // Validated by `Message::parse`, so this cannot fail; stop if it did.
-        let record = read_record(self.bytes, &mut self.reader, None).ok();
+        let record = read_record(self.bytes, &mut self.pos);
         if record.is_none() {
             self.left = 0;
         }
@@ -207,77 +208,124 @@ impl<'a> Iterator for Records<'a> {
     }
 }
 
-/// The name at `start` and the offset past it: validated when a cache is
-/// given (while parsing), trusted otherwise (reading a parsed message).
-fn name_at<'a>(
-    bytes: &'a [u8],
-    start: usize,
-    cache: Option<&mut NameCache>,
-) -> Result<(Name<'a>, usize), DnsError> {
-    match cache {
-        Some(cache) => parse_name_cached(bytes, start, cache),
-        None => Ok((Name::trusted(bytes, start), skip_name(bytes, start))),
+/// Validates the question at `pos`; returns the offset past it.
+fn validate_question(bytes: &[u8], pos: usize, cache: &mut NameCache) -> Result<usize, DnsError> {
+    let end = parse_name_cached(bytes, pos, cache)?;
+    if end + 4 > bytes.len() {
+        return Err(DnsError::Truncated {
+            offset: end,
+            reading: "question",
+        });
     }
+    Ok(end + 4)
 }
 
-fn read_question<'a>(
-    bytes: &'a [u8],
-    reader: &mut Reader<'a>,
-    cache: Option<&mut NameCache>,
-) -> Result<Question<'a>, DnsError> {
-    let (name, end) = name_at(bytes, reader.pos(), cache)?;
-    reader.skip_to(end);
-    let record_type = RecordType(reader.u16("question")?);
-    let class = reader.u16("question")?;
-    Ok(Question {
-        name,
-        record_type,
-        class,
-    })
+/// Validates `count` records from `pos`; returns the offset past them and
+/// how many were CNAMEs.
+fn validate_section(
+    bytes: &[u8],
+    mut pos: usize,
+    count: u16,
+    cache: &mut NameCache,
+) -> Result<(usize, u16), DnsError> {
+    let mut cnames = 0;
+    for _ in 0..count {
+        let (end, record_type) = validate_record(bytes, pos, cache)?;
+        cnames += u16::from(record_type == RecordType::CNAME);
+        pos = end;
+    }
+    Ok((pos, cnames))
 }
 
-fn read_record<'a>(
-    bytes: &'a [u8],
-    reader: &mut Reader<'a>,
-    mut cache: Option<&mut NameCache>,
-) -> Result<Record<'a>, DnsError> {
-    let offset = reader.pos();
-    let (name, end) = name_at(bytes, offset, cache.as_deref_mut())?;
-    reader.skip_to(end);
-    let record_type = RecordType(reader.u16("record")?);
-    let class = reader.u16("record")?;
-    let ttl = reader.u32("record")?;
-    let rdlength = reader.u16("record")?;
-    let rdata_at = reader.pos();
-    let rdata = reader.take(usize::from(rdlength), "rdata")?;
-    let data = match record_type {
-        RecordType::A => RecordData::A(Ipv4Addr::from(
-            <[u8; 4]>::try_from(rdata).map_err(|_| bad_address(offset, "A", rdlength))?,
-        )),
-        RecordType::AAAA => RecordData::Aaaa(Ipv6Addr::from(
-            <[u8; 16]>::try_from(rdata).map_err(|_| bad_address(offset, "AAAA", rdlength))?,
-        )),
+/// Validates the record at `offset`; returns the offset past it and its
+/// type. Reads only what the rules need: the name, the type, RDLENGTH, and a
+/// CNAME's target.
+#[inline]
+fn validate_record(
+    bytes: &[u8],
+    offset: usize,
+    cache: &mut NameCache,
+) -> Result<(usize, RecordType), DnsError> {
+    let fixed_at = parse_name_cached(bytes, offset, cache)?;
+    let Some(fixed) = bytes
+        .get(fixed_at..)
+        .and_then(<[u8]>::first_chunk::<FIXED_LEN>)
+    else {
+        return Err(DnsError::Truncated {
+            offset: fixed_at,
+            reading: "record",
+        });
+    };
+    let record_type = RecordType(u16::from_be_bytes([fixed[0], fixed[1]]));
+    let rdlength = u16::from_be_bytes([fixed[8], fixed[9]]);
+    let rdata_at = fixed_at + FIXED_LEN;
+    let rdata_end = rdata_at + usize::from(rdlength);
+    if rdata_end > bytes.len() {
+        return Err(DnsError::Truncated {
+            offset: rdata_at,
+            reading: "rdata",
+        });
+    }
+    match record_type {
+        RecordType::A if rdlength != 4 => Err(bad_address(offset, "A", rdlength)),
+        RecordType::AAAA if rdlength != 16 => Err(bad_address(offset, "AAAA", rdlength)),
         RecordType::CNAME => {
             // The target is read within the message (it may point back into
             // it) but must end exactly where RDATA ends.
-            let rdata_end = rdata_at + rdata.len();
-            let (target, end) = name_at(&bytes[..rdata_end], rdata_at, cache)?;
-            if end != rdata_end {
-                return Err(DnsError::BadCnameLength {
+            let end = parse_name_cached(&bytes[..rdata_end], rdata_at, cache)?;
+            if end == rdata_end {
+                Ok((rdata_end, record_type))
+            } else {
+                Err(DnsError::BadCnameLength {
                     offset,
                     name_len: end - rdata_at,
                     rdlength,
-                });
+                })
             }
-            RecordData::Cname(Name::rebind(target, bytes))
         }
+        _ => Ok((rdata_end, record_type)),
+    }
+}
+
+/// Type, class, TTL and RDLENGTH: the fixed part of a record after its name.
+const FIXED_LEN: usize = 10;
+
+/// Reads the question at `pos` of a validated message.
+fn read_question<'a>(bytes: &'a [u8], pos: &mut usize) -> Option<Question<'a>> {
+    let name = Name::trusted(bytes, *pos);
+    let at = skip_name(bytes, *pos);
+    let fixed = bytes.get(at..)?.first_chunk::<4>()?;
+    *pos = at + 4;
+    Some(Question {
+        name,
+        record_type: RecordType(u16::from_be_bytes([fixed[0], fixed[1]])),
+        class: u16::from_be_bytes([fixed[2], fixed[3]]),
+    })
+}
+
+/// Reads the record at `pos` of a validated message.
+#[inline]
+fn read_record<'a>(bytes: &'a [u8], pos: &mut usize) -> Option<Record<'a>> {
+    let offset = *pos;
+    let name = Name::trusted(bytes, offset);
+    let fixed_at = skip_name(bytes, offset);
+    let fixed = bytes.get(fixed_at..)?.first_chunk::<FIXED_LEN>()?;
+    let record_type = RecordType(u16::from_be_bytes([fixed[0], fixed[1]]));
+    let rdata_at = fixed_at + FIXED_LEN;
+    let rdata =
+        bytes.get(rdata_at..rdata_at + usize::from(u16::from_be_bytes([fixed[8], fixed[9]])))?;
+    *pos = rdata_at + rdata.len();
+    let data = match record_type {
+        RecordType::A => RecordData::A(Ipv4Addr::from(<[u8; 4]>::try_from(rdata).ok()?)),
+        RecordType::AAAA => RecordData::Aaaa(Ipv6Addr::from(<[u8; 16]>::try_from(rdata).ok()?)),
+        RecordType::CNAME => RecordData::Cname(Name::trusted(bytes, rdata_at)),
         _ => RecordData::Other(rdata),
     };
-    Ok(Record {
+    Some(Record {
         name,
         record_type,
-        class,
-        ttl,
+        class: u16::from_be_bytes([fixed[2], fixed[3]]),
+        ttl: u32::from_be_bytes([fixed[4], fixed[5], fixed[6], fixed[7]]),
         offset,
         data,
     })

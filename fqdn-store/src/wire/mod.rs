@@ -7,7 +7,6 @@
 pub mod header;
 pub mod message;
 pub mod name;
-mod reader;
 
 pub use header::{CLASS_IN, Header, Rcode, RecordType};
 pub use message::{Message, Question, Record, RecordData, Records};

@@ -41,30 +41,39 @@ pub struct Name<'a> {
 /// in place (after its root byte or its first pointer).
 #[cfg(test)]
 pub(crate) fn parse_name(message: &[u8], start: usize) -> Result<(Name<'_>, usize), DnsError> {
-    parse_name_cached(message, start, &mut NameCache::default())
+    let end = parse_name_cached(message, start, &mut NameCache::default())?;
+    Ok((Name::trusted(message, start), end))
 }
 
-/// Names already validated in one message: where each starts, where it ends
-/// in place, and its wire length. A pointer to the start of such a name need
-/// not walk it again, provided the whole name lies below the readable limit
-/// (its own pointers all point below its own bytes, so the window rule
-/// holds for it). Fixed size, so validation never allocates.
+/// Names already validated in one message: where each starts and its wire
+/// length. A pointer to the start of such a name need not walk it again,
+/// provided the whole name lies below the readable limit: a name is only
+/// cached when its bytes in place end at or before its own start plus its
+/// length in place, and its own pointers all point below its start, so the
+/// window rule holds for it when the pointer's part starts after the name's
+/// in-place end. Fixed size, so validation never allocates.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct NameCache {
+    /// Start offset, in-place end offset, wire length.
     entries: [(u16, u16, u8); 8],
-    len: usize,
-    next: usize,
+    len: u8,
 }
 
 impl NameCache {
+    #[inline]
     fn get(&self, start: usize) -> Option<(usize, usize)> {
-        self.entries[..self.len]
+        self.entries[..usize::from(self.len)]
             .iter()
             .find(|entry| usize::from(entry.0) == start)
             .map(|&(_, end, wire_len)| (usize::from(end), usize::from(wire_len)))
     }
 
     fn insert(&mut self, start: usize, end: usize, wire_len: usize) {
+        // The first names of a message (question, first owners and
+        // targets) are the ones later pointers reuse: keep those.
+        if usize::from(self.len) == self.entries.len() {
+            return;
+        }
         let (Ok(start), Ok(end), Ok(wire_len)) = (
             u16::try_from(start),
             u16::try_from(end),
@@ -72,18 +81,38 @@ impl NameCache {
         ) else {
             return;
         };
-        self.entries[self.next] = (start, end, wire_len);
-        self.next = (self.next + 1) % self.entries.len();
-        self.len = (self.len + 1).min(self.entries.len());
+        self.entries[usize::from(self.len)] = (start, end, wire_len);
+        self.len += 1;
     }
 }
 
-/// [`parse_name`] with a cache of names validated earlier in the message.
-pub(crate) fn parse_name_cached<'a>(
-    message: &'a [u8],
+/// Validates the name at `start` (see the module rules) and returns the
+/// offset just past it in place, using and filling `cache`.
+#[inline]
+pub(crate) fn parse_name_cached(
+    message: &[u8],
     start: usize,
     cache: &mut NameCache,
-) -> Result<(Name<'a>, usize), DnsError> {
+) -> Result<usize, DnsError> {
+    // The common case: a whole name that is one pointer to a name already
+    // validated (an owner name pointing at the question).
+    if let Some(&[high, low]) = message.get(start..).and_then(<[u8]>::first_chunk::<2>)
+        && high >= 0xc0
+    {
+        let target = usize::from(u16::from_be_bytes([high, low]) & 0x3fff);
+        if target >= HEADER_LEN
+            && let Some((known_end, _)) = cache.get(target)
+            && known_end <= start
+        {
+            return Ok(start + 2);
+        }
+    }
+    parse_name_walk(message, start, cache)
+}
+
+/// The full walk behind [`parse_name_cached`].
+#[inline(never)]
+fn parse_name_walk(message: &[u8], start: usize, cache: &mut NameCache) -> Result<usize, DnsError> {
     let mut pos = start;
     let mut limit = message.len();
     let mut part_start = start;
@@ -104,13 +133,7 @@ pub(crate) fn parse_name_cached<'a>(
                 }
                 let end = end_in_place.unwrap_or(pos + 1);
                 cache.insert(start, end, wire_len);
-                return Ok((
-                    Name {
-                        message,
-                        offset: start,
-                    },
-                    end,
-                ));
+                return Ok(end);
             }
             0b00 => {
                 let len = usize::from(byte);
@@ -147,7 +170,7 @@ pub(crate) fn parse_name_cached<'a>(
                         target,
                     });
                 }
-                end_in_place.get_or_insert(pos + 2);
+                let end = *end_in_place.get_or_insert(pos + 2);
                 if let Some((known_end, known_len)) = cache.get(target)
                     && known_end <= part_start
                 {
@@ -155,15 +178,8 @@ pub(crate) fn parse_name_cached<'a>(
                     if wire_len > MAX_NAME_WIRE_LEN {
                         return Err(DnsError::NameTooLong { offset: start });
                     }
-                    let end = end_in_place.unwrap_or(pos + 2);
                     cache.insert(start, end, wire_len);
-                    return Ok((
-                        Name {
-                            message,
-                            offset: start,
-                        },
-                        end,
-                    ));
+                    return Ok(end);
                 }
                 limit = part_start;
                 part_start = target;
@@ -193,15 +209,6 @@ impl<'a> Name<'a> {
         Self { message, offset }
     }
 
-    /// The same name seen through the whole message (it was validated
-    /// through a prefix of it, such as a record's data).
-    pub(crate) fn rebind(name: Name<'_>, message: &'a [u8]) -> Self {
-        Self {
-            message,
-            offset: name.offset,
-        }
-    }
-
     /// The labels from the leftmost, without length bytes, following
     /// compression pointers. The root name has no labels.
     pub fn labels(&self) -> Labels<'a> {
@@ -223,8 +230,33 @@ impl<'a> Name<'a> {
 
     /// Compares two names label by label, ASCII case-insensitively
     /// (RFC 4343), without building either.
+    #[inline]
     pub fn eq_ignore_case(&self, other: &Name<'_>) -> bool {
         let same_message = core::ptr::eq(self.message, other.message);
+        // The common case: an owner name that is a pointer to the other.
+        if same_message && self.first_hop() == other.first_hop() {
+            return true;
+        }
+        self.eq_ignore_case_walk(other, same_message)
+    }
+
+    /// Where the name's bytes start after a leading pointer, if any.
+    #[inline]
+    fn first_hop(&self) -> usize {
+        match self
+            .message
+            .get(self.offset..)
+            .and_then(<[u8]>::first_chunk::<2>)
+        {
+            Some(&[high, low]) if high >= 0xc0 => {
+                usize::from(u16::from_be_bytes([high, low]) & 0x3fff)
+            }
+            _ => self.offset,
+        }
+    }
+
+    #[inline(never)]
+    fn eq_ignore_case_walk(&self, other: &Name<'_>, same_message: bool) -> bool {
         let (mut left, mut right) = (self.labels(), other.labels());
         loop {
             left.settle();
