@@ -1,0 +1,155 @@
+//! `resolve_peer`: the seed behaviour, exactly, and the grace memo.
+
+mod support;
+
+use std::time::Duration;
+
+use edgewise_ip_index::{IndexConfig, IpIndex, NamedRange, PeerResolver};
+use support::{delete, fixture, pod, upsert};
+
+const SECOND: u64 = 1_000_000_000;
+
+fn cluster() -> IpIndex {
+    let mut index = IpIndex::new(IndexConfig {
+        ranges: vec![NamedRange::new("10.42.0.0/16".parse().unwrap(), "pod-cidr")],
+        ..IndexConfig::default()
+    });
+    assert_eq!(index.load(&fixture("cluster.json")).errors, []);
+    index
+}
+
+#[test]
+fn the_seed_cases() {
+    let index = cluster();
+    let mut peers = PeerResolver::new(index.reader());
+    let mut resolve =
+        |peer: &str, internet: bool| peers.resolve_peer(peer, internet, 0).into_owned();
+    // Pod, service, node.
+    assert_eq!(
+        resolve("10.42.1.159:8086", false),
+        "analytics/influxdb-0:8086 (10.42.1.159)"
+    );
+    assert_eq!(
+        resolve("10.43.0.86:8086", false),
+        "analytics/influxdb:8086 (10.43.0.86)"
+    );
+    assert_eq!(
+        resolve("192.168.56.12:10250", false),
+        "node/worker-2:10250 (192.168.56.12)"
+    );
+    // IPv6, bracketed; the address unbracketed inside the parentheses.
+    assert_eq!(
+        resolve("[fd00:43::86]:443", false),
+        "analytics/influxdb:443 (fd00:43::86)"
+    );
+    assert_eq!(
+        resolve("[fd00:42:1::159]:8086", false),
+        "analytics/influxdb-0:8086 (fd00:42:1::159)"
+    );
+    // The port and the address are kept as written.
+    assert_eq!(
+        resolve("10.42.1.159:08086", false),
+        "analytics/influxdb-0:08086 (10.42.1.159)"
+    );
+    // Unknown (even inside a labelled range), internet, not ip:port: as given.
+    assert_eq!(resolve("10.42.9.9:80", false), "10.42.9.9:80");
+    assert_eq!(resolve("93.184.215.14:443", false), "93.184.215.14:443");
+    assert_eq!(resolve("10.42.1.159:8086", true), "10.42.1.159:8086");
+    for not_a_peer in [
+        "influxdb:8086",
+        "10.42.1.159",
+        "fd00:43::86:443",
+        "",
+        "garbage",
+        "10.42.1.159:99999",
+    ] {
+        assert_eq!(resolve(not_a_peer, false), not_a_peer);
+    }
+    // A headless service's name never shows; a finished pod's address is unknown.
+    assert_eq!(resolve("10.42.2.99:8086", false), "10.42.2.99:8086");
+}
+
+#[test]
+fn ambiguous_addresses_stay_as_given() {
+    let mut index = IpIndex::default();
+    upsert(&mut index, pod("a", "ns", "a-11111", &["10.0.0.1"], 5));
+    upsert(&mut index, pod("b", "ns", "b-22222", &["10.0.0.1"], 5));
+    let mut peers = PeerResolver::new(index.reader());
+    assert_eq!(peers.resolve_peer("10.0.0.1:80", false, 0), "10.0.0.1:80");
+}
+
+#[test]
+fn the_grace_memo_bridges_a_transient_miss_only() {
+    let mut index = IpIndex::default();
+    let web = pod("w", "ns", "web-abcde", &["10.0.0.1"], 5);
+    upsert(&mut index, web.clone());
+    let mut peers = PeerResolver::with_grace(index.reader(), Duration::from_mins(5));
+    assert_eq!(
+        peers.resolve_peer("10.0.0.1:80", false, 0),
+        "ns/web-abcde:80 (10.0.0.1)"
+    );
+
+    // The pod's delete arrives while its connection is still reported.
+    delete(&mut index, web);
+    assert_eq!(
+        peers.resolve_peer("10.0.0.1:80", false, 200 * SECOND),
+        "ns/web-abcde:80 (10.0.0.1)",
+        "within the grace window"
+    );
+    assert_eq!(
+        peers.resolve_peer("10.0.0.1:80", false, 301 * SECOND),
+        "10.0.0.1:80",
+        "the window counts from the last resolution"
+    );
+    assert_eq!(
+        peers.resolve_peer("10.0.0.1:80", false, 302 * SECOND),
+        "10.0.0.1:80"
+    );
+
+    // Never resolved: never named.
+    assert_eq!(peers.resolve_peer("10.0.0.2:80", false, 0), "10.0.0.2:80");
+}
+
+#[test]
+fn a_reused_address_re_resolves_on_the_next_hit() {
+    let mut index = IpIndex::default();
+    let old = pod("old", "ns", "cart-aaaaa", &["10.0.0.7"], 5);
+    upsert(&mut index, old.clone());
+    let mut peers = PeerResolver::new(index.reader());
+    assert_eq!(
+        peers.resolve_peer("10.0.0.7:80", false, 0),
+        "ns/cart-aaaaa:80 (10.0.0.7)"
+    );
+    delete(&mut index, old);
+    upsert(
+        &mut index,
+        pod("new", "ns", "checkout-bbbbb", &["10.0.0.7"], 9),
+    );
+    assert_eq!(
+        peers.resolve_peer("10.0.0.7:80", false, SECOND),
+        "ns/checkout-bbbbb:80 (10.0.0.7)"
+    );
+    // And the memo now holds the new name.
+    delete(
+        &mut index,
+        pod("new", "ns", "checkout-bbbbb", &["10.0.0.7"], 9),
+    );
+    assert_eq!(
+        peers.resolve_peer("10.0.0.7:80", false, 2 * SECOND),
+        "ns/checkout-bbbbb:80 (10.0.0.7)"
+    );
+}
+
+#[test]
+fn a_zero_grace_turns_the_memo_off() {
+    let mut index = IpIndex::default();
+    let web = pod("w", "ns", "web-abcde", &["10.0.0.1"], 5);
+    upsert(&mut index, web.clone());
+    let mut peers = PeerResolver::with_grace(index.reader(), Duration::ZERO);
+    assert_eq!(
+        peers.resolve_peer("10.0.0.1:80", false, 0),
+        "ns/web-abcde:80 (10.0.0.1)"
+    );
+    delete(&mut index, web);
+    assert_eq!(peers.resolve_peer("10.0.0.1:80", false, 0), "10.0.0.1:80");
+}
