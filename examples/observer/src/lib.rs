@@ -4,9 +4,11 @@
 //! - [`fingerprints`]: capture file -> JA4T / JA4TS records.
 //! - [`dns`]: capture file -> DNS responses, parsed, with the addresses each
 //!   one maps to its question name.
+//! - [`resolve`]: Kubernetes objects + peer strings -> resolved peers.
 
 pub mod dns;
 pub mod fingerprints;
+pub mod resolve;
 
 use std::io::{self, Write};
 

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use edgewise_observer::CommandError;
 use edgewise_observer::dns::write_dns;
 use edgewise_observer::fingerprints::write_fingerprints;
+use edgewise_observer::resolve::{load_index, resolve_peers};
 
 /// Identity-aware east-west and egress network observer.
 #[derive(Parser)]
@@ -35,6 +36,23 @@ enum Command {
         /// The capture file (`-` for standard input).
         file: PathBuf,
     },
+    /// Resolve peers such as `10.42.1.159:8086` or `[fd00::5]:443` to the
+    /// pod, service or node that owns the address, from Kubernetes objects:
+    /// `analytics/influxdb-0:8086 (10.42.1.159)`. Prints one line per peer,
+    /// in order; unknown addresses and anything that is not `ip:port` stay
+    /// as given.
+    Resolve {
+        /// Kubernetes JSON (`kubectl get pods,services,nodes -A -o json`,
+        /// single objects or watch events); repeat for several files.
+        #[arg(long = "objects", required = true)]
+        objects: Vec<PathBuf>,
+        /// Treat every peer as an internet peer (left as given).
+        #[arg(long)]
+        internet: bool,
+        /// The peers.
+        #[arg(required = true)]
+        peers: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -54,6 +72,30 @@ fn main() -> ExitCode {
             }
             code
         }
+        Command::Resolve {
+            objects,
+            internet,
+            peers,
+        } => match load_index(&objects) {
+            Ok(index) => {
+                let mut out = String::new();
+                for line in resolve_peers(&index, &peers, internet) {
+                    out.push_str(&line);
+                    out.push('\n');
+                }
+                match io::stdout().lock().write_all(out.as_bytes()) {
+                    Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+                        eprintln!("edgewise: writing output: {e}");
+                        ExitCode::FAILURE
+                    }
+                    _ => ExitCode::SUCCESS,
+                }
+            }
+            Err(e) => {
+                eprintln!("edgewise: {e}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 
