@@ -45,13 +45,13 @@ pub(crate) fn parse_name(message: &[u8], start: usize) -> Result<(Name<'_>, usiz
     Ok((Name::trusted(message, start), end))
 }
 
-/// Names already validated in one message: where each starts and its wire
-/// length. A pointer to the start of such a name need not walk it again,
-/// provided the whole name lies below the readable limit: a name is only
-/// cached when its bytes in place end at or before its own start plus its
-/// length in place, and its own pointers all point below its start, so the
-/// window rule holds for it when the pointer's part starts after the name's
-/// in-place end. Fixed size, so validation never allocates.
+/// Names already validated in one message: start, in-place end and wire
+/// length. A pointer to the start of such a name need not walk it again when
+/// the name's in-place bytes end at or before the start of the part holding
+/// the pointer: the name's own pointers all point below its start, so every
+/// byte it reads lies inside the shrunken window. Fixed size (the first
+/// eight names, the ones later pointers reuse most), so validation never
+/// allocates.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct NameCache {
     /// Start offset, in-place end offset, wire length.
