@@ -118,3 +118,37 @@ fn readers_see_whole_publishes_while_the_writer_churns() {
         assert!(reader.join().expect("reader") >= 1000);
     }
 }
+
+#[test]
+fn bytes_per_indexed_pod() {
+    // Everything the index keeps for a pod: the object, its claim, the
+    // service-account entry and both published copies.
+    const PODS: u32 = 10_000;
+    let (index, measured) = measure(|| {
+        let mut index = IpIndex::default();
+        for i in 0..PODS {
+            let address = format!("10.42.{}.{}", i / 250, i % 250 + 1);
+            let mut pod = pod(
+                &format!("{i:08x}-aaaa-4bbb-8ccc-dddddddddddd"),
+                "analytics",
+                &format!("web-7d4b9c8f6-{i:05}"),
+                &[&address],
+                1,
+            );
+            pod.meta.labels = [
+                ("app".to_owned(), "web".to_owned()),
+                ("pod-template-hash".to_owned(), "7d4b9c8f6".to_owned()),
+            ]
+            .into();
+            pod.node_name = Some("worker-1".to_owned());
+            index.apply(Change::Upsert(Object::Pod(pod)));
+        }
+        index.publish();
+        index.publish();
+        index
+    });
+    let per_pod = measured.net_bytes / isize::try_from(PODS).unwrap();
+    println!("ip-index: {per_pod} bytes per indexed pod ({PODS} pods)");
+    assert_eq!(index.stats().pods, 10_000);
+    assert!((200..2048).contains(&per_pod), "{per_pod} bytes per pod");
+}
