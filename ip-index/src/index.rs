@@ -375,54 +375,52 @@ impl IpIndex {
     /// and the service account it runs as.
     fn describe(&self, object: &Object) -> Described {
         let meta = object.meta();
+        // Services and nodes rank by kind, terminating or not, and age.
+        let rank_of = |kind| Rank {
+            kind,
+            live: !meta.terminating,
+            started: meta.created.unwrap_or_default(),
+        };
+        let keys = |ips: &[core::net::IpAddr]| ips.iter().map(|ip| ip_key(*ip)).collect();
         match object {
             Object::Pod(pod) => {
                 let cluster_object = pod_object(pod, &self.churn_labels);
-                let claims = !pod.phase.is_finished() && !pod.host_network;
-                let ips = if claims {
-                    pod.ips.iter().map(|ip| ip_key(*ip)).collect()
+                let finished = pod.phase.is_finished();
+                let runs_as = if finished {
+                    None
                 } else {
-                    SmallVec::new()
-                };
-                let rank = Rank {
-                    kind: ObjectKind::Pod,
-                    live: pod.phase == PodPhase::Running && pod.ready && !meta.terminating,
-                    started: pod.started.or(meta.created).unwrap_or_default(),
-                };
-                let runs_as = (!pod.phase.is_finished())
-                    .then(|| {
+                    cluster_object.workload.clone().map(|workload| {
                         let account = pod
                             .service_account
                             .clone()
                             .unwrap_or_else(|| "default".to_owned());
-                        let workload = cluster_object.workload.clone()?;
-                        Some(((workload.namespace.clone(), account), workload))
+                        ((workload.namespace.clone(), account), workload)
                     })
-                    .flatten();
+                };
                 Described {
-                    ips,
-                    rank,
+                    ips: if finished || pod.host_network {
+                        SmallVec::new()
+                    } else {
+                        keys(&pod.ips)
+                    },
+                    rank: Rank {
+                        kind: ObjectKind::Pod,
+                        live: pod.phase == PodPhase::Running && pod.ready && !meta.terminating,
+                        started: pod.started.or(meta.created).unwrap_or_default(),
+                    },
                     object: cluster_object,
                     runs_as,
                 }
             }
             Object::Service(service) => Described {
-                ips: service.cluster_ips.iter().map(|ip| ip_key(*ip)).collect(),
-                rank: Rank {
-                    kind: ObjectKind::Service,
-                    live: !meta.terminating,
-                    started: meta.created.unwrap_or_default(),
-                },
+                ips: keys(&service.cluster_ips),
+                rank: rank_of(ObjectKind::Service),
                 object: service_object(service, &self.churn_labels),
                 runs_as: None,
             },
             Object::Node(node) => Described {
-                ips: node.internal_ips.iter().map(|ip| ip_key(*ip)).collect(),
-                rank: Rank {
-                    kind: ObjectKind::Node,
-                    live: !meta.terminating,
-                    started: meta.created.unwrap_or_default(),
-                },
+                ips: keys(&node.internal_ips),
+                rank: rank_of(ObjectKind::Node),
                 object: node_object(node, &self.churn_labels),
                 runs_as: None,
             },

@@ -5,7 +5,7 @@
 //! cannot be used fails the command, naming the file and the object, so a
 //! peer is never printed as unknown because its pod was silently dropped.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use edgewise_ip_index::{InputError, IpIndex, PeerResolver};
 
@@ -44,17 +44,13 @@ pub fn load_index(objects: &[PathBuf]) -> Result<IpIndex, ResolveError> {
             source,
         })?;
         if let Some(error) = index.load(&input).errors.into_iter().next() {
-            return Err(input_error(path, error));
+            return Err(ResolveError::Input {
+                path: path.clone(),
+                error,
+            });
         }
     }
     Ok(index)
-}
-
-fn input_error(path: &Path, error: InputError) -> ResolveError {
-    ResolveError::Input {
-        path: path.to_owned(),
-        error,
-    }
 }
 
 /// Resolves each peer in order (`internet` marks them all as internet
