@@ -54,10 +54,12 @@ pub use audit::{
 };
 pub use error::InputError;
 pub use index::{Applied, IndexConfig, IndexStats, IpIndex, LoadReport};
-pub use kube::{Change, MAX_IPS_PER_OBJECT, Objects, read_objects};
+pub use kube::{
+    Change, Found, FoundObject, MAX_IPS_PER_OBJECT, MAX_NAMED_PORTS, Objects, read_objects, walk,
+};
 pub use object::{
-    ClusterObject, Node, Object, ObjectKind, ObjectMeta, OwnerRef, Pod, PodPhase, Service,
-    Timestamp, Workload, WorkloadKind,
+    ClusterObject, NamedPort, Node, Object, ObjectKind, ObjectMeta, OwnerRef, Pod, PodPhase,
+    Protocol, Service, Timestamp, Workload, WorkloadKind,
 };
 pub use peer::{Peer, PeerResolver};
 pub use published::{IndexReader, Lookup, Snapshot};

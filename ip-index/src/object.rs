@@ -93,6 +93,62 @@ pub struct Pod {
     pub node_name: Option<String>,
     /// `status.startTime`.
     pub started: Option<Timestamp>,
+    /// The containers' ports that have a name (what a NetworkPolicy's named
+    /// port refers to), in order.
+    pub named_ports: Vec<NamedPort>,
+}
+
+/// A transport protocol as Kubernetes names it (`TCP`, `UDP`, `SCTP`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Protocol {
+    /// TCP, the Kubernetes default.
+    #[default]
+    Tcp,
+    /// UDP.
+    Udp,
+    /// SCTP.
+    Sctp,
+}
+
+impl Protocol {
+    /// Reads `TCP`, `UDP` or `SCTP` (any case).
+    pub fn parse(text: &str) -> Option<Self> {
+        if text.eq_ignore_ascii_case("tcp") {
+            Some(Self::Tcp)
+        } else if text.eq_ignore_ascii_case("udp") {
+            Some(Self::Udp)
+        } else if text.eq_ignore_ascii_case("sctp") {
+            Some(Self::Sctp)
+        } else {
+            None
+        }
+    }
+
+    /// The lower-case name (`tcp`, `udp`, `sctp`), as edgewise writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tcp => "tcp",
+            Self::Udp => "udp",
+            Self::Sctp => "sctp",
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A named container port (`spec.containers[].ports[]` with a `name`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NamedPort {
+    /// The port's name, such as `http`.
+    pub name: String,
+    /// `containerPort`.
+    pub port: u16,
+    /// `protocol` (TCP when not given).
+    pub protocol: Protocol,
 }
 
 /// A Service, as far as identity goes.
@@ -247,6 +303,8 @@ pub struct ClusterObject {
     pub service_account: Option<String>,
     /// The node a pod runs on.
     pub node_name: Option<String>,
+    /// A pod's named container ports (empty for services and nodes).
+    pub named_ports: Vec<NamedPort>,
     /// How the object is written in a resolved peer: `namespace/name` for a
     /// pod or service, `node/name` for a node.
     pub display: Box<str>,

@@ -47,6 +47,7 @@ pub(crate) fn pod_object(pod: &Pod, churn: &BTreeSet<String>) -> ClusterObject {
         labels: stable_labels(&pod.meta.labels, churn),
         service_account: pod.service_account.clone(),
         node_name: pod.node_name.clone(),
+        named_ports: pod.named_ports.clone(),
     }
 }
 
@@ -62,6 +63,7 @@ pub(crate) fn service_object(service: &Service, churn: &BTreeSet<String>) -> Clu
         labels: stable_labels(&service.meta.labels, churn),
         service_account: None,
         node_name: None,
+        named_ports: Vec::new(),
     }
 }
 
@@ -76,6 +78,7 @@ pub(crate) fn node_object(node: &Node, churn: &BTreeSet<String>) -> ClusterObjec
         labels: stable_labels(&node.meta.labels, churn),
         service_account: None,
         node_name: Some(node.meta.name.clone()),
+        named_ports: Vec::new(),
     }
 }
 

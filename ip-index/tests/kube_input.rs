@@ -4,7 +4,7 @@
 mod support;
 
 use edgewise_ip_index::{
-    Change, InputError, IpIndex, Object, PodPhase, WorkloadKind, read_objects,
+    Change, InputError, IpIndex, NamedPort, Object, PodPhase, Protocol, WorkloadKind, read_objects,
 };
 use support::{fixture, ip, owner};
 
@@ -24,6 +24,14 @@ fn a_kubectl_list_of_pods_services_and_nodes() {
     assert!(influxdb.ready);
     assert_eq!(influxdb.service_account.as_deref(), Some("influxdb"));
     assert_eq!(influxdb.started.map(|t| t.0), Some(1_795_162_442));
+    assert_eq!(
+        influxdb.named_ports,
+        [NamedPort {
+            name: "http".into(),
+            port: 8086,
+            protocol: Protocol::Tcp
+        }]
+    );
 
     let mut index = IpIndex::default();
     index.load(&fixture("cluster.json"));
@@ -128,6 +136,48 @@ fn malformed_objects_are_named_and_the_rest_still_applies() {
         objects.errors[8]
     );
     assert_eq!(objects.errors.len(), 9);
+}
+
+#[test]
+fn container_ports_are_checked_like_the_api_server_does() {
+    let pod = |ports: &str| {
+        format!(
+            r#"{{"kind": "Pod", "metadata": {{"name": "p", "namespace": "ns"}},
+                "spec": {{"containers": [{{"name": "c", "ports": {ports}}}]}}}}"#
+        )
+    };
+    let named = |ports: &str| match &read_objects(pod(ports).as_bytes()).changes[..] {
+        [Change::Upsert(Object::Pod(pod))] => pod.named_ports.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        named(
+            r#"[{"containerPort": 53, "name": "dns", "protocol": "UDP"}, {"containerPort": 9153}]"#
+        ),
+        [NamedPort {
+            name: "dns".into(),
+            port: 53,
+            protocol: Protocol::Udp
+        }],
+        "unnamed ports are not kept"
+    );
+    for (ports, problem) in [
+        (
+            r#"[{"containerPort": 70000, "name": "big"}]"#,
+            "spec.containers[0].ports[0].containerPort is not a port in 1..=65535",
+        ),
+        (
+            r#"[{"containerPort": 80, "name": "x", "protocol": "ICMP"}]"#,
+            "spec.containers[0].ports[0].protocol \"ICMP\" is not TCP, UDP or SCTP",
+        ),
+    ] {
+        let objects = read_objects(pod(ports).as_bytes());
+        assert_eq!(objects.changes, []);
+        assert_eq!(
+            objects.errors[0].to_string(),
+            format!("document 1: Pod ns/p: {problem}")
+        );
+    }
 }
 
 #[test]

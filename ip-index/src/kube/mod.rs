@@ -12,7 +12,7 @@
 //! fields are ignored. An object of a known kind whose fields cannot be used
 //! (a field of the wrong JSON type, an address that is not an IP, a
 //! timestamp that is not RFC 3339, more than [`MAX_IPS_PER_OBJECT`]
-//! addresses) is an [`InputError`] naming it, and the rest of the input is
+//! addresses, a container port out of range) is an [`InputError`] naming it, and the rest of the input is
 //! still read. A JSON syntax error ends the reading.
 
 mod model;
@@ -21,16 +21,22 @@ mod time;
 use core::net::IpAddr;
 use std::collections::BTreeMap;
 
+use serde::Deserialize;
 use serde_json::Value;
 
-use self::model::{RawMeta, RawObject};
+use self::model::{RawContainer, RawMeta, RawObject};
 pub(crate) use self::time::parse_timestamp;
 use crate::InputError;
-use crate::object::{Node, Object, ObjectMeta, OwnerRef, Pod, PodPhase, Service};
+use crate::object::{
+    NamedPort, Node, Object, ObjectMeta, OwnerRef, Pod, PodPhase, Protocol, Service,
+};
 
 /// The most addresses one object may claim (Kubernetes gives a pod or a
 /// service at most one per family, a node a handful).
 pub const MAX_IPS_PER_OBJECT: usize = 16;
+
+/// The most named container ports one pod may carry.
+pub const MAX_NAMED_PORTS: usize = 64;
 
 /// One change to apply to the index.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,48 +61,116 @@ pub struct Objects {
     pub errors: Vec<InputError>,
 }
 
-/// Reads every document of `input` (see the module docs).
-pub fn read_objects(input: &[u8]) -> Objects {
-    let mut objects = Objects::default();
+/// One object found in a Kubernetes JSON input, not converted yet: what
+/// [`walk`] hands to its visitor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FoundObject {
+    /// 1-based position of its document in the input.
+    pub document: usize,
+    /// Its `kind`, or its list's kind without `List`; empty when neither
+    /// says.
+    pub kind: String,
+    /// The object as JSON.
+    pub value: Value,
+    /// It came from a `DELETED` watch event.
+    pub deleted: bool,
+}
+
+impl FoundObject {
+    /// `namespace/name`, `name` or `<unnamed>`, read before the object is
+    /// known to be well-formed.
+    pub fn display_name(&self) -> String {
+        let metadata = self.value.get("metadata");
+        let field = |key| {
+            metadata
+                .and_then(|m| m.get(key))
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+        };
+        match (field("namespace"), field("name")) {
+            (Some(namespace), Some(name)) => format!("{namespace}/{name}"),
+            (None, Some(name)) => name.to_owned(),
+            (_, None) => "<unnamed>".to_owned(),
+        }
+    }
+
+    /// An [`InputError::Object`] naming this object.
+    pub fn error(&self, problem: String) -> InputError {
+        InputError::Object {
+            document: self.document,
+            kind: self.kind.clone(),
+            name: self.display_name(),
+            problem,
+        }
+    }
+}
+
+/// What [`walk`] finds, in input order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Found {
+    /// An object (listed, single, or in a watch event).
+    Object(FoundObject),
+    /// A `BOOKMARK` watch event.
+    Bookmark,
+    /// A document that is not usable, a watch `ERROR`, or a syntax error
+    /// (which ends the walk).
+    Error(InputError),
+}
+
+/// Walks every document of `input` (lists, typed lists, single objects and
+/// watch events, in any mix; see the module docs) and hands each object to
+/// `visit`, of any kind. [`read_objects`] is built on it; other crates use
+/// it for the kinds they read (NetworkPolicy, Namespace).
+pub fn walk(input: &[u8], mut visit: impl FnMut(Found)) {
     let stream = serde_json::Deserializer::from_slice(input).into_iter::<Value>();
     for (index, document) in stream.enumerate() {
         let document_number = index + 1;
         match document {
-            Ok(value) => read_document(value, document_number, &mut objects),
+            Ok(value) => walk_document(value, document_number, &mut visit),
             Err(error) => {
-                objects.errors.push(InputError::Syntax {
+                visit(Found::Error(InputError::Syntax {
                     line: error.line(),
                     column: error.column(),
                     message: error.to_string(),
-                });
+                }));
                 break;
             }
         }
     }
+}
+
+/// Reads every document of `input` (see the module docs).
+pub fn read_objects(input: &[u8]) -> Objects {
+    let mut objects = Objects::default();
+    walk(input, |found| match found {
+        Found::Object(found) => read_object(&found, &mut objects),
+        Found::Bookmark => objects.bookmarks += 1,
+        Found::Error(error) => objects.errors.push(error),
+    });
     objects
 }
 
-fn read_document(value: Value, document: usize, objects: &mut Objects) {
+fn walk_document(value: Value, document: usize, visit: &mut impl FnMut(Found)) {
     let Value::Object(mut map) = value else {
-        objects.errors.push(InputError::Document {
+        visit(Found::Error(InputError::Document {
             document,
             problem: format!("a JSON {}, not an object", json_type(&value)),
-        });
+        }));
         return;
     };
     if let Some(event_type) = map.get("type").and_then(Value::as_str).map(str::to_owned)
         && map.contains_key("object")
     {
         let object = map.remove("object").unwrap_or(Value::Null);
-        read_event(&event_type, object, document, objects);
+        walk_event(&event_type, object, document, visit);
         return;
     }
     if let Some(items) = map.remove("items") {
         let Value::Array(items) = items else {
-            objects.errors.push(InputError::Document {
+            visit(Found::Error(InputError::Document {
                 document,
                 problem: format!("`items` is a JSON {}, not an array", json_type(&items)),
-            });
+            }));
             return;
         };
         // A typed list (`PodList`) leaves `kind` out of its items.
@@ -104,107 +178,82 @@ fn read_document(value: Value, document: usize, objects: &mut Objects) {
             .get("kind")
             .and_then(Value::as_str)
             .and_then(|kind| kind.strip_suffix("List"))
-            .filter(|kind| !kind.is_empty())
-            .map(str::to_owned);
+            .unwrap_or("");
         for item in items {
-            read_object(
-                item,
-                item_kind.as_deref(),
-                document,
-                objects,
-                Change::Upsert,
-            );
+            visit(Found::Object(found(item, item_kind, document, false)));
         }
         return;
     }
     if map.contains_key("kind") {
-        read_object(Value::Object(map), None, document, objects, Change::Upsert);
+        visit(Found::Object(found(
+            Value::Object(map),
+            "",
+            document,
+            false,
+        )));
         return;
     }
-    objects.errors.push(InputError::Document {
+    visit(Found::Error(InputError::Document {
         document,
         problem: "neither an object with a `kind`, a list with `items`, nor a watch event"
             .to_owned(),
-    });
+    }));
 }
 
-fn read_event(event_type: &str, object: Value, document: usize, objects: &mut Objects) {
+fn walk_event(event_type: &str, object: Value, document: usize, visit: &mut impl FnMut(Found)) {
     match event_type {
-        "ADDED" | "MODIFIED" => read_object(object, None, document, objects, Change::Upsert),
-        "DELETED" => read_object(object, None, document, objects, Change::Delete),
-        "BOOKMARK" => objects.bookmarks += 1,
+        "ADDED" | "MODIFIED" => visit(Found::Object(found(object, "", document, false))),
+        "DELETED" => visit(Found::Object(found(object, "", document, true))),
+        "BOOKMARK" => visit(Found::Bookmark),
         "ERROR" => {
             let message = object
                 .get("message")
                 .and_then(Value::as_str)
                 .map_or_else(|| object.to_string(), str::to_owned);
-            objects
-                .errors
-                .push(InputError::WatchError { document, message });
+            visit(Found::Error(InputError::WatchError { document, message }));
         }
-        other => objects.errors.push(InputError::Document {
+        other => visit(Found::Error(InputError::Document {
             document,
             problem: format!("unknown watch event type {other:?}"),
-        }),
+        })),
     }
 }
 
-fn read_object(
-    value: Value,
-    default_kind: Option<&str>,
-    document: usize,
-    objects: &mut Objects,
-    change: fn(Object) -> Change,
-) {
+fn found(value: Value, default_kind: &str, document: usize, deleted: bool) -> FoundObject {
     let kind = value
         .get("kind")
         .and_then(Value::as_str)
-        .or(default_kind)
-        .unwrap_or("")
+        .unwrap_or(default_kind)
         .to_owned();
-    if !matches!(kind.as_str(), "Pod" | "Service" | "Node") {
-        let label = if kind.is_empty() {
+    FoundObject {
+        document,
+        kind,
+        value,
+        deleted,
+    }
+}
+
+fn read_object(found: &FoundObject, objects: &mut Objects) {
+    if !matches!(found.kind.as_str(), "Pod" | "Service" | "Node") {
+        let label = if found.kind.is_empty() {
             "<no kind>"
         } else {
-            kind.as_str()
+            found.kind.as_str()
         };
         *objects.skipped_kinds.entry(label.to_owned()).or_default() += 1;
         return;
     }
-    let name = display_name(&value);
-    let fail = |problem: String| InputError::Object {
-        document,
-        kind: kind.clone(),
-        name: name.clone(),
-        problem,
+    let change = if found.deleted {
+        Change::Delete
+    } else {
+        Change::Upsert
     };
-    let raw = match serde_json::from_value::<RawObject>(value) {
-        Ok(raw) => raw,
-        Err(error) => {
-            objects.errors.push(fail(error.to_string()));
-            return;
-        }
-    };
-    match convert(&kind, raw) {
+    let converted = RawObject::deserialize(&found.value)
+        .map_err(|error| error.to_string())
+        .and_then(|raw| convert(&found.kind, raw));
+    match converted {
         Ok(object) => objects.changes.push(change(object)),
-        Err(problem) => objects.errors.push(fail(problem)),
-    }
-}
-
-/// `namespace/name` (or what there is of it) for error messages, read before
-/// the object is known to be well-formed.
-fn display_name(value: &Value) -> String {
-    let metadata = value.get("metadata");
-    let field = |key| {
-        metadata
-            .and_then(|m| m.get(key))
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-    };
-    match (field("namespace"), field("name")) {
-        (Some(namespace), Some(name)) => format!("{namespace}/{name}"),
-        (None, Some(name)) => name.to_owned(),
-        (_, None) => "<unnamed>".to_owned(),
+        Err(problem) => objects.errors.push(found.error(problem)),
     }
 }
 
@@ -258,6 +307,7 @@ fn convert(kind: &str, raw: RawObject) -> Result<Object, String> {
                     .filter(|s| !s.is_empty()),
                 node_name: spec.node_name.filter(|s| !s.is_empty()),
                 started,
+                named_ports: named_ports(spec.containers.unwrap_or_default())?,
             }))
         }
         "Service" => {
@@ -291,6 +341,40 @@ fn convert(kind: &str, raw: RawObject) -> Result<Object, String> {
             Ok(Object::Node(Node { meta, internal_ips }))
         }
     }
+}
+
+/// The containers' named ports. Kubernetes requires a port number in
+/// 1..=65535 and a protocol of TCP, UDP or SCTP; anything else is an error
+/// naming the field.
+fn named_ports(containers: Vec<RawContainer>) -> Result<Vec<NamedPort>, String> {
+    let mut named = Vec::new();
+    for (c, container) in containers.into_iter().enumerate() {
+        for (p, port) in container.ports.into_iter().flatten().enumerate() {
+            let field = format!("spec.containers[{c}].ports[{p}]");
+            let Some(name) = port.name.filter(|name| !name.is_empty()) else {
+                continue;
+            };
+            let number = port
+                .container_port
+                .and_then(|n| u16::try_from(n).ok())
+                .filter(|&n| n != 0)
+                .ok_or_else(|| format!("{field}.containerPort is not a port in 1..=65535"))?;
+            let protocol = match port.protocol.as_deref() {
+                None | Some("") => Protocol::Tcp,
+                Some(text) => Protocol::parse(text)
+                    .ok_or_else(|| format!("{field}.protocol {text:?} is not TCP, UDP or SCTP"))?,
+            };
+            if named.len() == MAX_NAMED_PORTS {
+                return Err(format!("more than {MAX_NAMED_PORTS} named ports ({field})"));
+            }
+            named.push(NamedPort {
+                name,
+                port: number,
+                protocol,
+            });
+        }
+    }
+    Ok(named)
 }
 
 /// `None` (headless) and the empty string (ExternalName) claim no address.

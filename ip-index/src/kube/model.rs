@@ -50,6 +50,21 @@ pub(crate) struct RawSpec {
     pub(crate) cluster_ip: Option<String>,
     #[serde(rename = "clusterIPs")]
     pub(crate) cluster_ips: Option<Vec<String>>,
+    pub(crate) containers: Option<Vec<RawContainer>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct RawContainer {
+    pub(crate) ports: Option<Vec<RawContainerPort>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(crate) struct RawContainerPort {
+    pub(crate) name: Option<String>,
+    pub(crate) container_port: Option<i64>,
+    pub(crate) protocol: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
