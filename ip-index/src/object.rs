@@ -12,6 +12,8 @@ use core::net::IpAddr;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
 /// Seconds since the Unix epoch, from a Kubernetes timestamp
 /// (`metadata.creationTimestamp`, `status.startTime`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -98,8 +100,12 @@ pub struct Pod {
     pub named_ports: Vec<NamedPort>,
 }
 
-/// A transport protocol as Kubernetes names it (`TCP`, `UDP`, `SCTP`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+/// A transport protocol as Kubernetes names it (`TCP`, `UDP`, `SCTP`);
+/// edgewise writes it in lower case.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Protocol {
     /// TCP, the Kubernetes default.
     #[default]
@@ -141,7 +147,7 @@ impl fmt::Display for Protocol {
 }
 
 /// A named container port (`spec.containers[].ports[]` with a `name`).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct NamedPort {
     /// The port's name, such as `http`.
     pub name: String,
@@ -202,7 +208,7 @@ impl Object {
 }
 
 /// The kind of a cluster object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum ObjectKind {
     /// A Node.
     Node,
@@ -251,6 +257,21 @@ pub enum WorkloadKind {
 }
 
 impl WorkloadKind {
+    /// The kind Kubernetes spells `kind`; names other than the built-in
+    /// controllers are [`WorkloadKind::Other`].
+    pub fn parse(kind: &str) -> Self {
+        match kind {
+            "Deployment" => Self::Deployment,
+            "ReplicaSet" => Self::ReplicaSet,
+            "StatefulSet" => Self::StatefulSet,
+            "DaemonSet" => Self::DaemonSet,
+            "CronJob" => Self::CronJob,
+            "Job" => Self::Job,
+            "Pod" => Self::Pod,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+
     /// The kind as Kubernetes spells it.
     pub fn as_str(&self) -> &str {
         match self {
@@ -266,8 +287,21 @@ impl WorkloadKind {
     }
 }
 
+impl Serialize for WorkloadKind {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for WorkloadKind {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let kind = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Ok(Self::parse(&kind))
+    }
+}
+
 /// The workload a pod belongs to, found through its owner chain.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Workload {
     /// The namespace.
     pub namespace: String,
@@ -285,25 +319,36 @@ impl fmt::Display for Workload {
 }
 
 /// What an IP resolves to: one pod, service or node.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// It is also the identity the rest of edgewise attaches to an address, and
+/// its JSON form (serde) is the `identity` object of edgewise's outputs:
+/// fields that are empty or absent are left out.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ClusterObject {
     /// Pod, Service or Node.
     pub kind: ObjectKind,
     /// The namespace (none for a node).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
     /// The name (a StatefulSet pod keeps its ordinal name).
     pub name: String,
     /// The uid, when the input had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uid: Option<String>,
     /// The workload (pods only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload: Option<Workload>,
     /// Labels without churn labels (see [`crate::IndexConfig::churn_labels`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
     /// The service account (pods only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_account: Option<String>,
     /// The node a pod runs on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_name: Option<String>,
     /// A pod's named container ports (empty for services and nodes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub named_ports: Vec<NamedPort>,
     /// How the object is written in a resolved peer: `namespace/name` for a
     /// pod or service, `node/name` for a node.

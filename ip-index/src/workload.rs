@@ -103,9 +103,7 @@ pub(crate) fn workload(meta: &ObjectMeta, namespace: &str) -> Workload {
                 Some(cronjob) => (WorkloadKind::CronJob, cronjob),
                 None => (WorkloadKind::Job, owner.name.as_str()),
             },
-            "StatefulSet" => (WorkloadKind::StatefulSet, owner.name.as_str()),
-            "DaemonSet" => (WorkloadKind::DaemonSet, owner.name.as_str()),
-            other => (WorkloadKind::Other(other.to_owned()), owner.name.as_str()),
+            other => (WorkloadKind::parse(other), owner.name.as_str()),
         },
     };
     Workload {

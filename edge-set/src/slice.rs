@@ -1,0 +1,123 @@
+//! What one agent drained from its [`crate::ObservedGraph`] over one
+//! window: a [`GraphSlice`], with identities and verdicts attached. Slices
+//! are plain data (serde) so that agents can ship them to wherever they are
+//! merged into a [`crate::ServiceGraph`].
+
+use core::net::IpAddr;
+use std::sync::Arc;
+
+use edgewise_ip_index::{ClusterObject, Protocol};
+use serde::{Deserialize, Serialize};
+
+use crate::policy::VerdictKind;
+
+/// The observation window of a slice, on the agent's monotonic clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Window {
+    /// When the window opened (the previous drain), in nanoseconds.
+    pub start_ns: u64,
+    /// When it closed (this drain).
+    pub end_ns: u64,
+}
+
+/// One end of an edge: the address and who has it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct EndpointInfo {
+    /// The address.
+    pub ip: IpAddr,
+    /// The cluster object that has it, when known.
+    pub identity: Option<Arc<ClusterObject>>,
+    /// The name it was resolved from by DNS, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fqdn: Option<String>,
+}
+
+/// A verdict as a slice carries it: the word and the deciding policy's
+/// name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct EdgeVerdict {
+    /// `declared`, `not_governed` or `violation`.
+    pub verdict: VerdictKind,
+    /// The policy that decided it (none when not governed).
+    pub policy: Option<String>,
+}
+
+/// One edge of a slice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SliceEdge {
+    /// The client.
+    pub src: EndpointInfo,
+    /// The server.
+    pub dst: EndpointInfo,
+    /// The server's port.
+    pub port: u16,
+    /// The protocol.
+    #[serde(rename = "proto")]
+    pub protocol: Protocol,
+    /// Flows counted in the window.
+    pub flows: u64,
+    /// Bytes counted in the window (0 when not measured).
+    pub bytes: u64,
+    /// When the edge was first seen (possibly before the window).
+    pub first_seen_ns: u64,
+    /// When it was last seen.
+    pub last_seen_ns: u64,
+    /// The verdict, when policies were given.
+    pub verdict: Option<EdgeVerdict>,
+}
+
+/// A service detected on an address.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ServiceSeen {
+    /// The port.
+    pub port: u16,
+    /// The protocol.
+    #[serde(rename = "proto")]
+    pub protocol: Protocol,
+    /// What it is (`ssh`, `http`, `tls`, ...).
+    pub name: String,
+}
+
+/// What was seen of one address: fingerprints and services.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SliceNode {
+    /// The address and who has it.
+    pub endpoint: EndpointInfo,
+    /// JA4T fingerprints of its SYNs (as a client).
+    pub client_fingerprints: Vec<String>,
+    /// JA4TS fingerprints of its SYN-ACKs (as a server).
+    pub server_fingerprints: Vec<String>,
+    /// Services detected on it.
+    pub services: Vec<ServiceSeen>,
+    /// When it was last seen.
+    pub last_seen_ns: u64,
+}
+
+/// Everything one agent saw in one window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GraphSlice {
+    /// The agent that drained it (a node name, say). Two agents must not
+    /// share an id: slices are told apart by agent and window.
+    pub agent: String,
+    /// The window.
+    pub window: Window,
+    /// Edges active in the window.
+    pub edges: Vec<SliceEdge>,
+    /// Addresses whose fingerprints or services changed in the window.
+    pub nodes: Vec<SliceNode>,
+}
+
+impl GraphSlice {
+    /// Puts edges and nodes in a stable order (by addresses, port,
+    /// protocol), so equal slices serialize equally.
+    pub fn sort(&mut self) {
+        self.edges
+            .sort_by_key(|edge| (edge.src.ip, edge.dst.ip, edge.port, edge.protocol));
+        self.nodes.sort_by_key(|node| node.endpoint.ip);
+    }
+
+    /// The flows of all its edges.
+    pub fn total_flows(&self) -> u64 {
+        self.edges.iter().map(|edge| edge.flows).sum()
+    }
+}
