@@ -5,8 +5,11 @@
 //! - [`dns`]: capture file -> DNS responses, parsed, with the addresses each
 //!   one maps to its question name.
 //! - [`resolve`]: Kubernetes objects + peer strings -> resolved peers.
+//! - [`edges`]: Kubernetes objects + policies + flows -> a verdict per flow,
+//!   and the graph.
 
 pub mod dns;
+pub mod edges;
 pub mod fingerprints;
 pub mod resolve;
 

@@ -7,8 +7,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use edgewise_edge_set::AggregateOptions;
 use edgewise_observer::CommandError;
 use edgewise_observer::dns::write_dns;
+use edgewise_observer::edges::{EdgesInput, load, parse_granularity, write_edges, write_graph};
 use edgewise_observer::fingerprints::write_fingerprints;
 use edgewise_observer::resolve::{load_index, resolve_peers};
 
@@ -53,6 +55,42 @@ enum Command {
         #[arg(required = true)]
         peers: Vec<String>,
     },
+    #[expect(
+        clippy::doc_markdown,
+        reason = "clap prints this as --help text, where backticks would show"
+    )]
+    /// Give each flow a policy verdict: reads flow lines
+    /// {"src": "ip", "dst": "ip", "port": N, "proto": "tcp"|"udp"} and
+    /// prints one JSON line per flow with both identities and "verdict":
+    /// "declared", "violation" or "not_governed" (and the deciding policy).
+    Edges {
+        /// Kubernetes JSON with the pods, services, nodes and namespaces;
+        /// repeat for several files.
+        #[arg(long = "objects", required = true)]
+        objects: Vec<PathBuf>,
+        /// NetworkPolicy JSON (`kubectl get networkpolicies -A -o json`);
+        /// repeat for several files.
+        #[arg(long = "policies")]
+        policies: Vec<PathBuf>,
+        /// A hand-written allow-list (`<src> -> <dst> [port ...]` per line;
+        /// see the README); repeat for several files.
+        #[arg(long = "allow-list")]
+        allow_lists: Vec<PathBuf>,
+        /// The flows, one JSON object per line (`-` for standard input).
+        #[arg(long)]
+        flows: PathBuf,
+        /// Also write graph.json, graph-<granularity>.json and graph.dot
+        /// into this directory.
+        #[arg(long = "graph-out")]
+        graph_out: Option<PathBuf>,
+        /// How the aggregated graph groups endpoints: workload, namespace,
+        /// or namespace+LABEL (such as namespace+service-identity).
+        #[arg(long, default_value = "workload", value_parser = parse_granularity)]
+        granularity: edgewise_edge_set::Granularity,
+        /// Keep edges from a group to itself in the aggregated graph.
+        #[arg(long)]
+        keep_self_edges: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -96,7 +134,66 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Edges {
+            objects,
+            policies,
+            allow_lists,
+            flows,
+            graph_out,
+            granularity,
+            keep_self_edges,
+        } => {
+            let input = EdgesInput {
+                objects,
+                policies,
+                allow_lists,
+            };
+            let options = AggregateOptions {
+                granularity,
+                drop_self_edges: !keep_self_edges,
+            };
+            match run_edges(&input, &flows, graph_out.as_deref(), &options) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(edgewise_observer::edges::EdgesError::Output(e))
+                    if e.kind() == io::ErrorKind::BrokenPipe =>
+                {
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("edgewise: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
+}
+
+fn run_edges(
+    input: &EdgesInput,
+    flows: &std::path::Path,
+    graph_out: Option<&std::path::Path>,
+    options: &AggregateOptions,
+) -> Result<(), edgewise_observer::edges::EdgesError> {
+    use edgewise_observer::edges::EdgesError;
+    let (index, policies) = load(input)?;
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let graph = if flows.as_os_str() == "-" {
+        write_edges(&index, &policies, flows, io::stdin().lock(), &mut out)?
+    } else {
+        let file = File::open(flows).map_err(|source| EdgesError::File {
+            path: flows.to_owned(),
+            source,
+        })?;
+        write_edges(&index, &policies, flows, BufReader::new(file), &mut out)?
+    };
+    out.flush().map_err(EdgesError::Output)?;
+    if let Some(dir) = graph_out {
+        for path in write_graph(&graph, options, dir)? {
+            eprintln!("edgewise: wrote {}", path.display());
+        }
+    }
+    Ok(())
 }
 
 /// Runs a command that reads a capture (a file, or standard input for `-`)
