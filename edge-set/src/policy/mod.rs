@@ -270,6 +270,39 @@ impl Verdict {
 
 type Map<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
+/// The direction a policy's rules govern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Ingress,
+    Egress,
+}
+
+/// Policies that may select a pod, by the direction they govern, each list
+/// in name order.
+#[derive(Debug, Clone, Default)]
+struct Candidates {
+    ingress: Vec<PolicyId>,
+    egress: Vec<PolicyId>,
+}
+
+impl Candidates {
+    fn add(&mut self, id: PolicyId, policy: &Policy) {
+        if policy.ingress.is_some() {
+            self.ingress.push(id);
+        }
+        if policy.egress.is_some() {
+            self.egress.push(id);
+        }
+    }
+
+    fn get(&self, direction: Direction) -> &[PolicyId] {
+        match direction {
+            Direction::Ingress => &self.ingress,
+            Direction::Egress => &self.egress,
+        }
+    }
+}
+
 /// Compiled policies and namespace labels, ready to evaluate edges.
 /// Immutable: build a new one (with [`DeclaredPolicies::compile`]) when
 /// policies change.
@@ -277,10 +310,16 @@ type Map<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 pub struct PolicySet {
     policies: Vec<Policy>,
     /// Policies that select pods of one namespace, by namespace.
-    by_namespace: Map<String, Vec<PolicyId>>,
+    by_namespace: Map<String, Candidates>,
     /// Policies that select pods by namespace labels.
-    by_selector: Vec<PolicyId>,
+    by_selector: Candidates,
     namespace_labels: Map<String, BTreeMap<String, String>>,
+}
+
+/// A pod end of an edge with its namespace's labels, looked up once.
+struct PodView<'a> {
+    object: &'a ClusterObject,
+    namespace: NamespaceLabels<'a>,
 }
 
 impl PolicySet {
@@ -304,8 +343,8 @@ impl PolicySet {
                     .by_namespace
                     .entry(namespace.clone())
                     .or_default()
-                    .push(id),
-                Namespaces::Selector(_) => set.by_selector.push(id),
+                    .add(id, policy),
+                Namespaces::Selector(_) => set.by_selector.add(id, policy),
             }
         }
         set.policies = policies;
@@ -332,46 +371,68 @@ impl PolicySet {
 
     /// The verdict on `edge`.
     pub fn evaluate(&self, edge: &EdgeQuery<'_>) -> Verdict {
-        let src = canonical(edge.src);
-        let dst = canonical(edge.dst);
+        let src = self.view(edge.src.identity);
+        let dst = self.view(edge.dst.identity);
+        let src_ip = edge.src.ip.to_canonical();
+        let dst_ip = edge.dst.ip.to_canonical();
         Verdict {
-            ingress: self.side(dst, src, edge, |policy| policy.ingress.as_deref()),
-            egress: self.side(src, dst, edge, |policy| policy.egress.as_deref()),
+            ingress: self.side(Direction::Ingress, dst.as_ref(), src.as_ref(), src_ip, edge),
+            egress: self.side(Direction::Egress, src.as_ref(), dst.as_ref(), dst_ip, edge),
         }
     }
 
+    fn view<'a>(&'a self, identity: Option<&'a ClusterObject>) -> Option<PodView<'a>> {
+        let object = pod(identity)?;
+        let name = object.namespace.as_deref().unwrap_or_default();
+        Some(PodView {
+            object,
+            namespace: NamespaceLabels {
+                name,
+                labels: self.namespace_labels.get(name),
+            },
+        })
+    }
+
     /// One direction: `subject` is the pod whose policies apply, `peer` the
-    /// other end.
+    /// other end (`peer_ip` its address).
     fn side(
         &self,
-        subject: Endpoint<'_>,
-        peer: Endpoint<'_>,
+        direction: Direction,
+        subject: Option<&PodView<'_>>,
+        peer: Option<&PodView<'_>>,
+        peer_ip: IpAddr,
         edge: &EdgeQuery<'_>,
-        rules_of: impl Fn(&Policy) -> Option<&[Rule]>,
     ) -> Side {
-        let Some(subject_pod) = pod(subject.identity) else {
+        let Some(subject) = subject else {
             return Side::NotGoverned;
         };
-        let namespace = subject_pod.namespace.as_deref().unwrap_or_default();
         let candidates = self
             .by_namespace
-            .get(namespace)
-            .into_iter()
-            .flatten()
-            .chain(&self.by_selector);
+            .get(subject.namespace.name)
+            .map(|c| c.get(direction))
+            .unwrap_or_default()
+            .iter()
+            .chain(self.by_selector.get(direction));
         let mut denied: Option<PolicyId> = None;
         for &id in candidates {
             let policy = self.policy(id);
-            let Some(rules) = rules_of(policy) else {
-                continue;
+            let rules = match direction {
+                Direction::Ingress => policy.ingress.as_deref(),
+                Direction::Egress => policy.egress.as_deref(),
             };
-            if !self.selects(&policy.applies_to, subject_pod) {
+            // A policy listed under the subject's namespace names it; only
+            // its pods remain to be checked.
+            let selected = match policy.applies_to.namespaces {
+                Namespaces::Named(_) => selects_pods(&policy.applies_to.pods, subject.object),
+                Namespaces::Selector(_) => selects(&policy.applies_to, subject),
+            };
+            if !selected {
                 continue;
             }
-            let allows = rules.iter().any(|rule| {
+            let allows = rules.unwrap_or_default().iter().any(|rule| {
                 rule.peers
                     .as_ref()
-                    .is_none_or(|peers| peers.iter().any(|p| self.peer_matches(p, peer)))
+                    .is_none_or(|peers| peers.iter().any(|p| peer_matches(p, peer, peer_ip)))
                     && rule.ports.as_ref().is_none_or(|ports| {
                         ports
                             .iter()
@@ -386,34 +447,30 @@ impl PolicySet {
         }
         denied.map_or(Side::NotGoverned, Side::Denied)
     }
+}
 
-    fn peer_matches(&self, peer: &Peer, endpoint: Endpoint<'_>) -> bool {
-        match peer {
-            Peer::IpBlock(block) => block.contains(endpoint.ip),
-            Peer::Pods(set) => pod(endpoint.identity).is_some_and(|pod| self.selects(set, pod)),
-        }
+fn peer_matches(peer: &Peer, pod: Option<&PodView<'_>>, ip: IpAddr) -> bool {
+    match peer {
+        Peer::IpBlock(block) => block.contains(ip),
+        Peer::Pods(set) => pod.is_some_and(|pod| selects(set, pod)),
     }
+}
 
-    fn selects(&self, set: &PodSet, pod: &ClusterObject) -> bool {
-        let namespace = pod.namespace.as_deref().unwrap_or_default();
-        let in_namespace = match &set.namespaces {
-            Namespaces::Named(name) => name == namespace,
-            Namespaces::Selector(selector) => {
-                selector.is_everything()
-                    || selector.matches(&NamespaceLabels {
-                        name: namespace,
-                        labels: self.namespace_labels.get(namespace),
-                    })
-            }
-        };
-        in_namespace
-            && match &set.pods {
-                Pods::Selector(selector) => selector.matches(&pod.labels),
-                Pods::Workload(name) => pod
-                    .workload
-                    .as_ref()
-                    .is_some_and(|workload| workload.name == *name),
-            }
+fn selects(set: &PodSet, pod: &PodView<'_>) -> bool {
+    let in_namespace = match &set.namespaces {
+        Namespaces::Named(name) => name == pod.namespace.name,
+        Namespaces::Selector(selector) => selector.matches(&pod.namespace),
+    };
+    in_namespace && selects_pods(&set.pods, pod.object)
+}
+
+fn selects_pods(pods: &Pods, pod: &ClusterObject) -> bool {
+    match pods {
+        Pods::Selector(selector) => selector.matches(&pod.labels),
+        Pods::Workload(name) => pod
+            .workload
+            .as_ref()
+            .is_some_and(|workload| workload.name == *name),
     }
 }
 
@@ -435,11 +492,4 @@ impl Labels for NamespaceLabels<'_> {
 
 fn pod(identity: Option<&ClusterObject>) -> Option<&ClusterObject> {
     identity.filter(|object| object.kind == ObjectKind::Pod)
-}
-
-fn canonical(endpoint: Endpoint<'_>) -> Endpoint<'_> {
-    Endpoint {
-        ip: endpoint.ip.to_canonical(),
-        ..endpoint
-    }
 }
