@@ -1,60 +1,10 @@
 //! The hand-written allow-list format.
 
-use edgewise_edge_set::{
-    DeclaredPolicies, EdgeQuery, EdgeSetError, Endpoint, PolicySet, VerdictKind,
-};
-use edgewise_ip_index::{ClusterObject, NamedPort, ObjectKind, Protocol, Workload, WorkloadKind};
+mod support;
 
-fn pod(namespace: &str, workload: &str, labels: &[(&str, &str)]) -> ClusterObject {
-    ClusterObject {
-        kind: ObjectKind::Pod,
-        namespace: Some(namespace.to_owned()),
-        name: format!("{workload}-0"),
-        uid: None,
-        workload: Some(Workload {
-            namespace: namespace.to_owned(),
-            kind: WorkloadKind::StatefulSet,
-            name: workload.to_owned(),
-        }),
-        labels: labels
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect(),
-        service_account: None,
-        node_name: None,
-        named_ports: vec![NamedPort {
-            name: "metrics".into(),
-            port: 9100,
-            protocol: Protocol::Tcp,
-        }],
-        display: format!("{namespace}/{workload}-0").into(),
-    }
-}
-
-fn verdict(
-    set: &PolicySet,
-    src: (&str, Option<&ClusterObject>),
-    dst: (&str, Option<&ClusterObject>),
-    port: u16,
-    protocol: Protocol,
-) -> (VerdictKind, Option<String>) {
-    let verdict = set.evaluate(&EdgeQuery {
-        src: Endpoint {
-            ip: src.0.parse().unwrap(),
-            identity: src.1,
-        },
-        dst: Endpoint {
-            ip: dst.0.parse().unwrap(),
-            identity: dst.1,
-        },
-        port,
-        protocol,
-    });
-    (
-        verdict.kind(),
-        verdict.deciding().map(|id| set.policy(id).name.clone()),
-    )
-}
+use edgewise_edge_set::{DeclaredPolicies, EdgeSetError, PolicySet, VerdictKind};
+use edgewise_ip_index::Protocol;
+use support::{ask, pod, with_port};
 
 const LIST: &str = "
 # who may talk to whom
@@ -66,13 +16,22 @@ shop/app=checkout     -> payments/app=api,tier=backend
 analytics/influxdb    -> 2001:db8::/32        8000-8100/udp
 ";
 
-#[test]
-fn lines_become_ingress_or_egress_policies() {
+fn compiled() -> PolicySet {
     let mut declared = DeclaredPolicies::default();
     assert_eq!(declared.load_allow_list("allow.txt", LIST), Ok(6));
-    let set = declared.compile();
+    declared.compile()
+}
+
+#[test]
+fn lines_become_ingress_or_egress_policies() {
+    let set = compiled();
     let web = pod("frontend", "web", &[]);
-    let influxdb = pod("analytics", "influxdb", &[]);
+    let influxdb = with_port(
+        pod("analytics", "influxdb", &[]),
+        "metrics",
+        9100,
+        Protocol::Tcp,
+    );
     let prometheus = pod("monitoring", "prometheus", &[]);
     let coredns = pod("kube-system", "coredns", &[]);
     let checkout = pod("shop", "checkout", &[("app", "checkout")]);
@@ -82,117 +41,86 @@ fn lines_become_ingress_or_egress_policies() {
         "api-canary",
         &[("app", "api"), ("tier", "canary")],
     );
-    let tcp = Protocol::Tcp;
-
-    assert_eq!(
-        verdict(
-            &set,
-            ("10.0.0.1", Some(&web)),
-            ("10.0.0.2", Some(&influxdb)),
+    let (tcp, udp) = (Protocol::Tcp, Protocol::Udp);
+    let declared = |line: &str| (VerdictKind::Declared, Some(format!("allow.txt:{line}")));
+    let cases = [
+        (
+            (Some(&web), &influxdb),
             8086,
-            tcp
+            tcp,
+            declared("3"),
+            "a workload by name",
         ),
-        (VerdictKind::Declared, Some("allow.txt:3".into()))
-    );
-    // influxdb is now governed for ingress: port 22 from web, or anything
-    // from elsewhere, is a violation. (Prometheus' metrics line also
-    // governs every pod, so the deciding policy is the first by name.)
-    assert_eq!(
-        verdict(
-            &set,
-            ("10.0.0.1", Some(&web)),
-            ("10.0.0.2", Some(&influxdb)),
-            22,
-            tcp
-        )
-        .0,
-        VerdictKind::Violation
-    );
-    assert_eq!(
-        verdict(
-            &set,
-            ("10.0.0.3", Some(&prometheus)),
-            ("10.0.0.2", Some(&influxdb)),
+        (
+            (Some(&prometheus), &influxdb),
             9100,
-            tcp
+            tcp,
+            declared("4"),
+            "a named port",
         ),
-        (VerdictKind::Declared, Some("allow.txt:4".into()))
-    );
-    assert_eq!(
-        verdict(
-            &set,
-            ("198.51.100.7", None),
-            ("10.0.0.9", Some(&coredns)),
-            53,
-            Protocol::Udp
-        )
-        .0,
-        VerdictKind::Declared
-    );
-    // Labels: every pair must match; no ports means every port.
-    assert_eq!(
-        verdict(
-            &set,
-            ("10.0.1.1", Some(&checkout)),
-            ("10.0.2.1", Some(&api)),
+        ((None, &coredns), 53, udp, declared("5"), "`*` is anyone"),
+        (
+            (Some(&checkout), &api),
             12345,
-            tcp
-        )
-        .0,
-        VerdictKind::Declared
-    );
-    assert_eq!(
-        verdict(
-            &set,
-            ("10.0.1.1", Some(&checkout)),
-            ("10.0.2.2", Some(&api_canary)),
+            tcp,
+            declared("7"),
+            "labels, every port",
+        ),
+    ];
+    for ((src, dst), port, protocol, expected, why) in cases {
+        assert_eq!(
+            ask(
+                &set,
+                ("10.0.0.1", src),
+                ("10.0.0.2", Some(dst)),
+                port,
+                protocol
+            ),
+            expected,
+            "{why}"
+        );
+    }
+    // The destinations are now governed for ingress (the metrics line to
+    // `*/*` governs every pod): what no line allows is a violation.
+    for ((src, dst), port, why) in [
+        ((Some(&web), &influxdb), 22, "not the listed port"),
+        (
+            (Some(&checkout), &api_canary),
             12345,
-            tcp
-        )
-        .0,
-        VerdictKind::Violation,
-        "the canary is not tier=backend, but the metrics line governs it"
-    );
+            "tier=canary is not tier=backend",
+        ),
+    ] {
+        assert_eq!(
+            ask(&set, ("10.0.0.1", src), ("10.0.0.2", Some(dst)), port, tcp).0,
+            VerdictKind::Violation,
+            "{why}"
+        );
+    }
 }
 
 #[test]
 fn a_line_to_an_address_governs_the_source_pods_egress() {
-    let mut declared = DeclaredPolicies::default();
-    declared.load_allow_list("allow.txt", LIST).unwrap();
-    let set = declared.compile();
+    let set = compiled();
     let influxdb = pod("analytics", "influxdb", &[]);
-    let tcp = Protocol::Tcp;
-    // Egress of analytics pods: 203.0.113.0/24:443 allowed, others not.
-    assert_eq!(
-        verdict(
+    let from_influxdb = |dst, port, protocol| {
+        ask(
             &set,
             ("10.0.0.2", Some(&influxdb)),
-            ("203.0.113.50", None),
-            443,
-            tcp
-        ),
+            (dst, None),
+            port,
+            protocol,
+        )
+    };
+    assert_eq!(
+        from_influxdb("203.0.113.50", 443, Protocol::Tcp),
         (VerdictKind::Declared, Some("allow.txt:6".into()))
     );
     assert_eq!(
-        verdict(
-            &set,
-            ("10.0.0.2", Some(&influxdb)),
-            ("198.51.100.1", None),
-            443,
-            tcp
-        )
-        .0,
+        from_influxdb("198.51.100.1", 443, Protocol::Tcp).0,
         VerdictKind::Violation
     );
     assert_eq!(
-        verdict(
-            &set,
-            ("10.0.0.2", Some(&influxdb)),
-            ("2001:db8::1", None),
-            8050,
-            Protocol::Udp
-        )
-        .0,
+        from_influxdb("2001:db8::1", 8050, Protocol::Udp).0,
         VerdictKind::Declared
     );
 }

@@ -1,62 +1,13 @@
 //! NetworkPolicy semantics, case by case from the Kubernetes documentation
 //! (concepts/services-networking/network-policies) and the API reference.
 
+mod support;
+
 use std::collections::BTreeMap;
 
 use edgewise_edge_set::{DeclaredPolicies, EdgeQuery, Endpoint, PolicySet, Side, VerdictKind};
-use edgewise_ip_index::{ClusterObject, NamedPort, ObjectKind, Protocol, Workload, WorkloadKind};
-
-fn pod(namespace: &str, name: &str, labels: &[(&str, &str)]) -> ClusterObject {
-    ClusterObject {
-        kind: ObjectKind::Pod,
-        namespace: Some(namespace.to_owned()),
-        name: name.to_owned(),
-        uid: None,
-        workload: Some(Workload {
-            namespace: namespace.to_owned(),
-            kind: WorkloadKind::Deployment,
-            name: name.to_owned(),
-        }),
-        labels: labels
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect(),
-        service_account: None,
-        node_name: None,
-        named_ports: Vec::new(),
-        display: format!("{namespace}/{name}").into(),
-    }
-}
-
-/// An endpoint: an address and maybe a pod.
-type End<'a> = (&'a str, Option<&'a ClusterObject>);
-
-fn ask(
-    set: &PolicySet,
-    src: End<'_>,
-    dst: End<'_>,
-    port: u16,
-    protocol: Protocol,
-) -> (VerdictKind, Option<String>) {
-    let verdict = set.evaluate(&EdgeQuery {
-        src: Endpoint {
-            ip: src.0.parse().unwrap(),
-            identity: src.1,
-        },
-        dst: Endpoint {
-            ip: dst.0.parse().unwrap(),
-            identity: dst.1,
-        },
-        port,
-        protocol,
-    });
-    let policy = verdict.deciding().map(|id| set.policy(id).name.clone());
-    (verdict.kind(), policy)
-}
-
-fn tcp(set: &PolicySet, src: End<'_>, dst: End<'_>, port: u16) -> VerdictKind {
-    ask(set, src, dst, port, Protocol::Tcp).0
-}
+use edgewise_ip_index::{ClusterObject, NamedPort, ObjectKind, Protocol};
+use support::{End, ask, pod, tcp};
 
 fn policies(json: &str) -> PolicySet {
     let mut declared = DeclaredPolicies::default();
@@ -529,46 +480,35 @@ fn several_policies_are_a_union() {
     let frontend = pod("default", "frontend", &[("role", "frontend")]);
     let monitoring = pod("default", "prometheus", &[("role", "monitoring")]);
     let api_end = ("10.0.0.1", Some(&api));
-    assert_eq!(
-        ask(
-            &set,
-            ("10.0.0.2", Some(&frontend)),
-            api_end,
+    let cases = [
+        (
+            &frontend,
             443,
-            Protocol::Tcp
-        ),
-        (
             VerdictKind::Declared,
-            Some("default/a-from-frontend".into())
-        )
-    );
-    assert_eq!(
-        ask(
-            &set,
-            ("10.0.0.3", Some(&monitoring)),
-            api_end,
-            9090,
-            Protocol::Tcp
+            "default/a-from-frontend",
         ),
         (
+            &monitoring,
+            9090,
             VerdictKind::Declared,
-            Some("default/b-from-monitoring".into())
-        )
-    );
-    assert_eq!(
-        ask(
-            &set,
-            ("10.0.0.2", Some(&frontend)),
-            api_end,
-            9090,
-            Protocol::Tcp
+            "default/b-from-monitoring",
         ),
+        // Neither allows it; the first by name is reported.
         (
+            &frontend,
+            9090,
             VerdictKind::Violation,
-            Some("default/a-from-frontend".into())
+            "default/a-from-frontend",
         ),
-        "neither allows it; the first by name is reported"
-    );
+    ];
+    for (src, port, verdict, policy) in cases {
+        assert_eq!(
+            ask(&set, ("10.0.0.2", Some(src)), api_end, port, Protocol::Tcp),
+            (verdict, Some(policy.to_owned())),
+            "{} -> api:{port}",
+            src.name
+        );
+    }
 }
 
 #[test]

@@ -126,6 +126,7 @@ impl DeclaredPolicies {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
+/// A NetworkPolicy, or the metadata of a Namespace.
 struct RawNetworkPolicy {
     metadata: RawMeta,
     spec: RawSpec,
@@ -187,23 +188,25 @@ enum IntOrString {
     String(String),
 }
 
-fn read_namespace(found: &FoundObject) -> Result<(String, BTreeMap<String, String>), String> {
-    let raw = RawNetworkPolicy::deserialize(&found.value).map_err(|e| e.to_string())?;
+/// The object's fields and its name, which every object needs.
+fn read_raw(found: &FoundObject) -> Result<(RawNetworkPolicy, String), String> {
+    let mut raw = RawNetworkPolicy::deserialize(&found.value).map_err(|e| e.to_string())?;
     let name = raw
         .metadata
         .name
+        .take()
         .filter(|n| !n.is_empty())
         .ok_or("metadata.name is missing")?;
+    Ok((raw, name))
+}
+
+fn read_namespace(found: &FoundObject) -> Result<(String, BTreeMap<String, String>), String> {
+    let (raw, name) = read_raw(found)?;
     Ok((name, raw.metadata.labels.unwrap_or_default()))
 }
 
 fn read_policy(found: &FoundObject) -> Result<Policy, String> {
-    let raw = RawNetworkPolicy::deserialize(&found.value).map_err(|e| e.to_string())?;
-    let name = raw
-        .metadata
-        .name
-        .filter(|n| !n.is_empty())
-        .ok_or("metadata.name is missing")?;
+    let (raw, name) = read_raw(found)?;
     let namespace = raw
         .metadata
         .namespace

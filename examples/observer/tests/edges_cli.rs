@@ -1,7 +1,10 @@
 //! `edgewise edges` as a user runs it, on the bundled demo files.
 
+mod common;
+
 use std::path::PathBuf;
-use std::process::Command;
+
+use common::edgewise;
 
 fn repo(path: &str) -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -10,18 +13,6 @@ fn repo(path: &str) -> String {
         .to_str()
         .unwrap()
         .to_owned()
-}
-
-fn edgewise(args: &[&str]) -> (String, String, bool) {
-    let output = Command::new(env!("CARGO_BIN_EXE_edgewise"))
-        .args(args)
-        .output()
-        .expect("run edgewise");
-    (
-        String::from_utf8(output.stdout).expect("UTF-8"),
-        String::from_utf8(output.stderr).expect("UTF-8"),
-        output.status.success(),
-    )
 }
 
 fn name(endpoint: &serde_json::Value) -> String {

@@ -1,24 +1,15 @@
 //! `edgewise resolve` as a user runs it.
 
+mod common;
+
 use std::path::PathBuf;
-use std::process::Command;
+
+use common::edgewise;
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../ip-index/tests/fixtures")
         .join(name)
-}
-
-fn edgewise(args: &[&str]) -> (String, String, bool) {
-    let output = Command::new(env!("CARGO_BIN_EXE_edgewise"))
-        .args(args)
-        .output()
-        .expect("run edgewise");
-    (
-        String::from_utf8(output.stdout).expect("UTF-8"),
-        String::from_utf8(output.stderr).expect("UTF-8"),
-        output.status.success(),
-    )
 }
 
 #[test]

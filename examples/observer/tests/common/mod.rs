@@ -27,3 +27,16 @@ pub(crate) fn vectors_dir(name: &str) -> Option<PathBuf> {
     ));
     None
 }
+
+/// Runs the `edgewise` binary with `args`: (stdout, stderr, success).
+pub(crate) fn edgewise(args: &[&str]) -> (String, String, bool) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_edgewise"))
+        .args(args)
+        .output()
+        .expect("run edgewise");
+    (
+        String::from_utf8(output.stdout).expect("UTF-8"),
+        String::from_utf8(output.stderr).expect("UTF-8"),
+        output.status.success(),
+    )
+}
