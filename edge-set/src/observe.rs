@@ -183,10 +183,15 @@ pub struct ObservedGraph {
 }
 
 impl ObservedGraph {
-    /// An empty graph whose first window starts at `now_ns`.
+    /// An empty graph whose first window starts at `now_ns`. Caps of zero
+    /// are taken as one.
     pub fn new(config: GraphConfig, now_ns: u64) -> Self {
         Self {
-            config,
+            config: GraphConfig {
+                max_edges: config.max_edges.max(1),
+                max_nodes: config.max_nodes.max(1),
+                ..config
+            },
             edges: Map::default(),
             nodes: Map::default(),
             window_start: now_ns,

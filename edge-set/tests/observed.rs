@@ -194,6 +194,19 @@ fn the_cap_holds_and_evictions_are_counted() {
         1_000,
         "every flow accounted for"
     );
+
+    // A cap of zero is taken as one.
+    let mut tiny = ObservedGraph::new(
+        GraphConfig {
+            max_edges: 0,
+            ..GraphConfig::default()
+        },
+        0,
+    );
+    for port in 1..=3 {
+        tiny.record(edge("10.0.0.1", "10.0.0.2", port), 1, 0, u64::from(port));
+    }
+    assert_eq!((tiny.stats().edges, tiny.stats().evicted_edges), (1, 2));
 }
 
 #[test]
