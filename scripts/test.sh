@@ -14,6 +14,7 @@ if [ "$(id -u)" = 0 ]; then
   command -v python3 >/dev/null 2>&1 || missing+=(python3)
   command -v dnsmasq >/dev/null 2>&1 || missing+=(dnsmasq-base)
   command -v unbound >/dev/null 2>&1 || missing+=(unbound)
+  command -v mmdblookup >/dev/null 2>&1 || missing+=(mmdb-bin)
   if [ "${#missing[@]}" -gt 0 ]; then
     echo "installing: ${missing[*]}"
     apt-get update -qq
@@ -22,6 +23,7 @@ if [ "$(id -u)" = 0 ]; then
 else
   echo "note: not root: the network-namespace tests will skip (and fail under CI=true)"
   echo "note: the DNS server tests need dnsmasq and unbound (apt-get install dnsmasq-base unbound)"
+  echo "note: the identity MMDB cross-check needs mmdblookup (apt-get install mmdb-bin)"
 fi
 
 cargo test --workspace --locked

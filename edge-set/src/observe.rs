@@ -18,10 +18,10 @@
 //!
 //! Time is a caller's monotonic clock in nanoseconds (`now_ns`).
 
-use core::net::{IpAddr, Ipv6Addr};
+use core::net::IpAddr;
 use std::sync::Arc;
 
-use edgewise_ip_index::{ClusterObject, Lookup, Protocol, Snapshot};
+use edgewise_ip_index::{ClusterObject, Lookup, Protocol, Snapshot, ip_key, ip_of};
 use smallvec::SmallVec;
 
 use crate::policy::{EdgeQuery, Endpoint, PolicySet};
@@ -444,16 +444,4 @@ fn eviction_cutoff(last_seen: impl Iterator<Item = u64>) -> u64 {
     }
     let nth = (times.len() / 16).max(1) - 1;
     *times.select_nth_unstable(nth).1
-}
-
-/// IPv4 as IPv4-mapped IPv6, so one key covers both families.
-fn ip_key(ip: IpAddr) -> u128 {
-    match ip {
-        IpAddr::V4(v4) => u128::from(v4.to_ipv6_mapped()),
-        IpAddr::V6(v6) => u128::from(v6),
-    }
-}
-
-fn ip_of(key: u128) -> IpAddr {
-    IpAddr::V6(Ipv6Addr::from(key)).to_canonical()
 }

@@ -63,7 +63,7 @@ pub use object::{
 };
 pub use peer::{Peer, PeerResolver};
 pub use published::{IndexReader, Lookup, Snapshot};
-pub use ranges::NamedRange;
+pub use ranges::{NamedRange, ip_key, ip_of};
 pub use workload::DEFAULT_CHURN_LABELS;
 
 /// Entry points for the fuzz targets in `fuzz/`; not a stable API.

@@ -355,6 +355,17 @@ pub struct ClusterObject {
     pub display: Box<str>,
 }
 
+impl ClusterObject {
+    /// The application name: the `app.kubernetes.io/name` label, else the
+    /// `app` label.
+    pub fn app(&self) -> Option<&str> {
+        self.labels
+            .get("app.kubernetes.io/name")
+            .or_else(|| self.labels.get("app"))
+            .map(String::as_str)
+    }
+}
+
 impl fmt::Display for ClusterObject {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.display)

@@ -18,7 +18,7 @@ use foldhash::fast::RandomState;
 use left_right::{Absorb, ReadGuard, ReadHandle};
 
 use crate::object::{ClusterObject, Entry};
-use crate::ranges::{RangeTable, ip_key};
+use crate::ranges::{RangeTable, ip_key, ip_of};
 
 /// The map readers probe.
 #[derive(Debug, Default, Clone)]
@@ -137,6 +137,18 @@ impl<'a> Snapshot<'a> {
                 .lookup(key)
                 .map_or(Lookup::Unknown, Lookup::Range),
         }
+    }
+
+    /// Every address one object owns, with the object (ambiguous addresses
+    /// are left out), in no particular order.
+    pub fn objects(&self) -> impl Iterator<Item = (IpAddr, &Arc<ClusterObject>)> {
+        self.guard
+            .iter()
+            .flat_map(|published| published.entries.iter())
+            .filter_map(|(key, entry)| match entry {
+                Entry::One(object) => Some((ip_of(*key), object)),
+                Entry::Ambiguous(_) => None,
+            })
     }
 
     /// How many addresses objects claim.

@@ -75,11 +75,19 @@ impl RangeTable {
 /// `::ffff:10.0.0.1` (how a dual-stack socket shows an IPv4 peer) finds the
 /// owner of `10.0.0.1`.
 #[inline]
-pub(crate) fn ip_key(ip: IpAddr) -> u128 {
+/// The key every edgewise map uses for an address: IPv6 as its 128 bits,
+/// IPv4 as its IPv4-mapped IPv6 form, so one key space covers both families
+/// and an IPv4-mapped address is the IPv4 address it carries.
+pub fn ip_key(ip: IpAddr) -> u128 {
     match ip {
         IpAddr::V4(ip) => u128::from(ip.to_ipv6_mapped()),
         IpAddr::V6(ip) => u128::from(ip),
     }
+}
+
+/// The address of a key made by [`ip_key`] (IPv4 for a mapped key).
+pub fn ip_of(key: u128) -> IpAddr {
+    IpAddr::V6(core::net::Ipv6Addr::from(key)).to_canonical()
 }
 
 fn mask(key: u128, length: u8) -> u128 {

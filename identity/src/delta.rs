@@ -1,0 +1,139 @@
+//! The delta stream's wire format: one JSON object per line.
+//!
+//! ```json
+//! {"epoch": 1732300000, "seq": 42,
+//!  "upserts": [{"ip": "10.42.1.159", "identity": {"kind": "Pod", "namespace": "analytics", ...}}],
+//!  "removes": ["10.42.1.77"]}
+//! ```
+//!
+//! `identity` has the baseline's record schema (the JSON form of
+//! [`ClusterObject`]). `upserts` and `removes` may be absent (empty);
+//! unknown fields are ignored so that producers can add some. A delta names
+//! each address at most once, and holds at most
+//! [`DeltaLimits::max_entries`] entries in a line of at most
+//! [`DeltaLimits::max_line_bytes`]; anything else is an
+//! [`IdentityError::Delta`] naming the line, and the line is not applied.
+//! Blank lines (heartbeats) are skipped.
+
+use core::net::IpAddr;
+use std::collections::HashSet;
+
+use edgewise_ip_index::{ClusterObject, ip_key};
+use serde::{Deserialize, Serialize};
+
+use crate::IdentityError;
+use crate::baseline::Version;
+
+/// One address's new identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Upsert {
+    /// The address.
+    pub ip: IpAddr,
+    /// Its identity.
+    pub identity: ClusterObject,
+}
+
+/// One step of a producer's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityDelta {
+    /// The producer's epoch.
+    pub epoch: u64,
+    /// The step's number: one more than the previous step of the epoch.
+    pub seq: u64,
+    /// Addresses with a new or changed identity.
+    #[serde(default)]
+    pub upserts: Vec<Upsert>,
+    /// Addresses that no longer have one.
+    #[serde(default)]
+    pub removes: Vec<IpAddr>,
+}
+
+impl IdentityDelta {
+    /// Where the delta stands.
+    pub fn version(&self) -> Version {
+        Version {
+            epoch: self.epoch,
+            seq: self.seq,
+        }
+    }
+
+    /// The delta as one line of JSON (without the newline).
+    pub fn to_line(&self) -> String {
+        // Addresses, integers and string-keyed maps always serialize.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// Bounds on one delta line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeltaLimits {
+    /// The longest line accepted (default 16 MiB).
+    pub max_line_bytes: usize,
+    /// The most upserts and removes in one delta (default 100,000).
+    pub max_entries: usize,
+}
+
+impl Default for DeltaLimits {
+    fn default() -> Self {
+        Self {
+            max_line_bytes: 16 << 20,
+            max_entries: 100_000,
+        }
+    }
+}
+
+/// Reads one delta line (`line` numbers it in errors).
+///
+/// # Errors
+/// [`IdentityError::Delta`] (see the module docs).
+pub fn read_delta(
+    text: &[u8],
+    line: usize,
+    limits: &DeltaLimits,
+) -> Result<IdentityDelta, IdentityError> {
+    let fail = |problem: String| IdentityError::Delta { line, problem };
+    if text.len() > limits.max_line_bytes {
+        return Err(fail(format!(
+            "{} bytes, more than the {} allowed",
+            text.len(),
+            limits.max_line_bytes
+        )));
+    }
+    let delta: IdentityDelta = serde_json::from_slice(text).map_err(|e| fail(e.to_string()))?;
+    let entries = delta.upserts.len() + delta.removes.len();
+    if entries > limits.max_entries {
+        return Err(fail(format!(
+            "{entries} entries, more than the {} allowed",
+            limits.max_entries
+        )));
+    }
+    let mut seen = HashSet::with_capacity(entries);
+    for ip in delta
+        .upserts
+        .iter()
+        .map(|u| u.ip)
+        .chain(delta.removes.iter().copied())
+    {
+        if !seen.insert(ip_key(ip)) {
+            return Err(fail(format!("{ip} appears more than once")));
+        }
+    }
+    Ok(delta)
+}
+
+/// Reads every delta of a JSON-lines input, in order; lines that fail are
+/// reported and left out.
+pub fn read_deltas(input: &[u8], limits: &DeltaLimits) -> (Vec<IdentityDelta>, Vec<IdentityError>) {
+    let mut deltas = Vec::new();
+    let mut errors = Vec::new();
+    for (index, line) in input.split(|&b| b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match read_delta(line, index + 1, limits) {
+            Ok(delta) => deltas.push(delta),
+            Err(error) => errors.push(error),
+        }
+    }
+    (deltas, errors)
+}
