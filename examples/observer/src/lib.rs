@@ -7,10 +7,13 @@
 //! - [`resolve`]: Kubernetes objects + peer strings -> resolved peers.
 //! - [`edges`]: Kubernetes objects + policies + flows -> a verdict per flow,
 //!   and the graph.
+//! - [`identity`]: Kubernetes objects -> identity MMDB; MMDB + deltas ->
+//!   identities.
 
 pub mod dns;
 pub mod edges;
 pub mod fingerprints;
+pub mod identity;
 pub mod resolve;
 
 use std::io::{self, Write};

@@ -91,6 +91,47 @@ enum Command {
         #[arg(long)]
         keep_self_edges: bool,
     },
+    /// The identity baseline (MMDB) and lookups through the node agent's
+    /// identity client.
+    Identity {
+        #[command(subcommand)]
+        command: IdentityCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum IdentityCommand {
+    /// Build the identity MMDB of Kubernetes objects (one record per pod,
+    /// service and node address; readable by any MaxMind DB reader).
+    Build {
+        /// Kubernetes JSON; repeat for several files.
+        #[arg(long = "objects", required = true)]
+        objects: Vec<PathBuf>,
+        /// The MMDB to write (replaced atomically).
+        #[arg(long)]
+        out: PathBuf,
+        /// The producer epoch stamped in the file (default: now, in Unix
+        /// seconds).
+        #[arg(long)]
+        epoch: Option<u64>,
+        /// The build time stamped in the file, in Unix seconds (default:
+        /// now); fix it for byte-identical builds.
+        #[arg(long)]
+        build_time: Option<u64>,
+    },
+    /// Look addresses up in an identity MMDB, after applying a file of
+    /// delta lines if given; prints one JSON identity (or null) per address.
+    Lookup {
+        /// The identity MMDB.
+        #[arg(long)]
+        mmdb: PathBuf,
+        /// Delta lines to apply on top (JSON lines).
+        #[arg(long)]
+        deltas: Option<PathBuf>,
+        /// The addresses.
+        #[arg(required = true)]
+        ips: Vec<std::net::IpAddr>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -158,6 +199,62 @@ fn main() -> ExitCode {
                     if e.kind() == io::ErrorKind::BrokenPipe =>
                 {
                     ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("edgewise: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Identity { command } => run_identity(command),
+    }
+}
+
+fn run_identity(command: IdentityCommand) -> ExitCode {
+    use edgewise_observer::identity::{build, lookup};
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    };
+    match command {
+        IdentityCommand::Build {
+            objects,
+            out,
+            epoch,
+            build_time,
+        } => match build(
+            &objects,
+            &out,
+            epoch.unwrap_or_else(now),
+            build_time.unwrap_or_else(now),
+        ) {
+            Ok(count) => {
+                eprintln!("edgewise: wrote {} ({count} addresses)", out.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("edgewise: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        IdentityCommand::Lookup { mmdb, deltas, ips } => {
+            match lookup(&mmdb, deltas.as_deref(), &ips) {
+                Ok(looked) => {
+                    if let Some(why) = looked.needs_resync {
+                        eprintln!(
+                            "edgewise: the deltas need a newer baseline ({why}); answers are the last good state"
+                        );
+                    }
+                    let mut out = looked.lines.join("\n");
+                    out.push('\n');
+                    match io::stdout().lock().write_all(out.as_bytes()) {
+                        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+                            eprintln!("edgewise: writing output: {e}");
+                            ExitCode::FAILURE
+                        }
+                        _ => ExitCode::SUCCESS,
+                    }
                 }
                 Err(e) => {
                     eprintln!("edgewise: {e}");

@@ -1,0 +1,137 @@
+//! `edgewise identity build` and `edgewise identity lookup`: the identity
+//! baseline MMDB made from Kubernetes objects, and lookups through the same
+//! client a node agent runs (a baseline plus deltas).
+
+use std::io;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use edgewise_identity::{
+    Baseline, ClientState, DeltaLimits, IdentityClient, IdentityError, Producer, read_deltas,
+    unix_time,
+};
+
+use crate::resolve::{ResolveError, load_index};
+
+/// Why an `edgewise identity` command failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IdentityCommandError {
+    /// The objects could not be loaded.
+    #[error(transparent)]
+    Objects(#[from] ResolveError),
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// A baseline or delta that cannot be used.
+    #[error("{}: {error}", path.display())]
+    Identity {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        error: IdentityError,
+    },
+}
+
+fn file_error(path: &Path) -> impl FnOnce(io::Error) -> IdentityCommandError + '_ {
+    move |source| IdentityCommandError::File {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Builds the identity MMDB of the `objects` into `out` (written beside it
+/// and renamed into place, so a reader that maps the file never sees it
+/// half-written), at `epoch`, stamped `built_unix_seconds`; returns how many
+/// addresses it holds.
+///
+/// # Errors
+/// [`IdentityCommandError`] naming the file at fault.
+pub fn build(
+    objects: &[PathBuf],
+    out: &Path,
+    epoch: u64,
+    built_unix_seconds: u64,
+) -> Result<usize, IdentityCommandError> {
+    let index = load_index(objects)?;
+    let mut producer = Producer::new(epoch);
+    producer.update_from_index(&index.snapshot());
+    let baseline = producer.baseline();
+    let bytes = baseline
+        .to_mmdb(unix_time(built_unix_seconds))
+        .map_err(|error| IdentityCommandError::Identity {
+            path: out.to_owned(),
+            error,
+        })?;
+    let partial = out.with_extension("mmdb.partial");
+    std::fs::write(&partial, bytes).map_err(file_error(&partial))?;
+    std::fs::rename(&partial, out).map_err(file_error(out))?;
+    Ok(baseline.len())
+}
+
+/// What `edgewise identity lookup` found.
+#[derive(Debug)]
+pub struct Looked {
+    /// One JSON line per address: the identity, or `null`.
+    pub lines: Vec<String>,
+    /// Set when the deltas left the client needing a newer baseline (the
+    /// answers are then those of the last good state).
+    pub needs_resync: Option<String>,
+}
+
+/// Loads the baseline `mmdb`, applies the `deltas` file (JSON lines) if
+/// given, and looks each address up.
+///
+/// # Errors
+/// [`IdentityCommandError`] for an unreadable file, a baseline that is not
+/// an identity MMDB, or a delta line that cannot be used.
+pub fn lookup(
+    mmdb: &Path,
+    deltas: Option<&Path>,
+    ips: &[IpAddr],
+) -> Result<Looked, IdentityCommandError> {
+    let bytes = std::fs::read(mmdb).map_err(file_error(mmdb))?;
+    let baseline = Baseline::from_mmdb(&bytes).map_err(|error| IdentityCommandError::Identity {
+        path: mmdb.to_owned(),
+        error,
+    })?;
+    let mut client = IdentityClient::default();
+    client.load_baseline(baseline);
+    if let Some(path) = deltas {
+        let input = std::fs::read(path).map_err(file_error(path))?;
+        let (deltas, errors) = read_deltas(&input, &DeltaLimits::default());
+        if let Some(error) = errors.into_iter().next() {
+            return Err(IdentityCommandError::Identity {
+                path: path.to_owned(),
+                error,
+            });
+        }
+        for delta in deltas {
+            client.apply(delta);
+        }
+    }
+    let needs_resync = match client.state() {
+        ClientState::Synced(_) => None,
+        ClientState::NeedsResync(why) => Some(format!("{why:?}")),
+    };
+    let reader = client.reader();
+    let snapshot = reader.snapshot();
+    let lines = ips
+        .iter()
+        .map(|ip| {
+            snapshot
+                .lookup(*ip)
+                .and_then(|object| serde_json::to_string(&**object).ok())
+                .unwrap_or_else(|| "null".to_owned())
+        })
+        .collect();
+    Ok(Looked {
+        lines,
+        needs_resync,
+    })
+}

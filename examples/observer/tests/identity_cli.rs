@@ -1,0 +1,113 @@
+//! `edgewise identity build` and `lookup` as a user runs them.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::edgewise;
+
+#[test]
+fn build_then_look_up_through_a_baseline_and_deltas() {
+    let dir = std::env::temp_dir().join(format!("edgewise-identity-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let objects = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../ip-index/tests/fixtures/cluster.json");
+    let mmdb = dir.join("identities.mmdb");
+    let (_, stderr, ok) = edgewise(&[
+        "identity",
+        "build",
+        "--objects",
+        objects.to_str().unwrap(),
+        "--out",
+        mmdb.to_str().unwrap(),
+        "--epoch",
+        "7",
+        "--build-time",
+        "1795000000",
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("(11 addresses)"), "{stderr}");
+    let first = std::fs::read(&mmdb).unwrap();
+
+    let deltas = dir.join("deltas.jsonl");
+    std::fs::write(
+        &deltas,
+        concat!(
+            r#"{"epoch": 7, "seq": 2, "upserts": [{"ip": "10.42.9.9", "identity": {"kind": "Pod", "namespace": "shop", "name": "cart-0", "display": "shop/cart-0"}}], "removes": ["10.42.1.160"]}"#,
+            "\n\n",
+            r#"{"epoch": 7, "seq": 2, "removes": ["10.42.1.159"]}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let (stdout, stderr, ok) = edgewise(&[
+        "identity",
+        "lookup",
+        "--mmdb",
+        mmdb.to_str().unwrap(),
+        "--deltas",
+        deltas.to_str().unwrap(),
+        "10.42.1.159",
+        "10.42.9.9",
+        "10.42.1.160",
+        "fd00:56::11",
+    ]);
+    assert!(ok, "{stderr}");
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines[0]["display"], "analytics/influxdb-0",
+        "the duplicate seq 2 was ignored"
+    );
+    assert_eq!(lines[1]["display"], "shop/cart-0");
+    assert_eq!(lines[2], serde_json::Value::Null, "removed by the delta");
+    assert_eq!(lines[3]["display"], "node/worker-1");
+    assert!(stderr.is_empty(), "{stderr}");
+
+    // The same objects give the same bytes.
+    edgewise(&[
+        "identity",
+        "build",
+        "--objects",
+        objects.to_str().unwrap(),
+        "--out",
+        mmdb.to_str().unwrap(),
+        "--epoch",
+        "7",
+        "--build-time",
+        "1795000000",
+    ]);
+    assert_eq!(std::fs::read(&mmdb).unwrap(), first);
+
+    std::fs::write(&deltas, "{\"epoch\": 7, \"seq\": 9}\n").unwrap();
+    let (_, stderr, ok) = edgewise(&[
+        "identity",
+        "lookup",
+        "--mmdb",
+        mmdb.to_str().unwrap(),
+        "--deltas",
+        deltas.to_str().unwrap(),
+        "10.42.1.159",
+    ]);
+    assert!(ok);
+    assert!(
+        stderr.contains("need a newer baseline (Gap { expected: 2, got: 9 })"),
+        "{stderr}"
+    );
+
+    let (_, stderr, ok) = edgewise(&[
+        "identity",
+        "lookup",
+        "--mmdb",
+        deltas.to_str().unwrap(),
+        "10.42.1.159",
+    ]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("the baseline is not a readable MMDB"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
