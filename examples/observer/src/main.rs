@@ -156,20 +156,7 @@ fn main() -> ExitCode {
             internet,
             peers,
         } => match load_index(&objects) {
-            Ok(index) => {
-                let mut out = String::new();
-                for line in resolve_peers(&index, &peers, internet) {
-                    out.push_str(&line);
-                    out.push('\n');
-                }
-                match io::stdout().lock().write_all(out.as_bytes()) {
-                    Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
-                        eprintln!("edgewise: writing output: {e}");
-                        ExitCode::FAILURE
-                    }
-                    _ => ExitCode::SUCCESS,
-                }
-            }
+            Ok(index) => print_all(&resolve_peers(&index, &peers, internet)),
             Err(e) => {
                 eprintln!("edgewise: {e}");
                 ExitCode::FAILURE
@@ -246,15 +233,7 @@ fn run_identity(command: IdentityCommand) -> ExitCode {
                             "edgewise: the deltas need a newer baseline ({why}); answers are the last good state"
                         );
                     }
-                    let mut out = looked.lines.join("\n");
-                    out.push('\n');
-                    match io::stdout().lock().write_all(out.as_bytes()) {
-                        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
-                            eprintln!("edgewise: writing output: {e}");
-                            ExitCode::FAILURE
-                        }
-                        _ => ExitCode::SUCCESS,
-                    }
+                    print_all(&looked.lines)
                 }
                 Err(e) => {
                     eprintln!("edgewise: {e}");
@@ -291,6 +270,22 @@ fn run_edges(
         }
     }
     Ok(())
+}
+
+/// Prints `lines`, one per line; a closed output pipe ends quietly.
+fn print_all(lines: &[String]) -> ExitCode {
+    let mut out = String::new();
+    for line in lines {
+        out.push_str(line);
+        out.push('\n');
+    }
+    match io::stdout().lock().write_all(out.as_bytes()) {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            eprintln!("edgewise: writing output: {e}");
+            ExitCode::FAILURE
+        }
+        _ => ExitCode::SUCCESS,
+    }
 }
 
 /// Runs a command that reads a capture (a file, or standard input for `-`)

@@ -13,18 +13,21 @@ fn build_then_look_up_through_a_baseline_and_deltas() {
     let objects = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../ip-index/tests/fixtures/cluster.json");
     let mmdb = dir.join("identities.mmdb");
-    let (_, stderr, ok) = edgewise(&[
-        "identity",
-        "build",
-        "--objects",
-        objects.to_str().unwrap(),
-        "--out",
-        mmdb.to_str().unwrap(),
-        "--epoch",
-        "7",
-        "--build-time",
-        "1795000000",
-    ]);
+    let build = || {
+        edgewise(&[
+            "identity",
+            "build",
+            "--objects",
+            objects.to_str().unwrap(),
+            "--out",
+            mmdb.to_str().unwrap(),
+            "--epoch",
+            "7",
+            "--build-time",
+            "1795000000",
+        ])
+    };
+    let (_, stderr, ok) = build();
     assert!(ok, "{stderr}");
     assert!(stderr.contains("(11 addresses)"), "{stderr}");
     let first = std::fs::read(&mmdb).unwrap();
@@ -67,18 +70,7 @@ fn build_then_look_up_through_a_baseline_and_deltas() {
     assert!(stderr.is_empty(), "{stderr}");
 
     // The same objects give the same bytes.
-    edgewise(&[
-        "identity",
-        "build",
-        "--objects",
-        objects.to_str().unwrap(),
-        "--out",
-        mmdb.to_str().unwrap(),
-        "--epoch",
-        "7",
-        "--build-time",
-        "1795000000",
-    ]);
+    build();
     assert_eq!(std::fs::read(&mmdb).unwrap(), first);
 
     std::fs::write(&deltas, "{\"epoch\": 7, \"seq\": 9}\n").unwrap();
