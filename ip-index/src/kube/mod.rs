@@ -12,8 +12,12 @@
 //! fields are ignored. An object of a known kind whose fields cannot be used
 //! (a field of the wrong JSON type, an address that is not an IP, a
 //! timestamp that is not RFC 3339, more than [`MAX_IPS_PER_OBJECT`]
-//! addresses, a container port out of range) is an [`InputError`] naming it, and the rest of the input is
-//! still read. A JSON syntax error ends the reading.
+//! addresses, a container port out of range) is an [`InputError`] naming
+//! it, and the rest of the input is still read. A JSON syntax error ends the
+//! reading.
+//!
+//! [`walk`] is the document walker underneath, open to other crates for the
+//! kinds they read (edge-set reads NetworkPolicy and Namespace with it).
 
 mod model;
 mod time;
