@@ -33,8 +33,8 @@ use edgewise_edge_set::{
 use edgewise_ip_index::{ClusterObject, InputError, IpIndex, Lookup, Protocol};
 use serde::{Deserialize, Serialize};
 
-use crate::JsonLines;
 use crate::resolve::{ResolveError, load_index};
+use crate::{FileError, JsonLines};
 
 /// Why `edgewise edges` could not run.
 #[derive(Debug, thiserror::Error)]
@@ -44,13 +44,8 @@ pub enum EdgesError {
     #[error(transparent)]
     Objects(#[from] ResolveError),
     /// A file could not be read or written.
-    #[error("{}: {source}", path.display())]
-    File {
-        /// The file.
-        path: PathBuf,
-        /// The OS error.
-        source: io::Error,
-    },
+    #[error(transparent)]
+    File(#[from] FileError),
     /// A policies file holds something that cannot be used.
     #[error("{}: {error}", path.display())]
     Policy {
@@ -120,10 +115,7 @@ pub fn load(input: &EdgesInput) -> Result<(IpIndex, PolicySet), EdgesError> {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, EdgesError> {
-    std::fs::read(path).map_err(|source| EdgesError::File {
-        path: path.to_owned(),
-        source,
-    })
+    Ok(std::fs::read(path).map_err(FileError::at(path))?)
 }
 
 #[derive(Deserialize)]
@@ -281,14 +273,10 @@ pub fn write_graph(
         ("graph.dot", dot(&aggregated)),
     ]
     .map(|(file, text)| (dir.join(file), text));
-    let file_error = |path: &Path, source| EdgesError::File {
-        path: path.to_owned(),
-        source,
-    };
-    std::fs::create_dir_all(dir).map_err(|e| file_error(dir, e))?;
+    std::fs::create_dir_all(dir).map_err(FileError::at(dir))?;
     let mut written = Vec::new();
     for (path, text) in files {
-        std::fs::write(&path, text).map_err(|e| file_error(&path, e))?;
+        std::fs::write(&path, text).map_err(FileError::at(&path))?;
         written.push(path);
     }
     Ok(written)

@@ -2,7 +2,6 @@
 //! baseline MMDB made from Kubernetes objects, and lookups through the same
 //! client a node agent runs (a baseline plus deltas).
 
-use std::io;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -11,6 +10,7 @@ use edgewise_identity::{
     unix_time,
 };
 
+use crate::FileError;
 use crate::resolve::{ResolveError, load_index};
 
 /// Why an `edgewise identity` command failed.
@@ -21,13 +21,8 @@ pub enum IdentityCommandError {
     #[error(transparent)]
     Objects(#[from] ResolveError),
     /// A file could not be read or written.
-    #[error("{}: {source}", path.display())]
-    File {
-        /// The file.
-        path: PathBuf,
-        /// The OS error.
-        source: io::Error,
-    },
+    #[error(transparent)]
+    File(#[from] FileError),
     /// A baseline or delta that cannot be used.
     #[error("{}: {error}", path.display())]
     Identity {
@@ -36,13 +31,6 @@ pub enum IdentityCommandError {
         /// What is wrong.
         error: IdentityError,
     },
-}
-
-fn file_error(path: &Path) -> impl FnOnce(io::Error) -> IdentityCommandError + '_ {
-    move |source| IdentityCommandError::File {
-        path: path.to_owned(),
-        source,
-    }
 }
 
 /// Builds the identity MMDB of the `objects` into `out` (written beside it
@@ -69,8 +57,8 @@ pub fn build(
             error,
         })?;
     let partial = out.with_extension("mmdb.partial");
-    std::fs::write(&partial, bytes).map_err(file_error(&partial))?;
-    std::fs::rename(&partial, out).map_err(file_error(out))?;
+    std::fs::write(&partial, bytes).map_err(FileError::at(&partial))?;
+    std::fs::rename(&partial, out).map_err(FileError::at(out))?;
     Ok(baseline.len())
 }
 
@@ -95,7 +83,7 @@ pub fn lookup(
     deltas: Option<&Path>,
     ips: &[IpAddr],
 ) -> Result<Looked, IdentityCommandError> {
-    let bytes = std::fs::read(mmdb).map_err(file_error(mmdb))?;
+    let bytes = std::fs::read(mmdb).map_err(FileError::at(mmdb))?;
     let baseline = Baseline::from_mmdb(&bytes).map_err(|error| IdentityCommandError::Identity {
         path: mmdb.to_owned(),
         error,
@@ -103,7 +91,7 @@ pub fn lookup(
     let mut client = IdentityClient::default();
     client.load_baseline(baseline);
     if let Some(path) = deltas {
-        let input = std::fs::read(path).map_err(file_error(path))?;
+        let input = std::fs::read(path).map_err(FileError::at(path))?;
         let (deltas, errors) = read_deltas(&input, &DeltaLimits::default());
         if let Some(error) = errors.into_iter().next() {
             return Err(IdentityCommandError::Identity {

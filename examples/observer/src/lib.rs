@@ -17,6 +17,7 @@ pub mod identity;
 pub mod resolve;
 
 use std::io::{self, Write};
+use std::path::{Path, PathBuf};
 
 use edgewise_packet::CaptureError;
 
@@ -30,6 +31,27 @@ pub enum CommandError {
     /// Writing the output failed.
     #[error("writing output: {0}")]
     Output(#[source] io::Error),
+}
+
+/// A file that could not be read or written, named, with the OS error.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {source}", path.display())]
+pub struct FileError {
+    /// The file.
+    pub path: PathBuf,
+    /// The OS error.
+    #[source]
+    pub source: io::Error,
+}
+
+impl FileError {
+    /// A `map_err` adapter naming `path`.
+    pub fn at(path: &Path) -> impl FnOnce(io::Error) -> Self + '_ {
+        move |source| Self {
+            path: path.to_owned(),
+            source,
+        }
+    }
 }
 
 /// Writes one JSON object per line and keeps the first output error: after

@@ -257,10 +257,7 @@ fn run_edges(
     let graph = if flows.as_os_str() == "-" {
         write_edges(&index, &policies, flows, io::stdin().lock(), &mut out)?
     } else {
-        let file = File::open(flows).map_err(|source| EdgesError::File {
-            path: flows.to_owned(),
-            source,
-        })?;
+        let file = File::open(flows).map_err(edgewise_observer::FileError::at(flows))?;
         write_edges(&index, &policies, flows, BufReader::new(file), &mut out)?
     };
     out.flush().map_err(EdgesError::Output)?;
