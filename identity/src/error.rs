@@ -32,4 +32,12 @@ pub enum IdentityError {
     /// Writing an MMDB failed.
     #[error("writing the MMDB: {0}")]
     Write(String),
+    /// The HTTP transport failed (feature `http`).
+    #[error("{url}: {problem}")]
+    Transport {
+        /// What was asked for.
+        url: String,
+        /// What went wrong.
+        problem: String,
+    },
 }

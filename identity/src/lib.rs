@@ -16,10 +16,14 @@
 //! - [`producer`]: [`Producer`], successive states diffed into deltas, and
 //!   baselines on demand.
 //!
+//! With the `http` feature, [`http`] adds the transport: a server of the
+//! baseline and a server-sent events stream, and a follower that keeps a
+//! client in step with it, reconnecting with backoff. Without it, the crate
+//! does no I/O.
+//!
 //! The identity type is ip-index's [`edgewise_ip_index::ClusterObject`], so
 //! an identity from the stream and one from a local index are the same
-//! value. Transports (HTTP, files) live in the daemon; this crate does no
-//! I/O.
+//! value.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -50,6 +54,8 @@ pub mod baseline;
 pub mod client;
 pub mod delta;
 mod error;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod producer;
 pub mod table;
 

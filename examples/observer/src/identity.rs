@@ -5,6 +5,10 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use edgewise_identity::http::{FollowConfig, FollowEvent, IdentityServer, ServerConfig, follow};
 use edgewise_identity::{
     Baseline, ClientState, DeltaLimits, IdentityClient, IdentityError, Producer, read_deltas,
     unix_time,
@@ -72,8 +76,8 @@ pub struct Looked {
     pub needs_resync: Option<String>,
 }
 
-/// Loads the baseline `mmdb`, applies the `deltas` file (JSON lines) if
-/// given, and looks each address up.
+/// Loads the baseline `mmdb`, applies the `deltas` file (JSON lines; `-`
+/// for standard input) if given, and looks each address up.
 ///
 /// # Errors
 /// [`IdentityCommandError`] for an unreadable file, a baseline that is not
@@ -91,7 +95,14 @@ pub fn lookup(
     let mut client = IdentityClient::default();
     client.load_baseline(baseline);
     if let Some(path) = deltas {
-        let input = std::fs::read(path).map_err(FileError::at(path))?;
+        let input = if path.as_os_str() == "-" {
+            let mut input = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut input)
+                .map_err(FileError::at(path))?;
+            input
+        } else {
+            std::fs::read(path).map_err(FileError::at(path))?
+        };
         let (deltas, errors) = read_deltas(&input, &DeltaLimits::default());
         if let Some(error) = errors.into_iter().next() {
             return Err(IdentityCommandError::Identity {
@@ -122,4 +133,70 @@ pub fn lookup(
         lines,
         needs_resync,
     })
+}
+
+/// `edgewise identity serve`: re-reads the `objects` files every
+/// `interval`, diffs them into deltas and serves the baseline and the
+/// stream on `listen` until `stop` is set. `on_listen` is told the address
+/// once bound; a file that cannot be read or used is reported to `on_error`
+/// and the last good state is kept.
+///
+/// # Errors
+/// [`IdentityCommandError`] when the first load fails or the address cannot
+/// be bound.
+pub fn serve(
+    objects: &[PathBuf],
+    listen: &str,
+    epoch: u64,
+    interval: Duration,
+    stop: &AtomicBool,
+    on_listen: impl FnOnce(&IdentityServer),
+    mut on_error: impl FnMut(&ResolveError),
+) -> Result<(), IdentityCommandError> {
+    let mut producer = Producer::new(epoch);
+    producer.update_from_index(&load_index(objects)?.snapshot());
+    let server = IdentityServer::bind(listen, &producer.baseline(), ServerConfig::default())
+        .map_err(|error| IdentityCommandError::Identity {
+            path: PathBuf::from(listen),
+            error,
+        })?;
+    on_listen(&server);
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        std::thread::sleep(interval);
+        match load_index(objects) {
+            Ok(index) => {
+                if let Some(delta) = producer.update_from_index(&index.snapshot()) {
+                    server.publish(&delta);
+                }
+            }
+            Err(error) => on_error(&error),
+        }
+    }
+    Ok(())
+}
+
+/// `edgewise identity follow`: keeps a client in step with the server at
+/// `url` until `stop` is set, reporting each event as a JSON line.
+pub fn follow_stream(url: &str, stop: &AtomicBool, mut on_line: impl FnMut(String)) {
+    let mut client = IdentityClient::default();
+    follow(&mut client, &FollowConfig::new(url), stop, |event| {
+        let version =
+            |v: &edgewise_identity::Version| serde_json::json!({"epoch": v.epoch, "seq": v.seq});
+        let line = match event {
+            FollowEvent::Connected { server, resumed } => {
+                serde_json::json!({"event": "connected", "server": version(server), "resumed": resumed})
+            }
+            FollowEvent::BaselineLoaded(v) => {
+                serde_json::json!({"event": "baseline", "version": version(v)})
+            }
+            FollowEvent::Applied(v) => serde_json::json!({"event": "delta", "version": version(v)}),
+            FollowEvent::Resync(why) => {
+                serde_json::json!({"event": "resync", "why": format!("{why:?}")})
+            }
+            FollowEvent::Disconnected(why) => {
+                serde_json::json!({"event": "disconnected", "why": why})
+            }
+        };
+        on_line(line.to_string());
+    });
 }

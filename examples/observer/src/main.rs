@@ -119,13 +119,40 @@ enum IdentityCommand {
         #[arg(long)]
         build_time: Option<u64>,
     },
+    /// Serve the identities of Kubernetes objects to node agents over HTTP:
+    /// GET /baseline (the MMDB) and GET /deltas (a server-sent events
+    /// stream). The objects files are re-read every interval and the
+    /// changes sent as deltas.
+    Serve {
+        /// Kubernetes JSON; repeat for several files.
+        #[arg(long = "objects", required = true)]
+        objects: Vec<PathBuf>,
+        /// The address to listen on (port 0 picks one; the address is
+        /// printed on stderr).
+        #[arg(long, default_value = "127.0.0.1:9470")]
+        listen: String,
+        /// The producer epoch (default: now, in Unix milliseconds, so that
+        /// a restart always takes a greater one).
+        #[arg(long)]
+        epoch: Option<u64>,
+        /// How often the objects files are re-read, in milliseconds.
+        #[arg(long, default_value_t = 1000)]
+        interval_ms: u64,
+    },
+    /// Follow a server's stream as a node agent does, printing each event
+    /// (connected, baseline, delta, resync, disconnected) as a JSON line.
+    Follow {
+        /// The server's base URL (scheme, address and port).
+        #[arg(long)]
+        url: String,
+    },
     /// Look addresses up in an identity MMDB, after applying a file of
     /// delta lines if given; prints one JSON identity (or null) per address.
     Lookup {
         /// The identity MMDB.
         #[arg(long)]
         mmdb: PathBuf,
-        /// Delta lines to apply on top (JSON lines).
+        /// Delta lines to apply on top (JSON lines; `-` for standard input).
         #[arg(long)]
         deltas: Option<PathBuf>,
         /// The addresses.
@@ -225,6 +252,51 @@ fn run_identity(command: IdentityCommand) -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        IdentityCommand::Serve {
+            objects,
+            listen,
+            epoch,
+            interval_ms,
+        } => {
+            let epoch = epoch.unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            });
+            let stop = std::sync::atomic::AtomicBool::new(false);
+            let served = edgewise_observer::identity::serve(
+                &objects,
+                &listen,
+                epoch,
+                std::time::Duration::from_millis(interval_ms.max(1)),
+                &stop,
+                |server| {
+                    let version = server.version();
+                    eprintln!(
+                        "edgewise: serving identities on http://{} (epoch {}, seq {})",
+                        server.local_addr(),
+                        version.epoch,
+                        version.seq
+                    );
+                },
+                |error| eprintln!("edgewise: keeping the last state: {error}"),
+            );
+            match served {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("edgewise: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        IdentityCommand::Follow { url } => {
+            let stop = std::sync::atomic::AtomicBool::new(false);
+            edgewise_observer::identity::follow_stream(url.trim_end_matches('/'), &stop, |line| {
+                let mut out = io::stdout().lock();
+                let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+            });
+            ExitCode::SUCCESS
+        }
         IdentityCommand::Lookup { mmdb, deltas, ips } => {
             match lookup(&mmdb, deltas.as_deref(), &ips) {
                 Ok(looked) => {

@@ -1,0 +1,277 @@
+//! The identity stream over loopback HTTP, as deployed: `edgewise identity
+//! serve` re-reading an objects file, a node agent's client following it,
+//! the producer killed and restarted with a new epoch, and the client
+//! resyncing; readers never see a torn state throughout.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use edgewise_identity::http::{FollowConfig, follow};
+use edgewise_identity::{IdentityClient, IdentityReader, Version};
+
+/// Two pods whose `generation` label moves together in every write.
+fn write_objects(path: &Path, generation: u32) {
+    let pod = |name: &str, ip: &str| {
+        format!(
+            r#"{{"kind": "Pod", "metadata": {{"name": "{name}", "namespace": "ns", "uid": "{name}",
+                 "labels": {{"generation": "{generation}"}}}},
+               "status": {{"phase": "Running", "podIP": "{ip}",
+                 "conditions": [{{"type": "Ready", "status": "True"}}]}}}}"#
+        )
+    };
+    let text = format!(
+        r#"{{"kind": "List", "items": [{}, {}]}}"#,
+        pod("a", "10.1.0.1"),
+        pod("b", "fd00:1::1")
+    );
+    let partial = path.with_extension("partial");
+    std::fs::write(&partial, text).unwrap();
+    std::fs::rename(partial, path).unwrap();
+}
+
+/// A server process, killed when dropped (also when the test fails).
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `edgewise identity serve` and returns it with its address.
+fn serve(objects: &Path, listen: &str, epoch: u64) -> (Server, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_edgewise"))
+        .args(["identity", "serve", "--objects"])
+        .arg(objects)
+        .args([
+            "--listen",
+            listen,
+            "--epoch",
+            &epoch.to_string(),
+            "--interval-ms",
+            "20",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stderr.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let address = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_owned();
+    (Server(child), address)
+}
+
+fn generation(reader: &IdentityReader) -> (Option<Version>, Option<String>, Option<String>) {
+    let snapshot = reader.snapshot();
+    let label = |ip: &str| {
+        snapshot
+            .lookup(ip.parse().unwrap())
+            .and_then(|o| o.labels.get("generation").cloned())
+    };
+    (snapshot.version(), label("10.1.0.1"), label("fd00:1::1"))
+}
+
+fn wait_for(
+    reader: &IdentityReader,
+    what: &str,
+    done: impl Fn(&(Option<Version>, Option<String>, Option<String>)) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let seen = generation(reader);
+        if done(&seen) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "waited 20 s for {what}; last seen {seen:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn the_client_follows_the_producer_across_a_restart() {
+    let dir = std::env::temp_dir().join(format!("edgewise-identity-stream-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let objects = dir.join("objects.json");
+    write_objects(&objects, 0);
+    let (server, address) = serve(&objects, "127.0.0.1:0", 100);
+
+    let mut client = IdentityClient::default();
+    let reader = client.reader();
+    let stop = Arc::new(AtomicBool::new(false));
+    let follower = {
+        let stop = Arc::clone(&stop);
+        let config = FollowConfig {
+            initial_backoff: Duration::from_millis(20),
+            max_backoff: Duration::from_millis(200),
+            ..FollowConfig::new(format!("http://{address}"))
+        };
+        std::thread::spawn(move || follow(&mut client, &config, &stop, |_| {}))
+    };
+    let watcher = {
+        let reader = reader.clone();
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut looks = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let (_, a, b) = generation(&reader);
+                assert_eq!(a, b, "a torn state: the pods' labels moved in one delta");
+                looks += 1;
+            }
+            looks
+        })
+    };
+
+    wait_for(&reader, "the first baseline", |(v, a, _)| {
+        v.is_some_and(|v| v.epoch == 100) && a.as_deref() == Some("0")
+    });
+    for g in 1..=20 {
+        write_objects(&objects, g);
+        let want = g.to_string();
+        wait_for(&reader, "a delta", |(_, a, _)| {
+            a.as_deref() == Some(want.as_str())
+        });
+    }
+    let before_restart = generation(&reader).0.unwrap();
+    assert_eq!(before_restart.epoch, 100);
+    assert!(
+        before_restart.seq >= 21,
+        "one delta per change: {before_restart:?}"
+    );
+
+    // The producer dies; the cluster changes meanwhile; a new producer
+    // starts on the same address with a new epoch.
+    drop(server);
+    write_objects(&objects, 21);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        generation(&reader).1.as_deref(),
+        Some("20"),
+        "the last good state is served while the producer is down"
+    );
+    let (restarted, _) = serve(&objects, &address, 200);
+    wait_for(&reader, "the resync to the new epoch", |(v, a, _)| {
+        v.is_some_and(|v| v.epoch == 200) && a.as_deref() == Some("21")
+    });
+    write_objects(&objects, 22);
+    wait_for(&reader, "a delta of the new epoch", |(v, a, _)| {
+        v.is_some_and(|v| v.epoch == 200 && v.seq >= 2) && a.as_deref() == Some("22")
+    });
+
+    stop.store(true, Ordering::Relaxed);
+    drop(restarted);
+    follower.join().unwrap();
+    assert!(watcher.join().unwrap() > 0);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// In process: a stream that is reopened (here because it reached its
+/// maximum age) resumes from the version held, without a new baseline, and
+/// misses nothing published meanwhile.
+#[test]
+fn a_reopened_stream_resumes_without_a_baseline() {
+    use std::sync::Mutex;
+
+    use edgewise_identity::http::{FollowEvent, IdentityServer, ServerConfig};
+    use edgewise_identity::{Producer, Upsert};
+    use edgewise_ip_index::{ClusterObject, ObjectKind};
+
+    let object = |g: u32| ClusterObject {
+        kind: ObjectKind::Pod,
+        namespace: Some("ns".into()),
+        name: format!("pod-{g}"),
+        uid: None,
+        workload: None,
+        labels: std::collections::BTreeMap::new(),
+        service_account: None,
+        node_name: None,
+        named_ports: Vec::new(),
+        display: format!("ns/pod-{g}").into(),
+    };
+    let producer = Producer::new(9);
+    let server = IdentityServer::bind(
+        "127.0.0.1:0",
+        &producer.baseline(),
+        ServerConfig {
+            heartbeat: Duration::from_millis(20),
+            ..ServerConfig::default()
+        },
+    )
+    .unwrap();
+    let mut client = IdentityClient::default();
+    let reader = client.reader();
+    let stop = Arc::new(AtomicBool::new(false));
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let follower = {
+        let stop = Arc::clone(&stop);
+        let events = Arc::clone(&events);
+        let config = FollowConfig {
+            initial_backoff: Duration::from_millis(10),
+            max_stream_age: Duration::from_millis(150),
+            ..FollowConfig::new(format!("http://{}", server.local_addr()))
+        };
+        std::thread::spawn(move || {
+            follow(&mut client, &config, &stop, |event| {
+                events.lock().unwrap().push(event.clone());
+            });
+        })
+    };
+    for seq in 1..=40u32 {
+        server.publish(&edgewise_identity::IdentityDelta {
+            epoch: 9,
+            seq: u64::from(seq),
+            upserts: vec![Upsert {
+                ip: "10.9.0.1".parse().unwrap(),
+                identity: object(seq),
+            }],
+            removes: Vec::new(),
+        });
+        std::thread::sleep(Duration::from_millis(15));
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while reader.snapshot().version() != Some(Version { epoch: 9, seq: 40 }) {
+        assert!(
+            Instant::now() < deadline,
+            "never caught up: {:?}",
+            reader.snapshot().version()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    stop.store(true, Ordering::Relaxed);
+    drop(server);
+    follower.join().unwrap();
+    let events = events.lock().unwrap();
+    let baselines = events
+        .iter()
+        .filter(|e| matches!(e, FollowEvent::BaselineLoaded(_)))
+        .count();
+    let resumed = events
+        .iter()
+        .filter(|e| matches!(e, FollowEvent::Connected { resumed: true, .. }))
+        .count();
+    assert!(
+        resumed >= 2,
+        "the 600 ms of publishing outlive several 150 ms streams: {events:?}"
+    );
+    assert_eq!(
+        baselines, 1,
+        "only the first session needed a baseline: {events:?}"
+    );
+    assert!(
+        !events.iter().any(|e| matches!(e, FollowEvent::Resync(_))),
+        "nothing was missed: {events:?}"
+    );
+}
