@@ -19,32 +19,10 @@ use std::time::{Duration, Instant};
 
 use edgewise_ja4::TrackerConfig;
 use edgewise_observer::fingerprints::{FingerprintRecord, fingerprint_capture};
+use edgewise_test_support::{Namespaces, run};
 
 const SERVER_V4: &str = "10.213.7.2";
 const SERVER_V6: &str = "fd00:ed6e::2";
-
-/// Deletes the namespaces (and so the veth pair) when dropped.
-struct Namespaces(Vec<String>);
-
-impl Drop for Namespaces {
-    fn drop(&mut self) {
-        for ns in &self.0 {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
-    }
-}
-
-fn run(args: &[&str]) {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .expect("spawn");
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 fn wait_for(child: &mut Child, limit: Duration) -> bool {
     let deadline = Instant::now() + limit;

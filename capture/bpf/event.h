@@ -1,0 +1,48 @@
+/* The record the observer programs write into the ring buffer; mirrored by
+ * `EventHeader` in capture/src/event.rs (same layout, size asserted on both
+ * sides). Addresses are in network order, ports in host order; IPv4
+ * addresses fill the first 4 bytes of the 16. */
+#ifndef EDGEWISE_EVENT_H
+#define EDGEWISE_EVENT_H
+
+#include <linux/types.h>
+
+#define EVENT_SYN 1
+#define EVENT_SYN_ACK 2
+#define EVENT_DNS_RESPONSE 3
+
+#define DIRECTION_INGRESS 0
+#define DIRECTION_EGRESS 1
+
+/* The most payload bytes an event carries (TCP headers need 60). */
+#define EVENT_MAX_DATA 512
+
+#define COUNTER_EVENTS 0
+#define COUNTER_LOST 1
+#define COUNTER_COUNT 2
+
+struct event_header {
+	__u64 timestamp_ns;
+	__u32 ifindex;
+	__u8 kind;
+	__u8 direction;
+	__u8 family;
+	__u8 protocol;
+	__u8 src[16];
+	__u8 dst[16];
+	__u16 src_port;
+	__u16 dst_port;
+	__u16 data_len;
+	__u16 pad0;
+	__u32 wire_len;
+	__u32 pad1;
+};
+
+_Static_assert(sizeof(struct event_header) == 64, "event_header is 64 bytes");
+
+struct event {
+	struct event_header header;
+	__u8 data[EVENT_MAX_DATA];
+};
+
+#endif

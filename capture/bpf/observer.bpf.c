@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0)
+/* edgewise's tcx observers: they look at every packet, emit SYN and
+ * SYN-ACK events (with the raw TCP header and options) and DNS responses
+ * (UDP source port 53, payload up to dns_max_payload bytes) into one ring
+ * buffer, count what they emit and what the full ring made them lose, and
+ * always return TC_ACT_UNSPEC (TCX_NEXT under tcx): a pure observer that leaves every verdict to the
+ * programs after it. */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/pkt_cls.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "event.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Set by the loader before loading; 1..=EVENT_MAX_DATA. */
+volatile const __u32 dns_max_payload = EVENT_MAX_DATA;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 22);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, COUNTER_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+static __always_inline void count(__u32 which)
+{
+	__u64 *value = bpf_map_lookup_elem(&counters, &which);
+	if (value)
+		*value += 1;
+}
+
+/* A length the verifier can prove is in [1, max] on the register handed
+ * to the helper (see EBPF-NOTES: clamp len - 1 behind an empty asm). */
+static __always_inline __u32 clamp_len(__u32 len, __u32 max)
+{
+	__u32 m = len - 1;
+	if (m > max - 1)
+		m = max - 1;
+	asm volatile("" : "+r"(m));
+	m &= EVENT_MAX_DATA - 1;
+	return m + 1;
+}
+
+struct flow {
+	__u8 family;
+	__u8 protocol;
+	__u8 src[16];
+	__u8 dst[16];
+	__u32 l4; /* offset of the transport header */
+	__u32 l4_len; /* bytes from it to the end of the IP packet */
+};
+
+static __always_inline int parse_ip(struct __sk_buff *skb, struct flow *flow)
+{
+	__u16 proto;
+	if (bpf_skb_load_bytes(skb, 12, &proto, sizeof(proto)) < 0)
+		return -1;
+	__u32 l3 = ETH_HLEN;
+	if (proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr ip;
+		if (bpf_skb_load_bytes(skb, l3, &ip, sizeof(ip)) < 0)
+			return -1;
+		if (ip.ihl < 5 || (ip.frag_off & bpf_htons(0x1fff)) != 0)
+			return -1; /* not the first fragment: no transport header */
+		__u32 header = ip.ihl * 4;
+		__u32 total = bpf_ntohs(ip.tot_len);
+		if (total < header)
+			return -1;
+		flow->family = 4;
+		flow->protocol = ip.protocol;
+		__builtin_memcpy(flow->src, &ip.saddr, 4);
+		__builtin_memcpy(flow->dst, &ip.daddr, 4);
+		flow->l4 = l3 + header;
+		flow->l4_len = total - header;
+		return 0;
+	}
+	if (proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr ip6;
+		if (bpf_skb_load_bytes(skb, l3, &ip6, sizeof(ip6)) < 0)
+			return -1;
+		flow->family = 6;
+		flow->protocol = ip6.nexthdr; /* extension headers are not followed */
+		__builtin_memcpy(flow->src, &ip6.saddr, 16);
+		__builtin_memcpy(flow->dst, &ip6.daddr, 16);
+		flow->l4 = l3 + sizeof(ip6);
+		flow->l4_len = bpf_ntohs(ip6.payload_len);
+		return 0;
+	}
+	return -1;
+}
+
+static __always_inline struct event *reserve(void)
+{
+	struct event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
+	if (!event) {
+		count(COUNTER_LOST);
+		return 0;
+	}
+	return event;
+}
+
+static __always_inline void fill_header(struct event *event, struct __sk_buff *skb, const struct flow *flow,
+					__u8 kind, __u8 direction, __u16 src_port, __u16 dst_port)
+{
+	/* Ring buffer memory is not zeroed. */
+	__builtin_memset(&event->header, 0, sizeof(event->header));
+	event->header.timestamp_ns = bpf_ktime_get_ns();
+	event->header.ifindex = skb->ifindex;
+	event->header.kind = kind;
+	event->header.direction = direction;
+	event->header.family = flow->family;
+	event->header.protocol = flow->protocol;
+	__builtin_memcpy(event->header.src, flow->src, 16);
+	__builtin_memcpy(event->header.dst, flow->dst, 16);
+	event->header.src_port = src_port;
+	event->header.dst_port = dst_port;
+	event->header.wire_len = skb->len;
+}
+
+static __always_inline void observe_tcp(struct __sk_buff *skb, const struct flow *flow, __u8 direction)
+{
+	struct tcphdr tcp;
+	if (bpf_skb_load_bytes(skb, flow->l4, &tcp, sizeof(tcp)) < 0)
+		return;
+	if (!tcp.syn || tcp.rst || tcp.fin)
+		return;
+	__u32 header = tcp.doff * 4;
+	if (header < sizeof(tcp) || header > 60)
+		return;
+	struct event *event = reserve();
+	if (!event)
+		return;
+	fill_header(event, skb, flow, tcp.ack ? EVENT_SYN_ACK : EVENT_SYN, direction, bpf_ntohs(tcp.source),
+		    bpf_ntohs(tcp.dest));
+	__u32 len = clamp_len(header, 60);
+	if (bpf_skb_load_bytes(skb, flow->l4, event->data, len) < 0) {
+		bpf_ringbuf_discard(event, 0);
+		return;
+	}
+	event->header.data_len = len;
+	bpf_ringbuf_submit(event, 0);
+	count(COUNTER_EVENTS);
+}
+
+static __always_inline void observe_udp(struct __sk_buff *skb, const struct flow *flow, __u8 direction)
+{
+	struct udphdr udp;
+	if (bpf_skb_load_bytes(skb, flow->l4, &udp, sizeof(udp)) < 0)
+		return;
+	if (udp.source != bpf_htons(53))
+		return;
+	__u32 payload = bpf_ntohs(udp.len);
+	if (payload <= sizeof(udp))
+		return;
+	payload -= sizeof(udp);
+	struct event *event = reserve();
+	if (!event)
+		return;
+	fill_header(event, skb, flow, EVENT_DNS_RESPONSE, direction, bpf_ntohs(udp.source), bpf_ntohs(udp.dest));
+	__u32 max = dns_max_payload;
+	if (max < 1 || max > EVENT_MAX_DATA)
+		max = EVENT_MAX_DATA;
+	/* What the packet holds, if it was cut short. */
+	__u32 available = skb->len > flow->l4 + sizeof(udp) ? skb->len - flow->l4 - sizeof(udp) : 0;
+	if (payload > available)
+		payload = available;
+	if (payload == 0) {
+		bpf_ringbuf_discard(event, 0);
+		return;
+	}
+	__u32 len = clamp_len(payload, max);
+	if (bpf_skb_load_bytes(skb, flow->l4 + sizeof(udp), event->data, len) < 0) {
+		bpf_ringbuf_discard(event, 0);
+		return;
+	}
+	event->header.data_len = len;
+	bpf_ringbuf_submit(event, 0);
+	count(COUNTER_EVENTS);
+}
+
+static __always_inline int observe(struct __sk_buff *skb, __u8 direction)
+{
+	struct flow flow = {};
+	if (parse_ip(skb, &flow) < 0)
+		return TC_ACT_UNSPEC;
+	if (flow.protocol == IPPROTO_TCP)
+		observe_tcp(skb, &flow, direction);
+	else if (flow.protocol == IPPROTO_UDP)
+		observe_udp(skb, &flow, direction);
+	return TC_ACT_UNSPEC;
+}
+
+SEC("classifier")
+int observe_ingress(struct __sk_buff *skb)
+{
+	return observe(skb, DIRECTION_INGRESS);
+}
+
+SEC("classifier")
+int observe_egress(struct __sk_buff *skb)
+{
+	return observe(skb, DIRECTION_EGRESS);
+}

@@ -1,0 +1,222 @@
+//! The records the kernel programs write, decoded without copying.
+//!
+//! Layout (`bpf/event.h`, `struct event_header`, 64 bytes, native byte
+//! order): timestamp (u64, `bpf_ktime_get_ns`), ifindex (u32), kind,
+//! direction, family, protocol (u8 each), source and destination address
+//! (16 bytes each, network order, IPv4 in the first 4), source and
+//! destination port (u16, host order), data length (u16), padding (u16),
+//! length on the wire (u32), padding (u32); then `data_len` bytes of data
+//! (a TCP header with its options, or a DNS payload).
+//!
+//! A record shorter than its header says, of an unknown kind, direction or
+//! family, or with a data length beyond the record is an [`EventError`].
+
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use thiserror::Error;
+
+/// The size of `struct event_header`.
+pub const HEADER_LEN: usize = 64;
+
+/// The most data bytes an event carries (`EVENT_MAX_DATA`).
+pub const MAX_DATA: u16 = 512;
+
+/// What the kernel saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// A TCP SYN; the data is its TCP header with options.
+    Syn,
+    /// A TCP SYN-ACK; the data is its TCP header with options.
+    SynAck,
+    /// A UDP packet from port 53; the data is its payload (cut at the
+    /// configured size).
+    DnsResponse,
+}
+
+/// Which hook saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// tcx ingress: arriving on the interface.
+    Ingress,
+    /// tcx egress: leaving by the interface.
+    Egress,
+}
+
+/// One event, borrowing its record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Event<'a> {
+    /// What it is.
+    pub kind: EventKind,
+    /// Which hook saw it.
+    pub direction: Direction,
+    /// `bpf_ktime_get_ns()` (monotonic, since boot).
+    pub timestamp_ns: u64,
+    /// The interface.
+    pub ifindex: u32,
+    /// The sender.
+    pub src: SocketAddr,
+    /// The receiver.
+    pub dst: SocketAddr,
+    /// The IP protocol number (6 or 17).
+    pub protocol: u8,
+    /// The packet's length as the kernel saw it.
+    pub wire_len: u32,
+    /// The TCP header with options, or the DNS payload.
+    pub data: &'a [u8],
+}
+
+/// Why a record could not be decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum EventError {
+    /// Shorter than its header or than the data it announces.
+    #[error("a record of {0} bytes is truncated")]
+    Truncated(usize),
+    /// A kind, direction or family the programs never write.
+    #[error("unknown {field} {value}")]
+    Unknown {
+        /// Which field.
+        field: &'static str,
+        /// Its value.
+        value: u8,
+    },
+}
+
+impl EventError {
+    /// A label to count by.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Truncated(_) => "truncated",
+            Self::Unknown { .. } => "unknown_field",
+        }
+    }
+}
+
+fn u16_at(record: &[u8], offset: usize) -> u16 {
+    u16::from_ne_bytes([record[offset], record[offset + 1]])
+}
+
+fn u32_at(record: &[u8], offset: usize) -> u32 {
+    u32::from_ne_bytes(record[offset..offset + 4].try_into().unwrap_or_default())
+}
+
+/// Decodes one ring-buffer record.
+///
+/// # Errors
+/// [`EventError`] (see the module docs).
+pub fn decode(record: &[u8]) -> Result<Event<'_>, EventError> {
+    if record.len() < HEADER_LEN {
+        return Err(EventError::Truncated(record.len()));
+    }
+    let timestamp_ns = u64::from_ne_bytes(record[0..8].try_into().unwrap_or_default());
+    let ifindex = u32_at(record, 8);
+    let kind = match record[12] {
+        1 => EventKind::Syn,
+        2 => EventKind::SynAck,
+        3 => EventKind::DnsResponse,
+        value => {
+            return Err(EventError::Unknown {
+                field: "kind",
+                value,
+            });
+        }
+    };
+    let direction = match record[13] {
+        0 => Direction::Ingress,
+        1 => Direction::Egress,
+        value => {
+            return Err(EventError::Unknown {
+                field: "direction",
+                value,
+            });
+        }
+    };
+    let address = |offset: usize| -> Result<IpAddr, EventError> {
+        let bytes: [u8; 16] = record[offset..offset + 16].try_into().unwrap_or_default();
+        match record[14] {
+            4 => Ok(IpAddr::V4(Ipv4Addr::new(
+                bytes[0], bytes[1], bytes[2], bytes[3],
+            ))),
+            6 => Ok(IpAddr::V6(Ipv6Addr::from(bytes))),
+            value => Err(EventError::Unknown {
+                field: "family",
+                value,
+            }),
+        }
+    };
+    let src = SocketAddr::new(address(16)?, u16_at(record, 48));
+    let dst = SocketAddr::new(address(32)?, u16_at(record, 50));
+    let data_len = usize::from(u16_at(record, 52));
+    let data = record
+        .get(HEADER_LEN..HEADER_LEN + data_len)
+        .ok_or(EventError::Truncated(record.len()))?;
+    Ok(Event {
+        kind,
+        direction,
+        timestamp_ns,
+        ifindex,
+        src,
+        dst,
+        protocol: record[15],
+        wire_len: u32_at(record, 56),
+        data,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(kind: u8, family: u8, data: &[u8]) -> Vec<u8> {
+        let mut r = vec![0u8; HEADER_LEN];
+        r[0..8].copy_from_slice(&123u64.to_ne_bytes());
+        r[8..12].copy_from_slice(&7u32.to_ne_bytes());
+        r[12] = kind;
+        r[13] = 1;
+        r[14] = family;
+        r[15] = 6;
+        r[16..20].copy_from_slice(&[10, 0, 0, 1]);
+        r[32..36].copy_from_slice(&[10, 0, 0, 2]);
+        r[48..50].copy_from_slice(&40000u16.to_ne_bytes());
+        r[50..52].copy_from_slice(&8086u16.to_ne_bytes());
+        r[52..54].copy_from_slice(&u16::try_from(data.len()).unwrap().to_ne_bytes());
+        r[56..60].copy_from_slice(&74u32.to_ne_bytes());
+        r.extend_from_slice(data);
+        r
+    }
+
+    #[test]
+    fn a_record_decodes_and_every_bad_one_is_named() {
+        let good = record(1, 4, &[1, 2, 3]);
+        let event = decode(&good).unwrap();
+        assert_eq!(event.kind, EventKind::Syn);
+        assert_eq!(event.direction, Direction::Egress);
+        assert_eq!(event.src, "10.0.0.1:40000".parse().unwrap());
+        assert_eq!(event.dst, "10.0.0.2:8086".parse().unwrap());
+        assert_eq!(
+            (event.timestamp_ns, event.ifindex, event.wire_len),
+            (123, 7, 74)
+        );
+        assert_eq!(event.data, [1, 2, 3]);
+        for len in 0..good.len() {
+            assert!(
+                matches!(decode(&good[..len]), Err(EventError::Truncated(_))),
+                "{len}"
+            );
+        }
+        assert_eq!(
+            decode(&record(9, 4, &[])),
+            Err(EventError::Unknown {
+                field: "kind",
+                value: 9
+            })
+        );
+        assert_eq!(
+            decode(&record(1, 5, &[])),
+            Err(EventError::Unknown {
+                field: "family",
+                value: 5
+            })
+        );
+    }
+}

@@ -1,0 +1,267 @@
+//! edgewise's sensor: eBPF observers written in C (`bpf/observer.bpf.c`),
+//! built by `build.rs` with clang-19 (the object is also committed, so a
+//! machine without clang builds), loaded and attached with aya 0.14.
+//!
+//! What is built so far: tcx ingress and egress observers for IPv4 and IPv6
+//! that emit SYN and SYN-ACK events (with the raw TCP header and options)
+//! and DNS responses (UDP from port 53, payload up to a configured size)
+//! into one ring buffer, per-CPU counters of events emitted and lost to a
+//! full ring, a loader that attaches first in the tcx chain on a list of
+//! interfaces, optionally inside a named network namespace, and detaches on
+//! drop, and the zero-copy event decoder ([`event`]). The programs return
+//! `TC_ACT_UNSPEC` (tcx's "next"): they never change a verdict, and when
+//! the loading process dies its tcx links go and traffic passes.
+//!
+//! Still to come (issue 7): banners and flow samples, the egress source
+//! filter, the per-edge drop map and its ban API, the XDP and clsact
+//! variants, pinning, and the pcap replay source producing the same events.
+
+pub mod event;
+mod sys;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use aya::maps::{MapData, MapError, PerCpuArray, RingBuf};
+use aya::programs::tc::{TcAttachOptions, TcAttachType};
+use aya::programs::{LinkOrder, ProgramError, SchedClassifier};
+use aya::{Ebpf, EbpfError, EbpfLoader};
+pub use event::{Direction, Event, EventError, EventKind, decode};
+use thiserror::Error;
+
+/// The observer object (built by `build.rs`).
+pub static OBSERVER_OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/observer.bpf.o"));
+
+/// The ingress program's name in the object.
+pub const PROGRAM_INGRESS: &str = "observe_ingress";
+/// The egress program's name in the object.
+pub const PROGRAM_EGRESS: &str = "observe_egress";
+/// The ring buffer's name.
+pub const MAP_EVENTS: &str = "events";
+/// The per-CPU counters' name.
+pub const MAP_COUNTERS: &str = "counters";
+
+/// Why the capture could not start or read.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum CaptureError {
+    /// The object could not be loaded (map creation, relocation, BTF).
+    #[error("loading the observer object: {0}")]
+    Load(#[source] Box<EbpfError>),
+    /// A program could not be loaded; the verifier log is in the source.
+    #[error("program {program}: {source}")]
+    Program {
+        /// The program.
+        program: &'static str,
+        /// aya's error (with the verifier log when the verifier refused).
+        #[source]
+        source: Box<ProgramError>,
+    },
+    /// A program could not be attached to an interface.
+    #[error("attaching {program} to {interface} (tcx {direction}, Linux 6.6 or later): {source}")]
+    Attach {
+        /// The program.
+        program: &'static str,
+        /// The interface.
+        interface: String,
+        /// `ingress` or `egress`.
+        direction: &'static str,
+        /// aya's error.
+        #[source]
+        source: Box<ProgramError>,
+    },
+    /// A map is missing or of the wrong type.
+    #[error("map {map}: {source}")]
+    Map {
+        /// The map.
+        map: &'static str,
+        /// aya's error.
+        #[source]
+        source: Box<MapError>,
+    },
+    /// The network namespace could not be entered.
+    #[error("network namespace: {0}")]
+    Netns(#[source] std::io::Error),
+    /// Waiting for events failed.
+    #[error("poll on the ring buffer: {0}")]
+    Poll(#[source] std::io::Error),
+}
+
+/// What to attach where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaptureConfig {
+    /// Interfaces to observe on ingress.
+    pub ingress: Vec<String>,
+    /// Interfaces to observe on egress.
+    pub egress: Vec<String>,
+    /// Attach inside this network namespace (such as `/run/netns/NAME`);
+    /// the loader stays in its own mount namespace, so pins and /sys stay
+    /// the host's.
+    pub netns: Option<PathBuf>,
+    /// The most DNS payload bytes per event, 1..=512 (default 512).
+    pub dns_max_payload: u32,
+}
+
+impl Default for CaptureConfig {
+    fn default() -> Self {
+        Self {
+            ingress: Vec::new(),
+            egress: Vec::new(),
+            netns: None,
+            dns_max_payload: u32::from(event::MAX_DATA),
+        }
+    }
+}
+
+/// Counters summed over CPUs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counters {
+    /// Events written to the ring.
+    pub events: u64,
+    /// Events lost because the ring was full.
+    pub lost: u64,
+}
+
+/// Attached observers and their ring buffer. Dropping it detaches them.
+pub struct Capture {
+    events: RingBuf<MapData>,
+    counters: PerCpuArray<MapData, u64>,
+    /// Owns the programs and their links.
+    _ebpf: Ebpf,
+}
+
+impl Capture {
+    /// Loads the observers and attaches them (first in each tcx chain).
+    ///
+    /// # Errors
+    /// [`CaptureError`] naming the program, map or interface at fault.
+    pub fn attach(config: &CaptureConfig) -> Result<Self, CaptureError> {
+        let dns_max_payload = config.dns_max_payload.clamp(1, u32::from(event::MAX_DATA));
+        let mut ebpf = EbpfLoader::new()
+            .override_global("dns_max_payload", &dns_max_payload, true)
+            .load(OBSERVER_OBJECT)
+            .map_err(|e| CaptureError::Load(Box::new(e)))?;
+        let plan = [
+            (
+                PROGRAM_INGRESS,
+                &config.ingress,
+                TcAttachType::Ingress,
+                "ingress",
+            ),
+            (
+                PROGRAM_EGRESS,
+                &config.egress,
+                TcAttachType::Egress,
+                "egress",
+            ),
+        ];
+        for (name, interfaces, attach_type, direction) in plan {
+            if interfaces.is_empty() {
+                continue;
+            }
+            let program_error = |source| CaptureError::Program {
+                program: name,
+                source: Box::new(source),
+            };
+            let program: &mut SchedClassifier = ebpf
+                .program_mut(name)
+                .ok_or_else(|| CaptureError::Program {
+                    program: name,
+                    source: Box::new(ProgramError::NotLoaded),
+                })?
+                .try_into()
+                .map_err(program_error)?;
+            program.load().map_err(program_error)?;
+            for interface in interfaces {
+                let mut attach = || {
+                    program.attach_with_options(
+                        interface,
+                        attach_type,
+                        TcAttachOptions::TcxOrder(LinkOrder::first()),
+                    )
+                };
+                let attached = match &config.netns {
+                    Some(netns) => sys::in_netns(netns, attach).map_err(CaptureError::Netns)?,
+                    None => attach(),
+                };
+                attached.map_err(|source| CaptureError::Attach {
+                    program: name,
+                    interface: interface.clone(),
+                    direction,
+                    source: Box::new(source),
+                })?;
+            }
+        }
+        let map_error = |map: &'static str, source: MapError| CaptureError::Map {
+            map,
+            source: Box::new(source),
+        };
+        let mut map = |name: &'static str| {
+            ebpf.take_map(name).ok_or_else(|| {
+                map_error(
+                    name,
+                    MapError::InvalidName {
+                        name: name.to_owned(),
+                    },
+                )
+            })
+        };
+        let events = RingBuf::try_from(map(MAP_EVENTS)?).map_err(|e| map_error(MAP_EVENTS, e))?;
+        let counters =
+            PerCpuArray::try_from(map(MAP_COUNTERS)?).map_err(|e| map_error(MAP_COUNTERS, e))?;
+        Ok(Self {
+            events,
+            counters,
+            _ebpf: ebpf,
+        })
+    }
+
+    /// Waits up to `timeout` for events and hands each to `on_event` (a
+    /// record that does not decode comes as its error); returns how many
+    /// records were read.
+    ///
+    /// # Errors
+    /// [`CaptureError::Poll`] if waiting fails.
+    pub fn poll(
+        &mut self,
+        timeout: Duration,
+        mut on_event: impl FnMut(Result<Event<'_>, EventError>),
+    ) -> Result<usize, CaptureError> {
+        let mut read = self.drain(&mut on_event);
+        if read == 0 {
+            use std::os::fd::AsFd;
+            sys::wait_readable(self.events.as_fd(), timeout).map_err(CaptureError::Poll)?;
+            read = self.drain(&mut on_event);
+        }
+        Ok(read)
+    }
+
+    fn drain(&mut self, on_event: &mut impl FnMut(Result<Event<'_>, EventError>)) -> usize {
+        let mut read = 0;
+        while let Some(record) = self.events.next() {
+            on_event(decode(&record));
+            read += 1;
+        }
+        read
+    }
+
+    /// The counters, summed over CPUs.
+    ///
+    /// # Errors
+    /// [`CaptureError::Map`] if the counters cannot be read.
+    pub fn counters(&self) -> Result<Counters, CaptureError> {
+        let read = |index: u32| {
+            self.counters
+                .get(&index, 0)
+                .map(|values| values.iter().sum())
+                .map_err(|source| CaptureError::Map {
+                    map: MAP_COUNTERS,
+                    source: Box::new(source),
+                })
+        };
+        Ok(Counters {
+            events: read(0)?,
+            lost: read(1)?,
+        })
+    }
+}

@@ -1,0 +1,71 @@
+//! The one system call aya does not wrap: entering a network namespace.
+//! Every `unsafe` block of the crate is here.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+/// Runs `f` with the calling thread in the network namespace of `netns`
+/// (such as `/run/netns/NAME`), then returns the thread to the namespace
+/// it was in. Interface names in `f` resolve in that namespace.
+///
+/// # Errors
+/// The `open` or `setns` error, naming the call and the path.
+pub(crate) fn in_netns<T>(netns: &Path, f: impl FnOnce() -> T) -> io::Result<T> {
+    let home = File::open("/proc/thread-self/ns/net")
+        .map_err(|e| io::Error::new(e.kind(), format!("open /proc/thread-self/ns/net: {e}")))?;
+    let target = File::open(netns)
+        .map_err(|e| io::Error::new(e.kind(), format!("open {}: {e}", netns.display())))?;
+    setns(&target)
+        .map_err(|e| io::Error::new(e.kind(), format!("setns {}: {e}", netns.display())))?;
+    let result = f();
+    // Returning can only fail if the original namespace vanished, which a
+    // namespace we were in cannot; if it did, the thread must not go on.
+    setns(&home).expect("setns back to the thread's own network namespace");
+    Ok(result)
+}
+
+fn setns(namespace: &File) -> io::Result<()> {
+    // SAFETY: `namespace` is an open file, so its descriptor is valid for
+    // the duration of the call; setns only reads it.
+    #[expect(unsafe_code, reason = "setns(2) has no safe wrapper in std or aya")]
+    let status = unsafe { libc::setns(namespace.as_raw_fd(), libc::CLONE_NEWNET) };
+    if status == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Waits until `fd` is readable or `timeout` passes; whether it is.
+///
+/// # Errors
+/// The `poll` error.
+pub(crate) fn wait_readable(
+    fd: std::os::fd::BorrowedFd<'_>,
+    timeout: std::time::Duration,
+) -> io::Result<bool> {
+    let mut entry = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let millis = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `entry` is one valid pollfd that outlives the call, and the
+    // count passed is 1; `fd` is borrowed, so it stays open during it.
+    #[expect(unsafe_code, reason = "poll(2) has no safe wrapper in std")]
+    let ready = unsafe { libc::poll(&raw mut entry, 1, millis) };
+    match ready {
+        -1 => {
+            let error = io::Error::last_os_error();
+            if error.kind() == io::ErrorKind::Interrupted {
+                Ok(false)
+            } else {
+                Err(error)
+            }
+        }
+        0 => Ok(false),
+        _ => Ok(true),
+    }
+}
