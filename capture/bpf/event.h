@@ -19,7 +19,8 @@
 
 #define COUNTER_EVENTS 0
 #define COUNTER_LOST 1
-#define COUNTER_COUNT 2
+#define COUNTER_DROPPED 2
+#define COUNTER_COUNT 3
 
 struct event_header {
 	__u64 timestamp_ns;
@@ -43,6 +44,27 @@ _Static_assert(sizeof(struct event_header) == 64, "event_header is 64 bytes");
 struct event {
 	struct event_header header;
 	__u8 data[EVENT_MAX_DATA];
+};
+
+/* A banned edge: client address to server address, port and protocol;
+ * mirrored by `EdgeKey` in capture/src/sys.rs. IPv4 addresses fill the
+ * first 4 bytes, the rest is zero; family is 4 or 6. */
+struct edge_key {
+	__u8 src[16];
+	__u8 dst[16];
+	__u16 dst_port;
+	__u8 protocol;
+	__u8 family;
+	__u32 pad;
+};
+
+_Static_assert(sizeof(struct edge_key) == 40, "edge_key is 40 bytes");
+
+/* Until when (bpf_ktime_get_ns) the edge is dropped, and how many packets
+ * were; mirrored by `BanValue`. */
+struct ban {
+	__u64 expires_ns;
+	__u64 drops;
 };
 
 #endif

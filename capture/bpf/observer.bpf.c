@@ -2,9 +2,10 @@
 /* edgewise's tcx observers: they look at every packet, emit SYN and
  * SYN-ACK events (with the raw TCP header and options) and DNS responses
  * (UDP source port 53, payload up to dns_max_payload bytes) into one ring
- * buffer, count what they emit and what the full ring made them lose, and
- * always return TC_ACT_UNSPEC (TCX_NEXT under tcx): a pure observer that leaves every verdict to the
- * programs after it. */
+ * buffer, and count what they emit and what the full ring made them lose.
+ * A packet of a banned edge (banned_edges, until its expiry) is dropped
+ * (TC_ACT_SHOT) and counted; every other packet gets TC_ACT_UNSPEC
+ * (TCX_NEXT under tcx), leaving its verdict to the programs after them. */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
@@ -34,6 +35,13 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct edge_key);
+	__type(value, struct ban);
+} banned_edges SEC(".maps");
 
 static __always_inline void count(__u32 which)
 {
@@ -191,11 +199,35 @@ static __always_inline void observe_udp(struct __sk_buff *skb, const struct flow
 	count(COUNTER_EVENTS);
 }
 
+/* Whether the packet belongs to an edge banned until later than now. */
+static __always_inline int banned(struct __sk_buff *skb, const struct flow *flow)
+{
+	if (flow->protocol != IPPROTO_TCP && flow->protocol != IPPROTO_UDP)
+		return 0;
+	__be16 ports[2];
+	if (bpf_skb_load_bytes(skb, flow->l4, ports, sizeof(ports)) < 0)
+		return 0;
+	struct edge_key key = {};
+	__builtin_memcpy(key.src, flow->src, 16);
+	__builtin_memcpy(key.dst, flow->dst, 16);
+	key.dst_port = bpf_ntohs(ports[1]);
+	key.protocol = flow->protocol;
+	key.family = flow->family;
+	struct ban *ban = bpf_map_lookup_elem(&banned_edges, &key);
+	if (!ban || bpf_ktime_get_ns() >= ban->expires_ns)
+		return 0;
+	__sync_fetch_and_add(&ban->drops, 1);
+	count(COUNTER_DROPPED);
+	return 1;
+}
+
 static __always_inline int observe(struct __sk_buff *skb, __u8 direction)
 {
 	struct flow flow = {};
 	if (parse_ip(skb, &flow) < 0)
 		return TC_ACT_UNSPEC;
+	if (banned(skb, &flow))
+		return TC_ACT_SHOT;
 	if (flow.protocol == IPPROTO_TCP)
 		observe_tcp(skb, &flow, direction);
 	else if (flow.protocol == IPPROTO_UDP)

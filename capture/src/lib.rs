@@ -5,27 +5,33 @@
 //! What is built so far: tcx ingress and egress observers for IPv4 and IPv6
 //! that emit SYN and SYN-ACK events (with the raw TCP header and options)
 //! and DNS responses (UDP from port 53, payload up to a configured size)
-//! into one ring buffer, per-CPU counters of events emitted and lost to a
-//! full ring, a loader that attaches first in the tcx chain on a list of
-//! interfaces, optionally inside a named network namespace, and detaches on
-//! drop, and the zero-copy event decoder ([`event`]). The programs return
-//! `TC_ACT_UNSPEC` (tcx's "next"): they never change a verdict, and when
-//! the loading process dies its tcx links go and traffic passes.
+//! into one ring buffer (its size configurable); per-CPU counters of events
+//! emitted, events lost to a full ring and packets dropped; the per-edge
+//! drop map ([`bans`]: an edge banned until a deadline has its packets
+//! dropped, `TC_ACT_SHOT`, and counted; expired bans pass), optionally
+//! pinned in bpffs so another process can ban through it (unpinned when
+//! bpffs is absent); a loader that attaches first in the tcx chain on a list
+//! of interfaces, optionally inside a named network namespace, and detaches
+//! on drop; the zero-copy event decoder ([`event`]). Every other packet gets
+//! `TC_ACT_UNSPEC` (tcx's "next"), and when the loading process dies its tcx
+//! links go and traffic passes.
 //!
 //! Still to come (issue 7): banners and flow samples, the egress source
-//! filter, the per-edge drop map and its ban API, the XDP and clsact
-//! variants, pinning, and the pcap replay source producing the same events.
+//! filter, the XDP and clsact variants, and the pcap replay source
+//! producing the same events.
 
+pub mod bans;
 pub mod event;
 mod sys;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use aya::maps::{MapData, MapError, PerCpuArray, RingBuf};
 use aya::programs::tc::{TcAttachOptions, TcAttachType};
 use aya::programs::{LinkOrder, ProgramError, SchedClassifier};
 use aya::{Ebpf, EbpfError, EbpfLoader};
+pub use bans::{Ban, BanTable, Edge, MAP_BANNED_EDGES};
 pub use event::{Direction, Event, EventError, EventKind, decode};
 use thiserror::Error;
 
@@ -40,6 +46,9 @@ pub const PROGRAM_EGRESS: &str = "observe_egress";
 pub const MAP_EVENTS: &str = "events";
 /// The per-CPU counters' name.
 pub const MAP_COUNTERS: &str = "counters";
+/// The file name of the drop map's pin: versioned, because reusing a pin
+/// does not check the map's layout.
+pub const BANS_PIN_NAME: &str = "edgewise_banned_edges_v1";
 
 /// Why the capture could not start or read.
 #[derive(Debug, Error)]
@@ -100,6 +109,15 @@ pub struct CaptureConfig {
     pub netns: Option<PathBuf>,
     /// The most DNS payload bytes per event, 1..=512 (default 512).
     pub dns_max_payload: u32,
+    /// Pin the drop map as [`BANS_PIN_NAME`] in this bpffs folder (such as
+    /// `/sys/fs/bpf/edgewise`), so that another process can ban edges
+    /// through it ([`BanTable::open_pinned`]) and bans outlive a restart.
+    /// When bpffs is absent or not writable, the capture runs unpinned
+    /// ([`Capture::bans_pin`] says which).
+    pub pin_dir: Option<PathBuf>,
+    /// The ring buffer's size in bytes, a power of two and a multiple of
+    /// the page size (default 4 MiB).
+    pub ring_bytes: u32,
 }
 
 impl Default for CaptureConfig {
@@ -109,6 +127,8 @@ impl Default for CaptureConfig {
             egress: Vec::new(),
             netns: None,
             dns_max_payload: u32::from(event::MAX_DATA),
+            pin_dir: None,
+            ring_bytes: 1 << 22,
         }
     }
 }
@@ -120,12 +140,16 @@ pub struct Counters {
     pub events: u64,
     /// Events lost because the ring was full.
     pub lost: u64,
+    /// Packets dropped for banned edges.
+    pub dropped: u64,
 }
 
 /// Attached observers and their ring buffer. Dropping it detaches them.
 pub struct Capture {
     events: RingBuf<MapData>,
     counters: PerCpuArray<MapData, u64>,
+    bans: BanTable,
+    bans_pin: Option<PathBuf>,
     /// Owns the programs and their links.
     _ebpf: Ebpf,
 }
@@ -136,11 +160,7 @@ impl Capture {
     /// # Errors
     /// [`CaptureError`] naming the program, map or interface at fault.
     pub fn attach(config: &CaptureConfig) -> Result<Self, CaptureError> {
-        let dns_max_payload = config.dns_max_payload.clamp(1, u32::from(event::MAX_DATA));
-        let mut ebpf = EbpfLoader::new()
-            .override_global("dns_max_payload", &dns_max_payload, true)
-            .load(OBSERVER_OBJECT)
-            .map_err(|e| CaptureError::Load(Box::new(e)))?;
+        let (mut ebpf, bans_pin) = load(config)?;
         let plan = [
             (
                 PROGRAM_INGRESS,
@@ -209,11 +229,24 @@ impl Capture {
         let events = RingBuf::try_from(map(MAP_EVENTS)?).map_err(|e| map_error(MAP_EVENTS, e))?;
         let counters =
             PerCpuArray::try_from(map(MAP_COUNTERS)?).map_err(|e| map_error(MAP_COUNTERS, e))?;
+        let bans = BanTable::from_map(map(MAP_BANNED_EDGES)?)?;
         Ok(Self {
             events,
             counters,
+            bans,
+            bans_pin,
             _ebpf: ebpf,
         })
+    }
+
+    /// The drop map.
+    pub fn bans(&mut self) -> &mut BanTable {
+        &mut self.bans
+    }
+
+    /// Where the drop map is pinned, if it is.
+    pub fn bans_pin(&self) -> Option<&Path> {
+        self.bans_pin.as_deref()
     }
 
     /// Waits up to `timeout` for events and hands each to `on_event` (a
@@ -262,6 +295,63 @@ impl Capture {
         Ok(Counters {
             events: read(0)?,
             lost: read(1)?,
+            dropped: read(2)?,
         })
     }
+}
+
+/// How many tcx programs are attached to `interface` (ingress, egress),
+/// looked up inside `netns` when given: a health check, and how tests prove
+/// that a dropped [`Capture`] left nothing behind.
+///
+/// # Errors
+/// [`CaptureError::Netns`] or [`CaptureError::Attach`] (the query failed).
+pub fn tcx_programs(interface: &str, netns: Option<&Path>) -> Result<(usize, usize), CaptureError> {
+    let query = || {
+        let count = |attach_type, direction| {
+            SchedClassifier::query_tcx(interface, attach_type)
+                .map(|(_, programs)| programs.len())
+                .map_err(|source| CaptureError::Attach {
+                    program: "tcx query",
+                    interface: interface.to_owned(),
+                    direction,
+                    source: Box::new(source),
+                })
+        };
+        Ok((
+            count(TcAttachType::Ingress, "ingress")?,
+            count(TcAttachType::Egress, "egress")?,
+        ))
+    };
+    match netns {
+        Some(netns) => sys::in_netns(netns, query).map_err(CaptureError::Netns)?,
+        None => query(),
+    }
+}
+
+/// Loads the object, pinning the drop map when asked and possible.
+fn load(config: &CaptureConfig) -> Result<(Ebpf, Option<PathBuf>), CaptureError> {
+    let dns_max_payload = config.dns_max_payload.clamp(1, u32::from(event::MAX_DATA));
+    let try_load = |pin: Option<&Path>| {
+        let mut loader = EbpfLoader::new();
+        loader
+            .override_global("dns_max_payload", &dns_max_payload, true)
+            .map_max_entries(MAP_EVENTS, config.ring_bytes);
+        if let Some(pin) = pin {
+            loader.map_pin_path(MAP_BANNED_EDGES, pin);
+        }
+        loader
+            .load(OBSERVER_OBJECT)
+            .map_err(|e| CaptureError::Load(Box::new(e)))
+    };
+    if let Some(dir) = &config.pin_dir {
+        let pin = dir.join(BANS_PIN_NAME);
+        if std::fs::create_dir_all(dir).is_ok()
+            && let Ok(ebpf) = try_load(Some(&pin))
+        {
+            return Ok((ebpf, Some(pin)));
+        }
+        // No bpffs there, or not writable: run unpinned rather than fail.
+    }
+    Ok((try_load(None)?, None))
 }

@@ -69,3 +69,51 @@ pub(crate) fn wait_readable(
         _ => Ok(true),
     }
 }
+
+/// `struct edge_key` of `bpf/event.h`: a banned edge as the map keys it.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct EdgeKey {
+    pub(crate) src: [u8; 16],
+    pub(crate) dst: [u8; 16],
+    pub(crate) dst_port: u16,
+    pub(crate) protocol: u8,
+    pub(crate) family: u8,
+    pub(crate) pad: u32,
+}
+
+/// `struct ban` of `bpf/event.h`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct BanValue {
+    pub(crate) expires_ns: u64,
+    pub(crate) drops: u64,
+}
+
+const _: () = assert!(size_of::<EdgeKey>() == 40 && size_of::<BanValue>() == 16);
+
+// SAFETY: both are `repr(C)` structs of integers and byte arrays with
+// explicit padding fields (no implicit padding, asserted sizes), so every
+// bit pattern is a valid value, as `aya::Pod` requires.
+#[expect(unsafe_code, reason = "aya::Pod is an unsafe marker trait")]
+unsafe impl aya::Pod for EdgeKey {}
+// SAFETY: as above.
+#[expect(unsafe_code, reason = "aya::Pod is an unsafe marker trait")]
+unsafe impl aya::Pod for BanValue {}
+
+/// `CLOCK_MONOTONIC` in nanoseconds: the clock of `bpf_ktime_get_ns`.
+pub(crate) fn monotonic_ns() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid timespec that outlives the call;
+    // CLOCK_MONOTONIC always exists on Linux.
+    #[expect(
+        unsafe_code,
+        reason = "clock_gettime(2) with a raw clock id has no safe wrapper in std"
+    )]
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &raw mut now) };
+    debug_assert_eq!(status, 0);
+    u64::try_from(now.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(now.tv_nsec).unwrap_or(0)
+}

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use edgewise_capture::{Capture, CaptureConfig, Direction, EventKind};
+use edgewise_capture::{BanTable, Capture, CaptureConfig, Direction, Edge, EventKind};
 use edgewise_test_support::{Namespaces, have, is_root, run, skip};
 
 /// What one event said, owned.
@@ -25,29 +25,37 @@ struct Seen {
     data: Vec<u8>,
 }
 
+/// Connects from `argv[1]` to `argv[2]` port `argv[3]`; exit status 1
+/// when the connection does not complete within `argv[4]` seconds.
 const CLIENT: &str = r"
 import socket, sys
 family = socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET
 s = socket.socket(family, socket.SOCK_STREAM)
-s.settimeout(5)
+s.settimeout(float(sys.argv[4]))
 s.bind((sys.argv[1], 0))
-s.connect((sys.argv[2], 8086))
+try:
+    s.connect((sys.argv[2], int(sys.argv[3])))
+except OSError:
+    sys.exit(1)
 s.close()
 ";
 
+/// Listens on ports 8086 and 8087, IPv4 and IPv6, accepting and closing.
 const SERVER: &str = r"
-import socket, sys, time
+import select, socket, sys, time
 socks = []
 for family, addr in ((socket.AF_INET, '0.0.0.0'), (socket.AF_INET6, '::')):
-    s = socket.socket(family, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if family == socket.AF_INET6:
-        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-    s.bind((addr, 8086)); s.listen(16); s.settimeout(0.2); socks.append(s)
+    for port in (8086, 8087):
+        s = socket.socket(family, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        s.bind((addr, port)); s.listen(64); s.setblocking(False); socks.append(s)
 print('ready', flush=True)
-deadline = time.time() + 20
+deadline = time.time() + 30
 while time.time() < deadline:
-    for s in socks:
+    ready, _, _ = select.select(socks, [], [], 0.2)
+    for s in ready:
         try:
             c, _ = s.accept(); c.close()
         except OSError:
@@ -71,10 +79,11 @@ struct Net {
 }
 
 impl Net {
-    fn create() -> Self {
+    /// `tag` keeps the names of tests running side by side apart.
+    fn create(tag: &str) -> Self {
         let id = std::process::id() % 100_000;
-        let (client_ns, server_ns) = (format!("ewc-a{id}"), format!("ewc-b{id}"));
-        let (client_if, server_if) = (format!("ewca{id}"), format!("ewcb{id}"));
+        let (client_ns, server_ns) = (format!("ewc-a{tag}{id}"), format!("ewc-b{tag}{id}"));
+        let (client_if, server_if) = (format!("ewa{tag}{id}"), format!("ewb{tag}{id}"));
         let namespaces = Namespaces(vec![client_ns.clone(), server_ns.clone()]);
         run(&["ip", "netns", "add", &client_ns]);
         run(&["ip", "netns", "add", &server_ns]);
@@ -101,12 +110,69 @@ impl Net {
     }
 }
 
-/// Polls until `count` events came or 5 s passed.
+/// Root and the tools, or a printed reason to skip.
+fn preflight() -> bool {
+    if !is_root() {
+        skip("attaching eBPF programs needs root");
+        return false;
+    }
+    for tool in ["ip", "python3"] {
+        if !have(tool) {
+            skip(&format!("{tool} is not installed"));
+            return false;
+        }
+    }
+    true
+}
+
+/// The listener in the server namespace, killed when dropped.
+struct Listener(std::process::Child);
+
+impl Listener {
+    fn start(namespace: &str) -> Self {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", namespace, "python3", "-c", SERVER])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut ready = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+            &mut ready,
+        )
+        .unwrap();
+        assert_eq!(ready.trim(), "ready");
+        Self(child)
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Whether a TCP connection from `from` to `to`:`port` completes within
+/// `seconds`.
+fn connects(namespace: &str, from: &str, to: &str, port: u16, seconds: f32) -> bool {
+    Command::new("ip")
+        .args([
+            "netns", "exec", namespace, "python3", "-c", CLIENT, from, to,
+        ])
+        .args([port.to_string(), seconds.to_string()])
+        .status()
+        .unwrap()
+        .success()
+}
+
+/// Polls until `count` events came, the ring ran dry after some, or 5 s
+/// passed.
 fn collect(capture: &mut Capture, count: usize) -> Vec<Seen> {
     let mut seen = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(5);
     while seen.len() < count && Instant::now() < deadline {
-        capture
+        let read = capture
             .poll(Duration::from_millis(100), |event| {
                 let event = event.expect("a record the programs wrote decodes");
                 seen.push(Seen {
@@ -118,6 +184,9 @@ fn collect(capture: &mut Capture, count: usize) -> Vec<Seen> {
                 });
             })
             .unwrap();
+        if read == 0 && !seen.is_empty() {
+            break;
+        }
     }
     seen
 }
@@ -155,17 +224,10 @@ fn check_handshake(seen: &[Seen], client: &str, server_address: &str) {
 
 #[test]
 fn syn_syn_ack_and_dns_events_from_a_real_handshake() {
-    if !is_root() {
-        skip("attaching eBPF programs needs root");
+    if !preflight() {
         return;
     }
-    for tool in ["ip", "python3"] {
-        if !have(tool) {
-            skip(&format!("{tool} is not installed"));
-            return;
-        }
-    }
-    let net = Net::create();
+    let net = Net::create("s");
     let (client_ns, server_ns, client_if) = (&net.client_ns, &net.server_ns, &net.client_if);
     let mut capture = Capture::attach(&CaptureConfig {
         ingress: vec![client_if.clone()],
@@ -175,25 +237,12 @@ fn syn_syn_ack_and_dns_events_from_a_real_handshake() {
     })
     .expect("attach the observers");
 
-    let mut server = Command::new("ip")
-        .args(["netns", "exec", server_ns, "python3", "-c", SERVER])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut ready = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(server.stdout.as_mut().unwrap()),
-        &mut ready,
-    )
-    .unwrap();
-    assert_eq!(ready.trim(), "ready");
+    let listener = Listener::start(server_ns);
     for (from, to) in [
         ("10.214.0.1", "10.214.0.2"),
         ("fd00:ed6f::1", "fd00:ed6f::2"),
     ] {
-        run(&[
-            "ip", "netns", "exec", client_ns, "python3", "-c", CLIENT, from, to,
-        ]);
+        assert!(connects(client_ns, from, to, 8086, 5.0));
     }
     let answer = "abcd81800001000100000000";
     run(&[
@@ -210,8 +259,7 @@ fn syn_syn_ack_and_dns_events_from_a_real_handshake() {
     ]);
 
     let seen = collect(&mut capture, 5);
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(listener);
 
     for (client, server_address) in [
         ("10.214.0.1", "10.214.0.2:8086"),
@@ -236,4 +284,143 @@ fn syn_syn_ack_and_dns_events_from_a_real_handshake() {
     let counters = capture.counters().unwrap();
     assert!(counters.events >= 5, "{counters:?}");
     assert_eq!(counters.lost, 0);
+}
+
+/// Whether bpffs is mounted at /sys/fs/bpf; mounts it if not.
+fn ensure_bpffs() {
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    if !mounts
+        .lines()
+        .any(|line| line.split_whitespace().nth(1) == Some("/sys/fs/bpf"))
+    {
+        run(&["mount", "-t", "bpf", "bpf", "/sys/fs/bpf"]);
+    }
+}
+
+#[test]
+fn a_banned_edge_times_out_while_others_pass_until_the_ban_expires() {
+    if !preflight() {
+        return;
+    }
+    ensure_bpffs();
+    let net = Net::create("b");
+    let pin_dir = PinDir(PathBuf::from(format!(
+        "/sys/fs/bpf/edgewise-test-{}",
+        std::process::id()
+    )));
+    let mut capture = Capture::attach(&CaptureConfig {
+        ingress: vec![net.client_if.clone()],
+        egress: vec![net.client_if.clone()],
+        netns: Some(PathBuf::from(format!("/run/netns/{}", net.client_ns))),
+        pin_dir: Some(pin_dir.0.clone()),
+        ..CaptureConfig::default()
+    })
+    .expect("attach the observers");
+    let pin = capture
+        .bans_pin()
+        .expect("bpffs is mounted: the drop map is pinned")
+        .to_owned();
+    let _listener = Listener::start(&net.server_ns);
+    let (client, server) = ("10.214.0.1", "10.214.0.2");
+    assert!(
+        connects(&net.client_ns, client, server, 8086, 2.0),
+        "no ban yet"
+    );
+
+    // Another process would open the pin; so does this handle.
+    let mut bans = BanTable::open_pinned(&pin).expect("open the pinned drop map");
+    let edge = Edge {
+        src: client.parse().unwrap(),
+        dst: server.parse().unwrap(),
+        dst_port: 8086,
+        protocol: 6,
+    };
+    bans.ban(&edge, Duration::from_millis(2500)).unwrap();
+    let banned_at = Instant::now();
+    assert!(
+        !connects(&net.client_ns, client, server, 8086, 0.7),
+        "the banned edge times out"
+    );
+    assert!(
+        connects(&net.client_ns, client, server, 8087, 2.0),
+        "another port passes"
+    );
+    assert!(
+        connects(&net.client_ns, "fd00:ed6f::1", "fd00:ed6f::2", 8086, 2.0),
+        "the same port over IPv6 is another edge"
+    );
+    let held = capture.bans().bans().unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].edge, edge);
+    assert!(held[0].drops >= 1, "{held:?}");
+    assert!(capture.counters().unwrap().dropped >= 1);
+
+    // Expiry restores the edge.
+    let expired = banned_at + Duration::from_millis(2600);
+    std::thread::sleep(expired.saturating_duration_since(Instant::now()));
+    assert!(
+        connects(&net.client_ns, client, server, 8086, 2.0),
+        "the ban expired"
+    );
+    assert_eq!(capture.bans().bans().unwrap()[0].remaining, Duration::ZERO);
+    assert!(capture.bans().unban(&edge).unwrap());
+    assert!(!capture.bans().unban(&edge).unwrap());
+
+    drop(capture);
+    drop(bans);
+    assert!(pin.exists(), "the pin outlives the capture");
+}
+
+/// A bpffs folder of pins, removed when dropped (also on panic).
+struct PinDir(PathBuf);
+
+impl Drop for PinDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn a_full_ring_counts_what_it_loses_and_a_dropped_capture_leaves_nothing_attached() {
+    if !preflight() {
+        return;
+    }
+    let net = Net::create("r");
+    let netns = PathBuf::from(format!("/run/netns/{}", net.client_ns));
+    let mut capture = Capture::attach(&CaptureConfig {
+        ingress: vec![net.client_if.clone()],
+        egress: vec![net.client_if.clone()],
+        netns: Some(netns.clone()),
+        // One page holds 7 events of 576 bytes (plus their headers).
+        ring_bytes: 4096,
+        ..CaptureConfig::default()
+    })
+    .expect("attach the observers");
+    assert_eq!(
+        edgewise_capture::tcx_programs(&net.client_if, Some(&netns)).unwrap(),
+        (1, 1)
+    );
+    let _listener = Listener::start(&net.server_ns);
+    for _ in 0..10 {
+        assert!(connects(
+            &net.client_ns,
+            "10.214.0.1",
+            "10.214.0.2",
+            8086,
+            2.0
+        ));
+    }
+    // Nothing was read while 20 events came: the ring overflowed.
+    let counters = capture.counters().unwrap();
+    let read = collect(&mut capture, usize::MAX).len() as u64;
+    assert!(counters.lost > 0, "{counters:?}");
+    assert_eq!(read, counters.events, "every event written was read");
+    assert!(counters.events + counters.lost >= 20, "{counters:?}");
+
+    drop(capture);
+    assert_eq!(
+        edgewise_capture::tcx_programs(&net.client_if, Some(&netns)).unwrap(),
+        (0, 0),
+        "dropping the capture detached both programs"
+    );
 }
