@@ -10,6 +10,11 @@
 #define EVENT_SYN 1
 #define EVENT_SYN_ACK 2
 #define EVENT_DNS_RESPONSE 3
+#define EVENT_BANNER 4
+#define EVENT_FLOW_SAMPLE 5
+
+/* The most bytes of a flow's first payload a banner event carries. */
+#define BANNER_MAX 256
 
 #define DIRECTION_INGRESS 0
 #define DIRECTION_EGRESS 1
@@ -44,6 +49,25 @@ _Static_assert(sizeof(struct event_header) == 64, "event_header is 64 bytes");
 struct event {
 	struct event_header header;
 	__u8 data[EVENT_MAX_DATA];
+};
+
+/* A flow as the sampling map keys it: the 5-tuple as the packet has it
+ * (each direction is its own flow). */
+struct flow_key {
+	__u8 src[16];
+	__u8 dst[16];
+	__u16 src_port;
+	__u16 dst_port;
+	__u8 protocol;
+	__u8 family;
+	__u16 pad;
+};
+
+/* When the flow was last sampled, and whether its first payload was seen. */
+struct flow_state {
+	__u64 sampled_ns;
+	__u8 banner_seen;
+	__u8 pad[7];
 };
 
 /* A banned edge: client address to server address, port and protocol;

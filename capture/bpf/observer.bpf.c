@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0)
 /* edgewise's tcx observers: they look at every packet, emit SYN and
- * SYN-ACK events (with the raw TCP header and options) and DNS responses
- * (UDP source port 53, payload up to dns_max_payload bytes) into one ring
- * buffer, and count what they emit and what the full ring made them lose.
+ * SYN-ACK events (with the raw TCP header and options), DNS responses (UDP
+ * source port 53, payload up to dns_max_payload bytes), the first payload
+ * of each flow (a banner, up to BANNER_MAX bytes) and a sample of each flow
+ * at most once per flow_sample_ns (so that connections older than the
+ * observer still show) into one ring buffer, and count what they emit and
+ * what the full ring made them lose.
  * A packet of a banned edge (banned_edges, until its expiry) is dropped
  * (TC_ACT_SHOT) and counted; every other packet gets TC_ACT_UNSPEC
  * (TCX_NEXT under tcx), leaving its verdict to the programs after them. */
@@ -23,6 +26,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Set by the loader before loading; 1..=EVENT_MAX_DATA. */
 volatile const __u32 dns_max_payload = EVENT_MAX_DATA;
+/* A flow is sampled at most once per this many nanoseconds. */
+volatile const __u64 flow_sample_ns = 10ULL * 1000 * 1000 * 1000;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -35,6 +40,13 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct flow_key);
+	__type(value, struct flow_state);
+} flows SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -138,12 +150,75 @@ static __always_inline void fill_header(struct event *event, struct __sk_buff *s
 	event->header.wire_len = skb->len;
 }
 
+/* A non-SYN packet of a flow: a flow sample at most once per
+ * flow_sample_ns, and a banner event for the flow's first payload
+ * (payload_len bytes at payload; 0 for none). */
+static __always_inline void observe_flow(struct __sk_buff *skb, const struct flow *flow, __u8 direction,
+					 __u16 src_port, __u16 dst_port, __u32 payload, __u32 payload_len)
+{
+	struct flow_key key = {};
+	__builtin_memcpy(key.src, flow->src, 16);
+	__builtin_memcpy(key.dst, flow->dst, 16);
+	key.src_port = src_port;
+	key.dst_port = dst_port;
+	key.protocol = flow->protocol;
+	key.family = flow->family;
+	__u64 now = bpf_ktime_get_ns();
+	struct flow_state *state = bpf_map_lookup_elem(&flows, &key);
+	if (!state) {
+		struct flow_state fresh = {};
+		/* A flow first seen now is sampled now. */
+		fresh.sampled_ns = now - flow_sample_ns - 1;
+		bpf_map_update_elem(&flows, &key, &fresh, BPF_NOEXIST);
+		state = bpf_map_lookup_elem(&flows, &key);
+		if (!state)
+			return;
+	}
+	if (now - state->sampled_ns > flow_sample_ns) {
+		state->sampled_ns = now;
+		struct event *event = reserve();
+		if (event) {
+			fill_header(event, skb, flow, EVENT_FLOW_SAMPLE, direction, src_port, dst_port);
+			bpf_ringbuf_submit(event, 0);
+			count(COUNTER_EVENTS);
+		}
+	}
+	if (payload_len == 0 || state->banner_seen)
+		return;
+	state->banner_seen = 1;
+	struct event *event = reserve();
+	if (!event)
+		return;
+	fill_header(event, skb, flow, EVENT_BANNER, direction, src_port, dst_port);
+	__u32 len = clamp_len(payload_len, BANNER_MAX);
+	if (bpf_skb_load_bytes(skb, payload, event->data, len) < 0) {
+		bpf_ringbuf_discard(event, 0);
+		return;
+	}
+	event->header.data_len = len;
+	bpf_ringbuf_submit(event, 0);
+	count(COUNTER_EVENTS);
+}
+
 static __always_inline void observe_tcp(struct __sk_buff *skb, const struct flow *flow, __u8 direction)
 {
 	struct tcphdr tcp;
 	if (bpf_skb_load_bytes(skb, flow->l4, &tcp, sizeof(tcp)) < 0)
 		return;
-	if (!tcp.syn || tcp.rst || tcp.fin)
+	if (!tcp.syn) {
+		__u32 header = tcp.doff * 4;
+		if (header < sizeof(tcp) || header > flow->l4_len)
+			return;
+		/* What the packet holds of the payload, if it was cut short. */
+		__u32 payload_len = flow->l4_len - header;
+		__u32 held = skb->len > flow->l4 + header ? skb->len - flow->l4 - header : 0;
+		if (payload_len > held)
+			payload_len = held;
+		observe_flow(skb, flow, direction, bpf_ntohs(tcp.source), bpf_ntohs(tcp.dest), flow->l4 + header,
+			     payload_len);
+		return;
+	}
+	if (tcp.rst || tcp.fin)
 		return;
 	__u32 header = tcp.doff * 4;
 	if (header < sizeof(tcp) || header > 60)
@@ -168,8 +243,10 @@ static __always_inline void observe_udp(struct __sk_buff *skb, const struct flow
 	struct udphdr udp;
 	if (bpf_skb_load_bytes(skb, flow->l4, &udp, sizeof(udp)) < 0)
 		return;
-	if (udp.source != bpf_htons(53))
+	if (udp.source != bpf_htons(53)) {
+		observe_flow(skb, flow, direction, bpf_ntohs(udp.source), bpf_ntohs(udp.dest), 0, 0);
 		return;
+	}
 	__u32 payload = bpf_ntohs(udp.len);
 	if (payload <= sizeof(udp))
 		return;

@@ -6,7 +6,8 @@
 //! (16 bytes each, network order, IPv4 in the first 4), source and
 //! destination port (u16, host order), data length (u16), padding (u16),
 //! length on the wire (u32), padding (u32); then `data_len` bytes of data
-//! (a TCP header with its options, or a DNS payload).
+//! (a TCP header with its options, a DNS payload, a banner, or nothing for
+//! a flow sample).
 //!
 //! A record shorter than its header says, of an unknown kind, direction or
 //! family, or with a data length beyond the record is an [`EventError`].
@@ -31,6 +32,12 @@ pub enum EventKind {
     /// A UDP packet from port 53; the data is its payload (cut at the
     /// configured size).
     DnsResponse,
+    /// The first payload of a flow (each direction is a flow): a server's
+    /// banner or a client's first request, up to 256 bytes.
+    Banner,
+    /// A packet of a flow not sampled for the configured window: how
+    /// connections older than the observer show (no data).
+    FlowSample,
 }
 
 /// Which hook saw it.
@@ -114,6 +121,8 @@ pub fn decode(record: &[u8]) -> Result<Event<'_>, EventError> {
         1 => EventKind::Syn,
         2 => EventKind::SynAck,
         3 => EventKind::DnsResponse,
+        4 => EventKind::Banner,
+        5 => EventKind::FlowSample,
         value => {
             return Err(EventError::Unknown {
                 field: "kind",

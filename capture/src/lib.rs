@@ -3,22 +3,24 @@
 //! machine without clang builds), loaded and attached with aya 0.14.
 //!
 //! What is built so far: tcx ingress and egress observers for IPv4 and IPv6
-//! that emit SYN and SYN-ACK events (with the raw TCP header and options)
-//! and DNS responses (UDP from port 53, payload up to a configured size)
-//! into one ring buffer (its size configurable); per-CPU counters of events
-//! emitted, events lost to a full ring and packets dropped; the per-edge
-//! drop map ([`bans`]: an edge banned until a deadline has its packets
-//! dropped, `TC_ACT_SHOT`, and counted; expired bans pass), optionally
-//! pinned in bpffs so another process can ban through it (unpinned when
-//! bpffs is absent); a loader that attaches first in the tcx chain on a list
-//! of interfaces, optionally inside a named network namespace, and detaches
-//! on drop; the zero-copy event decoder ([`event`]). Every other packet gets
-//! `TC_ACT_UNSPEC` (tcx's "next"), and when the loading process dies its tcx
-//! links go and traffic passes.
+//! that emit, into one ring buffer (its size configurable), SYN and SYN-ACK
+//! events (with the raw TCP header and options), DNS responses (UDP from
+//! port 53, payload up to a configured size), each flow's first payload (a
+//! banner, deduplicated per flow in an LRU map) and flow samples (at most
+//! one per flow per configured window, so that connections older than the
+//! observer still become edges); per-CPU counters of events emitted, events
+//! lost to a full ring and packets dropped; the per-edge drop map
+//! ([`bans`]: an edge banned until a deadline has its packets dropped,
+//! `TC_ACT_SHOT`, and counted; expired bans pass), optionally pinned in
+//! bpffs so another process can ban through it (unpinned when bpffs is
+//! absent); a loader that attaches first in the tcx chain on a list of
+//! interfaces, optionally inside a named network namespace, and detaches on
+//! drop; the zero-copy event decoder ([`event`]). Every other packet gets
+//! `TC_ACT_UNSPEC` (tcx's "next"), and when the loading process dies its
+//! tcx links go and traffic passes.
 //!
-//! Still to come (issue 7): banners and flow samples, the egress source
-//! filter, the XDP and clsact variants, and the pcap replay source
-//! producing the same events.
+//! Still to come (issue 7): the egress source filter, the XDP and clsact
+//! variants, and the pcap replay source producing the same events.
 
 pub mod bans;
 pub mod event;
@@ -118,6 +120,8 @@ pub struct CaptureConfig {
     /// The ring buffer's size in bytes, a power of two and a multiple of
     /// the page size (default 4 MiB).
     pub ring_bytes: u32,
+    /// A flow is sampled at most once per this window (default 10 s).
+    pub flow_sample_window: Duration,
 }
 
 impl Default for CaptureConfig {
@@ -129,6 +133,7 @@ impl Default for CaptureConfig {
             dns_max_payload: u32::from(event::MAX_DATA),
             pin_dir: None,
             ring_bytes: 1 << 22,
+            flow_sample_window: Duration::from_secs(10),
         }
     }
 }
@@ -332,10 +337,12 @@ pub fn tcx_programs(interface: &str, netns: Option<&Path>) -> Result<(usize, usi
 /// Loads the object, pinning the drop map when asked and possible.
 fn load(config: &CaptureConfig) -> Result<(Ebpf, Option<PathBuf>), CaptureError> {
     let dns_max_payload = config.dns_max_payload.clamp(1, u32::from(event::MAX_DATA));
+    let flow_sample_ns = u64::try_from(config.flow_sample_window.as_nanos()).unwrap_or(u64::MAX);
     let try_load = |pin: Option<&Path>| {
         let mut loader = EbpfLoader::new();
         loader
             .override_global("dns_max_payload", &dns_max_payload, true)
+            .override_global("flow_sample_ns", &flow_sample_ns, true)
             .map_max_entries(MAP_EVENTS, config.ring_bytes);
         if let Some(pin) = pin {
             loader.map_pin_path(MAP_BANNED_EDGES, pin);

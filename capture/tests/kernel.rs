@@ -424,3 +424,130 @@ fn a_full_ring_counts_what_it_loses_and_a_dropped_capture_leaves_nothing_attache
         "dropping the capture detached both programs"
     );
 }
+
+/// On port 8088: sends a banner, then echoes until the client closes.
+const BANNER_SERVER: &str = r"
+import socket, threading
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('0.0.0.0', 8088)); s.listen(16)
+print('ready', flush=True)
+def serve(c):
+    c.sendall(b'SSH-2.0-edgewise\r\n')
+    while True:
+        data = c.recv(64)
+        if not data: break
+        c.sendall(data)
+    c.close()
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+";
+
+/// Connects to port 8088, reads the banner, prints `connected`, then sends
+/// a line every 100 ms for `argv[3]` seconds.
+const CHATTY_CLIENT: &str = r"
+import socket, sys, time
+s = socket.create_connection((sys.argv[2], 8088), timeout=5, source_address=(sys.argv[1], 0))
+s.recv(64)
+print('connected', s.getsockname()[1], flush=True)
+end = time.time() + float(sys.argv[3])
+while time.time() < end:
+    s.sendall(b'ping\n'); s.recv(64); time.sleep(0.1)
+s.close()
+";
+
+/// Starts `script` in `namespace` and waits for its first line.
+fn start_python(namespace: &str, script: &str, args: &[&str]) -> (Listener, String) {
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", namespace, "python3", "-c", script])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    (Listener(child), line)
+}
+
+#[test]
+fn connections_older_than_the_observer_show_as_flow_samples_and_first_payloads_as_banners() {
+    if !preflight() {
+        return;
+    }
+    let net = Net::create("f");
+    let (_server, ready) = start_python(&net.server_ns, BANNER_SERVER, &[]);
+    assert_eq!(ready.trim(), "ready");
+    // A connection made before the observers are attached.
+    let (_chatty, connected) = start_python(
+        &net.client_ns,
+        CHATTY_CLIENT,
+        &["10.214.0.1", "10.214.0.2", "2.5"],
+    );
+    let old_port: u16 = connected
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    let mut capture = Capture::attach(&CaptureConfig {
+        ingress: vec![net.client_if.clone()],
+        egress: vec![net.client_if.clone()],
+        netns: Some(PathBuf::from(format!("/run/netns/{}", net.client_ns))),
+        flow_sample_window: Duration::from_millis(400),
+        ..CaptureConfig::default()
+    })
+    .expect("attach the observers");
+    let started = Instant::now();
+    // A new connection while observing: its banner is an event. (The old
+    // connection's first payload seen, an echoed ping, is its banner.)
+    let (_reader, _) = start_python(
+        &net.client_ns,
+        CHATTY_CLIENT,
+        &["10.214.0.1", "10.214.0.2", "0.1"],
+    );
+    let mut seen = Vec::new();
+    while started.elapsed() < Duration::from_millis(1600) {
+        seen.extend(collect(&mut capture, usize::MAX));
+    }
+    let observed = started.elapsed();
+
+    let old_client: SocketAddr = format!("10.214.0.1:{old_port}").parse().unwrap();
+    let samples = seen
+        .iter()
+        .filter(|e| e.kind == EventKind::FlowSample && e.src == old_client)
+        .count();
+    let most = usize::try_from(observed.as_millis() / 400).unwrap() + 1;
+    assert!(
+        (2..=most).contains(&samples),
+        "the old connection is sampled about once per 400 ms window: {samples} in {observed:?}"
+    );
+    assert!(
+        seen.iter()
+            .all(|e| !(e.kind == EventKind::Syn && e.src == old_client)),
+        "its handshake predates the observers"
+    );
+    let banner = seen
+        .iter()
+        .find(|e| {
+            e.kind == EventKind::Banner
+                && e.direction == Direction::Ingress
+                && e.src.port() == 8088
+                && e.dst != old_client
+        })
+        .unwrap_or_else(|| panic!("no banner: {seen:?}"));
+    assert_eq!(banner.data, b"SSH-2.0-edgewise\r\n");
+    let banners_of_flow = seen
+        .iter()
+        .filter(|e| e.kind == EventKind::Banner && e.src == banner.src && e.dst == banner.dst)
+        .count();
+    assert_eq!(
+        banners_of_flow, 1,
+        "one banner per flow, however much it sends"
+    );
+}
