@@ -23,7 +23,7 @@ pub const HEADER_LEN: usize = 64;
 pub const MAX_DATA: u16 = 512;
 
 /// What the kernel saw.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum EventKind {
     /// A TCP SYN; the data is its TCP header with options.
     Syn,
@@ -47,6 +47,8 @@ pub enum Direction {
     Ingress,
     /// tcx egress: leaving by the interface.
     Egress,
+    /// Replayed from a capture file, which does not say.
+    Unknown,
 }
 
 /// One event, borrowing its record.

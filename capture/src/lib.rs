@@ -19,11 +19,15 @@
 //! `TC_ACT_UNSPEC` (tcx's "next"), and when the loading process dies its
 //! tcx links go and traffic passes.
 //!
-//! Still to come (issue 7): the egress source filter, the XDP and clsact
-//! variants, and the pcap replay source producing the same events.
+//! [`replay`] turns a pcap or pcapng file into the same events by the same
+//! rules, for `edgewise replay` and for tests.
+//!
+//! Still to come (issue 7): the egress source filter and the XDP and clsact
+//! variants.
 
 pub mod bans;
 pub mod event;
+pub mod replay;
 mod sys;
 
 use std::path::{Path, PathBuf};
@@ -35,6 +39,7 @@ use aya::programs::{LinkOrder, ProgramError, SchedClassifier};
 use aya::{Ebpf, EbpfError, EbpfLoader};
 pub use bans::{Ban, BanTable, Edge, MAP_BANNED_EDGES};
 pub use event::{Direction, Event, EventError, EventKind, decode};
+pub use replay::{Replay, ReplayConfig};
 use thiserror::Error;
 
 /// The observer object (built by `build.rs`).

@@ -551,3 +551,116 @@ fn connections_older_than_the_observer_show_as_flow_samples_and_first_payloads_a
         "one banner per flow, however much it sends"
     );
 }
+
+/// What an event says apart from when and where it was seen.
+type Said = (EventKind, SocketAddr, SocketAddr, Vec<u8>);
+
+#[test]
+fn a_replay_of_tcpdumps_capture_gives_the_same_events_as_the_live_observers() {
+    if !preflight() {
+        return;
+    }
+    if !have("tcpdump") {
+        skip("tcpdump is not installed");
+        return;
+    }
+    let net = Net::create("p");
+    let pcap = std::env::temp_dir().join(format!("edgewise-capture-{}.pcap", std::process::id()));
+    let mut capture = Capture::attach(&CaptureConfig {
+        ingress: vec![net.client_if.clone()],
+        egress: vec![net.client_if.clone()],
+        netns: Some(PathBuf::from(format!("/run/netns/{}", net.client_ns))),
+        ..CaptureConfig::default()
+    })
+    .expect("attach the observers");
+    let mut tcpdump = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &net.client_ns,
+            "tcpdump",
+            "--immediate-mode",
+            "-i",
+            &net.client_if,
+            "-U",
+            "-s",
+            "0",
+            "-nn",
+            "-w",
+        ])
+        .arg(&pcap)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut started = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(tcpdump.stderr.as_mut().unwrap()),
+        &mut started,
+    )
+    .unwrap();
+    assert!(started.contains("listening on"), "{started}");
+
+    let _listener = Listener::start(&net.server_ns);
+    let (_banner_server, _) = start_python(&net.server_ns, BANNER_SERVER, &[]);
+    for (from, to) in [
+        ("10.214.0.1", "10.214.0.2"),
+        ("fd00:ed6f::1", "fd00:ed6f::2"),
+    ] {
+        assert!(connects(&net.client_ns, from, to, 8086, 5.0));
+    }
+    let (_chatty, _) = start_python(
+        &net.client_ns,
+        CHATTY_CLIENT,
+        &["10.214.0.1", "10.214.0.2", "0.3"],
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    run(&[
+        "ip",
+        "netns",
+        "exec",
+        &net.server_ns,
+        "python3",
+        "-c",
+        DNS_ANSWER,
+        "10.214.0.2",
+        "10.214.0.1",
+        "abcd81800001000100000000",
+    ]);
+    std::thread::sleep(Duration::from_millis(300));
+    // SIGINT lets tcpdump write out what it holds (`ip netns exec` execs
+    // it, so the child's pid is tcpdump's).
+    run(&["kill", "-INT", &tcpdump.id().to_string()]);
+    let _ = tcpdump.wait();
+
+    let mut live: Vec<Said> = collect(&mut capture, usize::MAX)
+        .into_iter()
+        .map(|e| (e.kind, e.src, e.dst, e.data))
+        .collect();
+    let mut replayed: Vec<Said> = Vec::new();
+    let mut replay = edgewise_capture::Replay::new(edgewise_capture::ReplayConfig::default());
+    let mut reader =
+        edgewise_packet::CaptureReader::new(std::fs::File::open(&pcap).unwrap()).unwrap();
+    while let Some(frame) = reader.next_frame() {
+        let frame = frame.unwrap();
+        let Ok(packet) = edgewise_packet::decode(frame.link, frame.data) else {
+            continue;
+        };
+        replay.packet(frame.timestamp_ns, frame.original_len, &packet, |e| {
+            replayed.push((e.kind, e.src, e.dst, e.data.to_vec()));
+        });
+    }
+    std::fs::remove_file(&pcap).unwrap();
+    live.sort();
+    replayed.sort();
+    assert!(live.iter().any(|e| e.0 == EventKind::Banner), "{live:?}");
+    assert!(
+        live.iter().any(|e| e.0 == EventKind::DnsResponse),
+        "{live:?}"
+    );
+    let only_live: Vec<&Said> = live.iter().filter(|e| !replayed.contains(e)).collect();
+    let only_replayed: Vec<&Said> = replayed.iter().filter(|e| !live.contains(e)).collect();
+    assert_eq!(
+        live, replayed,
+        "the replay gives exactly the live events; only live: {only_live:?}; only replayed: {only_replayed:?}"
+    );
+}

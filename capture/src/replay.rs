@@ -1,0 +1,229 @@
+//! The replay source: a pcap or pcapng file turned into the same events the
+//! kernel programs emit for the same packets, so that a replay and a live
+//! run feed the rest of edgewise identically.
+//!
+//! The rules are the kernel's (`bpf/observer.bpf.c`), on the innermost IP
+//! packet after tunnels are opened (VXLAN, Geneve, GRE, ... through
+//! `edgewise-packet`):
+//! - a TCP SYN or SYN-ACK without RST or FIN, whose header (20 to 60 bytes)
+//!   is all there, gives a [`EventKind::Syn`] / [`EventKind::SynAck`] with
+//!   the header;
+//! - a UDP datagram from port 53 with a payload gives a
+//!   [`EventKind::DnsResponse`] with up to `dns_max_payload` bytes of it;
+//! - any other TCP or UDP packet goes to its flow (the 5-tuple as written,
+//!   each direction its own): a [`EventKind::FlowSample`] when the flow was
+//!   not sampled within the window (on the capture's clock), then, for the
+//!   flow's first payload, a [`EventKind::Banner`] with up to 256 bytes.
+//!
+//! What differs, and why: the direction is [`Direction::Unknown`] (a file
+//! does not say), the interface index is 0, the time is the capture's, and
+//! `wire_len` is the frame's length. Flows are held in a bounded map (the
+//! kernel's is an LRU of 65,536); when it is full the least recently seen
+//! sixteenth goes.
+
+use core::net::IpAddr;
+use std::collections::HashMap;
+use std::time::Duration;
+
+use edgewise_packet::{Packet, Transport};
+
+use crate::event::{Direction, Event, EventKind, MAX_DATA};
+
+/// The most bytes of a first payload a banner carries (`BANNER_MAX`).
+pub const BANNER_MAX: usize = 256;
+
+/// Settings of a [`Replay`], as [`crate::CaptureConfig`] sets the kernel's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplayConfig {
+    /// The most DNS payload bytes per event, 1..=512.
+    pub dns_max_payload: u32,
+    /// A flow is sampled at most once per this window.
+    pub flow_sample_window: Duration,
+    /// The most flows held.
+    pub max_flows: usize,
+}
+
+impl Default for ReplayConfig {
+    fn default() -> Self {
+        Self {
+            dns_max_payload: u32::from(MAX_DATA),
+            flow_sample_window: Duration::from_secs(10),
+            max_flows: 65_536,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct FlowKey {
+    src: IpAddr,
+    dst: IpAddr,
+    src_port: u16,
+    dst_port: u16,
+    protocol: u8,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct FlowState {
+    sampled_ns: u64,
+    seen_ns: u64,
+    banner_seen: bool,
+}
+
+/// Turns decoded packets into events (see the module docs).
+#[derive(Debug)]
+pub struct Replay {
+    config: ReplayConfig,
+    window_ns: u64,
+    flows: HashMap<FlowKey, FlowState, foldhash::fast::RandomState>,
+}
+
+impl Replay {
+    /// A replay with no flows yet.
+    pub fn new(config: ReplayConfig) -> Self {
+        Self {
+            config,
+            window_ns: u64::try_from(config.flow_sample_window.as_nanos()).unwrap_or(u64::MAX),
+            flows: HashMap::default(),
+        }
+    }
+
+    /// The events of one packet captured at `timestamp_ns` (a frame of
+    /// `wire_len` bytes), handed to `emit` in the kernel's order.
+    pub fn packet<'a>(
+        &mut self,
+        timestamp_ns: u64,
+        wire_len: u32,
+        packet: &Packet<'a>,
+        mut emit: impl FnMut(Event<'a>),
+    ) {
+        let event = |kind, src_port, dst_port, data| Event {
+            kind,
+            direction: Direction::Unknown,
+            timestamp_ns,
+            ifindex: 0,
+            src: (packet.src, src_port).into(),
+            dst: (packet.dst, dst_port).into(),
+            protocol: packet.protocol,
+            wire_len,
+            data,
+        };
+        match packet.transport() {
+            Transport::Tcp {
+                src_port,
+                dst_port,
+                segment,
+            } => {
+                let flags = segment[13];
+                let (syn, ack, rst, fin) = (
+                    flags & 0x02 != 0,
+                    flags & 0x10 != 0,
+                    flags & 0x04 != 0,
+                    flags & 0x01 != 0,
+                );
+                let header = usize::from(segment[12] >> 4) * 4;
+                if syn {
+                    if rst || fin || !(20..=60).contains(&header) || header > segment.len() {
+                        return;
+                    }
+                    let kind = if ack {
+                        EventKind::SynAck
+                    } else {
+                        EventKind::Syn
+                    };
+                    emit(event(kind, src_port, dst_port, &segment[..header]));
+                    return;
+                }
+                if header < 20 || header > segment.len() {
+                    return;
+                }
+                let payload = &segment[header..];
+                self.flow(
+                    packet,
+                    timestamp_ns,
+                    src_port,
+                    dst_port,
+                    payload,
+                    &mut |kind, data| {
+                        emit(event(kind, src_port, dst_port, data));
+                    },
+                );
+            }
+            Transport::Udp {
+                src_port,
+                dst_port,
+                payload,
+                ..
+            } => {
+                if src_port == 53 {
+                    let max =
+                        usize::try_from(self.config.dns_max_payload.clamp(1, u32::from(MAX_DATA)))
+                            .unwrap_or(usize::MAX);
+                    if !payload.is_empty() {
+                        emit(event(
+                            EventKind::DnsResponse,
+                            src_port,
+                            dst_port,
+                            &payload[..payload.len().min(max)],
+                        ));
+                    }
+                    return;
+                }
+                self.flow(
+                    packet,
+                    timestamp_ns,
+                    src_port,
+                    dst_port,
+                    &[],
+                    &mut |kind, data| {
+                        emit(event(kind, src_port, dst_port, data));
+                    },
+                );
+            }
+            Transport::Other => {}
+        }
+    }
+
+    fn flow<'a>(
+        &mut self,
+        packet: &Packet<'a>,
+        now: u64,
+        src_port: u16,
+        dst_port: u16,
+        payload: &'a [u8],
+        emit: &mut impl FnMut(EventKind, &'a [u8]),
+    ) {
+        let key = FlowKey {
+            src: packet.src,
+            dst: packet.dst,
+            src_port,
+            dst_port,
+            protocol: packet.protocol,
+        };
+        if !self.flows.contains_key(&key) && self.flows.len() >= self.config.max_flows.max(1) {
+            self.evict();
+        }
+        let window = self.window_ns;
+        let state = self.flows.entry(key).or_insert(FlowState {
+            // A flow first seen now is sampled now.
+            sampled_ns: now.wrapping_sub(window).wrapping_sub(1),
+            seen_ns: now,
+            banner_seen: false,
+        });
+        state.seen_ns = now;
+        if now.wrapping_sub(state.sampled_ns) > window {
+            state.sampled_ns = now;
+            emit(EventKind::FlowSample, &[]);
+        }
+        if !payload.is_empty() && !state.banner_seen {
+            state.banner_seen = true;
+            emit(EventKind::Banner, &payload[..payload.len().min(BANNER_MAX)]);
+        }
+    }
+
+    fn evict(&mut self) {
+        let mut seen: Vec<u64> = self.flows.values().map(|f| f.seen_ns).collect();
+        let nth = (seen.len() / 16).max(1) - 1;
+        let cutoff = *seen.select_nth_unstable(nth).1;
+        self.flows.retain(|_, f| f.seen_ns > cutoff);
+    }
+}
