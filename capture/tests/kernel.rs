@@ -555,6 +555,24 @@ fn connections_older_than_the_observer_show_as_flow_samples_and_first_payloads_a
 /// What an event says apart from when and where it was seen.
 type Said = (EventKind, SocketAddr, SocketAddr, Vec<u8>);
 
+/// The events a replay of the capture file at `path` gives.
+fn replay_file(path: &std::path::Path) -> Vec<Said> {
+    let mut replayed: Vec<Said> = Vec::new();
+    let mut replay = edgewise_capture::Replay::new(edgewise_capture::ReplayConfig::default());
+    let mut reader =
+        edgewise_packet::CaptureReader::new(std::fs::File::open(path).unwrap()).unwrap();
+    while let Some(frame) = reader.next_frame() {
+        let frame = frame.unwrap();
+        let Ok(packet) = edgewise_packet::decode(frame.link, frame.data) else {
+            continue;
+        };
+        replay.packet(frame.timestamp_ns, frame.original_len, &packet, |e| {
+            replayed.push((e.kind, e.src, e.dst, e.data.to_vec()));
+        });
+    }
+    replayed
+}
+
 #[test]
 fn a_replay_of_tcpdumps_capture_gives_the_same_events_as_the_live_observers() {
     if !preflight() {
@@ -636,19 +654,7 @@ fn a_replay_of_tcpdumps_capture_gives_the_same_events_as_the_live_observers() {
         .into_iter()
         .map(|e| (e.kind, e.src, e.dst, e.data))
         .collect();
-    let mut replayed: Vec<Said> = Vec::new();
-    let mut replay = edgewise_capture::Replay::new(edgewise_capture::ReplayConfig::default());
-    let mut reader =
-        edgewise_packet::CaptureReader::new(std::fs::File::open(&pcap).unwrap()).unwrap();
-    while let Some(frame) = reader.next_frame() {
-        let frame = frame.unwrap();
-        let Ok(packet) = edgewise_packet::decode(frame.link, frame.data) else {
-            continue;
-        };
-        replay.packet(frame.timestamp_ns, frame.original_len, &packet, |e| {
-            replayed.push((e.kind, e.src, e.dst, e.data.to_vec()));
-        });
-    }
+    let mut replayed = replay_file(&pcap);
     std::fs::remove_file(&pcap).unwrap();
     live.sort();
     replayed.sort();
