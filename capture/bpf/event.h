@@ -70,6 +70,13 @@ struct flow_state {
 	__u8 pad[7];
 };
 
+/* A source prefix the egress observer watches (LPM trie key: prefix length
+ * in bits over the 16 address bytes; IPv4 as IPv4-mapped IPv6). */
+struct source_prefix {
+	__u32 prefix_len;
+	__u8 address[16];
+};
+
 /* A banned edge: client address to server address, port and protocol;
  * mirrored by `EdgeKey` in capture/src/sys.rs. IPv4 addresses fill the
  * first 4 bytes, the rest is zero; family is 4 or 6. */

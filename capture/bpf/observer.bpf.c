@@ -28,6 +28,9 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 volatile const __u32 dns_max_payload = EVENT_MAX_DATA;
 /* A flow is sampled at most once per this many nanoseconds. */
 volatile const __u64 flow_sample_ns = 10ULL * 1000 * 1000 * 1000;
+/* When set, the egress observer emits events only for packets whose source
+ * is in egress_sources (pod CIDRs); bans apply to every packet. */
+volatile const __u8 egress_filter = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -40,6 +43,14 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1024);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct source_prefix);
+	__type(value, __u8);
+} egress_sources SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -298,6 +309,20 @@ static __always_inline int banned(struct __sk_buff *skb, const struct flow *flow
 	return 1;
 }
 
+/* Whether the egress filter lets the packet's source be observed. */
+static __always_inline int watched_source(const struct flow *flow)
+{
+	struct source_prefix key = { .prefix_len = 128 };
+	if (flow->family == 4) {
+		key.address[10] = 0xff;
+		key.address[11] = 0xff;
+		__builtin_memcpy(&key.address[12], flow->src, 4);
+	} else {
+		__builtin_memcpy(key.address, flow->src, 16);
+	}
+	return bpf_map_lookup_elem(&egress_sources, &key) != 0;
+}
+
 static __always_inline int observe(struct __sk_buff *skb, __u8 direction)
 {
 	struct flow flow = {};
@@ -305,6 +330,8 @@ static __always_inline int observe(struct __sk_buff *skb, __u8 direction)
 		return TC_ACT_UNSPEC;
 	if (banned(skb, &flow))
 		return TC_ACT_SHOT;
+	if (direction == DIRECTION_EGRESS && egress_filter && !watched_source(&flow))
+		return TC_ACT_UNSPEC;
 	if (flow.protocol == IPPROTO_TCP)
 		observe_tcp(skb, &flow, direction);
 	else if (flow.protocol == IPPROTO_UDP)

@@ -22,8 +22,10 @@
 //! [`replay`] turns a pcap or pcapng file into the same events by the same
 //! rules, for `edgewise replay` and for tests.
 //!
-//! Still to come (issue 7): the egress source filter and the XDP and clsact
-//! variants.
+//! The egress observer can be limited to source networks (the pod CIDRs)
+//! with [`CaptureConfig::egress_sources`].
+//!
+//! Still to come (issue 7): the XDP and clsact variants.
 
 pub mod bans;
 pub mod event;
@@ -51,6 +53,8 @@ pub const PROGRAM_INGRESS: &str = "observe_ingress";
 pub const PROGRAM_EGRESS: &str = "observe_egress";
 /// The ring buffer's name.
 pub const MAP_EVENTS: &str = "events";
+/// The egress source filter's name (an LPM trie).
+pub const MAP_EGRESS_SOURCES: &str = "egress_sources";
 /// The per-CPU counters' name.
 pub const MAP_COUNTERS: &str = "counters";
 /// The file name of the drop map's pin: versioned, because reusing a pin
@@ -127,6 +131,11 @@ pub struct CaptureConfig {
     pub ring_bytes: u32,
     /// A flow is sampled at most once per this window (default 10 s).
     pub flow_sample_window: Duration,
+    /// When not empty, the egress observer emits events only for packets
+    /// whose source is in one of these networks (the pod CIDRs, on an
+    /// interface that also carries other traffic); bans still apply to
+    /// every packet. At most 1,024.
+    pub egress_sources: Vec<ipnet::IpNet>,
 }
 
 impl Default for CaptureConfig {
@@ -139,6 +148,7 @@ impl Default for CaptureConfig {
             pin_dir: None,
             ring_bytes: 1 << 22,
             flow_sample_window: Duration::from_secs(10),
+            egress_sources: Vec::new(),
         }
     }
 }
@@ -171,6 +181,7 @@ impl Capture {
     /// [`CaptureError`] naming the program, map or interface at fault.
     pub fn attach(config: &CaptureConfig) -> Result<Self, CaptureError> {
         let (mut ebpf, bans_pin) = load(config)?;
+        fill_egress_sources(&mut ebpf, &config.egress_sources)?;
         let plan = [
             (
                 PROGRAM_INGRESS,
@@ -343,11 +354,13 @@ pub fn tcx_programs(interface: &str, netns: Option<&Path>) -> Result<(usize, usi
 fn load(config: &CaptureConfig) -> Result<(Ebpf, Option<PathBuf>), CaptureError> {
     let dns_max_payload = config.dns_max_payload.clamp(1, u32::from(event::MAX_DATA));
     let flow_sample_ns = u64::try_from(config.flow_sample_window.as_nanos()).unwrap_or(u64::MAX);
+    let egress_filter = u8::from(!config.egress_sources.is_empty());
     let try_load = |pin: Option<&Path>| {
         let mut loader = EbpfLoader::new();
         loader
             .override_global("dns_max_payload", &dns_max_payload, true)
             .override_global("flow_sample_ns", &flow_sample_ns, true)
+            .override_global("egress_filter", &egress_filter, true)
             .map_max_entries(MAP_EVENTS, config.ring_bytes);
         if let Some(pin) = pin {
             loader.map_pin_path(MAP_BANNED_EDGES, pin);
@@ -366,4 +379,36 @@ fn load(config: &CaptureConfig) -> Result<(Ebpf, Option<PathBuf>), CaptureError>
         // No bpffs there, or not writable: run unpinned rather than fail.
     }
     Ok((try_load(None)?, None))
+}
+
+/// Writes the egress source networks into their trie (IPv4 as IPv4-mapped
+/// IPv6, as the programs look them up).
+fn fill_egress_sources(ebpf: &mut Ebpf, networks: &[ipnet::IpNet]) -> Result<(), CaptureError> {
+    use aya::maps::lpm_trie::{Key, LpmTrie};
+    let map_error = |source| CaptureError::Map {
+        map: MAP_EGRESS_SOURCES,
+        source: Box::new(source),
+    };
+    if networks.is_empty() {
+        return Ok(());
+    }
+    let map = ebpf.map_mut(MAP_EGRESS_SOURCES).ok_or_else(|| {
+        map_error(MapError::InvalidName {
+            name: MAP_EGRESS_SOURCES.to_owned(),
+        })
+    })?;
+    let mut trie: LpmTrie<&mut MapData, [u8; 16], u8> =
+        LpmTrie::try_from(map).map_err(map_error)?;
+    for network in networks {
+        let (address, prefix_len) = match network.trunc() {
+            ipnet::IpNet::V4(v4) => (
+                v4.addr().to_ipv6_mapped().octets(),
+                u32::from(v4.prefix_len()) + 96,
+            ),
+            ipnet::IpNet::V6(v6) => (v6.addr().octets(), u32::from(v6.prefix_len())),
+        };
+        trie.insert(&Key::new(prefix_len, address), 1, 0)
+            .map_err(map_error)?;
+    }
+    Ok(())
 }

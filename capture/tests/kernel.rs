@@ -670,3 +670,38 @@ fn a_replay_of_tcpdumps_capture_gives_the_same_events_as_the_live_observers() {
         "the replay gives exactly the live events; only live: {only_live:?}; only replayed: {only_replayed:?}"
     );
 }
+
+#[test]
+fn the_egress_observer_can_be_limited_to_source_networks() {
+    if !preflight() {
+        return;
+    }
+    let net = Net::create("e");
+    let mut capture = Capture::attach(&CaptureConfig {
+        ingress: vec![net.client_if.clone()],
+        egress: vec![net.client_if.clone()],
+        netns: Some(PathBuf::from(format!("/run/netns/{}", net.client_ns))),
+        egress_sources: vec!["fd00:ed6f::/64".parse().unwrap()],
+        ..CaptureConfig::default()
+    })
+    .expect("attach the observers");
+    let _listener = Listener::start(&net.server_ns);
+    for (from, to) in [
+        ("10.214.0.1", "10.214.0.2"),
+        ("fd00:ed6f::1", "fd00:ed6f::2"),
+    ] {
+        assert!(connects(&net.client_ns, from, to, 8086, 5.0));
+    }
+    let seen = collect(&mut capture, 4);
+    let syn_from = |family_v6: bool| {
+        seen.iter()
+            .any(|e| e.kind == EventKind::Syn && e.src.is_ipv6() == family_v6)
+    };
+    assert!(
+        syn_from(true),
+        "a source in the networks is observed: {seen:?}"
+    );
+    assert!(!syn_from(false), "10.214.0.1 is not in them: {seen:?}");
+    let syn_acks = seen.iter().filter(|e| e.kind == EventKind::SynAck).count();
+    assert_eq!(syn_acks, 2, "ingress is not filtered: {seen:?}");
+}
