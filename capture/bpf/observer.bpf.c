@@ -350,3 +350,11 @@ int observe_egress(struct __sk_buff *skb)
 {
 	return observe(skb, DIRECTION_EGRESS);
 }
+
+/* An empty program attached the same way: the baseline the kernel-cost
+ * measurement (capture/examples/kernel_cost.rs) compares the observers with. */
+SEC("classifier")
+int pass_through(struct __sk_buff *skb)
+{
+	return TC_ACT_UNSPEC;
+}

@@ -51,6 +51,19 @@ pub static OBSERVER_OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ob
 pub const PROGRAM_INGRESS: &str = "observe_ingress";
 /// The egress program's name in the object.
 pub const PROGRAM_EGRESS: &str = "observe_egress";
+/// The empty program's name in the object (see [`Programs::PassThrough`]).
+pub const PROGRAM_PASS_THROUGH: &str = "pass_through";
+
+/// Which programs [`Capture::attach`] attaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Programs {
+    /// The observers.
+    #[default]
+    Observers,
+    /// An empty program that returns `TC_ACT_UNSPEC`, attached the same
+    /// way: the baseline a kernel-cost measurement compares with.
+    PassThrough,
+}
 /// The ring buffer's name.
 pub const MAP_EVENTS: &str = "events";
 /// The egress source filter's name (an LPM trie).
@@ -136,6 +149,8 @@ pub struct CaptureConfig {
     /// interface that also carries other traffic); bans still apply to
     /// every packet. At most 1,024.
     pub egress_sources: Vec<ipnet::IpNet>,
+    /// The observers, or the empty baseline program.
+    pub programs: Programs,
 }
 
 impl Default for CaptureConfig {
@@ -149,6 +164,7 @@ impl Default for CaptureConfig {
             ring_bytes: 1 << 22,
             flow_sample_window: Duration::from_secs(10),
             egress_sources: Vec::new(),
+            programs: Programs::Observers,
         }
     }
 }
@@ -170,8 +186,9 @@ pub struct Capture {
     counters: PerCpuArray<MapData, u64>,
     bans: BanTable,
     bans_pin: Option<PathBuf>,
+    programs: [&'static str; 2],
     /// Owns the programs and their links.
-    _ebpf: Ebpf,
+    ebpf: Ebpf,
 }
 
 impl Capture {
@@ -182,19 +199,13 @@ impl Capture {
     pub fn attach(config: &CaptureConfig) -> Result<Self, CaptureError> {
         let (mut ebpf, bans_pin) = load(config)?;
         fill_egress_sources(&mut ebpf, &config.egress_sources)?;
+        let (ingress, egress) = match config.programs {
+            Programs::Observers => (PROGRAM_INGRESS, PROGRAM_EGRESS),
+            Programs::PassThrough => (PROGRAM_PASS_THROUGH, PROGRAM_PASS_THROUGH),
+        };
         let plan = [
-            (
-                PROGRAM_INGRESS,
-                &config.ingress,
-                TcAttachType::Ingress,
-                "ingress",
-            ),
-            (
-                PROGRAM_EGRESS,
-                &config.egress,
-                TcAttachType::Egress,
-                "egress",
-            ),
+            (ingress, &config.ingress, TcAttachType::Ingress, "ingress"),
+            (egress, &config.egress, TcAttachType::Egress, "egress"),
         ];
         for (name, interfaces, attach_type, direction) in plan {
             if interfaces.is_empty() {
@@ -212,7 +223,9 @@ impl Capture {
                 })?
                 .try_into()
                 .map_err(program_error)?;
-            program.load().map_err(program_error)?;
+            if program.fd().is_err() {
+                program.load().map_err(program_error)?;
+            }
             for interface in interfaces {
                 let mut attach = || {
                     program.attach_with_options(
@@ -256,8 +269,33 @@ impl Capture {
             counters,
             bans,
             bans_pin,
-            _ebpf: ebpf,
+            programs: [ingress, egress],
+            ebpf,
         })
+    }
+
+    /// How many times the attached programs ran and for how long in all,
+    /// as the kernel counts it (only while statistics are enabled:
+    /// `kernel.bpf_stats_enabled`, or `aya::sys::enable_stats`).
+    ///
+    /// # Errors
+    /// [`CaptureError::Program`] if a program's information cannot be read.
+    pub fn kernel_time(&self) -> Result<(u64, Duration), CaptureError> {
+        let mut names = self.programs.to_vec();
+        names.dedup();
+        let (mut runs, mut time) = (0, Duration::ZERO);
+        for name in names {
+            let Some(program) = self.ebpf.program(name).filter(|p| p.fd().is_ok()) else {
+                continue;
+            };
+            let info = program.info().map_err(|source| CaptureError::Program {
+                program: name,
+                source: Box::new(source),
+            })?;
+            runs += info.run_count();
+            time += info.run_time();
+        }
+        Ok((runs, time))
     }
 
     /// The drop map.

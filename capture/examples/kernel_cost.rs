@@ -1,0 +1,179 @@
+//! What the observers cost in the kernel, measured (needs root):
+//!
+//! ```sh
+//! sudo cargo run --release -p edgewise-capture --example kernel_cost
+//! ```
+//!
+//! Two network namespaces joined by a veth pair; a bulk TCP transfer (this
+//! binary, re-run inside the namespaces as sender and receiver) for a few
+//! seconds with nothing attached, with an empty tcx program attached the
+//! same way (ingress and egress of the sender's interface), and with the
+//! observers; three rounds, interleaved. With `kernel.bpf_stats_enabled`,
+//! the kernel's own run time and run count of the attached programs give
+//! nanoseconds per packet (a packet is what tc sees: a GSO super-packet
+//! when the veth offloads segmentation). Prints a table; the README quotes
+//! it.
+
+#![expect(
+    clippy::cast_precision_loss,
+    reason = "nanosecond and byte counts far below 2^52 shown as rates"
+)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use edgewise_capture::{Capture, CaptureConfig, Programs};
+
+const SECONDS: u64 = 4;
+const ROUNDS: usize = 3;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("--receive") => receive(),
+        Some("--send") => send(&args[2]),
+        _ => measure(),
+    }
+}
+
+/// Accepts one connection and reads until it closes.
+fn receive() {
+    let listener = TcpListener::bind("0.0.0.0:5201").expect("bind 5201");
+    println!("ready");
+    std::io::stdout().flush().unwrap();
+    let (mut stream, _) = listener.accept().expect("accept");
+    let mut buffer = vec![0u8; 1 << 20];
+    while stream.read(&mut buffer).is_ok_and(|n| n > 0) {}
+}
+
+/// Sends to `address` for SECONDS and prints the bytes sent.
+fn send(address: &str) {
+    let mut stream = TcpStream::connect(address).expect("connect");
+    let buffer = vec![0x5au8; 1 << 20];
+    let start = Instant::now();
+    let mut sent = 0u64;
+    while start.elapsed() < Duration::from_secs(SECONDS) {
+        stream.write_all(&buffer).expect("send");
+        sent += buffer.len() as u64;
+    }
+    println!("{sent} {}", start.elapsed().as_nanos());
+}
+
+fn run(args: &[&str]) {
+    let status = Command::new(args[0])
+        .args(&args[1..])
+        .status()
+        .expect(args[0]);
+    assert!(status.success(), "{args:?}");
+}
+
+struct Namespaces;
+
+impl Drop for Namespaces {
+    fn drop(&mut self) {
+        for ns in ["ewcost-a", "ewcost-b"] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+/// One transfer: Gbit/s.
+fn transfer() -> f64 {
+    let me = std::env::current_exe().unwrap();
+    let mut receiver = Command::new("ip")
+        .args(["netns", "exec", "ewcost-b"])
+        .arg(&me)
+        .arg("--receive")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = [0u8; 6];
+    receiver
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut ready)
+        .unwrap();
+    let output = Command::new("ip")
+        .args(["netns", "exec", "ewcost-a"])
+        .arg(&me)
+        .args(["--send", "10.215.0.2:5201"])
+        .output()
+        .unwrap();
+    let _ = receiver.wait();
+    let text = String::from_utf8(output.stdout).unwrap();
+    let mut fields = text.split_whitespace().map(|f| f.parse::<f64>().unwrap());
+    let (bytes, nanos) = (fields.next().unwrap(), fields.next().unwrap());
+    bytes * 8.0 / nanos
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn measure() {
+    let _namespaces = Namespaces;
+    for ns in ["ewcost-a", "ewcost-b"] {
+        run(&["ip", "netns", "add", ns]);
+    }
+    run(&[
+        "ip", "link", "add", "ewcost0", "netns", "ewcost-a", "type", "veth", "peer", "name",
+        "ewcost1", "netns", "ewcost-b",
+    ]);
+    for (ns, interface, address) in [
+        ("ewcost-a", "ewcost0", "10.215.0.1/24"),
+        ("ewcost-b", "ewcost1", "10.215.0.2/24"),
+    ] {
+        run(&["ip", "-n", ns, "addr", "add", address, "dev", interface]);
+        run(&["ip", "-n", ns, "link", "set", interface, "up"]);
+        run(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+    }
+    let _stats =
+        aya::sys::enable_stats(aya::sys::Stats::RunTime).expect("enable BPF run-time statistics");
+    let config = |programs| CaptureConfig {
+        ingress: vec!["ewcost0".to_owned()],
+        egress: vec!["ewcost0".to_owned()],
+        netns: Some(PathBuf::from("/run/netns/ewcost-a")),
+        programs,
+        ..CaptureConfig::default()
+    };
+    let mut throughput: [Vec<f64>; 3] = Default::default();
+    let mut per_packet: [Vec<f64>; 2] = Default::default();
+    let _ = transfer(); // warm-up
+    for _ in 0..ROUNDS {
+        throughput[0].push(transfer());
+        for (slot, programs) in [Programs::PassThrough, Programs::Observers]
+            .into_iter()
+            .enumerate()
+        {
+            let mut capture = Capture::attach(&config(programs)).expect("attach");
+            let gbits = transfer();
+            let (runs, time) = capture.kernel_time().expect("program statistics");
+            // Keep the ring empty so the observers never lose events.
+            let _ = capture.poll(Duration::ZERO, |_| {});
+            throughput[slot + 1].push(gbits);
+            per_packet[slot].push(time.as_nanos() as f64 / runs.max(1) as f64);
+        }
+    }
+    let none = median(throughput[0].clone());
+    let empty = median(throughput[1].clone());
+    let observers = median(throughput[2].clone());
+    let (empty_ns, observer_ns) = (median(per_packet[0].clone()), median(per_packet[1].clone()));
+    println!(
+        "bulk TCP over veth between namespaces, {SECONDS} s per transfer, median of {ROUNDS} rounds"
+    );
+    println!("| attached | throughput | kernel ns per packet (tc's view) |");
+    println!("| --- | --- | --- |");
+    println!("| nothing | {none:.2} Gbit/s | — |");
+    println!("| empty tcx program, ingress + egress | {empty:.2} Gbit/s | {empty_ns:.1} |");
+    println!("| edgewise observers, ingress + egress | {observers:.2} Gbit/s | {observer_ns:.1} |");
+    println!(
+        "observers vs empty program: {:+.1} ns per packet; throughput vs nothing: {:+.2}%",
+        observer_ns - empty_ns,
+        (observers / none - 1.0) * 100.0
+    );
+}
