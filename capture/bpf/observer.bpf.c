@@ -174,7 +174,9 @@ static __always_inline void observe_flow(struct __sk_buff *skb, const struct flo
 	key.dst_port = dst_port;
 	key.protocol = flow->protocol;
 	key.family = flow->family;
-	__u64 now = bpf_ktime_get_ns();
+	/* The coarse clock (jiffies resolution) is plenty for windows of
+	 * seconds, and costs far less than a precise read in a VM. */
+	__u64 now = bpf_ktime_get_coarse_ns();
 	struct flow_state *state = bpf_map_lookup_elem(&flows, &key);
 	if (!state) {
 		struct flow_state fresh = {};
