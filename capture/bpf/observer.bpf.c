@@ -161,6 +161,21 @@ static __always_inline void fill_header(struct event *event, struct __sk_buff *s
 	event->header.wire_len = skb->len;
 }
 
+/* Copies len bytes at offset (cut to [1, max]) into the event's data and
+ * submits it; discards it when the copy fails. */
+static __always_inline void submit_copy(struct event *event, struct __sk_buff *skb, __u32 offset, __u32 len,
+					__u32 max)
+{
+	__u32 n = clamp_len(len, max);
+	if (bpf_skb_load_bytes(skb, offset, event->data, n) < 0) {
+		bpf_ringbuf_discard(event, 0);
+		return;
+	}
+	event->header.data_len = n;
+	bpf_ringbuf_submit(event, 0);
+	count(COUNTER_EVENTS);
+}
+
 /* A non-SYN packet of a flow: a flow sample at most once per
  * flow_sample_ns, and a banner event for the flow's first payload
  * (payload_len bytes at payload; 0 for none). */
@@ -203,14 +218,7 @@ static __always_inline void observe_flow(struct __sk_buff *skb, const struct flo
 	if (!event)
 		return;
 	fill_header(event, skb, flow, EVENT_BANNER, direction, src_port, dst_port);
-	__u32 len = clamp_len(payload_len, BANNER_MAX);
-	if (bpf_skb_load_bytes(skb, payload, event->data, len) < 0) {
-		bpf_ringbuf_discard(event, 0);
-		return;
-	}
-	event->header.data_len = len;
-	bpf_ringbuf_submit(event, 0);
-	count(COUNTER_EVENTS);
+	submit_copy(event, skb, payload, payload_len, BANNER_MAX);
 }
 
 static __always_inline void observe_tcp(struct __sk_buff *skb, const struct flow *flow, __u8 direction)
@@ -241,14 +249,7 @@ static __always_inline void observe_tcp(struct __sk_buff *skb, const struct flow
 		return;
 	fill_header(event, skb, flow, tcp.ack ? EVENT_SYN_ACK : EVENT_SYN, direction, bpf_ntohs(tcp.source),
 		    bpf_ntohs(tcp.dest));
-	__u32 len = clamp_len(header, 60);
-	if (bpf_skb_load_bytes(skb, flow->l4, event->data, len) < 0) {
-		bpf_ringbuf_discard(event, 0);
-		return;
-	}
-	event->header.data_len = len;
-	bpf_ringbuf_submit(event, 0);
-	count(COUNTER_EVENTS);
+	submit_copy(event, skb, flow->l4, header, 60);
 }
 
 static __always_inline void observe_udp(struct __sk_buff *skb, const struct flow *flow, __u8 direction)
@@ -279,14 +280,7 @@ static __always_inline void observe_udp(struct __sk_buff *skb, const struct flow
 		bpf_ringbuf_discard(event, 0);
 		return;
 	}
-	__u32 len = clamp_len(payload, max);
-	if (bpf_skb_load_bytes(skb, flow->l4 + sizeof(udp), event->data, len) < 0) {
-		bpf_ringbuf_discard(event, 0);
-		return;
-	}
-	event->header.data_len = len;
-	bpf_ringbuf_submit(event, 0);
-	count(COUNTER_EVENTS);
+	submit_copy(event, skb, flow->l4 + sizeof(udp), payload, max);
 }
 
 /* Whether the packet belongs to an edge banned until later than now. */

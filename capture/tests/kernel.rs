@@ -130,19 +130,9 @@ struct Listener(std::process::Child);
 
 impl Listener {
     fn start(namespace: &str) -> Self {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", namespace, "python3", "-c", SERVER])
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut ready = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
-            &mut ready,
-        )
-        .unwrap();
+        let (listener, ready) = start_python(namespace, SERVER, &[]);
         assert_eq!(ready.trim(), "ready");
-        Self(child)
+        listener
     }
 }
 
