@@ -224,13 +224,16 @@ fn main() -> ExitCode {
     }
 }
 
+/// The time since the Unix epoch (zero if the clock is before it).
+fn unix_now() -> std::time::Duration {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
 fn run_identity(command: IdentityCommand) -> ExitCode {
     use edgewise_observer::identity::{build, lookup};
-    let now = || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
-    };
+    let now = || unix_now().as_secs();
     match command {
         IdentityCommand::Build {
             objects,
@@ -258,11 +261,8 @@ fn run_identity(command: IdentityCommand) -> ExitCode {
             epoch,
             interval_ms,
         } => {
-            let epoch = epoch.unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-            });
+            let epoch =
+                epoch.unwrap_or_else(|| u64::try_from(unix_now().as_millis()).unwrap_or(u64::MAX));
             let stop = std::sync::atomic::AtomicBool::new(false);
             let served = edgewise_observer::identity::serve(
                 &objects,

@@ -3,26 +3,17 @@
 
 mod common;
 
-use std::process::Command;
-
+use common::edgewise;
 use serde_json::Value;
 
 fn run(file: &str) -> (Vec<Value>, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_edgewise"))
-        .args(["dns", file])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let lines = String::from_utf8(output.stdout)
-        .unwrap()
+    let (stdout, stderr, ok) = edgewise(&["dns", file]);
+    assert!(ok, "{stderr}");
+    let lines = stdout
         .lines()
         .map(|line| serde_json::from_str(line).unwrap())
         .collect();
-    (lines, String::from_utf8(output.stderr).unwrap())
+    (lines, stderr)
 }
 
 fn demo() -> Vec<Value> {
