@@ -291,6 +291,6 @@ pub fn write_dns<R: Read + Send>(
 ) -> Result<DnsStats, CommandError> {
     let mut lines = JsonLines::new(out);
     let (stats, result) = dns_capture(input, |line| lines.write(line));
-    lines.finish()?;
+    lines.finish().map_err(CommandError::Output)?;
     result.map(|()| stats).map_err(CommandError::Capture)
 }

@@ -234,10 +234,7 @@ pub fn write_edges(
         };
         graph.record(edge, 1, flow.bytes, number as u64);
     }
-    lines.finish().map_err(|e| match e {
-        crate::CommandError::Output(e) => EdgesError::Output(e),
-        other => EdgesError::Output(io::Error::other(other.to_string())),
-    })?;
+    lines.finish().map_err(EdgesError::Output)?;
     drop(snapshot);
     let slice = graph.drain(
         "edgewise-edges",

@@ -163,7 +163,7 @@ pub fn write_fingerprints<R: Read + Send>(
         };
         lines.write(&line);
     });
-    lines.finish()?;
+    lines.finish().map_err(CommandError::Output)?;
     result.map_err(|(_, e)| CommandError::Capture(e))
 }
 

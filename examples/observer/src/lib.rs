@@ -82,7 +82,7 @@ impl<'w, W: Write + ?Sized> JsonLines<'w, W> {
         self.error = written.err();
     }
 
-    pub(crate) fn finish(self) -> Result<(), CommandError> {
-        self.error.map_or(Ok(()), |e| Err(CommandError::Output(e)))
+    pub(crate) fn finish(self) -> io::Result<()> {
+        self.error.map_or(Ok(()), Err)
     }
 }
