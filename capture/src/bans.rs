@@ -14,7 +14,7 @@ use std::time::Duration;
 use aya::maps::{HashMap, Map, MapData, MapError};
 
 use crate::CaptureError;
-use crate::sys::{BanValue, EdgeKey, monotonic_ns};
+use crate::sys::{BanValue, EdgeKey, monotonic_ns, nanos};
 
 /// The map's name in the object.
 pub const MAP_BANNED_EDGES: &str = "banned_edges";
@@ -119,9 +119,8 @@ impl BanTable {
     pub fn ban(&mut self, edge: &Edge, ttl: Duration) -> Result<(), CaptureError> {
         let key = edge.key();
         let drops = self.map.get(&key, 0).map_or(0, |ban| ban.drops);
-        let ttl_ns = u64::try_from(ttl.as_nanos()).unwrap_or(u64::MAX);
         let value = BanValue {
-            expires_ns: monotonic_ns().saturating_add(ttl_ns),
+            expires_ns: monotonic_ns().saturating_add(nanos(ttl)),
             drops,
         };
         self.map.insert(key, value, 0).map_err(map_error)

@@ -391,7 +391,7 @@ pub fn tcx_programs(interface: &str, netns: Option<&Path>) -> Result<(usize, usi
 /// Loads the object, pinning the drop map when asked and possible.
 fn load(config: &CaptureConfig) -> Result<(Ebpf, Option<PathBuf>), CaptureError> {
     let dns_max_payload = config.dns_max_payload.clamp(1, u32::from(event::MAX_DATA));
-    let flow_sample_ns = u64::try_from(config.flow_sample_window.as_nanos()).unwrap_or(u64::MAX);
+    let flow_sample_ns = sys::nanos(config.flow_sample_window);
     let egress_filter = u8::from(!config.egress_sources.is_empty());
     let try_load = |pin: Option<&Path>| {
         let mut loader = EbpfLoader::new();

@@ -1,4 +1,6 @@
-//! The one system call aya does not wrap: entering a network namespace.
+//! Where the crate meets the kernel outside aya: the system calls aya does
+//! not wrap (setns, poll, clock_gettime), the map key and value types the
+//! programs share (`bpf/event.h`), and the kernel's way of counting time.
 //! Every `unsafe` block of the crate is here.
 
 use std::fs::File;
@@ -116,4 +118,10 @@ pub(crate) fn monotonic_ns() -> u64 {
     let status = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &raw mut now) };
     debug_assert_eq!(status, 0);
     u64::try_from(now.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(now.tv_nsec).unwrap_or(0)
+}
+
+/// A duration in nanoseconds, as the kernel programs count time (saturating
+/// at `u64::MAX`, some 584 years).
+pub(crate) fn nanos(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
