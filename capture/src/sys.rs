@@ -1,5 +1,5 @@
 //! Where the crate meets the kernel outside aya: the system calls aya does
-//! not wrap (setns, poll, clock_gettime), the map key and value types the
+//! not wrap (`setns`, `poll`, `clock_gettime`), the map key and value types the
 //! programs share (`bpf/event.h`), and the kernel's way of counting time.
 //! Every `unsafe` block of the crate is here.
 
