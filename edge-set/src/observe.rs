@@ -293,9 +293,18 @@ impl ObservedGraph {
             .retain(|_, c| c.active || now_ns.saturating_sub(c.last_seen) < ttl);
         let expired = before - self.edges.len();
         self.stats.expired_edges += expired as u64;
+        self.expire_nodes(now_ns);
+        expired
+    }
+
+    /// Drops addresses idle past the TTL whose details were drained;
+    /// returns how many went.
+    fn expire_nodes(&mut self, now_ns: u64) -> usize {
+        let ttl = self.config.idle_ttl_ns;
+        let before = self.nodes.len();
         self.nodes
             .retain(|_, n| n.changed || now_ns.saturating_sub(n.last_seen) < ttl);
-        expired
+        before - self.nodes.len()
     }
 
     fn make_room_for_edge(&mut self, now_ns: u64) {
@@ -317,13 +326,10 @@ impl ObservedGraph {
     }
 
     fn make_room_for_node(&mut self, now_ns: u64) {
-        let ttl = self.config.idle_ttl_ns;
-        let before = self.nodes.len();
-        self.nodes
-            .retain(|_, n| n.changed || now_ns.saturating_sub(n.last_seen) < ttl);
-        if self.nodes.len() < before {
+        if self.expire_nodes(now_ns) > 0 {
             return;
         }
+        let before = self.nodes.len();
         let cutoff = eviction_cutoff(self.nodes.values().map(|n| n.last_seen));
         self.nodes.retain(|_, n| n.last_seen > cutoff);
         self.stats.evicted_nodes += (before - self.nodes.len()) as u64;
