@@ -205,9 +205,11 @@ impl IdentityClient {
                 DeltaOutcome::Kept(resync)
             }
             ClientState::NeedsResync(resync) => {
-                if self.served.is_some_and(|served| version <= served) {
+                if let Some(served) = self.served
+                    && version <= served
+                {
                     self.stats.ignored += 1;
-                    return if self.served.is_some_and(|s| version.epoch < s.epoch) {
+                    return if version.epoch < served.epoch {
                         DeltaOutcome::Stale
                     } else {
                         DeltaOutcome::Duplicate
