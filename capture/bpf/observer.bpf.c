@@ -8,7 +8,13 @@
  * what the full ring made them lose.
  * A packet of a banned edge (banned_edges, until its expiry) is dropped
  * (TC_ACT_SHOT) and counted; every other packet gets TC_ACT_UNSPEC
- * (TCX_NEXT under tcx), leaving its verdict to the programs after them. */
+ * (TCX_NEXT under tcx), leaving its verdict to the programs after them.
+ *
+ * The common packet is kept cheap: headers are read straight from the
+ * packet when its linear part holds them; the drop map is only looked up
+ * while ban_gate says a ban may hold; and a flow that is neither due for a
+ * sample nor waiting for its banner is recognised in a small per-CPU cache
+ * (flow_cache) without a hash lookup. */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
@@ -66,12 +72,44 @@ struct {
 	__type(value, struct ban);
 } banned_edges SEC(".maps");
 
+/* One entry: no ban in banned_edges lasts past this time (bpf_ktime_get_ns).
+ * Userspace raises it with every ban and never lowers it, so that while no
+ * ban holds, a packet costs one array read instead of a hash lookup. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} ban_gate SEC(".maps");
+
+/* A per-CPU, direct-mapped memory of flows' states as last read from
+ * flows: a packet whose flow is here, not due for a sample (the state in
+ * flows can only be more recent) and with its banner seen skips the hash
+ * lookup; anything else goes to flows, which stays the authority. */
+#define FLOW_CACHE_SLOTS 64
+
+struct flow_cache_slot {
+	struct flow_key key;
+	struct flow_state state;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FLOW_CACHE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct flow_cache_slot);
+} flow_cache SEC(".maps");
+
 static __always_inline void count(__u32 which)
 {
 	__u64 *value = bpf_map_lookup_elem(&counters, &which);
 	if (value)
 		*value += 1;
 }
+
+/* The furthest transport header offset the direct path reads at: an
+ * Ethernet header and the longest IPv4 header. */
+#define HEADERS_MAX (ETH_HLEN + 60)
 
 /* A length the verifier can prove is in [1, max] on the register handed
  * to the helper (see EBPF-NOTES: clamp len - 1 behind an empty asm). */
@@ -85,6 +123,20 @@ static __always_inline __u32 clamp_len(__u32 len, __u32 max)
 	return m + 1;
 }
 
+/* Copies len bytes at offset of the packet into to: straight from the
+ * packet's linear part when it holds them (the usual case for headers),
+ * through the helper otherwise. */
+static __always_inline int load(struct __sk_buff *skb, __u32 offset, void *to, const __u32 len)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	if (offset <= HEADERS_MAX && data + offset + len <= data_end) {
+		__builtin_memcpy(to, data + offset, len);
+		return 0;
+	}
+	return bpf_skb_load_bytes(skb, offset, to, len);
+}
+
 struct flow {
 	__u8 family;
 	__u8 protocol;
@@ -92,17 +144,21 @@ struct flow {
 	__u8 dst[16];
 	__u32 l4; /* offset of the transport header */
 	__u32 l4_len; /* bytes from it to the end of the IP packet */
+	/* When the packet is seen, on the coarse clock (jiffies resolution,
+	 * at most a tick behind bpf_ktime_get_ns): plenty for windows of
+	 * seconds, and far cheaper than a precise read in a VM. */
+	__u64 now;
 };
 
 static __always_inline int parse_ip(struct __sk_buff *skb, struct flow *flow)
 {
 	__u16 proto;
-	if (bpf_skb_load_bytes(skb, 12, &proto, sizeof(proto)) < 0)
+	if (load(skb, 12, &proto, sizeof(proto)) < 0)
 		return -1;
 	__u32 l3 = ETH_HLEN;
 	if (proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr ip;
-		if (bpf_skb_load_bytes(skb, l3, &ip, sizeof(ip)) < 0)
+		if (load(skb, l3, &ip, sizeof(ip)) < 0)
 			return -1;
 		if (ip.ihl < 5 || (ip.frag_off & bpf_htons(0x1fff)) != 0)
 			return -1; /* not the first fragment: no transport header */
@@ -120,7 +176,7 @@ static __always_inline int parse_ip(struct __sk_buff *skb, struct flow *flow)
 	}
 	if (proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr ip6;
-		if (bpf_skb_load_bytes(skb, l3, &ip6, sizeof(ip6)) < 0)
+		if (load(skb, l3, &ip6, sizeof(ip6)) < 0)
 			return -1;
 		flow->family = 6;
 		flow->protocol = ip6.nexthdr; /* extension headers are not followed */
@@ -176,6 +232,23 @@ static __always_inline void submit_copy(struct event *event, struct __sk_buff *s
 	count(COUNTER_EVENTS);
 }
 
+static __always_inline void emit_banner(struct __sk_buff *skb, const struct flow *flow, __u8 direction,
+					 __u16 src_port, __u16 dst_port, __u32 payload, __u32 payload_len)
+{
+	struct event *event = reserve();
+	if (!event)
+		return;
+	fill_header(event, skb, flow, EVENT_BANNER, direction, src_port, dst_port);
+	submit_copy(event, skb, payload, payload_len, BANNER_MAX);
+}
+
+/* Whether two flow keys are equal (five 8-byte words). */
+static __always_inline int same_flow(const struct flow_key *a, const struct flow_key *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4])) == 0;
+}
+
 /* A non-SYN packet of a flow: a flow sample at most once per
  * flow_sample_ns, and a banner event for the flow's first payload
  * (payload_len bytes at payload; 0 for none). */
@@ -189,9 +262,15 @@ static __always_inline void observe_flow(struct __sk_buff *skb, const struct flo
 	key.dst_port = dst_port;
 	key.protocol = flow->protocol;
 	key.family = flow->family;
-	/* The coarse clock (jiffies resolution) is plenty for windows of
-	 * seconds, and costs far less than a precise read in a VM. */
-	__u64 now = bpf_ktime_get_coarse_ns();
+	__u64 now = flow->now;
+	__u32 words[10];
+	__builtin_memcpy(words, &key, sizeof(words));
+	__u32 slot_index = words[0] ^ words[3] ^ words[4] ^ words[7] ^ words[8];
+	slot_index = (slot_index ^ (slot_index >> 16) ^ (slot_index >> 6)) & (FLOW_CACHE_SLOTS - 1);
+	struct flow_cache_slot *slot = bpf_map_lookup_elem(&flow_cache, &slot_index);
+	if (slot && now - slot->state.sampled_ns <= flow_sample_ns &&
+	    (payload_len == 0 || slot->state.banner_seen) && same_flow(&slot->key, &key))
+		return;
 	struct flow_state *state = bpf_map_lookup_elem(&flows, &key);
 	if (!state) {
 		struct flow_state fresh = {};
@@ -211,20 +290,20 @@ static __always_inline void observe_flow(struct __sk_buff *skb, const struct flo
 			count(COUNTER_EVENTS);
 		}
 	}
-	if (payload_len == 0 || state->banner_seen)
-		return;
-	state->banner_seen = 1;
-	struct event *event = reserve();
-	if (!event)
-		return;
-	fill_header(event, skb, flow, EVENT_BANNER, direction, src_port, dst_port);
-	submit_copy(event, skb, payload, payload_len, BANNER_MAX);
+	if (payload_len != 0 && !state->banner_seen) {
+		state->banner_seen = 1;
+		emit_banner(skb, flow, direction, src_port, dst_port, payload, payload_len);
+	}
+	if (slot) {
+		slot->key = key;
+		slot->state = *state;
+	}
 }
 
 static __always_inline void observe_tcp(struct __sk_buff *skb, const struct flow *flow, __u8 direction)
 {
 	struct tcphdr tcp;
-	if (bpf_skb_load_bytes(skb, flow->l4, &tcp, sizeof(tcp)) < 0)
+	if (load(skb, flow->l4, &tcp, sizeof(tcp)) < 0)
 		return;
 	if (!tcp.syn) {
 		__u32 header = tcp.doff * 4;
@@ -255,7 +334,7 @@ static __always_inline void observe_tcp(struct __sk_buff *skb, const struct flow
 static __always_inline void observe_udp(struct __sk_buff *skb, const struct flow *flow, __u8 direction)
 {
 	struct udphdr udp;
-	if (bpf_skb_load_bytes(skb, flow->l4, &udp, sizeof(udp)) < 0)
+	if (load(skb, flow->l4, &udp, sizeof(udp)) < 0)
 		return;
 	if (udp.source != bpf_htons(53)) {
 		observe_flow(skb, flow, direction, bpf_ntohs(udp.source), bpf_ntohs(udp.dest), 0, 0);
@@ -288,8 +367,14 @@ static __always_inline int banned(struct __sk_buff *skb, const struct flow *flow
 {
 	if (flow->protocol != IPPROTO_TCP && flow->protocol != IPPROTO_UDP)
 		return 0;
+	__u32 zero = 0;
+	__u64 *gate = bpf_map_lookup_elem(&ban_gate, &zero);
+	/* No ban was ever set, or none lasts until now (the coarse clock
+	 * lags, so it errs towards looking). */
+	if (!gate || *gate == 0 || flow->now >= *gate)
+		return 0;
 	__be16 ports[2];
-	if (bpf_skb_load_bytes(skb, flow->l4, ports, sizeof(ports)) < 0)
+	if (load(skb, flow->l4, ports, sizeof(ports)) < 0)
 		return 0;
 	struct edge_key key = {};
 	__builtin_memcpy(key.src, flow->src, 16);
@@ -324,6 +409,7 @@ static __always_inline int observe(struct __sk_buff *skb, __u8 direction)
 	struct flow flow = {};
 	if (parse_ip(skb, &flow) < 0)
 		return TC_ACT_UNSPEC;
+	flow.now = bpf_ktime_get_coarse_ns();
 	if (banned(skb, &flow))
 		return TC_ACT_SHOT;
 	if (direction == DIRECTION_EGRESS && egress_filter && !watched_source(&flow))

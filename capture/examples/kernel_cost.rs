@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use edgewise_capture::{Capture, CaptureConfig, Programs};
 
 const SECONDS: u64 = 4;
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

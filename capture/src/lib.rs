@@ -39,7 +39,9 @@ use aya::maps::{MapData, MapError, PerCpuArray, RingBuf};
 use aya::programs::tc::{TcAttachOptions, TcAttachType};
 use aya::programs::{LinkOrder, ProgramError, SchedClassifier};
 use aya::{Ebpf, EbpfError, EbpfLoader};
-pub use bans::{Ban, BanTable, Edge, MAP_BANNED_EDGES};
+pub use bans::{
+    BAN_GATE_PIN_NAME, BANS_PIN_NAME, Ban, BanTable, Edge, MAP_BAN_GATE, MAP_BANNED_EDGES,
+};
 pub use event::{Direction, Event, EventError, EventKind, decode};
 pub use replay::{Replay, ReplayConfig};
 use thiserror::Error;
@@ -70,9 +72,6 @@ pub const MAP_EVENTS: &str = "events";
 pub const MAP_EGRESS_SOURCES: &str = "egress_sources";
 /// The per-CPU counters' name.
 pub const MAP_COUNTERS: &str = "counters";
-/// The file name of the drop map's pin: versioned, because reusing a pin
-/// does not check the map's layout.
-pub const BANS_PIN_NAME: &str = "edgewise_banned_edges_v1";
 
 /// Why the capture could not start or read.
 #[derive(Debug, Error)]
@@ -133,11 +132,12 @@ pub struct CaptureConfig {
     pub netns: Option<PathBuf>,
     /// The most DNS payload bytes per event, 1..=512 (default 512).
     pub dns_max_payload: u32,
-    /// Pin the drop map as [`BANS_PIN_NAME`] in this bpffs folder (such as
+    /// Pin the drop map and its gate as [`BANS_PIN_NAME`] and
+    /// [`BAN_GATE_PIN_NAME`] in this bpffs folder (such as
     /// `/sys/fs/bpf/edgewise`), so that another process can ban edges
-    /// through it ([`BanTable::open_pinned`]) and bans outlive a restart.
+    /// through them ([`BanTable::open_pinned`]) and bans outlive a restart.
     /// When bpffs is absent or not writable, the capture runs unpinned
-    /// ([`Capture::bans_pin`] says which).
+    /// ([`Capture::pin_dir`] says which).
     pub pin_dir: Option<PathBuf>,
     /// The ring buffer's size in bytes, a power of two and a multiple of
     /// the page size (default 4 MiB).
@@ -185,7 +185,7 @@ pub struct Capture {
     events: RingBuf<MapData>,
     counters: PerCpuArray<MapData, u64>,
     bans: BanTable,
-    bans_pin: Option<PathBuf>,
+    pin_dir: Option<PathBuf>,
     programs: [&'static str; 2],
     /// Owns the programs and their links.
     ebpf: Ebpf,
@@ -197,7 +197,7 @@ impl Capture {
     /// # Errors
     /// [`CaptureError`] naming the program, map or interface at fault.
     pub fn attach(config: &CaptureConfig) -> Result<Self, CaptureError> {
-        let (mut ebpf, bans_pin) = load(config)?;
+        let (mut ebpf, pin_dir) = load(config)?;
         fill_egress_sources(&mut ebpf, &config.egress_sources)?;
         let (ingress, egress) = match config.programs {
             Programs::Observers => (PROGRAM_INGRESS, PROGRAM_EGRESS),
@@ -263,12 +263,12 @@ impl Capture {
         let events = RingBuf::try_from(map(MAP_EVENTS)?).map_err(|e| map_error(MAP_EVENTS, e))?;
         let counters =
             PerCpuArray::try_from(map(MAP_COUNTERS)?).map_err(|e| map_error(MAP_COUNTERS, e))?;
-        let bans = BanTable::from_map(map(MAP_BANNED_EDGES)?)?;
+        let bans = BanTable::from_maps(map(MAP_BANNED_EDGES)?, map(MAP_BAN_GATE)?)?;
         Ok(Self {
             events,
             counters,
             bans,
-            bans_pin,
+            pin_dir,
             programs: [ingress, egress],
             ebpf,
         })
@@ -303,9 +303,9 @@ impl Capture {
         &mut self.bans
     }
 
-    /// Where the drop map is pinned, if it is.
-    pub fn bans_pin(&self) -> Option<&Path> {
-        self.bans_pin.as_deref()
+    /// The folder the drop map and its gate are pinned in, if they are.
+    pub fn pin_dir(&self) -> Option<&Path> {
+        self.pin_dir.as_deref()
     }
 
     /// Waits up to `timeout` for events and hands each to `on_event` (a
@@ -400,22 +400,23 @@ fn load(config: &CaptureConfig) -> Result<(Ebpf, Option<PathBuf>), CaptureError>
             .override_global("flow_sample_ns", &flow_sample_ns, true)
             .override_global("egress_filter", &egress_filter, true)
             .map_max_entries(MAP_EVENTS, config.ring_bytes);
-        if let Some(pin) = pin {
-            loader.map_pin_path(MAP_BANNED_EDGES, pin);
+        if let Some(dir) = pin {
+            loader
+                .map_pin_path(MAP_BANNED_EDGES, dir.join(BANS_PIN_NAME))
+                .map_pin_path(MAP_BAN_GATE, dir.join(BAN_GATE_PIN_NAME));
         }
         loader
             .load(OBSERVER_OBJECT)
             .map_err(|e| CaptureError::Load(Box::new(e)))
     };
-    if let Some(dir) = &config.pin_dir {
-        let pin = dir.join(BANS_PIN_NAME);
-        if std::fs::create_dir_all(dir).is_ok()
-            && let Ok(ebpf) = try_load(Some(&pin))
-        {
-            return Ok((ebpf, Some(pin)));
-        }
-        // No bpffs there, or not writable: run unpinned rather than fail.
+    if let Some(dir) = &config.pin_dir
+        && std::fs::create_dir_all(dir).is_ok()
+        && let Ok(ebpf) = try_load(Some(dir))
+    {
+        return Ok((ebpf, Some(dir.clone())));
     }
+    // No pinning asked, or no bpffs there or not writable: run unpinned
+    // rather than fail.
     Ok((try_load(None)?, None))
 }
 

@@ -307,7 +307,7 @@ fn a_banned_edge_times_out_while_others_pass_until_the_ban_expires() {
     })
     .expect("attach the observers");
     let pin = capture
-        .bans_pin()
+        .pin_dir()
         .expect("bpffs is mounted: the drop map is pinned")
         .to_owned();
     let _listener = Listener::start(&net.server_ns);
@@ -353,12 +353,34 @@ fn a_banned_edge_times_out_while_others_pass_until_the_ban_expires() {
         "the ban expired"
     );
     assert_eq!(capture.bans().bans().unwrap()[0].remaining, Duration::ZERO);
+    assert_eq!(capture.bans().sweep().unwrap(), 1, "the expired ban goes");
+    assert!(capture.bans().bans().unwrap().is_empty());
+
+    // Past a sweep that closed the gate, a new ban (through the other
+    // handle) opens it again.
+    bans.ban(&edge, Duration::from_secs(30)).unwrap();
+    assert!(
+        !connects(&net.client_ns, client, server, 8086, 0.7),
+        "banned again after the sweep"
+    );
+    assert_eq!(capture.bans().sweep().unwrap(), 0, "a live ban stays");
+    assert!(
+        !connects(&net.client_ns, client, server, 8086, 0.7),
+        "a sweep keeps the gate open for a live ban"
+    );
     assert!(capture.bans().unban(&edge).unwrap());
     assert!(!capture.bans().unban(&edge).unwrap());
+    assert!(
+        connects(&net.client_ns, client, server, 8086, 2.0),
+        "unbanned"
+    );
 
     drop(capture);
     drop(bans);
-    assert!(pin.exists(), "the pin outlives the capture");
+    assert!(
+        pin.join(edgewise_capture::BANS_PIN_NAME).exists(),
+        "the pin outlives the capture"
+    );
 }
 
 /// A bpffs folder of pins, removed when dropped (also on panic).
