@@ -123,18 +123,36 @@ static __always_inline __u32 clamp_len(__u32 len, __u32 max)
 	return m + 1;
 }
 
+/* The packet as the observers read it, under tc/tcx or XDP: xdp is a
+ * constant in each entry point, so each program keeps only its own calls. */
+struct packet {
+	void *ctx;
+	void *data;
+	void *data_end;
+	__u32 len; /* the whole packet, as on the wire */
+	__u32 ifindex;
+	__u8 xdp;
+};
+
+/* Copies len bytes at offset of the packet into to (len in [1, N] on the
+ * register, see clamp_len). */
+static __always_inline int load_bytes(const struct packet *pkt, __u32 offset, void *to, __u32 len)
+{
+	if (pkt->xdp)
+		return bpf_xdp_load_bytes(pkt->ctx, offset, to, len);
+	return bpf_skb_load_bytes(pkt->ctx, offset, to, len);
+}
+
 /* Copies len bytes at offset of the packet into to: straight from the
  * packet's linear part when it holds them (the usual case for headers),
  * through the helper otherwise. */
-static __always_inline int load(struct __sk_buff *skb, __u32 offset, void *to, const __u32 len)
+static __always_inline int load(const struct packet *pkt, __u32 offset, void *to, const __u32 len)
 {
-	void *data = (void *)(long)skb->data;
-	void *data_end = (void *)(long)skb->data_end;
-	if (offset <= HEADERS_MAX && data + offset + len <= data_end) {
-		__builtin_memcpy(to, data + offset, len);
+	if (offset <= HEADERS_MAX && pkt->data + offset + len <= pkt->data_end) {
+		__builtin_memcpy(to, pkt->data + offset, len);
 		return 0;
 	}
-	return bpf_skb_load_bytes(skb, offset, to, len);
+	return load_bytes(pkt, offset, to, len);
 }
 
 struct flow {
@@ -150,15 +168,15 @@ struct flow {
 	__u64 now;
 };
 
-static __always_inline int parse_ip(struct __sk_buff *skb, struct flow *flow)
+static __always_inline int parse_ip(const struct packet *pkt, struct flow *flow)
 {
 	__u16 proto;
-	if (load(skb, 12, &proto, sizeof(proto)) < 0)
+	if (load(pkt, 12, &proto, sizeof(proto)) < 0)
 		return -1;
 	__u32 l3 = ETH_HLEN;
 	if (proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr ip;
-		if (load(skb, l3, &ip, sizeof(ip)) < 0)
+		if (load(pkt, l3, &ip, sizeof(ip)) < 0)
 			return -1;
 		if (ip.ihl < 5 || (ip.frag_off & bpf_htons(0x1fff)) != 0)
 			return -1; /* not the first fragment: no transport header */
@@ -176,7 +194,7 @@ static __always_inline int parse_ip(struct __sk_buff *skb, struct flow *flow)
 	}
 	if (proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr ip6;
-		if (load(skb, l3, &ip6, sizeof(ip6)) < 0)
+		if (load(pkt, l3, &ip6, sizeof(ip6)) < 0)
 			return -1;
 		flow->family = 6;
 		flow->protocol = ip6.nexthdr; /* extension headers are not followed */
@@ -199,13 +217,13 @@ static __always_inline struct event *reserve(void)
 	return event;
 }
 
-static __always_inline void fill_header(struct event *event, struct __sk_buff *skb, const struct flow *flow,
+static __always_inline void fill_header(struct event *event, const struct packet *pkt, const struct flow *flow,
 					__u8 kind, __u8 direction, __u16 src_port, __u16 dst_port)
 {
 	/* Ring buffer memory is not zeroed. */
 	__builtin_memset(&event->header, 0, sizeof(event->header));
 	event->header.timestamp_ns = bpf_ktime_get_ns();
-	event->header.ifindex = skb->ifindex;
+	event->header.ifindex = pkt->ifindex;
 	event->header.kind = kind;
 	event->header.direction = direction;
 	event->header.family = flow->family;
@@ -214,16 +232,16 @@ static __always_inline void fill_header(struct event *event, struct __sk_buff *s
 	__builtin_memcpy(event->header.dst, flow->dst, 16);
 	event->header.src_port = src_port;
 	event->header.dst_port = dst_port;
-	event->header.wire_len = skb->len;
+	event->header.wire_len = pkt->len;
 }
 
 /* Copies len bytes at offset (cut to [1, max]) into the event's data and
  * submits it; discards it when the copy fails. */
-static __always_inline void submit_copy(struct event *event, struct __sk_buff *skb, __u32 offset, __u32 len,
+static __always_inline void submit_copy(struct event *event, const struct packet *pkt, __u32 offset, __u32 len,
 					__u32 max)
 {
 	__u32 n = clamp_len(len, max);
-	if (bpf_skb_load_bytes(skb, offset, event->data, n) < 0) {
+	if (load_bytes(pkt, offset, event->data, n) < 0) {
 		bpf_ringbuf_discard(event, 0);
 		return;
 	}
@@ -232,14 +250,14 @@ static __always_inline void submit_copy(struct event *event, struct __sk_buff *s
 	count(COUNTER_EVENTS);
 }
 
-static __always_inline void emit_banner(struct __sk_buff *skb, const struct flow *flow, __u8 direction,
+static __always_inline void emit_banner(const struct packet *pkt, const struct flow *flow, __u8 direction,
 					 __u16 src_port, __u16 dst_port, __u32 payload, __u32 payload_len)
 {
 	struct event *event = reserve();
 	if (!event)
 		return;
-	fill_header(event, skb, flow, EVENT_BANNER, direction, src_port, dst_port);
-	submit_copy(event, skb, payload, payload_len, BANNER_MAX);
+	fill_header(event, pkt, flow, EVENT_BANNER, direction, src_port, dst_port);
+	submit_copy(event, pkt, payload, payload_len, BANNER_MAX);
 }
 
 /* Whether two flow keys are equal (five 8-byte words). */
@@ -252,7 +270,7 @@ static __always_inline int same_flow(const struct flow_key *a, const struct flow
 /* A non-SYN packet of a flow: a flow sample at most once per
  * flow_sample_ns, and a banner event for the flow's first payload
  * (payload_len bytes at payload; 0 for none). */
-static __always_inline void observe_flow(struct __sk_buff *skb, const struct flow *flow, __u8 direction,
+static __always_inline void observe_flow(const struct packet *pkt, const struct flow *flow, __u8 direction,
 					 __u16 src_port, __u16 dst_port, __u32 payload, __u32 payload_len)
 {
 	struct flow_key key = {};
@@ -285,14 +303,14 @@ static __always_inline void observe_flow(struct __sk_buff *skb, const struct flo
 		state->sampled_ns = now;
 		struct event *event = reserve();
 		if (event) {
-			fill_header(event, skb, flow, EVENT_FLOW_SAMPLE, direction, src_port, dst_port);
+			fill_header(event, pkt, flow, EVENT_FLOW_SAMPLE, direction, src_port, dst_port);
 			bpf_ringbuf_submit(event, 0);
 			count(COUNTER_EVENTS);
 		}
 	}
 	if (payload_len != 0 && !state->banner_seen) {
 		state->banner_seen = 1;
-		emit_banner(skb, flow, direction, src_port, dst_port, payload, payload_len);
+		emit_banner(pkt, flow, direction, src_port, dst_port, payload, payload_len);
 	}
 	if (slot) {
 		slot->key = key;
@@ -300,10 +318,10 @@ static __always_inline void observe_flow(struct __sk_buff *skb, const struct flo
 	}
 }
 
-static __always_inline void observe_tcp(struct __sk_buff *skb, const struct flow *flow, __u8 direction)
+static __always_inline void observe_tcp(const struct packet *pkt, const struct flow *flow, __u8 direction)
 {
 	struct tcphdr tcp;
-	if (load(skb, flow->l4, &tcp, sizeof(tcp)) < 0)
+	if (load(pkt, flow->l4, &tcp, sizeof(tcp)) < 0)
 		return;
 	if (!tcp.syn) {
 		__u32 header = tcp.doff * 4;
@@ -311,10 +329,10 @@ static __always_inline void observe_tcp(struct __sk_buff *skb, const struct flow
 			return;
 		/* What the packet holds of the payload, if it was cut short. */
 		__u32 payload_len = flow->l4_len - header;
-		__u32 held = skb->len > flow->l4 + header ? skb->len - flow->l4 - header : 0;
+		__u32 held = pkt->len > flow->l4 + header ? pkt->len - flow->l4 - header : 0;
 		if (payload_len > held)
 			payload_len = held;
-		observe_flow(skb, flow, direction, bpf_ntohs(tcp.source), bpf_ntohs(tcp.dest), flow->l4 + header,
+		observe_flow(pkt, flow, direction, bpf_ntohs(tcp.source), bpf_ntohs(tcp.dest), flow->l4 + header,
 			     payload_len);
 		return;
 	}
@@ -326,18 +344,18 @@ static __always_inline void observe_tcp(struct __sk_buff *skb, const struct flow
 	struct event *event = reserve();
 	if (!event)
 		return;
-	fill_header(event, skb, flow, tcp.ack ? EVENT_SYN_ACK : EVENT_SYN, direction, bpf_ntohs(tcp.source),
+	fill_header(event, pkt, flow, tcp.ack ? EVENT_SYN_ACK : EVENT_SYN, direction, bpf_ntohs(tcp.source),
 		    bpf_ntohs(tcp.dest));
-	submit_copy(event, skb, flow->l4, header, 60);
+	submit_copy(event, pkt, flow->l4, header, 60);
 }
 
-static __always_inline void observe_udp(struct __sk_buff *skb, const struct flow *flow, __u8 direction)
+static __always_inline void observe_udp(const struct packet *pkt, const struct flow *flow, __u8 direction)
 {
 	struct udphdr udp;
-	if (load(skb, flow->l4, &udp, sizeof(udp)) < 0)
+	if (load(pkt, flow->l4, &udp, sizeof(udp)) < 0)
 		return;
 	if (udp.source != bpf_htons(53)) {
-		observe_flow(skb, flow, direction, bpf_ntohs(udp.source), bpf_ntohs(udp.dest), 0, 0);
+		observe_flow(pkt, flow, direction, bpf_ntohs(udp.source), bpf_ntohs(udp.dest), 0, 0);
 		return;
 	}
 	__u32 payload = bpf_ntohs(udp.len);
@@ -347,23 +365,23 @@ static __always_inline void observe_udp(struct __sk_buff *skb, const struct flow
 	struct event *event = reserve();
 	if (!event)
 		return;
-	fill_header(event, skb, flow, EVENT_DNS_RESPONSE, direction, bpf_ntohs(udp.source), bpf_ntohs(udp.dest));
+	fill_header(event, pkt, flow, EVENT_DNS_RESPONSE, direction, bpf_ntohs(udp.source), bpf_ntohs(udp.dest));
 	__u32 max = dns_max_payload;
 	if (max < 1 || max > EVENT_MAX_DATA)
 		max = EVENT_MAX_DATA;
 	/* What the packet holds, if it was cut short. */
-	__u32 available = skb->len > flow->l4 + sizeof(udp) ? skb->len - flow->l4 - sizeof(udp) : 0;
+	__u32 available = pkt->len > flow->l4 + sizeof(udp) ? pkt->len - flow->l4 - sizeof(udp) : 0;
 	if (payload > available)
 		payload = available;
 	if (payload == 0) {
 		bpf_ringbuf_discard(event, 0);
 		return;
 	}
-	submit_copy(event, skb, flow->l4 + sizeof(udp), payload, max);
+	submit_copy(event, pkt, flow->l4 + sizeof(udp), payload, max);
 }
 
 /* Whether the packet belongs to an edge banned until later than now. */
-static __always_inline int banned(struct __sk_buff *skb, const struct flow *flow)
+static __always_inline int banned(const struct packet *pkt, const struct flow *flow)
 {
 	if (flow->protocol != IPPROTO_TCP && flow->protocol != IPPROTO_UDP)
 		return 0;
@@ -374,7 +392,7 @@ static __always_inline int banned(struct __sk_buff *skb, const struct flow *flow
 	if (!gate || *gate == 0 || flow->now >= *gate)
 		return 0;
 	__be16 ports[2];
-	if (load(skb, flow->l4, ports, sizeof(ports)) < 0)
+	if (load(pkt, flow->l4, ports, sizeof(ports)) < 0)
 		return 0;
 	struct edge_key key = {};
 	__builtin_memcpy(key.src, flow->src, 16);
@@ -404,33 +422,68 @@ static __always_inline int watched_source(const struct flow *flow)
 	return bpf_map_lookup_elem(&egress_sources, &key) != 0;
 }
 
-static __always_inline int observe(struct __sk_buff *skb, __u8 direction)
+/* Observes one packet; whether it belongs to a banned edge and must be
+ * dropped. */
+static __always_inline int observe(const struct packet *pkt, __u8 direction)
 {
 	struct flow flow = {};
-	if (parse_ip(skb, &flow) < 0)
-		return TC_ACT_UNSPEC;
+	if (parse_ip(pkt, &flow) < 0)
+		return 0;
 	flow.now = bpf_ktime_get_coarse_ns();
-	if (banned(skb, &flow))
-		return TC_ACT_SHOT;
+	if (banned(pkt, &flow))
+		return 1;
 	if (direction == DIRECTION_EGRESS && egress_filter && !watched_source(&flow))
-		return TC_ACT_UNSPEC;
+		return 0;
 	if (flow.protocol == IPPROTO_TCP)
-		observe_tcp(skb, &flow, direction);
+		observe_tcp(pkt, &flow, direction);
 	else if (flow.protocol == IPPROTO_UDP)
-		observe_udp(skb, &flow, direction);
-	return TC_ACT_UNSPEC;
+		observe_udp(pkt, &flow, direction);
+	return 0;
 }
 
+static __always_inline int observe_tc(struct __sk_buff *skb, __u8 direction)
+{
+	struct packet pkt = {
+		.ctx = skb,
+		.data = (void *)(long)skb->data,
+		.data_end = (void *)(long)skb->data_end,
+		.len = skb->len,
+		.ifindex = skb->ifindex,
+		.xdp = 0,
+	};
+	return observe(&pkt, direction) ? TC_ACT_SHOT : TC_ACT_UNSPEC;
+}
+
+/* For tcx and for classic clsact filters alike. */
 SEC("classifier")
 int observe_ingress(struct __sk_buff *skb)
 {
-	return observe(skb, DIRECTION_INGRESS);
+	return observe_tc(skb, DIRECTION_INGRESS);
 }
 
 SEC("classifier")
 int observe_egress(struct __sk_buff *skb)
 {
-	return observe(skb, DIRECTION_EGRESS);
+	return observe_tc(skb, DIRECTION_EGRESS);
+}
+
+/* The ingress observer where tc cannot attach: XDP sees only what arrives
+ * (a SYN-ACK coming back, a DNS answer), so the interface's egress goes
+ * unobserved. A banned edge's packet gets XDP_DROP, every other XDP_PASS. */
+SEC("xdp")
+int observe_xdp(struct xdp_md *xdp)
+{
+	void *data = (void *)(long)xdp->data;
+	void *data_end = (void *)(long)xdp->data_end;
+	struct packet pkt = {
+		.ctx = xdp,
+		.data = data,
+		.data_end = data_end,
+		.len = bpf_xdp_get_buff_len(xdp),
+		.ifindex = xdp->ingress_ifindex,
+		.xdp = 1,
+	};
+	return observe(&pkt, DIRECTION_INGRESS) ? XDP_DROP : XDP_PASS;
 }
 
 /* An empty program attached the same way: the baseline the kernel-cost

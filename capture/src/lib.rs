@@ -2,31 +2,36 @@
 //! built by `build.rs` with clang-19 (the object is also committed, so a
 //! machine without clang builds), loaded and attached with aya 0.14.
 //!
-//! What is built so far: tcx ingress and egress observers for IPv4 and IPv6
-//! that emit, into one ring buffer (its size configurable), SYN and SYN-ACK
-//! events (with the raw TCP header and options), DNS responses (UDP from
-//! port 53, payload up to a configured size), each flow's first payload (a
-//! banner, deduplicated per flow in an LRU map) and flow samples (at most
-//! one per flow per configured window, so that connections older than the
-//! observer still become edges); per-CPU counters of events emitted, events
-//! lost to a full ring and packets dropped; the per-edge drop map
-//! ([`bans`]: an edge banned until a deadline has its packets dropped,
-//! `TC_ACT_SHOT`, and counted; expired bans pass), optionally pinned in
-//! bpffs so another process can ban through it (unpinned when bpffs is
-//! absent); a loader that attaches first in the tcx chain on a list of
-//! interfaces, optionally inside a named network namespace, and detaches on
-//! drop; the zero-copy event decoder ([`event`]). Every other packet gets
-//! `TC_ACT_UNSPEC` (tcx's "next"), and when the loading process dies its
-//! tcx links go and traffic passes.
+//! The observers (tc/tcx ingress and egress, and an XDP variant for
+//! ingress) emit, into one ring buffer (its size configurable):
+//! - SYN and SYN-ACK events, with the raw TCP header and options;
+//! - DNS responses (UDP from port 53, payload up to a configured size);
+//! - each flow's first payload (a banner, deduplicated per flow in an LRU
+//!   map);
+//! - flow samples, at most one per flow per configured window, so that
+//!   connections older than the observer still become edges.
 //!
-//! [`replay`] turns a pcap or pcapng file into the same events by the same
-//! rules, for `edgewise replay` and for tests.
+//! Per-CPU counters count events emitted, events lost to a full ring and
+//! packets dropped. The per-edge drop map ([`bans`]: an edge banned until a
+//! deadline has its packets dropped and counted; expired bans pass) can be
+//! pinned in bpffs so another process can ban through it (unpinned when
+//! bpffs is absent). Every other packet is left to the programs after the
+//! observers (`TC_ACT_UNSPEC`, `XDP_PASS`).
+//!
+//! [`attach`] says where and how: tcx first in the chain, classic clsact
+//! filters or XDP as configured fallbacks, `auto` for the default-route
+//! interface, inside a named network namespace if asked; dropping the
+//! [`Capture`] detaches everything, and when the loading process dies its
+//! tcx and XDP links go and traffic passes.
+//!
+//! [`event`] decodes the ring's records without copying; [`replay`] turns a
+//! pcap or pcapng file into the same events by the same rules, for
+//! `edgewise replay` and for tests.
 //!
 //! The egress observer can be limited to source networks (the pod CIDRs)
 //! with [`CaptureConfig::egress_sources`].
-//!
-//! Still to come (issue 7): the XDP and clsact variants.
 
+pub mod attach;
 pub mod bans;
 pub mod event;
 pub mod replay;
@@ -35,9 +40,9 @@ mod sys;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use attach::{AUTO, AttachMode, Attachment, PROGRAM_XDP, tcx_programs};
 use aya::maps::{MapData, MapError, PerCpuArray, RingBuf};
-use aya::programs::tc::{TcAttachOptions, TcAttachType};
-use aya::programs::{LinkOrder, ProgramError, SchedClassifier};
+use aya::programs::ProgramError;
 use aya::{Ebpf, EbpfError, EbpfLoader};
 pub use bans::{
     BAN_GATE_PIN_NAME, BANS_PIN_NAME, Ban, BanTable, Edge, MAP_BAN_GATE, MAP_BANNED_EDGES,
@@ -89,8 +94,9 @@ pub enum CaptureError {
         #[source]
         source: Box<ProgramError>,
     },
-    /// A program could not be attached to an interface.
-    #[error("attaching {program} to {interface} (tcx {direction}, Linux 6.6 or later): {source}")]
+    /// A program could not be attached to an interface (the error of the
+    /// last mode tried).
+    #[error("attaching {program} to {interface} ({mode} {direction}): {source}")]
     Attach {
         /// The program.
         program: &'static str,
@@ -98,10 +104,26 @@ pub enum CaptureError {
         interface: String,
         /// `ingress` or `egress`.
         direction: &'static str,
+        /// How.
+        mode: AttachMode,
         /// aya's error.
         #[source]
         source: Box<ProgramError>,
     },
+    /// No configured mode can attach in that direction (XDP alone for an
+    /// egress interface, or no mode at all).
+    #[error(
+        "no configured attach mode observes {direction} on {interface} (XDP sees ingress only)"
+    )]
+    NoMode {
+        /// The interface.
+        interface: String,
+        /// `ingress` or `egress`.
+        direction: &'static str,
+    },
+    /// `auto` was asked but the namespace has no default route.
+    #[error("interface `auto`: no default route to take the interface from")]
+    NoDefaultRoute,
     /// A map is missing or of the wrong type.
     #[error("map {map}: {source}")]
     Map {
@@ -151,6 +173,9 @@ pub struct CaptureConfig {
     pub egress_sources: Vec<ipnet::IpNet>,
     /// The observers, or the empty baseline program.
     pub programs: Programs,
+    /// The ways to attach, tried in order on each interface (default:
+    /// tcx only); see [`attach`].
+    pub modes: Vec<AttachMode>,
 }
 
 impl Default for CaptureConfig {
@@ -165,6 +190,7 @@ impl Default for CaptureConfig {
             flow_sample_window: Duration::from_secs(10),
             egress_sources: Vec::new(),
             programs: Programs::Observers,
+            modes: vec![AttachMode::Tcx],
         }
     }
 }
@@ -186,9 +212,12 @@ pub struct Capture {
     counters: PerCpuArray<MapData, u64>,
     bans: BanTable,
     pin_dir: Option<PathBuf>,
-    programs: [&'static str; 2],
-    /// Owns the programs and their links.
-    ebpf: Ebpf,
+    attachments: Vec<Attachment>,
+    /// Owns the programs and their links (`None` only while dropping).
+    ebpf: Option<Ebpf>,
+    /// Where the links were made: classic filters are removed through
+    /// netlink by interface index, so they must be removed from there.
+    netns: Option<PathBuf>,
 }
 
 impl Capture {
@@ -203,49 +232,13 @@ impl Capture {
             Programs::Observers => (PROGRAM_INGRESS, PROGRAM_EGRESS),
             Programs::PassThrough => (PROGRAM_PASS_THROUGH, PROGRAM_PASS_THROUGH),
         };
-        let plan = [
-            (ingress, &config.ingress, TcAttachType::Ingress, "ingress"),
-            (egress, &config.egress, TcAttachType::Egress, "egress"),
-        ];
-        for (name, interfaces, attach_type, direction) in plan {
-            if interfaces.is_empty() {
-                continue;
+        let attachments = match attach::attach_all(&mut ebpf, config, (ingress, egress)) {
+            Ok(attachments) => attachments,
+            Err(error) => {
+                release(config.netns.as_deref(), ebpf);
+                return Err(error);
             }
-            let program_error = |source| CaptureError::Program {
-                program: name,
-                source: Box::new(source),
-            };
-            let program: &mut SchedClassifier = ebpf
-                .program_mut(name)
-                .ok_or_else(|| CaptureError::Program {
-                    program: name,
-                    source: Box::new(ProgramError::NotLoaded),
-                })?
-                .try_into()
-                .map_err(program_error)?;
-            if program.fd().is_err() {
-                program.load().map_err(program_error)?;
-            }
-            for interface in interfaces {
-                let mut attach = || {
-                    program.attach_with_options(
-                        interface,
-                        attach_type,
-                        TcAttachOptions::TcxOrder(LinkOrder::first()),
-                    )
-                };
-                let attached = match &config.netns {
-                    Some(netns) => sys::in_netns(netns, attach).map_err(CaptureError::Netns)?,
-                    None => attach(),
-                };
-                attached.map_err(|source| CaptureError::Attach {
-                    program: name,
-                    interface: interface.clone(),
-                    direction,
-                    source: Box::new(source),
-                })?;
-            }
-        }
+        };
         let map_error = |map: &'static str, source: MapError| CaptureError::Map {
             map,
             source: Box::new(source),
@@ -269,8 +262,9 @@ impl Capture {
             counters,
             bans,
             pin_dir,
-            programs: [ingress, egress],
-            ebpf,
+            attachments,
+            ebpf: Some(ebpf),
+            netns: config.netns.clone(),
         })
     }
 
@@ -281,11 +275,17 @@ impl Capture {
     /// # Errors
     /// [`CaptureError::Program`] if a program's information cannot be read.
     pub fn kernel_time(&self) -> Result<(u64, Duration), CaptureError> {
-        let mut names = self.programs.to_vec();
+        let mut names: Vec<&str> = self.attachments.iter().map(|a| a.program).collect();
+        names.sort_unstable();
         names.dedup();
         let (mut runs, mut time) = (0, Duration::ZERO);
         for name in names {
-            let Some(program) = self.ebpf.program(name).filter(|p| p.fd().is_ok()) else {
+            let Some(program) = self
+                .ebpf
+                .as_ref()
+                .and_then(|ebpf| ebpf.program(name))
+                .filter(|p| p.fd().is_ok())
+            else {
                 continue;
             };
             let info = program.info().map_err(|source| CaptureError::Program {
@@ -306,6 +306,11 @@ impl Capture {
     /// The folder the drop map and its gate are pinned in, if they are.
     pub fn pin_dir(&self) -> Option<&Path> {
         self.pin_dir.as_deref()
+    }
+
+    /// What is attached where, and how.
+    pub fn attachments(&self) -> &[Attachment] {
+        &self.attachments
     }
 
     /// Waits up to `timeout` for events and hands each to `on_event` (a
@@ -359,32 +364,25 @@ impl Capture {
     }
 }
 
-/// How many tcx programs are attached to `interface` (ingress, egress),
-/// looked up inside `netns` when given: a health check, and how tests prove
-/// that a dropped [`Capture`] left nothing behind.
-///
-/// # Errors
-/// [`CaptureError::Netns`] or [`CaptureError::Attach`] (the query failed).
-pub fn tcx_programs(interface: &str, netns: Option<&Path>) -> Result<(usize, usize), CaptureError> {
-    let query = || {
-        let count = |attach_type, direction| {
-            SchedClassifier::query_tcx(interface, attach_type)
-                .map(|(_, programs)| programs.len())
-                .map_err(|source| CaptureError::Attach {
-                    program: "tcx query",
-                    interface: interface.to_owned(),
-                    direction,
-                    source: Box::new(source),
-                })
-        };
-        Ok((
-            count(TcAttachType::Ingress, "ingress")?,
-            count(TcAttachType::Egress, "egress")?,
-        ))
-    };
+impl Drop for Capture {
+    fn drop(&mut self) {
+        if let Some(ebpf) = self.ebpf.take() {
+            release(self.netns.as_deref(), ebpf);
+        }
+    }
+}
+
+/// Drops the programs, detaching their links, inside `netns` when given
+/// (a classic filter's removal names its interface by index, which only
+/// means that interface there). If the namespace is gone, so are its
+/// interfaces and their filters.
+fn release(netns: Option<&Path>, ebpf: Ebpf) {
     match netns {
-        Some(netns) => sys::in_netns(netns, query).map_err(CaptureError::Netns)?,
-        None => query(),
+        Some(netns) => {
+            let mut ebpf = Some(ebpf);
+            let _gone = sys::in_netns(netns, || drop(ebpf.take()));
+        }
+        None => drop(ebpf),
     }
 }
 

@@ -1,9 +1,9 @@
 //! The observers on a real kernel: two network namespaces joined by a veth
 //! pair, the observers attached to one end inside its namespace (through
 //! setns, as a node agent attaches to a pod's interface), a real TCP
-//! handshake over IPv4 and IPv6, and a UDP answer from port 53.
+//! handshake over IPv4 and IPv6, and a DNS answer from dnsmasq.
 //!
-//! Needs root and `ip` and `python3`; skips with the reason otherwise (a
+//! Needs root and `ip`, `python3` and `dnsmasq`; skips with the reason otherwise (a
 //! failure under `CI=true`). Traffic stays between the two namespaces the
 //! test creates; both are deleted on exit, even on panic.
 
@@ -13,204 +13,13 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use edgewise_capture::{BanTable, Capture, CaptureConfig, Direction, Edge, EventKind};
-use edgewise_test_support::{Namespaces, have, is_root, run, skip};
+use edgewise_test_support::{have, run, skip};
+use support::{
+    DNS_ANSWER, Listener, Net, PinDir, check_handshake, collect, connects, dns_query, dns_server,
+    ensure_bpffs, preflight, start_python,
+};
 
-/// What one event said, owned.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Seen {
-    kind: EventKind,
-    direction: Direction,
-    src: SocketAddr,
-    dst: SocketAddr,
-    data: Vec<u8>,
-}
-
-/// Connects from `argv[1]` to `argv[2]` port `argv[3]`; exit status 1
-/// when the connection does not complete within `argv[4]` seconds.
-const CLIENT: &str = r"
-import socket, sys
-family = socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET
-s = socket.socket(family, socket.SOCK_STREAM)
-s.settimeout(float(sys.argv[4]))
-s.bind((sys.argv[1], 0))
-try:
-    s.connect((sys.argv[2], int(sys.argv[3])))
-except OSError:
-    sys.exit(1)
-s.close()
-";
-
-/// Listens on ports 8086 and 8087, IPv4 and IPv6, accepting and closing.
-const SERVER: &str = r"
-import select, socket, sys, time
-socks = []
-for family, addr in ((socket.AF_INET, '0.0.0.0'), (socket.AF_INET6, '::')):
-    for port in (8086, 8087):
-        s = socket.socket(family, socket.SOCK_STREAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6:
-            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        s.bind((addr, port)); s.listen(64); s.setblocking(False); socks.append(s)
-print('ready', flush=True)
-deadline = time.time() + 30
-while time.time() < deadline:
-    ready, _, _ = select.select(socks, [], [], 0.2)
-    for s in ready:
-        try:
-            c, _ = s.accept(); c.close()
-        except OSError:
-            pass
-";
-
-/// Sends one UDP datagram from port 53 (a DNS answer's shape).
-const DNS_ANSWER: &str = r"
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind((sys.argv[1], 53))
-s.sendto(bytes.fromhex(sys.argv[3]), (sys.argv[2], 5353))
-";
-
-/// Two namespaces joined by a veth pair, with IPv4 and IPv6 addresses.
-struct Net {
-    client_ns: String,
-    server_ns: String,
-    client_if: String,
-    _namespaces: Namespaces,
-}
-
-impl Net {
-    /// `tag` keeps the names of tests running side by side apart.
-    fn create(tag: &str) -> Self {
-        let id = std::process::id() % 100_000;
-        let (client_ns, server_ns) = (format!("ewc-a{tag}{id}"), format!("ewc-b{tag}{id}"));
-        let (client_if, server_if) = (format!("ewa{tag}{id}"), format!("ewb{tag}{id}"));
-        let namespaces = Namespaces(vec![client_ns.clone(), server_ns.clone()]);
-        run(&["ip", "netns", "add", &client_ns]);
-        run(&["ip", "netns", "add", &server_ns]);
-        run(&[
-            "ip", "link", "add", &client_if, "netns", &client_ns, "type", "veth", "peer", "name",
-            &server_if, "netns", &server_ns,
-        ]);
-        for (ns, interface, v4, v6) in [
-            (&client_ns, &client_if, "10.214.0.1/24", "fd00:ed6f::1/64"),
-            (&server_ns, &server_if, "10.214.0.2/24", "fd00:ed6f::2/64"),
-        ] {
-            run(&["ip", "-n", ns, "addr", "add", v4, "dev", interface]);
-            run(&["ip", "-n", ns, "addr", "add", v6, "dev", interface, "nodad"]);
-            run(&["ip", "-n", ns, "link", "set", interface, "up"]);
-            run(&["ip", "-n", ns, "link", "set", "lo", "up"]);
-        }
-
-        Self {
-            client_ns,
-            server_ns,
-            client_if,
-            _namespaces: namespaces,
-        }
-    }
-}
-
-/// Root and the tools, or a printed reason to skip.
-fn preflight() -> bool {
-    if !is_root() {
-        skip("attaching eBPF programs needs root");
-        return false;
-    }
-    for tool in ["ip", "python3"] {
-        if !have(tool) {
-            skip(&format!("{tool} is not installed"));
-            return false;
-        }
-    }
-    true
-}
-
-/// The listener in the server namespace, killed when dropped.
-struct Listener(std::process::Child);
-
-impl Listener {
-    fn start(namespace: &str) -> Self {
-        let (listener, ready) = start_python(namespace, SERVER, &[]);
-        assert_eq!(ready.trim(), "ready");
-        listener
-    }
-}
-
-impl Drop for Listener {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Whether a TCP connection from `from` to `to`:`port` completes within
-/// `seconds`.
-fn connects(namespace: &str, from: &str, to: &str, port: u16, seconds: f32) -> bool {
-    Command::new("ip")
-        .args([
-            "netns", "exec", namespace, "python3", "-c", CLIENT, from, to,
-        ])
-        .args([port.to_string(), seconds.to_string()])
-        .status()
-        .unwrap()
-        .success()
-}
-
-/// Polls until `count` events came, the ring ran dry after some, or 5 s
-/// passed.
-fn collect(capture: &mut Capture, count: usize) -> Vec<Seen> {
-    let mut seen = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while seen.len() < count && Instant::now() < deadline {
-        let read = capture
-            .poll(Duration::from_millis(100), |event| {
-                let event = event.expect("a record the programs wrote decodes");
-                seen.push(Seen {
-                    kind: event.kind,
-                    direction: event.direction,
-                    src: event.src,
-                    dst: event.dst,
-                    data: event.data.to_vec(),
-                });
-            })
-            .unwrap();
-        if read == 0 && !seen.is_empty() {
-            break;
-        }
-    }
-    seen
-}
-
-/// The SYN from `client` and the SYN-ACK back, with their headers.
-fn check_handshake(seen: &[Seen], client: &str, server_address: &str) {
-    let syn = seen
-        .iter()
-        .find(|e| e.kind == EventKind::Syn && e.src.ip().to_string() == client)
-        .unwrap_or_else(|| panic!("no SYN from {client}: {seen:?}"));
-    assert_eq!(syn.direction, Direction::Egress);
-    assert_eq!(syn.dst, server_address.parse().unwrap());
-    // The data is the TCP header as sent: ports, flags, options.
-    assert_eq!(
-        u16::from_be_bytes([syn.data[0], syn.data[1]]),
-        syn.src.port()
-    );
-    assert_eq!(u16::from_be_bytes([syn.data[2], syn.data[3]]), 8086);
-    assert_eq!(
-        usize::from(syn.data[12] >> 4) * 4,
-        syn.data.len(),
-        "the whole header, options included"
-    );
-    assert_eq!(syn.data[13] & 0x12, 0x02, "SYN without ACK");
-    assert!(syn.data.len() > 20, "Linux sends options on a SYN");
-
-    let syn_ack = seen
-        .iter()
-        .find(|e| e.kind == EventKind::SynAck && e.dst == syn.src)
-        .unwrap_or_else(|| panic!("no SYN-ACK to {}: {seen:?}", syn.src));
-    assert_eq!(syn_ack.direction, Direction::Ingress);
-    assert_eq!(syn_ack.src, server_address.parse().unwrap());
-    assert_eq!(syn_ack.data[13] & 0x12, 0x12, "SYN and ACK");
-}
+mod support;
 
 #[test]
 fn syn_syn_ack_and_dns_events_from_a_real_handshake() {
@@ -219,6 +28,9 @@ fn syn_syn_ack_and_dns_events_from_a_real_handshake() {
     }
     let net = Net::create("s");
     let (client_ns, server_ns, client_if) = (&net.client_ns, &net.server_ns, &net.client_if);
+    let Some(dns_server) = dns_server(server_ns, "10.214.0.2") else {
+        return;
+    };
     let mut capture = Capture::attach(&CaptureConfig {
         ingress: vec![client_if.clone()],
         egress: vec![client_if.clone()],
@@ -234,20 +46,8 @@ fn syn_syn_ack_and_dns_events_from_a_real_handshake() {
     ] {
         assert!(connects(client_ns, from, to, 8086, 5.0));
     }
-    let answer = "abcd81800001000100000000";
-    run(&[
-        "ip",
-        "netns",
-        "exec",
-        server_ns,
-        "python3",
-        "-c",
-        DNS_ANSWER,
-        "10.214.0.2",
-        "10.214.0.1",
-        answer,
-    ]);
-
+    let answer = dns_query(client_ns, "10.214.0.2", "api.edgewise.test", "10.214.0.1");
+    drop(dns_server);
     let seen = collect(&mut capture, 5);
     drop(listener);
 
@@ -269,22 +69,15 @@ fn syn_syn_ack_and_dns_events_from_a_real_handshake() {
             "10.214.0.1:5353".parse().unwrap()
         )
     );
-    assert_eq!(dns.data, [0xab, 0xcd, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0]);
+    assert_eq!(dns.data, answer, "the answer dnsmasq sent, byte for byte");
+    assert!(
+        answer.ends_with(&[10, 214, 0, 9]),
+        "dnsmasq answered with the address: {answer:?}"
+    );
 
     let counters = capture.counters().unwrap();
     assert!(counters.events >= 5, "{counters:?}");
     assert_eq!(counters.lost, 0);
-}
-
-/// Whether bpffs is mounted at /sys/fs/bpf; mounts it if not.
-fn ensure_bpffs() {
-    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
-    if !mounts
-        .lines()
-        .any(|line| line.split_whitespace().nth(1) == Some("/sys/fs/bpf"))
-    {
-        run(&["mount", "-t", "bpf", "bpf", "/sys/fs/bpf"]);
-    }
 }
 
 #[test]
@@ -383,15 +176,6 @@ fn a_banned_edge_times_out_while_others_pass_until_the_ban_expires() {
     );
 }
 
-/// A bpffs folder of pins, removed when dropped (also on panic).
-struct PinDir(PathBuf);
-
-impl Drop for PinDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 #[test]
 fn a_full_ring_counts_what_it_loses_and_a_dropped_capture_leaves_nothing_attached() {
     if !preflight() {
@@ -468,23 +252,6 @@ while time.time() < end:
     s.sendall(b'ping\n'); s.recv(64); time.sleep(0.1)
 s.close()
 ";
-
-/// Starts `script` in `namespace` and waits for its first line.
-fn start_python(namespace: &str, script: &str, args: &[&str]) -> (Listener, String) {
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", namespace, "python3", "-c", script])
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    (Listener(child), line)
-}
 
 #[test]
 fn connections_older_than_the_observer_show_as_flow_samples_and_first_payloads_as_banners() {
