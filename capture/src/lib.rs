@@ -364,6 +364,12 @@ impl Capture {
     }
 }
 
+/// The kernel's monotonic clock now, in nanoseconds: the clock of
+/// [`Event::timestamp_ns`] and of ban deadlines (`bpf_ktime_get_ns`).
+pub fn monotonic_now_ns() -> u64 {
+    sys::monotonic_ns()
+}
+
 impl Drop for Capture {
     fn drop(&mut self) {
         if let Some(ebpf) = self.ebpf.take() {

@@ -190,6 +190,65 @@ pub fn tcp_segment(segment: &[u8]) -> Option<Segment<'_>> {
     })
 }
 
+/// What `edgewise dns` prints for one DNS message (`frame` and
+/// `transport` only label it), after recording a response's mappings in
+/// `store` at `now`: `None` for a query, the parse error for a message
+/// that does not parse.
+pub fn describe(
+    frame: u64,
+    transport: &'static str,
+    bytes: &[u8],
+    store: &mut FqdnStore,
+    now: u64,
+) -> Option<Result<ResponseLine, DnsError>> {
+    match Message::read_header(bytes) {
+        Ok(header) if !header.is_response() => return None,
+        Ok(_) => {}
+        Err(error) => return Some(Err(error)),
+    }
+    let message = match Message::parse(bytes) {
+        Ok(message) => message,
+        Err(error) => return Some(Err(error)),
+    };
+    let mut resolved = BTreeMap::new();
+    if let Ok(resolution) = Resolution::new(message) {
+        let name = resolution.question().to_string();
+        resolved.extend(
+            resolution
+                .addresses()
+                .map(|address| (address.ip, name.clone())),
+        );
+        store.record_resolution(&resolution, now);
+    }
+    let header = message.header();
+    Some(Ok(ResponseLine {
+        frame,
+        transport,
+        id: header.id,
+        rcode: header.rcode().to_string(),
+        truncated: header.is_truncated(),
+        question: message.question().map(|question| QuestionLine {
+            name: question.name.to_string(),
+            record_type: question.record_type.to_string(),
+        }),
+        answers: message
+            .answers()
+            .map(|record| AnswerLine {
+                name: record.name.to_string(),
+                record_type: record.record_type.to_string(),
+                ttl: record.ttl,
+                data: match record.data() {
+                    RecordData::A(ip) => Some(ip.to_string()),
+                    RecordData::Aaaa(ip) => Some(ip.to_string()),
+                    RecordData::Cname(target) => Some(target.to_string()),
+                    RecordData::Other(_) => None,
+                },
+            })
+            .collect(),
+        resolved,
+    }))
+}
+
 struct Run {
     stats: DnsStats,
     store: FqdnStore,
@@ -205,56 +264,14 @@ impl Run {
         sink: &mut impl FnMut(&DnsLine),
     ) {
         self.stats.messages += 1;
-        match Message::read_header(bytes) {
-            Ok(header) if !header.is_response() => {
-                self.stats.queries += 1;
-                return;
+        match describe(frame, transport, bytes, &mut self.store, now) {
+            None => self.stats.queries += 1,
+            Some(Ok(line)) => {
+                self.stats.responses += 1;
+                sink(&DnsLine::Response(line));
             }
-            Ok(_) => {}
-            Err(error) => return self.error(frame, transport, error, sink),
+            Some(Err(error)) => self.error(frame, transport, error, sink),
         }
-        let message = match Message::parse(bytes) {
-            Ok(message) => message,
-            Err(error) => return self.error(frame, transport, error, sink),
-        };
-        let mut resolved = BTreeMap::new();
-        if let Ok(resolution) = Resolution::new(message) {
-            let name = resolution.question().to_string();
-            resolved.extend(
-                resolution
-                    .addresses()
-                    .map(|address| (address.ip, name.clone())),
-            );
-            self.store.record_resolution(&resolution, now);
-        }
-        let header = message.header();
-        self.stats.responses += 1;
-        sink(&DnsLine::Response(ResponseLine {
-            frame,
-            transport,
-            id: header.id,
-            rcode: header.rcode().to_string(),
-            truncated: header.is_truncated(),
-            question: message.question().map(|question| QuestionLine {
-                name: question.name.to_string(),
-                record_type: question.record_type.to_string(),
-            }),
-            answers: message
-                .answers()
-                .map(|record| AnswerLine {
-                    name: record.name.to_string(),
-                    record_type: record.record_type.to_string(),
-                    ttl: record.ttl,
-                    data: match record.data() {
-                        RecordData::A(ip) => Some(ip.to_string()),
-                        RecordData::Aaaa(ip) => Some(ip.to_string()),
-                        RecordData::Cname(target) => Some(target.to_string()),
-                        RecordData::Other(_) => None,
-                    },
-                })
-                .collect(),
-            resolved,
-        }));
     }
 
     fn error(

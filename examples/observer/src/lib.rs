@@ -9,7 +9,11 @@
 //!   and the graph.
 //! - [`identity`]: Kubernetes objects -> identity MMDB; MMDB + deltas ->
 //!   identities.
+//! - [`daemon`]: `edgewise run` and `edgewise replay`, the full observer:
+//!   capture events -> fingerprints, names, identities, edges, verdicts,
+//!   rules -> records, graph, metrics, bans.
 
+pub mod daemon;
 pub mod dns;
 pub mod edges;
 pub mod fingerprints;

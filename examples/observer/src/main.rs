@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use edgewise_edge_set::AggregateOptions;
 use edgewise_observer::CommandError;
+use edgewise_observer::daemon::config::Settings;
 use edgewise_observer::dns::write_dns;
 use edgewise_observer::edges::{EdgesInput, load, parse_granularity, write_edges, write_graph};
 use edgewise_observer::fingerprints::write_fingerprints;
@@ -24,6 +25,21 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Observe live (needs root): the kernel observers on the configured
+    /// interfaces, identities, DNS names, fingerprints, policy verdicts and
+    /// rules; JSON lines out (edge, rule, dns, secret reads, stats), the
+    /// graph on exit, bans into the kernel. Runs until SIGINT or SIGTERM.
+    Run(Settings),
+    /// Replay a pcap or pcapng file through the same pipeline (no root,
+    /// nothing enforced); with no file, the bundled demo (a capture of real
+    /// traffic with its Kubernetes objects, policies and rules). Ends with a
+    /// summary table on standard error.
+    Replay {
+        /// The capture file (`-` for standard input); none: the demo.
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        settings: Settings,
+    },
     /// Print JA4T / JA4TS fingerprints of a pcap or pcapng file, one JSON
     /// object per line: {"frame", "kind", "fingerprint", "src", "dst"}.
     Fingerprints {
@@ -221,6 +237,20 @@ fn main() -> ExitCode {
             }
         }
         Command::Identity { command } => run_identity(command),
+        Command::Run(flags) => daemon(|| {
+            let settings = Settings::resolve(&flags)?;
+            edgewise_observer::daemon::live::run(&settings)
+        }),
+        Command::Replay { file, settings } => daemon(|| {
+            use edgewise_observer::daemon::replay::{demo_settings, replay};
+            let (file, flags) = match file {
+                Some(file) => (file, settings),
+                None => demo_settings(&settings),
+            };
+            let summary = replay(&file, &Settings::resolve(&flags)?)?;
+            eprint!("{}", summary.table());
+            Ok(())
+        }),
     }
 }
 
@@ -312,6 +342,17 @@ fn run_identity(command: IdentityCommand) -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+/// Runs a daemon command; its error ends the process with a message.
+fn daemon(run: impl FnOnce() -> Result<(), edgewise_observer::daemon::DaemonError>) -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("edgewise: {e}");
+            ExitCode::FAILURE
         }
     }
 }

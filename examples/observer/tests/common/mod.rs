@@ -40,3 +40,43 @@ pub(crate) fn edgewise(args: &[&str]) -> (String, String, bool) {
         output.status.success(),
     )
 }
+
+/// An edge as the daemon's `edge` records describe it, for comparing
+/// runs: client and server names (identity, else name, else address),
+/// server port, protocol, verdict, and the server's resolved name.
+pub(crate) type EdgeSeen = (String, String, u16, String, String, Option<String>);
+
+/// The edges of the daemon's JSON lines.
+pub(crate) fn edges_of(lines: &str) -> std::collections::BTreeSet<EdgeSeen> {
+    records(lines, "edge")
+        .map(|edge| {
+            let name = |end: &serde_json::Value| {
+                end["identity"]["display"]
+                    .as_str()
+                    .or_else(|| end["fqdn"].as_str())
+                    .or_else(|| end["ip"].as_str())
+                    .unwrap()
+                    .to_owned()
+            };
+            (
+                name(&edge["src"]),
+                name(&edge["dst"]),
+                u16::try_from(edge["dst"]["port"].as_u64().unwrap()).unwrap(),
+                edge["proto"].as_str().unwrap().to_owned(),
+                edge["verdict"].as_str().unwrap().to_owned(),
+                edge["dst"]["fqdn"].as_str().map(str::to_owned),
+            )
+        })
+        .collect()
+}
+
+/// The daemon's records of one `type`.
+pub(crate) fn records<'a>(
+    lines: &'a str,
+    kind: &'a str,
+) -> impl Iterator<Item = serde_json::Value> + 'a {
+    lines
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("a JSON line"))
+        .filter(move |record| record["type"] == kind)
+}

@@ -1,0 +1,343 @@
+//! The daemon's settings: a TOML file (`--config`) for everything, and a
+//! flag for each setting that overrides the file.
+//!
+//! ```toml
+//! # Where to observe (edgewise run): ingress and egress on these...
+//! observe_interfaces = ["cni0"]
+//! # ...and egress only on these ("auto": the default-route interface),
+//! # limited to packets from the pod CIDRs when pod_cidrs is set.
+//! observe_egress_interfaces = ["auto"]
+//! observe_mode = "tcx"            # tcx | clsact | xdp (xdp: ingress; egress falls back to tcx)
+//! pod_cidrs = ["10.42.0.0/16"]
+//! node_name = "node-1"            # the agent's name in the graph
+//!
+//! # Identity, policies, rules
+//! objects = ["cluster.json"]      # Kubernetes JSON lists or watch events
+//! identity_mmdb = "identity.mmdb" # or: the identity client
+//! identity_stream = "http://10.0.0.5:9470"
+//! policies = ["netpol.json"]
+//! rules = "rules.toml"
+//!
+//! # Outputs
+//! output = "-"                    # JSON lines: "-" is standard output
+//! graph_out = "graph"             # graph.json, graph-<granularity>.json, graph.dot on exit
+//! granularity = "workload"        # workload | namespace | namespace+LABEL
+//! listen = "127.0.0.1:9464"       # /metrics, /graph, /healthz, /audit (off when absent)
+//! audit_token_file = "token"
+//! stats_interval_seconds = 10
+//!
+//! # Bounds
+//! max_edges = 1000000
+//! edge_idle_ttl_seconds = 300
+//! max_dns_mappings = 1000000
+//! dns_max_payload = 512
+//! ring_bytes = 4194304
+//! flow_sample_seconds = 10
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Every setting, as a flag (clap) and as a TOML key (serde). A flag that
+/// is given wins over the file.
+#[derive(Debug, Clone, Default, Deserialize, clap::Args)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// A TOML file with any of these settings (flags override it).
+    #[arg(long)]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Interfaces to observe on ingress and egress (repeat or comma-separate).
+    #[arg(long = "observe-interfaces", value_delimiter = ',')]
+    #[serde(default)]
+    pub observe_interfaces: Vec<String>,
+    /// Interfaces to observe on egress only; `auto` is the default-route
+    /// interface.
+    #[arg(long = "observe-egress-interfaces", value_delimiter = ',')]
+    #[serde(default)]
+    pub observe_egress_interfaces: Vec<String>,
+    /// How to attach: tcx (default), clsact or xdp (ingress only; egress
+    /// then falls back to tcx).
+    #[arg(long = "observe-mode")]
+    pub observe_mode: Option<String>,
+    /// Pod CIDRs: egress-only interfaces observe packets from these only.
+    #[arg(long = "pod-cidrs", value_delimiter = ',')]
+    #[serde(default)]
+    pub pod_cidrs: Vec<ipnet::IpNet>,
+    /// The agent's name in the graph (default: the host name).
+    #[arg(long = "node-name")]
+    pub node_name: Option<String>,
+    /// Kubernetes JSON (lists, single objects or watch events) for
+    /// identities; repeat for several files.
+    #[arg(long)]
+    #[serde(default)]
+    pub objects: Vec<PathBuf>,
+    /// An identity MMDB baseline (`edgewise identity build`).
+    #[arg(long = "identity-mmdb")]
+    pub identity_mmdb: Option<PathBuf>,
+    /// An identity server to follow (`edgewise identity serve`), such as
+    /// `http://10.0.0.5:9470`.
+    #[arg(long = "identity-stream")]
+    pub identity_stream: Option<String>,
+    /// NetworkPolicy JSON for verdicts; repeat for several files.
+    #[arg(long)]
+    #[serde(default)]
+    pub policies: Vec<PathBuf>,
+    /// Rules (TOML; see the README).
+    #[arg(long)]
+    pub rules: Option<PathBuf>,
+    /// Where JSON lines go (`-`: standard output, the default).
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Write graph.json, graph-<granularity>.json and graph.dot here on
+    /// exit.
+    #[arg(long = "graph-out")]
+    pub graph_out: Option<PathBuf>,
+    /// Grouping of the aggregated graph: workload (default), namespace or
+    /// namespace+LABEL.
+    #[arg(long)]
+    pub granularity: Option<String>,
+    /// Serve /metrics, /graph, /healthz and the audit webhook here.
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// The audit webhook's bearer token, in a file.
+    #[arg(long = "audit-token-file")]
+    pub audit_token_file: Option<PathBuf>,
+    /// Seconds between `stats` records (default 10; 0: only at the end).
+    #[arg(long = "stats-interval-seconds")]
+    pub stats_interval_seconds: Option<u64>,
+    /// The most edges held (default 1,000,000).
+    #[arg(long = "max-edges")]
+    pub max_edges: Option<usize>,
+    /// Seconds an idle edge is kept after it was drained (default 300).
+    #[arg(long = "edge-idle-ttl-seconds")]
+    pub edge_idle_ttl_seconds: Option<u64>,
+    /// The most address -> name mappings held (default 1,000,000).
+    #[arg(long = "max-dns-mappings")]
+    pub max_dns_mappings: Option<usize>,
+    /// The most DNS payload bytes per kernel event, 1..=512 (default 512).
+    #[arg(long = "dns-max-payload")]
+    pub dns_max_payload: Option<u32>,
+    /// The kernel ring buffer's size in bytes (a power of two; default
+    /// 4 MiB).
+    #[arg(long = "ring-bytes")]
+    pub ring_bytes: Option<u32>,
+    /// A flow is sampled at most once per this many seconds (default 10).
+    #[arg(long = "flow-sample-seconds")]
+    pub flow_sample_seconds: Option<u64>,
+}
+
+/// Why the settings cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is not TOML of the expected shape.
+    #[error("{}: {message}", path.display())]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// The TOML error, with its line.
+        message: String,
+    },
+    /// A value is out of range or contradicts another.
+    #[error("setting {setting}: {problem}")]
+    Invalid {
+        /// The setting.
+        setting: &'static str,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+macro_rules! take_over {
+    ($flags:ident, $file:ident, [$($option:ident),*], [$($list:ident),*]) => {
+        $( if $flags.$option.is_some() { $file.$option = $flags.$option.clone(); } )*
+        $( if !$flags.$list.is_empty() { $file.$list = $flags.$list.clone(); } )*
+    };
+}
+
+impl Settings {
+    /// The settings: the file's (if `--config` names one) with the flags
+    /// given on top.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the file or the setting.
+    pub fn resolve(flags: &Self) -> Result<Self, ConfigError> {
+        let mut settings = match &flags.config {
+            Some(path) => Self::read(path)?,
+            None => Self::default(),
+        };
+        take_over!(
+            flags,
+            settings,
+            [
+                config,
+                observe_mode,
+                node_name,
+                identity_mmdb,
+                identity_stream,
+                rules,
+                output,
+                graph_out,
+                granularity,
+                listen,
+                audit_token_file,
+                stats_interval_seconds,
+                max_edges,
+                edge_idle_ttl_seconds,
+                max_dns_mappings,
+                dns_max_payload,
+                ring_bytes,
+                flow_sample_seconds
+            ],
+            [
+                observe_interfaces,
+                observe_egress_interfaces,
+                pod_cidrs,
+                objects,
+                policies
+            ]
+        );
+        settings.check()?;
+        Ok(settings)
+    }
+
+    fn read(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Format {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let invalid = |setting, problem: &str| {
+            Err(ConfigError::Invalid {
+                setting,
+                problem: problem.to_owned(),
+            })
+        };
+        if let Some(mode) = &self.observe_mode
+            && mode.parse::<edgewise_capture::AttachMode>().is_err()
+        {
+            return invalid("observe_mode", "expected tcx, clsact or xdp");
+        }
+        if self.identity_mmdb.is_some() && !self.objects.is_empty()
+            || self.identity_stream.is_some() && !self.objects.is_empty()
+        {
+            return invalid(
+                "objects",
+                "give identities either as objects or through the identity client, not both",
+            );
+        }
+        if self
+            .dns_max_payload
+            .is_some_and(|n| !(1..=512).contains(&n))
+        {
+            return invalid("dns_max_payload", "must be 1 to 512");
+        }
+        if self
+            .ring_bytes
+            .is_some_and(|n| !n.is_power_of_two() || n < 4096)
+        {
+            return invalid("ring_bytes", "must be a power of two of at least 4096");
+        }
+        if self.max_edges == Some(0) || self.max_dns_mappings == Some(0) {
+            return invalid("max_edges / max_dns_mappings", "must be at least 1");
+        }
+        if self.flow_sample_seconds == Some(0) {
+            return invalid("flow_sample_seconds", "must be at least 1");
+        }
+        if let Some(granularity) = &self.granularity {
+            crate::edges::parse_granularity(granularity).map_err(|problem| {
+                ConfigError::Invalid {
+                    setting: "granularity",
+                    problem,
+                }
+            })?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(text: &str) -> tempfile_path::Path {
+        tempfile_path::Path::new(text)
+    }
+
+    /// A file in the temporary folder, removed when dropped.
+    mod tempfile_path {
+        pub(super) struct Path(pub(super) std::path::PathBuf);
+
+        impl Path {
+            pub(super) fn new(text: &str) -> Self {
+                static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+                let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let path = std::env::temp_dir()
+                    .join(format!("edgewise-config-{}-{n}.toml", std::process::id()));
+                std::fs::write(&path, text).unwrap();
+                Self(path)
+            }
+        }
+
+        impl Drop for Path {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_file(&self.0);
+            }
+        }
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let file = write(
+            "observe_interfaces = [\"eth0\"]\nmax_edges = 10\nrules = \"a.toml\"\npod_cidrs = [\"10.42.0.0/16\"]\n",
+        );
+        let flags = Settings {
+            config: Some(file.0.clone()),
+            max_edges: Some(20),
+            ..Settings::default()
+        };
+        let settings = Settings::resolve(&flags).unwrap();
+        assert_eq!(settings.observe_interfaces, ["eth0"]);
+        assert_eq!(settings.max_edges, Some(20));
+        assert_eq!(settings.rules.as_deref(), Some(Path::new("a.toml")));
+        assert_eq!(settings.pod_cidrs, ["10.42.0.0/16".parse().unwrap()]);
+    }
+
+    #[test]
+    fn wrong_settings_are_named() {
+        let error = |text: &str| {
+            let file = write(text);
+            Settings::resolve(&Settings {
+                config: Some(file.0.clone()),
+                ..Settings::default()
+            })
+            .unwrap_err()
+            .to_string()
+        };
+        assert!(error("observe_mode = \"tc\"").contains("setting observe_mode"));
+        assert!(error("ring_bytes = 5000").contains("setting ring_bytes"));
+        assert!(error("max_edgez = 1").contains("unknown field"));
+        assert!(error("pod_cidrs = [\"10.42.0.0/33\"]").contains("edgewise-config"));
+        assert!(error("granularity = \"team\"").contains("setting granularity"));
+        assert!(
+            error("objects = [\"a.json\"]\nidentity_mmdb = \"b.mmdb\"").contains("setting objects")
+        );
+    }
+}

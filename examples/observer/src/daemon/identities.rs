@@ -1,0 +1,61 @@
+//! Where the daemon's identities come from: Kubernetes objects through
+//! ip-index (`--objects`), or the node agent's identity client
+//! (`--identity-mmdb`, `--identity-stream`), or nowhere (every endpoint is
+//! an address).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use edgewise_edge_set::Attach;
+use edgewise_fqdn_store::FqdnStore;
+use edgewise_identity::IdentityReader;
+use edgewise_ip_index::{ClusterObject, IpIndex, Lookup};
+
+/// The identity source.
+pub enum Identities {
+    /// No identities.
+    None,
+    /// An index of Kubernetes objects.
+    Index(Box<IpIndex>),
+    /// The identity client's table (a baseline MMDB and its deltas).
+    Client(IdentityReader),
+}
+
+impl Identities {
+    /// Who has `ip` (an address several objects claim has no one).
+    pub fn lookup(&self, ip: IpAddr) -> Option<Arc<ClusterObject>> {
+        match self {
+            Self::None => None,
+            Self::Index(index) => match index.snapshot().lookup(ip) {
+                Lookup::Object(object) => Some(Arc::clone(object)),
+                _ => None,
+            },
+            Self::Client(reader) => reader.snapshot().lookup(ip).cloned(),
+        }
+    }
+}
+
+/// The most recent name `ip` was resolved from, live at `now`.
+pub fn fqdn(store: &FqdnStore, ip: IpAddr, now: u64) -> Option<String> {
+    store.lookup(ip, now).last().map(str::to_owned)
+}
+
+/// Identities and names for a graph drain.
+pub struct Attacher<'a> {
+    /// Who has an address.
+    pub identities: &'a Identities,
+    /// What names resolved to it.
+    pub store: &'a FqdnStore,
+    /// When.
+    pub now: u64,
+}
+
+impl Attach for Attacher<'_> {
+    fn identity(&mut self, ip: IpAddr) -> Option<Arc<ClusterObject>> {
+        self.identities.lookup(ip)
+    }
+
+    fn fqdn(&mut self, ip: IpAddr) -> Option<String> {
+        fqdn(self.store, ip, self.now)
+    }
+}

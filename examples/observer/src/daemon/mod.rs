@@ -1,0 +1,247 @@
+//! The daemon: `edgewise run` (live, the kernel observers) and `edgewise
+//! replay` (a capture file), one [`pipeline::Pipeline`] behind both.
+//!
+//! - [`config`]: the settings (TOML file and flags).
+//! - [`identities`]: where identities come from.
+//! - [`rules`]: CEL rules and their actions.
+//! - [`pipeline`]: events -> fingerprints, names, edges, verdicts, rules.
+//! - [`records`]: the JSON-lines output schema.
+//! - [`replay`]: a capture file through the replay source.
+//! - [`live`]: the kernel observers, bans, signals.
+//! - [`http`]: `/metrics`, `/graph`, `/healthz` and the audit webhook.
+
+pub mod config;
+pub mod http;
+pub mod identities;
+pub mod live;
+pub mod pipeline;
+pub mod records;
+pub mod replay;
+pub mod rules;
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use edgewise_edge_set::{AggregateOptions, GraphConfig, ServiceGraph};
+use edgewise_fqdn_store::StoreConfig;
+use edgewise_identity::{Baseline, ClientConfig, IdentityClient};
+
+use self::config::{ConfigError, Settings};
+use self::identities::Identities;
+use self::pipeline::{Pipeline, PipelineConfig};
+use self::records::Record;
+use self::rules::{Rules, RulesError};
+use crate::FileError;
+use crate::edges::{EdgesError, EdgesInput, load, parse_granularity, write_graph};
+
+/// Why the daemon could not start or go on.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DaemonError {
+    /// The settings cannot be used.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Objects or policies cannot be used.
+    #[error(transparent)]
+    Inputs(#[from] EdgesError),
+    /// The rules cannot be used.
+    #[error(transparent)]
+    Rules(#[from] RulesError),
+    /// The identity MMDB cannot be used.
+    #[error("{}: {message}", path.display())]
+    Identity {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A file could not be read or written.
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// The capture file is broken.
+    #[error("{}: {source}", path.display())]
+    Capture {
+        /// The file.
+        path: PathBuf,
+        /// The reader's error.
+        source: edgewise_packet::CaptureError,
+    },
+    /// The kernel observers could not start or read.
+    #[error(transparent)]
+    Kernel(#[from] edgewise_capture::CaptureError),
+    /// The HTTP listener could not start.
+    #[error("listening on {address}: {source}")]
+    Listen {
+        /// The address.
+        address: std::net::SocketAddr,
+        /// Why.
+        source: io::Error,
+    },
+    /// Writing the output failed.
+    #[error("writing output: {0}")]
+    Output(#[source] io::Error),
+}
+
+/// Loads identities, policies and rules, and builds the pipeline.
+///
+/// # Errors
+/// [`DaemonError`] naming the first input that cannot be used.
+pub fn build_pipeline(
+    settings: &Settings,
+    enforce: bool,
+    now_ns: u64,
+) -> Result<Pipeline, DaemonError> {
+    let (index, policies) = load(&EdgesInput {
+        objects: settings.objects.clone(),
+        policies: settings.policies.clone(),
+        allow_lists: Vec::new(),
+    })?;
+    let identities = if let Some(path) = &settings.identity_mmdb {
+        let bytes = std::fs::read(path).map_err(FileError::at(path))?;
+        let baseline = Baseline::from_mmdb(&bytes).map_err(|e| DaemonError::Identity {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        let mut client = IdentityClient::new(ClientConfig::default());
+        client.load_baseline(baseline);
+        Identities::Client(client.reader())
+    } else if let Some(url) = &settings.identity_stream {
+        Identities::Client(follow_in_background(url))
+    } else if settings.objects.is_empty() {
+        Identities::None
+    } else {
+        Identities::Index(Box::new(index))
+    };
+    let rules = match &settings.rules {
+        Some(path) => Rules::load(path)?,
+        None => Rules::default(),
+    };
+    let mut graph = GraphConfig::default();
+    if let Some(max) = settings.max_edges {
+        graph.max_edges = max;
+    }
+    if let Some(seconds) = settings.edge_idle_ttl_seconds {
+        graph.idle_ttl_ns = seconds.saturating_mul(1_000_000_000);
+    }
+    let mut store = StoreConfig::default();
+    if let Some(max) = settings.max_dns_mappings {
+        store.max_mappings = max;
+    }
+    let config = PipelineConfig {
+        agent: settings.node_name.clone().unwrap_or_else(host_name),
+        graph,
+        store,
+        enforce,
+    };
+    Ok(Pipeline::new(config, identities, policies, rules, now_ns))
+}
+
+/// Follows the identity server at `url` on a thread of its own for the
+/// rest of the process, logging its events to standard error; the table's
+/// reader.
+fn follow_in_background(url: &str) -> edgewise_identity::IdentityReader {
+    let mut client = IdentityClient::new(ClientConfig::default());
+    let reader = client.reader();
+    let url = url.trim_end_matches('/').to_owned();
+    std::thread::spawn(move || {
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let config = edgewise_identity::http::FollowConfig::new(url);
+        edgewise_identity::http::follow(&mut client, &config, &stop, |event| {
+            eprintln!("edgewise: identity stream: {event:?}");
+        });
+    });
+    reader
+}
+
+/// This machine's host name, or `edgewise`.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "edgewise".to_owned())
+}
+
+/// The JSON-lines output (standard output or a file), keeping the first
+/// write error.
+pub struct Output {
+    out: Box<dyn Write + Send>,
+    error: Option<io::Error>,
+}
+
+impl Output {
+    /// Opens `path` (`-` or none: standard output).
+    ///
+    /// # Errors
+    /// [`DaemonError::File`] when the file cannot be created.
+    pub fn open(path: Option<&Path>) -> Result<Self, DaemonError> {
+        let out: Box<dyn Write + Send> = match path {
+            Some(path) if path.as_os_str() != "-" => Box::new(BufWriter::new(
+                File::create(path).map_err(FileError::at(path))?,
+            )),
+            _ => Box::new(BufWriter::new(io::stdout())),
+        };
+        Ok(Self { out, error: None })
+    }
+
+    /// Writes one record as a line.
+    pub fn write(&mut self, record: &Record) {
+        if self.error.is_some() {
+            return;
+        }
+        let written = serde_json::to_writer(&mut self.out, record)
+            .map_err(io::Error::from)
+            .and_then(|()| self.out.write_all(b"\n"));
+        self.error = written.err();
+    }
+
+    /// Flushes what was written.
+    ///
+    /// # Errors
+    /// [`DaemonError::Output`] with the first write error; a closed pipe
+    /// is not one.
+    pub fn flush(&mut self) -> Result<(), DaemonError> {
+        let flushed = self.out.flush();
+        match self.error.take().map_or(flushed, Err) {
+            Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(DaemonError::Output(e)),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Writes the graph files into `settings.graph_out`, if set; the files
+/// written.
+///
+/// # Errors
+/// [`DaemonError`] when a file cannot be written.
+pub fn write_graph_files(
+    settings: &Settings,
+    graph: &ServiceGraph,
+) -> Result<Vec<PathBuf>, DaemonError> {
+    let Some(dir) = &settings.graph_out else {
+        return Ok(Vec::new());
+    };
+    let granularity = match &settings.granularity {
+        Some(text) => parse_granularity(text).map_err(|problem| ConfigError::Invalid {
+            setting: "granularity",
+            problem,
+        })?,
+        None => edgewise_edge_set::Granularity::Workload,
+    };
+    let options = AggregateOptions {
+        granularity,
+        drop_self_edges: false,
+    };
+    Ok(write_graph(graph, &options, dir)?)
+}
+
+/// The interval between `stats` records (`None`: only at the end).
+pub fn stats_interval(settings: &Settings) -> Option<Duration> {
+    match settings.stats_interval_seconds {
+        Some(0) => None,
+        Some(seconds) => Some(Duration::from_secs(seconds)),
+        None => Some(Duration::from_secs(10)),
+    }
+}

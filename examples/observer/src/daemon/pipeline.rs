@@ -1,0 +1,539 @@
+//! The daemon's pipeline, the same for a live capture and a replay: capture
+//! events in, records out, bans asked for.
+//!
+//! Per event (time is passed in, nanoseconds since the Unix epoch):
+//! - SYN: the client's JA4T onto its address; the edge client -> server
+//!   counts a flow.
+//! - SYN-ACK: the server's JA4TS onto its address, and its port is known
+//!   to be a server's; the edge is recorded (a hook that sees only the
+//!   SYN-ACK still shows it) without counting a flow.
+//! - DNS response: parsed and recorded in the fqdn store (a `dns` record);
+//!   the edge client -> DNS server counts a flow.
+//! - Banner: the service it shows (never guessed from the port) onto the
+//!   server's address and port.
+//! - Flow sample: the edge, for connections whose handshake was not seen.
+//!
+//! Which end of a banner or flow sample is the server: the end whose port
+//! a SYN-ACK or SYN showed to be a server's; failing that, the end with
+//! the lower port (ephemeral ports are high).
+//!
+//! The first time an edge is recorded (or again after it expired) the
+//! pipeline attaches identities and names, asks the NetworkPolicies for a
+//! verdict, evaluates the rules once, emits an `edge` record and one `rule`
+//! record per match, and queues a ban for a `drop` that no `allow`
+//! overrode. Nothing here touches the kernel: the live driver applies
+//! [`Pipeline::take_bans`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use edgewise_capture::{Edge, Event, EventKind};
+use edgewise_edge_set::{
+    EdgeKey, EdgeQuery, Endpoint as PolicyEndpoint, Fingerprint, GraphConfig, GraphSlice,
+    ObservedGraph, PolicySet, Recorded, detect_service,
+};
+use edgewise_fqdn_store::{FqdnStore, StoreConfig};
+use edgewise_ip_index::{AuditBatch, ClusterObject, Protocol, SecretRead};
+use edgewise_ja4::{Ja4t, Ja4ts};
+
+use super::identities::{Attacher, Identities, fqdn};
+use super::records::{
+    DnsRecord, EdgeRecord, Endpoint, Record, RuleEdge, RuleRecord, SecretReadRecord, StatsRecord,
+};
+use super::rules::{Action, RuleInput, Rules};
+use crate::dns::{DnsLine, describe};
+
+/// The most addresses (and server ports) the pipeline remembers
+/// fingerprints and services for; past it, the oldest half is forgotten.
+const MAX_REMEMBERED: usize = 65_536;
+
+/// How the pipeline runs.
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    /// The agent's name in graph slices (the node's name).
+    pub agent: String,
+    /// Bounds of the observed graph.
+    pub graph: GraphConfig,
+    /// Bounds of the fqdn store.
+    pub store: StoreConfig,
+    /// Whether bans reach a kernel (a live run); rule records say so.
+    pub enforce: bool,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            agent: "edgewise".to_owned(),
+            graph: GraphConfig::default(),
+            store: StoreConfig::default(),
+            enforce: false,
+        }
+    }
+}
+
+/// A bounded memory of the latest value per key: when full, it starts over
+/// (what is forgotten is re-learnt from the next handshake).
+#[derive(Debug)]
+struct Latest<K, V> {
+    map: HashMap<K, V>,
+}
+
+impl<K: std::hash::Hash + Eq, V> Latest<K, V> {
+    fn new() -> Self {
+        Self {
+            map: HashMap::new(),
+        }
+    }
+
+    fn insert(&mut self, key: K, value: V) {
+        if self.map.len() >= MAX_REMEMBERED && !self.map.contains_key(&key) {
+            self.map.clear();
+        }
+        self.map.insert(key, value);
+    }
+
+    fn get(&self, key: &K) -> Option<&V> {
+        self.map.get(key)
+    }
+}
+
+/// Counters of a pipeline.
+#[derive(Debug, Clone, Default)]
+struct Counts {
+    events: BTreeMap<&'static str, u64>,
+    parse_errors: BTreeMap<&'static str, u64>,
+    edges_seen: u64,
+    verdicts: BTreeMap<&'static str, u64>,
+    dns_responses: u64,
+    rule_matches: BTreeMap<&'static str, u64>,
+    rule_errors: u64,
+    bans_requested: u64,
+}
+
+/// The pipeline (see the module docs).
+pub struct Pipeline {
+    config: PipelineConfig,
+    identities: Identities,
+    policies: PolicySet,
+    rules: Rules,
+    store: FqdnStore,
+    graph: ObservedGraph,
+    /// (address, port, protocol) known to be a server's.
+    servers: Latest<(IpAddr, u16, Protocol), ()>,
+    ja4t: Latest<IpAddr, String>,
+    ja4ts: Latest<IpAddr, String>,
+    services: Latest<(IpAddr, u16, Protocol), &'static str>,
+    counts: Counts,
+    bans: Vec<(Edge, Duration)>,
+}
+
+impl Pipeline {
+    /// A pipeline starting at `now_ns`.
+    pub fn new(
+        config: PipelineConfig,
+        identities: Identities,
+        policies: PolicySet,
+        rules: Rules,
+        now_ns: u64,
+    ) -> Self {
+        Self {
+            graph: ObservedGraph::new(config.graph, now_ns),
+            store: FqdnStore::new(config.store),
+            config,
+            identities,
+            policies,
+            rules,
+            servers: Latest::new(),
+            ja4t: Latest::new(),
+            ja4ts: Latest::new(),
+            services: Latest::new(),
+            counts: Counts::default(),
+            bans: Vec::new(),
+        }
+    }
+
+    /// Counts a record or packet that could not be used.
+    pub fn parse_error(&mut self, reason: &'static str) {
+        *self.counts.parse_errors.entry(reason).or_default() += 1;
+    }
+
+    /// Handles one event seen at `now_ns`; `sequence` labels its DNS
+    /// record (a replay's frame number, a live run's event count).
+    pub fn handle(
+        &mut self,
+        event: &Event<'_>,
+        now_ns: u64,
+        sequence: u64,
+        sink: &mut dyn FnMut(&Record),
+    ) {
+        let Some(protocol) = protocol(event.protocol) else {
+            return;
+        };
+        *self.counts.events.entry(kind_name(event.kind)).or_default() += 1;
+        match event.kind {
+            EventKind::Syn => {
+                match Ja4t::from_syn(event.data) {
+                    Ok(fingerprint) => {
+                        let text = fingerprint.to_string();
+                        let ip = event.src.ip();
+                        self.graph
+                            .fingerprint(ip, Fingerprint::Client(&text), now_ns);
+                        self.ja4t.insert(ip, text);
+                    }
+                    Err(error) => self.parse_error(error.reason()),
+                }
+                self.servers
+                    .insert((event.dst.ip(), event.dst.port(), protocol), ());
+                self.edge(
+                    event.src,
+                    event.dst,
+                    protocol,
+                    1,
+                    event.wire_len,
+                    now_ns,
+                    sink,
+                );
+            }
+            EventKind::SynAck => {
+                match Ja4ts::from_syn_ack(event.data) {
+                    Ok(fingerprint) => {
+                        let text = fingerprint.to_string();
+                        let ip = event.src.ip();
+                        self.graph
+                            .fingerprint(ip, Fingerprint::Server(&text), now_ns);
+                        self.ja4ts.insert(ip, text);
+                    }
+                    Err(error) => self.parse_error(error.reason()),
+                }
+                self.servers
+                    .insert((event.src.ip(), event.src.port(), protocol), ());
+                self.edge(
+                    event.dst,
+                    event.src,
+                    protocol,
+                    0,
+                    event.wire_len,
+                    now_ns,
+                    sink,
+                );
+            }
+            EventKind::DnsResponse => {
+                let transport = "udp";
+                match describe(sequence, transport, event.data, &mut self.store, now_ns) {
+                    None => {}
+                    Some(Ok(line)) => {
+                        self.counts.dns_responses += 1;
+                        sink(&Record::Dns(DnsRecord {
+                            time_ns: now_ns,
+                            client: event.dst.ip(),
+                            server: event.src.ip(),
+                            line: DnsLine::Response(line),
+                        }));
+                    }
+                    Some(Err(error)) => self.parse_error(error.reason()),
+                }
+                self.servers
+                    .insert((event.src.ip(), event.src.port(), protocol), ());
+                self.edge(
+                    event.dst,
+                    event.src,
+                    protocol,
+                    1,
+                    event.wire_len,
+                    now_ns,
+                    sink,
+                );
+            }
+            EventKind::Banner => {
+                let (client, server) = self.orient(event.src, event.dst, protocol);
+                if let Some(service) = detect_service(event.data) {
+                    self.graph
+                        .service(server.ip(), server.port(), protocol, service, now_ns);
+                    self.services
+                        .insert((server.ip(), server.port(), protocol), service);
+                }
+                self.edge(client, server, protocol, 0, event.wire_len, now_ns, sink);
+            }
+            EventKind::FlowSample => {
+                let (client, server) = self.orient(event.src, event.dst, protocol);
+                self.edge(client, server, protocol, 0, event.wire_len, now_ns, sink);
+            }
+        }
+    }
+
+    /// (client, server) for a packet from `src` to `dst`.
+    fn orient(
+        &self,
+        src: SocketAddr,
+        dst: SocketAddr,
+        protocol: Protocol,
+    ) -> (SocketAddr, SocketAddr) {
+        let known = |end: SocketAddr| {
+            self.servers
+                .get(&(end.ip(), end.port(), protocol))
+                .is_some()
+        };
+        if known(dst) {
+            (src, dst)
+        } else if known(src) || src.port() < dst.port() {
+            (dst, src)
+        } else {
+            (src, dst)
+        }
+    }
+
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one edge's parts, from each event kind"
+    )]
+    fn edge(
+        &mut self,
+        client: SocketAddr,
+        server: SocketAddr,
+        protocol: Protocol,
+        flows: u64,
+        bytes: u32,
+        now_ns: u64,
+        sink: &mut dyn FnMut(&Record),
+    ) {
+        let key = EdgeKey {
+            src: client.ip(),
+            dst: server.ip(),
+            port: server.port(),
+            protocol,
+        };
+        if self.graph.record(key, flows, u64::from(bytes), now_ns) == Recorded::Existing {
+            return;
+        }
+        self.counts.edges_seen += 1;
+        let endpoint = |at: SocketAddr| Endpoint {
+            ip: at.ip(),
+            port: at.port(),
+            identity: self.identities.lookup(at.ip()),
+            fqdn: fqdn(&self.store, at.ip(), now_ns),
+        };
+        let (src, dst) = (endpoint(client), endpoint(server));
+        let verdict = self.policies.evaluate(&EdgeQuery {
+            src: PolicyEndpoint {
+                ip: src.ip,
+                identity: src.identity.as_deref(),
+            },
+            dst: PolicyEndpoint {
+                ip: dst.ip,
+                identity: dst.identity.as_deref(),
+            },
+            port: dst.port,
+            protocol,
+        });
+        let kind = verdict.kind().as_str();
+        *self.counts.verdicts.entry(kind).or_default() += 1;
+        let record = EdgeRecord {
+            time_ns: now_ns,
+            summary: EdgeRecord::summary(&src, &dst),
+            proto: protocol,
+            verdict: kind,
+            policy: verdict
+                .deciding()
+                .map(|id| self.policies.policy(id).name.clone()),
+            ja4t: self.ja4t.get(&src.ip).cloned(),
+            ja4ts: self.ja4ts.get(&dst.ip).cloned(),
+            service: self
+                .services
+                .get(&(dst.ip, dst.port, protocol))
+                .map(|s| (*s).to_owned()),
+            src,
+            dst,
+        };
+        let outcome = self.rules.evaluate(&rule_input(&record));
+        sink(&Record::Edge(record.clone()));
+        self.counts.rule_errors += outcome.errors;
+        let ban = outcome.ban(&self.rules);
+        for m in &outcome.matches {
+            let rule = &self.rules.rules()[m.rule];
+            *self
+                .counts
+                .rule_matches
+                .entry(m.action.as_str())
+                .or_default() += 1;
+            let drop = m.action == Action::Drop;
+            sink(&Record::Rule(RuleRecord {
+                time_ns: now_ns,
+                rule: rule.name.clone(),
+                action: m.action.as_str(),
+                enforced: drop && !m.overridden && self.config.enforce,
+                overridden: m.overridden,
+                ttl_seconds: drop.then_some(rule.ttl.as_secs()),
+                edge: RuleEdge {
+                    src: key.src,
+                    dst: key.dst,
+                    port: key.port,
+                    proto: protocol,
+                },
+                summary: record.summary.clone(),
+            }));
+        }
+        if let Some(ttl) = ban {
+            self.counts.bans_requested += 1;
+            self.bans.push((
+                Edge {
+                    src: key.src,
+                    dst: key.dst,
+                    dst_port: key.port,
+                    protocol: protocol_number(protocol),
+                },
+                ttl,
+            ));
+        }
+    }
+
+    /// The secret reads of an audit batch, attributed to the workloads
+    /// running as each service account (when identities come from
+    /// objects; none otherwise).
+    pub fn secret_reads(&self, batch: AuditBatch) -> Vec<SecretReadRecord> {
+        let reads = match &self.identities {
+            Identities::Index(index) => batch.attribute(index),
+            _ => batch
+                .accesses
+                .into_iter()
+                .map(|access| SecretRead {
+                    access,
+                    workloads: Vec::new(),
+                })
+                .collect(),
+        };
+        reads.iter().map(SecretReadRecord::of).collect()
+    }
+
+    /// The bans asked for since the last call.
+    pub fn take_bans(&mut self) -> Vec<(Edge, Duration)> {
+        std::mem::take(&mut self.bans)
+    }
+
+    /// Lets idle edges and names expire (call it now and then).
+    pub fn expire(&mut self, now_ns: u64) {
+        self.graph.expire(now_ns);
+        self.store.purge_expired(now_ns);
+    }
+
+    /// The counters at `now_ns` (the live-only fields are left to the
+    /// driver).
+    pub fn stats(&self, now_ns: u64) -> StatsRecord {
+        let graph = self.graph.stats();
+        StatsRecord {
+            time_ns: now_ns,
+            events: self.counts.events.clone(),
+            parse_errors: self.counts.parse_errors.clone(),
+            edges: graph.edges,
+            edges_seen: self.counts.edges_seen,
+            edges_by_verdict: self.counts.verdicts.clone(),
+            edges_evicted: graph.evicted_edges,
+            dns_responses: self.counts.dns_responses,
+            dns_mappings: self.store.len(),
+            rule_matches: self.counts.rule_matches.clone(),
+            rule_errors: self.counts.rule_errors,
+            bans_requested: self.counts.bans_requested,
+            ..StatsRecord::default()
+        }
+    }
+
+    /// Drains the observed graph at `now_ns`: what was seen since the last
+    /// drain, with identities, names and verdicts attached.
+    pub fn drain(&mut self, now_ns: u64) -> GraphSlice {
+        let mut attacher = Attacher {
+            identities: &self.identities,
+            store: &self.store,
+            now: now_ns,
+        };
+        self.graph.drain(
+            &self.config.agent,
+            now_ns,
+            &mut attacher,
+            Some(&self.policies),
+        )
+    }
+}
+
+fn protocol(number: u8) -> Option<Protocol> {
+    match number {
+        6 => Some(Protocol::Tcp),
+        17 => Some(Protocol::Udp),
+        _ => None,
+    }
+}
+
+fn protocol_number(protocol: Protocol) -> u8 {
+    match protocol {
+        Protocol::Tcp => 6,
+        Protocol::Udp => 17,
+        Protocol::Sctp => 132,
+    }
+}
+
+/// The event kind as stats name it.
+pub fn kind_name(kind: EventKind) -> &'static str {
+    match kind {
+        EventKind::Syn => "syn",
+        EventKind::SynAck => "syn_ack",
+        EventKind::DnsResponse => "dns_response",
+        EventKind::Banner => "banner",
+        EventKind::FlowSample => "flow_sample",
+    }
+}
+
+/// What the rules see of an edge record.
+fn rule_input(record: &EdgeRecord) -> RuleInput {
+    let mut input = RuleInput {
+        src_ip: record.src.ip.to_string(),
+        dst_ip: record.dst.ip.to_string(),
+        dst_port: record.dst.port,
+        proto: record.proto.as_str().to_owned(),
+        ja4t: record.ja4t.clone().unwrap_or_default(),
+        ja4ts: record.ja4ts.clone().unwrap_or_default(),
+        service: record.service.clone().unwrap_or_default(),
+        ..RuleInput::default()
+    };
+    input.dns.fqdn = record.dst.fqdn.clone().unwrap_or_default();
+    record.verdict.clone_into(&mut input.edge.verdict);
+    input.edge.declared = record.verdict == "declared";
+    input.edge.policy_violation = record.verdict == "violation";
+    let k8s = &mut input.identity.k8s;
+    if let Some(object) = &record.src.identity {
+        let (namespace, workload, kind, name, account) = describe_object(object);
+        (
+            k8s.src_namespace,
+            k8s.src_workload,
+            k8s.src_kind,
+            k8s.src_name,
+        ) = (namespace, workload, kind, name);
+        k8s.src_service_account = account;
+        input.src_label.clone_from(&object.labels);
+    }
+    if let Some(object) = &record.dst.identity {
+        let (namespace, workload, kind, name, account) = describe_object(object);
+        (
+            k8s.dst_namespace,
+            k8s.dst_workload,
+            k8s.dst_kind,
+            k8s.dst_name,
+        ) = (namespace, workload, kind, name);
+        k8s.dst_service_account = account;
+        input.dst_label.clone_from(&object.labels);
+    }
+    input
+}
+
+/// Namespace, workload name, kind, name and service account of an object.
+fn describe_object(object: &ClusterObject) -> (String, String, String, String, String) {
+    (
+        object.namespace.clone().unwrap_or_default(),
+        object
+            .workload
+            .as_ref()
+            .map(|w| w.name.clone())
+            .unwrap_or_default(),
+        object.kind.as_str().to_owned(),
+        object.name.clone(),
+        object.service_account.clone().unwrap_or_default(),
+    )
+}

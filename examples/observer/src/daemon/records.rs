@@ -1,0 +1,233 @@
+//! The daemon's JSON-lines output: one object per line, its `type` first.
+//!
+//! - `edge`: an edge seen for the first time (or again after it expired):
+//!   `{"type": "edge", "time_ns", "src": Endpoint, "dst": Endpoint, "proto",
+//!   "verdict", "policy", "ja4t", "ja4ts", "service", "summary"}`, where an
+//!   Endpoint is `{"ip", "port", "identity", "fqdn"}` (`identity` is
+//!   ip-index's `ClusterObject` form or null, `fqdn` the name the address
+//!   was resolved from or null; the client's `port` is the one it used
+//!   first). `verdict` is `declared`, `violation` or `not_governed` (no
+//!   policy selects either side), `policy` the deciding NetworkPolicy or
+//!   null; fingerprints and `service` are null until known.
+//! - `rule`: a rule matched a new edge: `{"type": "rule", "time_ns",
+//!   "rule", "action", "enforced", "overridden", "ttl_seconds", "edge":
+//!   {"src", "dst", "port", "proto"}}`; `enforced` says whether a ban went
+//!   into the kernel (never in a replay), `overridden` that an `allow` rule
+//!   won over this `drop`.
+//! - `dns`: a DNS response, as `edgewise dns` prints it, plus `time_ns`,
+//!   `client` and `server`.
+//! - `secret_read`: a service account read a Secret (from the audit
+//!   webhook).
+//! - `stats`: counters, periodically and at the end.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use edgewise_ip_index::{ClusterObject, Protocol};
+use serde::Serialize;
+
+use crate::dns::DnsLine;
+
+/// One output line.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Record {
+    /// A new edge.
+    Edge(EdgeRecord),
+    /// A rule matched.
+    Rule(RuleRecord),
+    /// A DNS response.
+    Dns(DnsRecord),
+    /// A secret read by a service account.
+    SecretRead(SecretReadRecord),
+    /// Counters.
+    Stats(StatsRecord),
+}
+
+/// One side of an edge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Endpoint {
+    /// The address.
+    pub ip: IpAddr,
+    /// The port (the client's first one, the server's service port).
+    pub port: u16,
+    /// Who has the address.
+    pub identity: Option<Arc<ClusterObject>>,
+    /// The name the address was resolved from.
+    pub fqdn: Option<String>,
+}
+
+impl Endpoint {
+    /// How a summary names it: the identity, else the name, else the
+    /// address.
+    pub fn name(&self) -> String {
+        match (&self.identity, &self.fqdn) {
+            (Some(identity), _) => identity.to_string(),
+            (None, Some(fqdn)) => fqdn.clone(),
+            (None, None) => self.ip.to_string(),
+        }
+    }
+}
+
+/// A new edge.
+#[derive(Debug, Clone, Serialize)]
+pub struct EdgeRecord {
+    /// When (nanoseconds since the Unix epoch).
+    pub time_ns: u64,
+    /// The client.
+    pub src: Endpoint,
+    /// The server.
+    pub dst: Endpoint,
+    /// `tcp` or `udp`.
+    pub proto: Protocol,
+    /// `declared`, `violation` or `not_governed`.
+    pub verdict: &'static str,
+    /// The deciding NetworkPolicy (`namespace/name`).
+    pub policy: Option<String>,
+    /// The client's JA4T.
+    pub ja4t: Option<String>,
+    /// The server's JA4TS.
+    pub ja4ts: Option<String>,
+    /// What the first payload showed.
+    pub service: Option<String>,
+    /// `analytics/telegraf connects to analytics/influxdb:8086 (10.42.1.159)`.
+    pub summary: String,
+}
+
+impl EdgeRecord {
+    /// The summary line for `src` and `dst`.
+    pub fn summary(src: &Endpoint, dst: &Endpoint) -> String {
+        let server = dst.name();
+        if server == dst.ip.to_string() {
+            format!("{} connects to {server}:{}", src.name(), dst.port)
+        } else {
+            format!(
+                "{} connects to {server}:{} ({})",
+                src.name(),
+                dst.port,
+                dst.ip
+            )
+        }
+    }
+}
+
+/// The edge a rule record is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RuleEdge {
+    /// The client.
+    pub src: IpAddr,
+    /// The server.
+    pub dst: IpAddr,
+    /// The server's port.
+    pub port: u16,
+    /// The protocol.
+    pub proto: Protocol,
+}
+
+/// A rule matched.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleRecord {
+    /// When.
+    pub time_ns: u64,
+    /// The rule's name.
+    pub rule: String,
+    /// `drop`, `log` or `allow`.
+    pub action: &'static str,
+    /// A ban went into the kernel.
+    pub enforced: bool,
+    /// An `allow` rule won over this `drop`.
+    pub overridden: bool,
+    /// The ban's length, for a drop.
+    pub ttl_seconds: Option<u64>,
+    /// The edge.
+    pub edge: RuleEdge,
+    /// The edge's summary.
+    pub summary: String,
+}
+
+/// A DNS response.
+#[derive(Debug, Clone, Serialize)]
+pub struct DnsRecord {
+    /// When.
+    pub time_ns: u64,
+    /// Who asked.
+    pub client: IpAddr,
+    /// Who answered.
+    pub server: IpAddr,
+    /// As `edgewise dns` prints it.
+    #[serde(flatten)]
+    pub line: DnsLine,
+}
+
+/// A secret read.
+#[derive(Debug, Clone, Serialize)]
+pub struct SecretReadRecord {
+    /// When the API server saw it (seconds since the Unix epoch).
+    pub time_s: Option<i64>,
+    /// The API server's audit id.
+    pub audit_id: Option<String>,
+    /// The service account, `namespace/name`.
+    pub service_account: String,
+    /// The secret, `namespace/name` (`namespace/*` for a list or watch of
+    /// all).
+    pub secret: String,
+    /// `get`, `list` or `watch`.
+    pub verb: &'static str,
+    /// The workloads running as the service account (`namespace/Kind/name`).
+    pub workloads: Vec<String>,
+}
+
+impl SecretReadRecord {
+    /// The record of one attributed read.
+    pub fn of(read: &edgewise_ip_index::SecretRead) -> Self {
+        let access = &read.access;
+        Self {
+            time_s: access.time.map(|t| t.0),
+            audit_id: access.audit_id.clone(),
+            service_account: format!("{}/{}", access.account_namespace, access.account),
+            secret: format!(
+                "{}/{}",
+                access.namespace.as_deref().unwrap_or("*"),
+                access.name.as_deref().unwrap_or("*")
+            ),
+            verb: access.verb.as_str(),
+            workloads: read.workloads.iter().map(ToString::to_string).collect(),
+        }
+    }
+}
+
+/// Counters.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StatsRecord {
+    /// When.
+    pub time_ns: u64,
+    /// Events handled, by kind.
+    pub events: BTreeMap<&'static str, u64>,
+    /// Events the kernel lost because the ring was full (live only).
+    pub lost_events: u64,
+    /// Records or packets that could not be used, by reason.
+    pub parse_errors: BTreeMap<&'static str, u64>,
+    /// Edges held now.
+    pub edges: usize,
+    /// Edges seen since the start.
+    pub edges_seen: u64,
+    /// Those edges by verdict.
+    pub edges_by_verdict: BTreeMap<&'static str, u64>,
+    /// Edges evicted to stay within bounds.
+    pub edges_evicted: u64,
+    /// DNS responses read.
+    pub dns_responses: u64,
+    /// Address -> name mappings held.
+    pub dns_mappings: usize,
+    /// Rule matches, by action.
+    pub rule_matches: BTreeMap<&'static str, u64>,
+    /// Rule expressions that failed.
+    pub rule_errors: u64,
+    /// Bans asked for by drop rules.
+    pub bans_requested: u64,
+    /// Bans held in the kernel now (live only).
+    pub bans_held: usize,
+    /// Packets the kernel dropped for bans (live only).
+    pub packets_dropped: u64,
+}

@@ -1,0 +1,207 @@
+//! `edgewise replay [FILE]`: a pcap or pcapng file through capture's replay
+//! source (the kernel's rules, applied to decoded packets) and the
+//! pipeline. No root needed, nothing enforced. Time is the capture's.
+//! With no file, the bundled demo (`demo/cluster/`): a capture of real
+//! traffic between network namespaces posing as pods, with the matching
+//! Kubernetes objects, NetworkPolicies and rules.
+
+use std::fmt::Write as _;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use edgewise_capture::{Replay, ReplayConfig};
+use edgewise_edge_set::ServiceGraph;
+use edgewise_packet::{CaptureReader, decode};
+
+use super::config::Settings;
+use super::pipeline::Pipeline;
+use super::records::{Record, StatsRecord};
+use super::{DaemonError, Output, build_pipeline, stats_interval, write_graph_files};
+
+/// The bundled demo's folder (in the source tree).
+pub fn demo_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../demo/cluster");
+    dir.canonicalize().unwrap_or(dir)
+}
+
+/// The settings for the bundled demo: its capture, objects, policies and
+/// rules, unless the flags name others.
+pub fn demo_settings(flags: &Settings) -> (PathBuf, Settings) {
+    let dir = demo_dir();
+    let mut settings = flags.clone();
+    if settings.objects.is_empty() && settings.identity_mmdb.is_none() {
+        settings.objects = vec![dir.join("objects.json")];
+    }
+    if settings.policies.is_empty() {
+        settings.policies = vec![dir.join("policies.json")];
+    }
+    if settings.rules.is_none() {
+        settings.rules = Some(dir.join("rules.toml"));
+    }
+    (dir.join("capture.pcap"), settings)
+}
+
+/// What a replay did.
+#[derive(Debug, Clone)]
+pub struct ReplaySummary {
+    /// The capture.
+    pub file: PathBuf,
+    /// Frames read.
+    pub packets: u64,
+    /// Wall time spent.
+    pub seconds: f64,
+    /// The last counters.
+    pub stats: StatsRecord,
+    /// Graph files written.
+    pub graph_files: Vec<PathBuf>,
+}
+
+/// Replays `file` with `settings` (the settings already resolved).
+///
+/// # Errors
+/// [`DaemonError`] for inputs that cannot be used, a broken capture (what
+/// came before it was handled and written) or an output error.
+pub fn replay(file: &Path, settings: &Settings) -> Result<ReplaySummary, DaemonError> {
+    let input: Box<dyn Read + Send> = if file.as_os_str() == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(std::fs::File::open(file).map_err(crate::FileError::at(file))?)
+    };
+    let started = Instant::now();
+    let mut output = Output::open(settings.output.as_deref())?;
+    let mut reader = CaptureReader::new(std::io::BufReader::new(input)).map_err(|source| {
+        DaemonError::Capture {
+            path: file.to_owned(),
+            source,
+        }
+    })?;
+    let mut pipeline: Option<Pipeline> = None;
+    let mut replay = Replay::new(ReplayConfig::default());
+    let interval_ns =
+        stats_interval(settings).map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+    let (mut packets, mut next_stats, mut last_ns) = (0u64, 0u64, 0u64);
+    let mut broken = None;
+    while let Some(frame) = reader.next_frame() {
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(source) => {
+                broken = Some(source);
+                break;
+            }
+        };
+        packets += 1;
+        let now = frame.timestamp_ns;
+        last_ns = last_ns.max(now);
+        // Built at the first packet, so that the graph starts at the
+        // capture's time.
+        let pipeline = match &mut pipeline {
+            Some(pipeline) => pipeline,
+            None => pipeline.insert(build_pipeline(settings, false, now)?),
+        };
+        if let Some(interval) = interval_ns {
+            if next_stats == 0 {
+                next_stats = now.saturating_add(interval);
+            } else if now >= next_stats {
+                pipeline.expire(now);
+                output.write(&Record::Stats(pipeline.stats(now)));
+                next_stats = now.saturating_add(interval);
+            }
+        }
+        match decode(frame.link, frame.data) {
+            Ok(packet) => {
+                replay.packet(now, frame.original_len, &packet, |event| {
+                    pipeline.handle(&event, now, frame.number, &mut |record| {
+                        output.write(record);
+                    });
+                });
+            }
+            // ARP and the like: not for the observers, as in the kernel.
+            Err(edgewise_packet::DecodeError::NotIp { .. }) => {}
+            Err(error) => pipeline.parse_error(error.reason()),
+        }
+    }
+    let mut pipeline = match pipeline {
+        Some(pipeline) => pipeline,
+        None => build_pipeline(settings, false, 0)?,
+    };
+    let stats = pipeline.stats(last_ns);
+    output.write(&Record::Stats(stats.clone()));
+    output.flush()?;
+    let graph = ServiceGraph::from_slice(&pipeline.drain(last_ns));
+    let graph_files = write_graph_files(settings, &graph)?;
+    if let Some(source) = broken {
+        return Err(DaemonError::Capture {
+            path: file.to_owned(),
+            source,
+        });
+    }
+    Ok(ReplaySummary {
+        file: file.to_owned(),
+        packets,
+        seconds: started.elapsed().as_secs_f64(),
+        stats,
+        graph_files,
+    })
+}
+
+impl ReplaySummary {
+    /// The short table `edgewise replay` ends with.
+    #[expect(clippy::cast_precision_loss, reason = "a packet count shown as a rate")]
+    pub fn table(&self) -> String {
+        let list = |counts: &std::collections::BTreeMap<&'static str, u64>| {
+            counts
+                .iter()
+                .map(|(name, n)| format!("{name} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let stats = &self.stats;
+        let mut table = String::new();
+        let _ = writeln!(table, "edgewise replay: {}", self.file.display());
+        let rate = if self.seconds > 0.0 {
+            format!(" ({:.0} packets/s)", self.packets as f64 / self.seconds)
+        } else {
+            String::new()
+        };
+        let rows = [
+            ("packets", format!("{}{rate}", self.packets)),
+            ("events", list(&stats.events)),
+            (
+                "edges",
+                format!("{} ({})", stats.edges_seen, list(&stats.edges_by_verdict)),
+            ),
+            (
+                "dns",
+                format!(
+                    "{} responses, {} names held",
+                    stats.dns_responses, stats.dns_mappings
+                ),
+            ),
+            (
+                "rules",
+                if stats.rule_matches.is_empty() {
+                    "no match".to_owned()
+                } else {
+                    format!(
+                        "{} (bans not enforced in a replay)",
+                        list(&stats.rule_matches)
+                    )
+                },
+            ),
+            ("unusable", list(&stats.parse_errors)),
+        ];
+        for (name, value) in rows {
+            let value = if value.is_empty() {
+                "none".to_owned()
+            } else {
+                value
+            };
+            let _ = writeln!(table, "  {name:<9} {value}");
+        }
+        for path in &self.graph_files {
+            let _ = writeln!(table, "  wrote     {}", path.display());
+        }
+        table
+    }
+}

@@ -1,0 +1,240 @@
+//! `edgewise replay` on the bundled demo (`demo/cluster/`: real traffic
+//! between namespaces posing as pods, recorded by `scenario.sh generate`):
+//! every edge with its identities, names and verdict, the rules' records,
+//! the DNS records, the counters, the graph files and the summary table.
+//! Then the settings' paths: an explicit file without objects, a config
+//! file, and inputs that must stop it with a clear message.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use common::{EdgeSeen, edges_of, edgewise, records};
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("edgewise-replay-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn demo(file: &str) -> String {
+    format!("{}/../../demo/cluster/{file}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn edge(
+    src: &str,
+    dst: &str,
+    port: u16,
+    proto: &str,
+    verdict: &str,
+    fqdn: Option<&str>,
+) -> EdgeSeen {
+    (
+        src.to_owned(),
+        dst.to_owned(),
+        port,
+        proto.to_owned(),
+        verdict.to_owned(),
+        fqdn.map(str::to_owned),
+    )
+}
+
+/// The demo's edges, as `scenario.sh traffic` makes them.
+fn demo_edges() -> BTreeSet<EdgeSeen> {
+    let (frontend, checkout, postgres) = (
+        "shop/frontend-7d9f8c6b5-x0",
+        "shop/checkout-7d9f8c6b5-x1",
+        "shop/postgres-0",
+    );
+    let (telegraf, influxdb, dns) = (
+        "analytics/telegraf-n3",
+        "analytics/influxdb-0",
+        "kube-system/coredns-7d9f8c6b5-x5",
+    );
+    let checkout_name = Some("checkout.shop.svc.cluster.local");
+    let postgres_name = Some("postgres.shop.svc.cluster.local");
+    [
+        edge(frontend, dns, 53, "udp", "declared", None),
+        edge(checkout, dns, 53, "udp", "declared", None),
+        edge(telegraf, dns, 53, "udp", "declared", None),
+        edge(frontend, checkout, 8080, "tcp", "declared", checkout_name),
+        edge(frontend, checkout, 2222, "tcp", "declared", checkout_name),
+        edge(checkout, postgres, 5432, "tcp", "declared", postgres_name),
+        edge(
+            telegraf,
+            influxdb,
+            8086,
+            "tcp",
+            "declared",
+            Some("influxdb.analytics.svc.cluster.local"),
+        ),
+        edge(frontend, postgres, 5432, "tcp", "violation", postgres_name),
+        edge(
+            frontend,
+            "api.partner.example",
+            443,
+            "tcp",
+            "not_governed",
+            Some("api.partner.example"),
+        ),
+    ]
+    .into_iter()
+    .collect()
+}
+
+#[test]
+fn the_bundled_demo_gives_every_edge_with_identities_names_verdicts_and_rules() {
+    let dir = scratch("demo");
+    let (stdout, stderr, ok) = edgewise(&["replay", "--graph-out", dir.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    assert_eq!(edges_of(&stdout), demo_edges());
+
+    let violation = records(&stdout, "edge")
+        .find(|e| e["verdict"] == "violation")
+        .unwrap();
+    assert_eq!(violation["policy"], "shop/postgres-ingress");
+    assert_eq!(
+        violation["service"], "postgresql",
+        "from the client's first bytes"
+    );
+    assert!(violation["ja4t"].as_str().unwrap().starts_with("64240_"));
+    assert_eq!(
+        violation["summary"],
+        "shop/frontend-7d9f8c6b5-x0 connects to shop/postgres-0:5432 (10.42.1.12)"
+    );
+    assert_eq!(
+        violation["src"]["identity"]["workload"]["kind"],
+        "Deployment"
+    );
+
+    let rules: BTreeSet<(String, String, bool, String, u64)> = records(&stdout, "rule")
+        .map(|r| {
+            (
+                r["rule"].as_str().unwrap().to_owned(),
+                r["action"].as_str().unwrap().to_owned(),
+                r["enforced"].as_bool().unwrap(),
+                r["edge"]["dst"].as_str().unwrap().to_owned(),
+                r["edge"]["port"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let rule = |name: &str, action: &str, dst: &str, port| {
+        (
+            name.to_owned(),
+            action.to_owned(),
+            false,
+            dst.to_owned(),
+            port,
+        )
+    };
+    assert_eq!(
+        rules,
+        [
+            rule("undeclared-database-access", "drop", "10.42.1.12", 5432),
+            rule("partner-egress", "log", "203.0.113.7", 443),
+            rule("monitoring-exception", "allow", "10.42.1.53", 53),
+            rule("monitoring-exception", "allow", "10.42.1.159", 8086),
+        ]
+        .into_iter()
+        .collect(),
+        "a replay enforces nothing"
+    );
+
+    let questions: BTreeSet<String> = records(&stdout, "dns")
+        .map(|d| d["question"]["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(questions.len(), 4, "{questions:?}");
+    assert!(questions.contains("api.partner.example"));
+
+    let stats = records(&stdout, "stats").last().expect("a last stats line");
+    assert_eq!(stats["edges_seen"], 9);
+    assert_eq!(stats["edges_by_verdict"]["violation"], 1);
+    assert_eq!(stats["dns_responses"], 5);
+    assert_eq!(stats["bans_requested"], 1);
+    assert_eq!(stats["parse_errors"], serde_json::json!({}));
+
+    assert!(
+        stderr.contains("edges     9 (declared 7, not_governed 1, violation 1)"),
+        "{stderr}"
+    );
+    let dot = std::fs::read_to_string(dir.join("graph.dot")).unwrap();
+    assert!(dot.contains(
+        "\"shop/Deployment/frontend\" -> \"shop/StatefulSet/postgres\" [label=\"5432/tcp\\n1 flow\\nviolation\""
+    ), "{dot}");
+    assert!(dir.join("graph.json").exists() && dir.join("graph-workload.json").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_capture_alone_gives_addresses_and_names_and_a_config_file_sets_the_output() {
+    let dir = scratch("config");
+    let output = dir.join("lines.jsonl");
+    let config = dir.join("edgewise.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "output = {:?}\nstats_interval_seconds = 0\n",
+            output.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let (stdout, stderr, ok) = edgewise(&[
+        "replay",
+        &demo("capture.pcap"),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.is_empty(), "the lines went to the file");
+    let lines = std::fs::read_to_string(&output).unwrap();
+    let edges = edges_of(&lines);
+    assert_eq!(edges.len(), 9);
+    assert!(
+        edges.iter().all(|e| e.4 == "not_governed"),
+        "no policies: nothing governs"
+    );
+    assert!(edges.contains(&edge(
+        "10.42.1.10",
+        "postgres.shop.svc.cluster.local",
+        5432,
+        "tcp",
+        "not_governed",
+        Some("postgres.shop.svc.cluster.local")
+    )));
+    assert_eq!(records(&lines, "rule").count(), 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn inputs_that_cannot_be_used_stop_it_with_the_place_named() {
+    let dir = scratch("errors");
+    let rules = dir.join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nname = \"typo\"\nwhen = 'dst_prot == 22'\naction = \"drop\"\n",
+    )
+    .unwrap();
+    let (_, stderr, ok) = edgewise(&["replay", "--rules", rules.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("rule \"typo\": unknown variable \"dst_prot\""),
+        "{stderr}"
+    );
+
+    let (_, stderr, ok) = edgewise(&["replay", "--observe-mode", "ebpf"]);
+    assert!(!ok);
+    assert!(stderr.contains("setting observe_mode"), "{stderr}");
+
+    let not_pcap = dir.join("not.pcap");
+    std::fs::write(&not_pcap, "hello").unwrap();
+    let (_, stderr, ok) = edgewise(&["replay", not_pcap.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(stderr.contains("not.pcap"), "{stderr}");
+
+    let (_, stderr, ok) = edgewise(&["replay", "--objects", "/nonexistent.json"]);
+    assert!(!ok);
+    assert!(stderr.contains("/nonexistent.json"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
