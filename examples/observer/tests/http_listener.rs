@@ -1,0 +1,164 @@
+//! The daemon's HTTP listener on loopback: health before and after the
+//! observers are ready, metrics and graph after a publish, and the audit
+//! webhook's guards (bearer token, body cap, per-peer rate limit) in front
+//! of the secret reads it hands to the pipeline, attributed to workloads.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+
+use edgewise_edge_set::ServiceGraph;
+use edgewise_observer::daemon::config::Settings;
+use edgewise_observer::daemon::http::{HttpServer, Shared};
+use edgewise_observer::daemon::identities::Identities;
+use edgewise_observer::daemon::pipeline::{Pipeline, PipelineConfig};
+use edgewise_observer::daemon::records::StatsRecord;
+use edgewise_observer::daemon::rules::Rules;
+
+const SECRET_GET: &str = r#"{"kind": "Event", "apiVersion": "audit.k8s.io/v1",
+  "stage": "ResponseComplete", "verb": "get", "auditID": "a-1",
+  "user": {"username": "system:serviceaccount:shop:checkout"},
+  "objectRef": {"resource": "secrets", "namespace": "shop", "name": "stripe-key"},
+  "responseStatus": {"code": 200}}"#;
+
+/// One HTTP/1.1 request; the status code and body.
+fn request(address: SocketAddr, head: &str, body: &[u8]) -> (u16, String) {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream
+        .write_all(format!("{head}\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .unwrap();
+    let _ = stream.write_all(body);
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    let code = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (code, body)
+}
+
+fn post(address: SocketAddr, token: Option<&str>, body: &str) -> u16 {
+    let auth = token.map_or(String::new(), |t| format!("\r\nAuthorization: Bearer {t}"));
+    let head = format!(
+        "POST /audit HTTP/1.1\r\nContent-Length: {}{auth}",
+        body.len()
+    );
+    request(address, &head, body.as_bytes()).0
+}
+
+fn start(tag: &str) -> (HttpServer, Arc<Shared>, std::path::PathBuf) {
+    let token = std::env::temp_dir().join(format!("edgewise-token-{tag}-{}", std::process::id()));
+    std::fs::write(&token, "s3cret-token\n").unwrap();
+    let settings = Settings {
+        audit_token_file: Some(token.clone()),
+        ..Settings::default()
+    };
+    let shared = Arc::new(Shared::default());
+    let server = HttpServer::start(
+        "127.0.0.1:0".parse().unwrap(),
+        &settings,
+        Arc::clone(&shared),
+    )
+    .unwrap();
+    (server, shared, token)
+}
+
+#[test]
+fn health_metrics_and_graph() {
+    let (server, shared, token) = start("health");
+    let address = server.address();
+    assert_eq!(request(address, "GET /healthz HTTP/1.1", b"").0, 503);
+    shared.set_ready();
+    assert_eq!(
+        request(address, "GET /healthz HTTP/1.1", b""),
+        (200, "ok\n".to_owned())
+    );
+
+    let mut stats = StatsRecord::default();
+    stats.events.insert("syn", 7);
+    stats.edges_by_verdict.insert("violation", 2);
+    stats.lost_events = 3;
+    shared.publish(&ServiceGraph::new(), &stats);
+    let (code, metrics) = request(address, "GET /metrics HTTP/1.1", b"");
+    assert_eq!(code, 200);
+    for line in [
+        "edgewise_events_total{kind=\"syn\"} 7",
+        "edgewise_edges_seen_total{verdict=\"violation\"} 2",
+        "edgewise_lost_events_total 3",
+        "# EOF",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
+    let (code, graph) = request(address, "GET /graph HTTP/1.1", b"");
+    assert_eq!(code, 200);
+    let graph: serde_json::Value = serde_json::from_str(&graph).unwrap();
+    assert_eq!(graph["schema"], "edgewise.graph/v1", "{graph}");
+    assert_eq!(request(address, "GET /nope HTTP/1.1", b"").0, 404);
+    std::fs::remove_file(token).unwrap();
+}
+
+#[test]
+fn the_audit_webhook_guards_its_door_and_hands_secret_reads_on() {
+    let (server, shared, token) = start("audit");
+    let address = server.address();
+    assert_eq!(post(address, None, SECRET_GET), 401, "no token");
+    assert_eq!(
+        post(address, Some("s3cret-tokeN"), SECRET_GET),
+        401,
+        "wrong token"
+    );
+    assert_eq!(post(address, Some("s3cret"), SECRET_GET), 401, "a prefix");
+    assert!(
+        shared.take_audits().is_empty(),
+        "nothing unauthorised got in"
+    );
+
+    assert_eq!(post(address, Some("s3cret-token"), SECRET_GET), 200);
+    let head =
+        "POST /audit HTTP/1.1\r\nAuthorization: Bearer s3cret-token\r\nContent-Length: 9000000";
+    assert_eq!(
+        request(address, head, b"{}").0,
+        413,
+        "an announced body over the cap"
+    );
+
+    let batches = shared.take_audits();
+    assert_eq!(batches.len(), 1);
+    let objects =
+        std::env::temp_dir().join(format!("edgewise-audit-objects-{}", std::process::id()));
+    std::fs::write(
+        &objects,
+        r#"{"kind": "Pod", "metadata": {"name": "checkout-0", "namespace": "shop", "uid": "2",
+            "ownerReferences": [{"kind": "StatefulSet", "name": "checkout", "controller": true}]},
+            "spec": {"serviceAccountName": "checkout"},
+            "status": {"phase": "Running", "podIP": "10.0.0.2"}}"#,
+    )
+    .unwrap();
+    let index = edgewise_observer::resolve::load_index(std::slice::from_ref(&objects)).unwrap();
+    let pipeline = Pipeline::new(
+        PipelineConfig::default(),
+        Identities::Index(Box::new(index)),
+        edgewise_edge_set::DeclaredPolicies::default().compile(),
+        Rules::default(),
+        0,
+    );
+    let reads = pipeline.secret_reads(batches.into_iter().next().unwrap());
+    assert_eq!(reads.len(), 1);
+    assert_eq!(reads[0].secret, "shop/stripe-key");
+    assert_eq!(reads[0].service_account, "shop/checkout");
+    assert_eq!(reads[0].workloads, ["shop/StatefulSet/checkout"]);
+
+    // The rest of the burst, then the bucket is empty.
+    let codes: Vec<u16> = (0..30)
+        .map(|_| post(address, Some("s3cret-token"), "{}"))
+        .collect();
+    assert!(codes.contains(&429), "{codes:?}");
+    assert!(codes.iter().all(|c| *c == 200 || *c == 429), "{codes:?}");
+    std::fs::remove_file(objects).unwrap();
+    std::fs::remove_file(token).unwrap();
+}
