@@ -40,10 +40,36 @@ fn tcp(template: &[u8], sport: u16, dport: u16, flags: u8, seq: u32) -> Vec<u8> 
     t
 }
 
+/// The synthetic capture's DNS server.
+const DNS_SERVER: [u8; 4] = [10, 43, 255, 53];
+
+/// A UDP datagram from port 53: the answer to `svcN.shop.svc.cluster.local`
+/// (N = the server's last byte) with the server's address, TTL 300.
+fn dns_answer(conn: u32, server: [u8; 4]) -> Vec<u8> {
+    let mut message = Vec::with_capacity(80);
+    message.extend_from_slice(&(conn as u16).to_be_bytes());
+    message.extend_from_slice(&[0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0]);
+    let first = format!("svc{}", server[3]);
+    for label in [first.as_str(), "shop", "svc", "cluster", "local"] {
+        message.push(label.len() as u8);
+        message.extend_from_slice(label.as_bytes());
+    }
+    message.extend_from_slice(&[0, 0, 1, 0, 1]);
+    message.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 1, 0x2c, 0, 4]);
+    message.extend_from_slice(&server);
+    let mut udp = Vec::with_capacity(8 + message.len());
+    udp.extend_from_slice(&53u16.to_be_bytes());
+    udp.extend_from_slice(&(40_000 + (conn % 1000) as u16).to_be_bytes());
+    udp.extend_from_slice(&(8 + message.len() as u16).to_be_bytes());
+    udp.extend_from_slice(&[0, 0]);
+    udp.extend_from_slice(&message);
+    udp
+}
+
 /// A classic pcap (Ethernet, microsecond timestamps) of about `frames`
 /// frames: per connection a SYN, a SYN-ACK (every eighth retransmitted once),
 /// and six data/ACK segments; every tenth connection is preceded by a DNS
-/// response over UDP.
+/// response over UDP naming its server.
 ///
 /// # Panics
 /// Never for the frame sizes generated here (all far below 64 KiB).
@@ -74,8 +100,8 @@ pub fn synthetic_capture(frames: usize) -> Vec<u8> {
             &LINUX_SYN[..]
         };
         if conn.is_multiple_of(10) {
-            let dns = [0u8; 8 + 60];
-            push(&mut out, &ethernet_ipv4(server, client, 17, &dns), micros);
+            let dns = dns_answer(conn, server);
+            push(&mut out, &ethernet_ipv4(DNS_SERVER, client, 17, &dns), micros);
             written += 1;
         }
         push(

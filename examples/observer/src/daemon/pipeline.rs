@@ -76,13 +76,13 @@ impl Default for PipelineConfig {
 /// (what is forgotten is re-learnt from the next handshake).
 #[derive(Debug)]
 struct Latest<K, V> {
-    map: HashMap<K, V>,
+    map: HashMap<K, V, foldhash::fast::RandomState>,
 }
 
 impl<K: std::hash::Hash + Eq, V> Latest<K, V> {
     fn new() -> Self {
         Self {
-            map: HashMap::new(),
+            map: HashMap::default(),
         }
     }
 

@@ -103,7 +103,8 @@ pub fn replay(file: &Path, settings: &Settings) -> Result<ReplaySummary, DaemonE
             if next_stats == 0 {
                 next_stats = now.saturating_add(interval);
             } else if now >= next_stats {
-                pipeline.expire(now);
+                // No expiry here: edges expire only once drained, which a
+                // replay does at the end, and names expire on lookup.
                 output.write(&Record::Stats(pipeline.stats(now)));
                 next_stats = now.saturating_add(interval);
             }

@@ -156,9 +156,18 @@ pub const VARIABLES: &[&str] = &[
 ];
 
 /// The rules, compiled.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Rules {
     rules: Vec<Rule>,
+    /// The standard functions, registered once: each evaluation adds the
+    /// edge's variables in a scope of its own on top.
+    root: Context<'static, 'static>,
+}
+
+impl std::fmt::Debug for Rules {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rules").field("rules", &self.rules).finish_non_exhaustive()
+    }
 }
 
 /// What the rules see of an edge (see the module docs for each field).
@@ -325,7 +334,10 @@ impl Rules {
                 program,
             });
         }
-        Ok(Self { rules })
+        Ok(Self {
+            rules,
+            root: Context::default(),
+        })
     }
 
     /// The rules, in file order.
@@ -344,7 +356,7 @@ impl Rules {
         if self.rules.is_empty() {
             return outcome;
         }
-        let Some(context) = context_of(input) else {
+        let Some(context) = scope_of(&self.root, input) else {
             outcome.errors = self.rules.len() as u64;
             return outcome;
         };
@@ -368,9 +380,9 @@ impl Rules {
     }
 }
 
-/// The expression context holding `input`'s fields as variables.
-fn context_of(input: &RuleInput) -> Option<Context<'static, 'static>> {
-    let mut context = Context::default();
+/// A scope over `root` holding `input`'s fields as variables.
+fn scope_of<'p>(root: &'p Context<'static, 'static>, input: &RuleInput) -> Option<Context<'p, 'static>> {
+    let mut context = root.new_inner_scope();
     context.add_variable("identity", &input.identity).ok()?;
     context.add_variable("src_label", &input.src_label).ok()?;
     context.add_variable("dst_label", &input.dst_label).ok()?;
