@@ -12,6 +12,8 @@ if [ "$(id -u)" = 0 ]; then
   missing=()
   command -v tcpdump >/dev/null 2>&1 || missing+=(tcpdump)
   command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+  # sysctl and kill, for the demo cluster's scenario and the daemon's test.
+  { command -v sysctl && { [ -x /bin/kill ] || [ -x /usr/bin/kill ]; }; } >/dev/null 2>&1 || missing+=(procps)
   command -v python3 >/dev/null 2>&1 || missing+=(python3)
   command -v dnsmasq >/dev/null 2>&1 || missing+=(dnsmasq-base)
   command -v unbound >/dev/null 2>&1 || missing+=(unbound)
