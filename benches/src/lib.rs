@@ -101,7 +101,11 @@ pub fn synthetic_capture(frames: usize) -> Vec<u8> {
         };
         if conn.is_multiple_of(10) {
             let dns = dns_answer(conn, server);
-            push(&mut out, &ethernet_ipv4(DNS_SERVER, client, 17, &dns), micros);
+            push(
+                &mut out,
+                &ethernet_ipv4(DNS_SERVER, client, 17, &dns),
+                micros,
+            );
             written += 1;
         }
         push(

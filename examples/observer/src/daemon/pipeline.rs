@@ -537,3 +537,234 @@ fn describe_object(object: &ClusterObject) -> (String, String, String, String, S
         object.service_account.clone().unwrap_or_default(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use edgewise_capture::Direction;
+
+    use super::*;
+
+    fn event<'a>(kind: EventKind, src: &str, dst: &str, protocol: u8, data: &'a [u8]) -> Event<'a> {
+        Event {
+            kind,
+            direction: Direction::Unknown,
+            timestamp_ns: 0,
+            ifindex: 0,
+            src: src.parse().unwrap(),
+            dst: dst.parse().unwrap(),
+            protocol,
+            wire_len: 60,
+            data,
+        }
+    }
+
+    /// A 20-byte TCP header with `flags`.
+    fn tcp(flags: u8) -> Vec<u8> {
+        let mut header = vec![0u8; 20];
+        header[12] = 5 << 4;
+        header[13] = flags;
+        header[14..16].copy_from_slice(&64240u16.to_be_bytes());
+        header
+    }
+
+    /// A DNS answer: `name` A `ip`, TTL 300.
+    fn dns_answer(name: &str, ip: [u8; 4]) -> Vec<u8> {
+        let mut message = vec![0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0];
+        for label in name.split('.') {
+            message.push(u8::try_from(label.len()).unwrap());
+            message.extend_from_slice(label.as_bytes());
+        }
+        message.extend_from_slice(&[0, 0, 1, 0, 1, 0xc0, 12, 0, 1, 0, 1, 0, 0, 1, 0x2c, 0, 4]);
+        message.extend_from_slice(&ip);
+        message
+    }
+
+    fn pipeline(rules: &str, enforce: bool) -> Pipeline {
+        Pipeline::new(
+            PipelineConfig {
+                enforce,
+                ..PipelineConfig::default()
+            },
+            Identities::None,
+            edgewise_edge_set::DeclaredPolicies::default().compile(),
+            Rules::parse(Path::new("rules.toml"), rules).unwrap(),
+            0,
+        )
+    }
+
+    fn run(pipeline: &mut Pipeline, events: &[Event<'_>]) -> Vec<Record> {
+        let mut records = Vec::new();
+        for (n, event) in events.iter().enumerate() {
+            pipeline.handle(event, 1_000 + n as u64, n as u64, &mut |r| {
+                records.push(r.clone());
+            });
+        }
+        records
+    }
+
+    fn edges(records: &[Record]) -> Vec<(String, String, Option<String>)> {
+        records
+            .iter()
+            .filter_map(|r| match r {
+                Record::Edge(e) => Some((
+                    format!("{}:{}", e.src.ip, e.src.port),
+                    format!("{}:{}", e.dst.ip, e.dst.port),
+                    e.dst.fqdn.clone(),
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_edge_is_reported_once_with_the_name_its_client_resolved() {
+        let mut p = pipeline("", false);
+        let answer = dns_answer("db.example", [10, 0, 0, 9]);
+        let (syn, syn_ack) = (tcp(0x02), tcp(0x12));
+        let records = run(
+            &mut p,
+            &[
+                event(
+                    EventKind::DnsResponse,
+                    "10.0.0.53:53",
+                    "10.0.0.1:40000",
+                    17,
+                    &answer,
+                ),
+                event(EventKind::Syn, "10.0.0.1:50000", "10.0.0.9:5432", 6, &syn),
+                event(
+                    EventKind::SynAck,
+                    "10.0.0.9:5432",
+                    "10.0.0.1:50000",
+                    6,
+                    &syn_ack,
+                ),
+                event(EventKind::Syn, "10.0.0.1:50001", "10.0.0.9:5432", 6, &syn),
+            ],
+        );
+        assert_eq!(
+            edges(&records),
+            [
+                ("10.0.0.1:40000".to_owned(), "10.0.0.53:53".to_owned(), None),
+                (
+                    "10.0.0.1:50000".to_owned(),
+                    "10.0.0.9:5432".to_owned(),
+                    Some("db.example".to_owned())
+                ),
+            ]
+        );
+        assert!(
+            matches!(records[0], Record::Dns(_)),
+            "the answer, then its edge"
+        );
+        let stats = p.stats(2_000);
+        assert_eq!(stats.edges_seen, 2);
+        assert_eq!(stats.events["syn"], 2);
+    }
+
+    #[test]
+    fn flow_samples_and_banners_are_oriented_towards_the_server() {
+        let mut p = pipeline("", false);
+        let syn_ack = tcp(0x12);
+        let records = run(
+            &mut p,
+            &[
+                // A server port below the client's, never seen in a handshake.
+                event(
+                    EventKind::FlowSample,
+                    "10.0.0.9:443",
+                    "10.0.0.1:40000",
+                    6,
+                    &[],
+                ),
+                // A server known from its SYN-ACK, on a high port.
+                event(
+                    EventKind::SynAck,
+                    "10.0.0.7:50500",
+                    "10.0.0.2:40100",
+                    6,
+                    &syn_ack,
+                ),
+                event(
+                    EventKind::Banner,
+                    "10.0.0.2:40100",
+                    "10.0.0.7:50500",
+                    6,
+                    b"GET / HTTP/1.1\r\n",
+                ),
+                event(
+                    EventKind::FlowSample,
+                    "10.0.0.7:50500",
+                    "10.0.0.2:40100",
+                    6,
+                    &[],
+                ),
+            ],
+        );
+        assert_eq!(
+            edges(&records),
+            [
+                ("10.0.0.1:40000".to_owned(), "10.0.0.9:443".to_owned(), None),
+                (
+                    "10.0.0.2:40100".to_owned(),
+                    "10.0.0.7:50500".to_owned(),
+                    None
+                ),
+            ]
+        );
+        let graph = p.drain(5_000);
+        let server = graph
+            .nodes
+            .iter()
+            .find(|n| n.endpoint.ip.to_string() == "10.0.0.7")
+            .unwrap();
+        assert_eq!(server.services[0].name, "http");
+    }
+
+    #[test]
+    fn a_drop_asks_for_a_ban_unless_an_allow_overrides_it() {
+        let rules = r#"
+[[rule]]
+name = "no-5432"
+when = "dst_port == 5432"
+action = "drop"
+ttl_seconds = 30
+
+[[rule]]
+name = "but-this-client"
+when = 'src_ip == "10.0.0.2"'
+action = "allow"
+"#;
+        let mut p = pipeline(rules, true);
+        let syn = tcp(0x02);
+        let records = run(
+            &mut p,
+            &[
+                event(EventKind::Syn, "10.0.0.1:50000", "10.0.0.9:5432", 6, &syn),
+                event(EventKind::Syn, "10.0.0.2:50000", "10.0.0.9:5432", 6, &syn),
+            ],
+        );
+        let bans = p.take_bans();
+        assert_eq!(bans.len(), 1);
+        assert_eq!(bans[0].0.src.to_string(), "10.0.0.1");
+        assert_eq!(bans[0].1, Duration::from_secs(30));
+        assert!(p.take_bans().is_empty(), "taken once");
+        let rule_records: Vec<(String, bool, bool)> = records
+            .iter()
+            .filter_map(|r| match r {
+                Record::Rule(r) => Some((r.rule.clone(), r.enforced, r.overridden)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            rule_records,
+            [
+                ("no-5432".to_owned(), true, false),
+                ("no-5432".to_owned(), false, true),
+                ("but-this-client".to_owned(), false, false),
+            ]
+        );
+    }
+}

@@ -166,7 +166,9 @@ pub struct Rules {
 
 impl std::fmt::Debug for Rules {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Rules").field("rules", &self.rules).finish_non_exhaustive()
+        f.debug_struct("Rules")
+            .field("rules", &self.rules)
+            .finish_non_exhaustive()
     }
 }
 
@@ -381,7 +383,10 @@ impl Rules {
 }
 
 /// A scope over `root` holding `input`'s fields as variables.
-fn scope_of<'p>(root: &'p Context<'static, 'static>, input: &RuleInput) -> Option<Context<'p, 'static>> {
+fn scope_of<'p>(
+    root: &'p Context<'static, 'static>,
+    input: &RuleInput,
+) -> Option<Context<'p, 'static>> {
     let mut context = root.new_inner_scope();
     context.add_variable("identity", &input.identity).ok()?;
     context.add_variable("src_label", &input.src_label).ok()?;
