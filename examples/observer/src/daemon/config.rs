@@ -36,9 +36,11 @@
 //! ```
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Deserialize;
+
+use super::{TomlFileError, read_toml};
 
 /// Every setting, as a flag (clap) and as a TOML key (serde). A flag that
 /// is given wins over the file.
@@ -133,22 +135,9 @@ pub struct Settings {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// The file could not be read.
-    #[error("{}: {source}", path.display())]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
-    /// The file is not TOML of the expected shape.
-    #[error("{}: {message}", path.display())]
-    Format {
-        /// The file.
-        path: PathBuf,
-        /// The TOML error, with its line.
-        message: String,
-    },
+    /// The file could not be read or is not TOML of the expected shape.
+    #[error(transparent)]
+    File(#[from] TomlFileError),
     /// A value is out of range or contradicts another.
     #[error("setting {setting}: {problem}")]
     Invalid {
@@ -174,7 +163,7 @@ impl Settings {
     /// [`ConfigError`] naming the file or the setting.
     pub fn resolve(flags: &Self) -> Result<Self, ConfigError> {
         let mut settings = match &flags.config {
-            Some(path) => Self::read(path)?,
+            Some(path) => read_toml(path)?,
             None => Self::default(),
         };
         take_over!(
@@ -210,17 +199,6 @@ impl Settings {
         );
         settings.check()?;
         Ok(settings)
-    }
-
-    fn read(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Format {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })
     }
 
     fn check(&self) -> Result<(), ConfigError> {
@@ -316,7 +294,10 @@ mod tests {
         let settings = Settings::resolve(&flags).unwrap();
         assert_eq!(settings.observe_interfaces, ["eth0"]);
         assert_eq!(settings.max_edges, Some(20));
-        assert_eq!(settings.rules.as_deref(), Some(Path::new("a.toml")));
+        assert_eq!(
+            settings.rules.as_deref(),
+            Some(std::path::Path::new("a.toml"))
+        );
         assert_eq!(settings.pod_cidrs, ["10.42.0.0/16".parse().unwrap()]);
     }
 

@@ -84,6 +84,54 @@ pub enum DaemonError {
     Output(#[source] io::Error),
 }
 
+/// A TOML file (settings or rules) that could not be read or parsed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TomlFileError {
+    /// The file could not be read.
+    #[error("{}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// Not TOML of the expected shape.
+    #[error("{}: {message}", path.display())]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// The TOML error, with its line.
+        message: String,
+    },
+}
+
+/// Reads a TOML file into `T`.
+///
+/// # Errors
+/// [`TomlFileError`] naming the file (and the line, for a format error).
+pub fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, TomlFileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| TomlFileError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse_toml(path, &text)
+}
+
+/// Parses TOML text into `T` (`path` names it in errors).
+///
+/// # Errors
+/// [`TomlFileError::Format`].
+pub fn parse_toml<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    text: &str,
+) -> Result<T, TomlFileError> {
+    toml::from_str(text).map_err(|e| TomlFileError::Format {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
+}
+
 /// Loads identities, policies and rules, and builds the pipeline.
 ///
 /// # Errors

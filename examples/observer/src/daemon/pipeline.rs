@@ -173,50 +173,17 @@ impl Pipeline {
         *self.counts.events.entry(kind_name(event.kind)).or_default() += 1;
         match event.kind {
             EventKind::Syn => {
-                match Ja4t::from_syn(event.data) {
-                    Ok(fingerprint) => {
-                        let text = fingerprint.to_string();
-                        let ip = event.src.ip();
-                        self.graph
-                            .fingerprint(ip, Fingerprint::Client(&text), now_ns);
-                        self.ja4t.insert(ip, text);
-                    }
-                    Err(error) => self.parse_error(error.reason()),
-                }
-                self.servers
-                    .insert((event.dst.ip(), event.dst.port(), protocol), ());
-                self.edge(
-                    event.src,
-                    event.dst,
-                    protocol,
-                    1,
-                    event.wire_len,
-                    now_ns,
-                    sink,
-                );
+                let fingerprint = Ja4t::from_syn(event.data).map(|f| f.to_string());
+                self.fingerprint(event.src.ip(), fingerprint, false, now_ns);
+                let (client, server) = (event.src, event.dst);
+                self.handshake(client, server, protocol, 1, event.wire_len, now_ns, sink);
             }
             EventKind::SynAck => {
-                match Ja4ts::from_syn_ack(event.data) {
-                    Ok(fingerprint) => {
-                        let text = fingerprint.to_string();
-                        let ip = event.src.ip();
-                        self.graph
-                            .fingerprint(ip, Fingerprint::Server(&text), now_ns);
-                        self.ja4ts.insert(ip, text);
-                    }
-                    Err(error) => self.parse_error(error.reason()),
-                }
-                self.servers
-                    .insert((event.src.ip(), event.src.port(), protocol), ());
-                self.edge(
-                    event.dst,
-                    event.src,
-                    protocol,
-                    0,
-                    event.wire_len,
-                    now_ns,
-                    sink,
-                );
+                let fingerprint = Ja4ts::from_syn_ack(event.data).map(|f| f.to_string());
+                self.fingerprint(event.src.ip(), fingerprint, true, now_ns);
+                // A hook that sees only the SYN-ACK still shows the edge.
+                let (client, server) = (event.dst, event.src);
+                self.handshake(client, server, protocol, 0, event.wire_len, now_ns, sink);
             }
             EventKind::DnsResponse => {
                 let transport = "udp";
@@ -233,17 +200,8 @@ impl Pipeline {
                     }
                     Some(Err(error)) => self.parse_error(error.reason()),
                 }
-                self.servers
-                    .insert((event.src.ip(), event.src.port(), protocol), ());
-                self.edge(
-                    event.dst,
-                    event.src,
-                    protocol,
-                    1,
-                    event.wire_len,
-                    now_ns,
-                    sink,
-                );
+                let (client, server) = (event.dst, event.src);
+                self.handshake(client, server, protocol, 1, event.wire_len, now_ns, sink);
             }
             EventKind::Banner => {
                 let (client, server) = self.orient(event.src, event.dst, protocol);
@@ -260,6 +218,48 @@ impl Pipeline {
                 self.edge(client, server, protocol, 0, event.wire_len, now_ns, sink);
             }
         }
+    }
+
+    /// A SYN's JA4T (`server` false) or a SYN-ACK's JA4TS onto `ip`.
+    fn fingerprint(
+        &mut self,
+        ip: IpAddr,
+        fingerprint: Result<String, edgewise_ja4::Ja4Error>,
+        server: bool,
+        now_ns: u64,
+    ) {
+        match fingerprint {
+            Ok(text) if server => {
+                self.graph
+                    .fingerprint(ip, Fingerprint::Server(&text), now_ns);
+                self.ja4ts.insert(ip, text);
+            }
+            Ok(text) => {
+                self.graph
+                    .fingerprint(ip, Fingerprint::Client(&text), now_ns);
+                self.ja4t.insert(ip, text);
+            }
+            Err(error) => self.parse_error(error.reason()),
+        }
+    }
+
+    /// A packet that shows which end is the server (a handshake, a DNS
+    /// answer): its port is remembered as a server's, and the edge is
+    /// recorded.
+    #[expect(clippy::too_many_arguments, reason = "one edge's parts")]
+    fn handshake(
+        &mut self,
+        client: SocketAddr,
+        server: SocketAddr,
+        protocol: Protocol,
+        flows: u64,
+        bytes: u32,
+        now_ns: u64,
+        sink: &mut dyn FnMut(&Record),
+    ) {
+        self.servers
+            .insert((server.ip(), server.port(), protocol), ());
+        self.edge(client, server, protocol, flows, bytes, now_ns, sink);
     }
 
     /// (client, server) for a packet from `src` to `dst`.

@@ -51,6 +51,8 @@ use std::time::Duration;
 use cel::{Context, Program, Value};
 use serde::{Deserialize, Serialize};
 
+use super::{TomlFileError, parse_toml, read_toml};
+
 /// What a rule does when it matches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -78,22 +80,9 @@ impl Action {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RulesError {
-    /// The file could not be read.
-    #[error("{}: {source}", path.display())]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
-    /// Not TOML of the expected shape.
-    #[error("{}: {message}", path.display())]
-    Format {
-        /// The file.
-        path: PathBuf,
-        /// The TOML error, with its line.
-        message: String,
-    },
+    /// The file could not be read or is not TOML of the expected shape.
+    #[error(transparent)]
+    File(#[from] TomlFileError),
     /// One rule is wrong.
     #[error("{}: rule {name:?}: {problem}", path.display())]
     Rule {
@@ -279,11 +268,7 @@ impl Rules {
     /// # Errors
     /// [`RulesError`] naming the file and, for a wrong rule, the rule.
     pub fn load(path: &Path) -> Result<Self, RulesError> {
-        let text = std::fs::read_to_string(path).map_err(|source| RulesError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        Self::parse(path, &text)
+        Self::compile(path, read_toml(path)?)
     }
 
     /// Compiles rules from TOML text (`path` names it in errors).
@@ -291,10 +276,10 @@ impl Rules {
     /// # Errors
     /// As [`Rules::load`].
     pub fn parse(path: &Path, text: &str) -> Result<Self, RulesError> {
-        let file: RulesFile = toml::from_str(text).map_err(|e| RulesError::Format {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })?;
+        Self::compile(path, parse_toml(path, text)?)
+    }
+
+    fn compile(path: &Path, file: RulesFile) -> Result<Self, RulesError> {
         let mut names = HashSet::new();
         let mut rules = Vec::with_capacity(file.rule.len());
         for text in file.rule {
