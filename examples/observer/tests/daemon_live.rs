@@ -316,6 +316,12 @@ fn edgewise_run_sees_the_cluster_enforces_a_drop_rule_and_a_replay_agrees() {
 
     check_enforcement(&daemon);
     check_http();
+    daemon.signal("-USR1");
+    assert!(
+        Collected::wait_for(&daemon.stderr, 5, |line| line.ends_with("graph.dot")),
+        "SIGUSR1 writes the graph files: {}",
+        Collected::text(&daemon.stderr)
+    );
 
     daemon.signal("-TERM");
     let mut daemon = daemon;

@@ -238,3 +238,29 @@ fn inputs_that_cannot_be_used_stop_it_with_the_place_named() {
     assert!(stderr.contains("/nonexistent.json"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn identities_from_the_identity_clients_mmdb_give_the_same_edges() {
+    let dir = scratch("mmdb");
+    let mmdb = dir.join("identity.mmdb");
+    let (_, stderr, ok) = edgewise(&[
+        "identity",
+        "build",
+        "--objects",
+        &demo("objects.json"),
+        "--out",
+        mmdb.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    let (stdout, stderr, ok) = edgewise(&[
+        "replay",
+        &demo("capture.pcap"),
+        "--identity-mmdb",
+        mmdb.to_str().unwrap(),
+        "--policies",
+        &demo("policies.json"),
+    ]);
+    assert!(ok, "{stderr}");
+    assert_eq!(edges_of(&stdout), demo_edges());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use edgewise_edge_set::Attach;
 use edgewise_fqdn_store::FqdnStore;
-use edgewise_identity::IdentityReader;
+use edgewise_identity::{IdentityClient, IdentityReader};
 use edgewise_ip_index::{ClusterObject, IpIndex, Lookup};
 
 /// The identity source.
@@ -17,8 +17,10 @@ pub enum Identities {
     None,
     /// An index of Kubernetes objects.
     Index(Box<IpIndex>),
-    /// The identity client's table (a baseline MMDB and its deltas).
-    Client(IdentityReader),
+    /// The identity client's table (a baseline MMDB and its deltas). The
+    /// client itself comes along when nothing else holds it (a baseline
+    /// file): a table whose writer is gone reads as empty.
+    Client(IdentityReader, Option<Box<IdentityClient>>),
 }
 
 impl Identities {
@@ -30,7 +32,7 @@ impl Identities {
                 Lookup::Object(object) => Some(Arc::clone(object)),
                 _ => None,
             },
-            Self::Client(reader) => reader.snapshot().lookup(ip).cloned(),
+            Self::Client(reader, _) => reader.snapshot().lookup(ip).cloned(),
         }
     }
 }

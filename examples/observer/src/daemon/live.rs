@@ -12,6 +12,7 @@
 //!   lost events and dropped packets), expired bans swept, idle edges and
 //!   names expired, and the graph drained into the running total (which
 //!   `/graph` serves).
+//! - SIGUSR1: write the graph files now (`--graph-out`).
 //! - SIGINT or SIGTERM: stop reading, detach every program (dropping the
 //!   captures), write the last `stats` and the graph files, flush, exit 0.
 
@@ -92,10 +93,15 @@ fn capture_configs(settings: &Settings) -> Vec<CaptureConfig> {
 /// [`DaemonError`] for inputs that cannot be used, observers that cannot
 /// attach (naming the program and interface) or an output error.
 pub fn run(settings: &Settings) -> Result<(), DaemonError> {
-    let stop = Arc::new(AtomicBool::new(false));
+    let (stop, dump) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(DaemonError::Output)?;
     }
+    signal_hook::flag::register(signal_hook::consts::SIGUSR1, Arc::clone(&dump))
+        .map_err(DaemonError::Output)?;
     let configs = capture_configs(settings);
     if configs.is_empty() {
         return Err(super::config::ConfigError::Invalid {
@@ -158,6 +164,12 @@ pub fn run(settings: &Settings) -> Result<(), DaemonError> {
             shared.publish(&total, &stats);
             if settings.stats_interval_seconds != Some(0) {
                 output.write(&Record::Stats(stats));
+            }
+        }
+        if dump.swap(false, Ordering::Relaxed) {
+            total.merge_slice(&pipeline.drain(unix_now_ns()));
+            for path in write_graph_files(settings, &total)? {
+                eprintln!("edgewise: wrote {}", path.display());
             }
         }
         output.flush()?;

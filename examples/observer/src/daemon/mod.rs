@@ -154,9 +154,10 @@ pub fn build_pipeline(
         })?;
         let mut client = IdentityClient::new(ClientConfig::default());
         client.load_baseline(baseline);
-        Identities::Client(client.reader())
+        Identities::Client(client.reader(), Some(Box::new(client)))
     } else if let Some(url) = &settings.identity_stream {
-        Identities::Client(follow_in_background(url))
+        // The following thread holds the client.
+        Identities::Client(follow_in_background(url), None)
     } else if settings.objects.is_empty() {
         Identities::None
     } else {

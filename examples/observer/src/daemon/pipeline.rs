@@ -405,6 +405,11 @@ impl Pipeline {
         reads.iter().map(SecretReadRecord::of).collect()
     }
 
+    /// Edges seen since the start.
+    pub fn edges_seen(&self) -> u64 {
+        self.counts.edges_seen
+    }
+
     /// The bans asked for since the last call.
     pub fn take_bans(&mut self) -> Vec<(Edge, Duration)> {
         std::mem::take(&mut self.bans)

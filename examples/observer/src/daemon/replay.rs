@@ -6,7 +6,7 @@
 //! Kubernetes objects, NetworkPolicies and rules.
 
 use std::fmt::Write as _;
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -82,6 +82,7 @@ pub fn replay(file: &Path, settings: &Settings) -> Result<ReplaySummary, DaemonE
         stats_interval(settings).map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
     let (mut packets, mut next_stats, mut last_ns) = (0u64, 0u64, 0u64);
     let mut broken = None;
+    let mut progress = Progress::new();
     while let Some(frame) = reader.next_frame() {
         let frame = match frame {
             Ok(frame) => frame,
@@ -91,6 +92,11 @@ pub fn replay(file: &Path, settings: &Settings) -> Result<ReplaySummary, DaemonE
             }
         };
         packets += 1;
+        if packets.is_multiple_of(PROGRESS_EVERY)
+            && let Some(pipeline) = &pipeline
+        {
+            progress.show(packets, pipeline.edges_seen());
+        }
         let now = frame.timestamp_ns;
         last_ns = last_ns.max(now);
         // Built at the first packet, so that the graph starts at the
@@ -122,6 +128,7 @@ pub fn replay(file: &Path, settings: &Settings) -> Result<ReplaySummary, DaemonE
             Err(error) => pipeline.parse_error(error.reason()),
         }
     }
+    progress.clear();
     let mut pipeline = match pipeline {
         Some(pipeline) => pipeline,
         None => build_pipeline(settings, false, 0)?,
@@ -144,6 +151,41 @@ pub fn replay(file: &Path, settings: &Settings) -> Result<ReplaySummary, DaemonE
         stats,
         graph_files,
     })
+}
+
+/// How many packets between looks at the clock for progress.
+const PROGRESS_EVERY: u64 = 1 << 16;
+
+/// A progress line on standard error, at most once a second, only when it
+/// is a terminal.
+struct Progress {
+    terminal: bool,
+    shown: bool,
+    last: Instant,
+}
+
+impl Progress {
+    fn new() -> Self {
+        Self {
+            terminal: std::io::stderr().is_terminal(),
+            shown: false,
+            last: Instant::now(),
+        }
+    }
+
+    fn show(&mut self, packets: u64, edges: u64) {
+        if self.terminal && self.last.elapsed().as_secs() >= 1 {
+            self.last = Instant::now();
+            self.shown = true;
+            eprint!("\redgewise replay: {packets} packets, {edges} edges");
+        }
+    }
+
+    fn clear(&mut self) {
+        if self.shown {
+            eprint!("\r\x1b[K");
+        }
+    }
 }
 
 impl ReplaySummary {
