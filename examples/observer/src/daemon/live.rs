@@ -41,8 +41,11 @@ fn monotonic_offset_ns() -> u64 {
     unix_now_ns().saturating_sub(edgewise_capture::monotonic_now_ns())
 }
 
-/// The capture settings for `interfaces` (ingress and egress) and
-/// `egress_only` (with the pod CIDRs as its source filter).
+/// One capture for `observe_interfaces` (ingress and egress) and one for
+/// `observe_egress_interfaces` (with the pod CIDRs as its source filter).
+/// The first one's drop map is pinned in `/sys/fs/bpf/edgewise` when bpffs
+/// allows, so another process can ban through it and bans outlive a
+/// restart.
 fn capture_configs(settings: &Settings) -> Vec<CaptureConfig> {
     let modes = match settings.observe_mode.as_deref() {
         Some("clsact") => vec![AttachMode::Clsact],
