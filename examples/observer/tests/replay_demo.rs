@@ -264,3 +264,35 @@ fn identities_from_the_identity_clients_mmdb_give_the_same_edges() {
     assert_eq!(edges_of(&stdout), demo_edges());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn identities_from_the_identity_stream_give_the_same_edges() {
+    use std::io::BufRead;
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_edgewise"))
+        .args(["identity", "serve", "--objects", &demo("objects.json")])
+        .args(["--listen", "127.0.0.1:0"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(server.stderr.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|word| word.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_owned();
+    let (stdout, stderr, ok) = edgewise(&[
+        "replay",
+        &demo("capture.pcap"),
+        "--identity-stream",
+        &url,
+        "--policies",
+        &demo("policies.json"),
+    ]);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(ok, "{stderr}");
+    assert_eq!(edges_of(&stdout), demo_edges(), "{stderr}");
+}

@@ -187,9 +187,13 @@ pub fn build_pipeline(
     Ok(Pipeline::new(config, identities, policies, rules, now_ns))
 }
 
+/// How long the daemon waits for the identity stream's first baseline
+/// before it starts without identities (they arrive as the stream syncs).
+pub const IDENTITY_WAIT: Duration = Duration::from_secs(10);
+
 /// Follows the identity server at `url` on a thread of its own for the
 /// rest of the process, logging its events to standard error; the table's
-/// reader.
+/// reader, once it holds a baseline or [`IDENTITY_WAIT`] passed.
 fn follow_in_background(url: &str) -> edgewise_identity::IdentityReader {
     let mut client = IdentityClient::new(ClientConfig::default());
     let reader = client.reader();
@@ -201,6 +205,17 @@ fn follow_in_background(url: &str) -> edgewise_identity::IdentityReader {
             eprintln!("edgewise: identity stream: {event:?}");
         });
     });
+    let deadline = std::time::Instant::now() + IDENTITY_WAIT;
+    while reader.snapshot().version().is_none() {
+        if std::time::Instant::now() >= deadline {
+            eprintln!(
+                "edgewise: no identity baseline within {} s; starting without identities",
+                IDENTITY_WAIT.as_secs()
+            );
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
     reader
 }
 
