@@ -34,7 +34,7 @@ use edgewise_edge_set::{
     ObservedGraph, PolicySet, Recorded, detect_service,
 };
 use edgewise_fqdn_store::{FqdnStore, StoreConfig};
-use edgewise_ip_index::{AuditBatch, ClusterObject, Protocol, SecretRead};
+use edgewise_ip_index::{AuditBatch, Protocol, SecretRead};
 use edgewise_ja4::{Ja4t, Ja4ts};
 
 use super::identities::{Attacher, Identities, fqdn};
@@ -345,7 +345,7 @@ impl Pipeline {
             src,
             dst,
         };
-        let outcome = self.rules.evaluate(&rule_input(&record));
+        let outcome = self.rules.evaluate(&RuleInput::of(&record));
         sink(&Record::Edge(record.clone()));
         self.counts.rule_errors += outcome.errors;
         let ban = outcome.ban(&self.rules);
@@ -484,63 +484,6 @@ pub fn kind_name(kind: EventKind) -> &'static str {
         EventKind::Banner => "banner",
         EventKind::FlowSample => "flow_sample",
     }
-}
-
-/// What the rules see of an edge record.
-fn rule_input(record: &EdgeRecord) -> RuleInput {
-    let mut input = RuleInput {
-        src_ip: record.src.ip.to_string(),
-        dst_ip: record.dst.ip.to_string(),
-        dst_port: record.dst.port,
-        proto: record.proto.as_str().to_owned(),
-        ja4t: record.ja4t.clone().unwrap_or_default(),
-        ja4ts: record.ja4ts.clone().unwrap_or_default(),
-        service: record.service.clone().unwrap_or_default(),
-        ..RuleInput::default()
-    };
-    input.dns.fqdn = record.dst.fqdn.clone().unwrap_or_default();
-    record.verdict.clone_into(&mut input.edge.verdict);
-    input.edge.declared = record.verdict == "declared";
-    input.edge.policy_violation = record.verdict == "violation";
-    let k8s = &mut input.identity.k8s;
-    if let Some(object) = &record.src.identity {
-        let (namespace, workload, kind, name, account) = describe_object(object);
-        (
-            k8s.src_namespace,
-            k8s.src_workload,
-            k8s.src_kind,
-            k8s.src_name,
-        ) = (namespace, workload, kind, name);
-        k8s.src_service_account = account;
-        input.src_label.clone_from(&object.labels);
-    }
-    if let Some(object) = &record.dst.identity {
-        let (namespace, workload, kind, name, account) = describe_object(object);
-        (
-            k8s.dst_namespace,
-            k8s.dst_workload,
-            k8s.dst_kind,
-            k8s.dst_name,
-        ) = (namespace, workload, kind, name);
-        k8s.dst_service_account = account;
-        input.dst_label.clone_from(&object.labels);
-    }
-    input
-}
-
-/// Namespace, workload name, kind, name and service account of an object.
-fn describe_object(object: &ClusterObject) -> (String, String, String, String, String) {
-    (
-        object.namespace.clone().unwrap_or_default(),
-        object
-            .workload
-            .as_ref()
-            .map(|w| w.name.clone())
-            .unwrap_or_default(),
-        object.kind.as_str().to_owned(),
-        object.name.clone(),
-        object.service_account.clone().unwrap_or_default(),
-    )
 }
 
 #[cfg(test)]

@@ -49,8 +49,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use cel::{Context, Program, Value};
+use edgewise_ip_index::ClusterObject;
 use serde::{Deserialize, Serialize};
 
+use super::records::EdgeRecord;
 use super::{TomlFileError, parse_toml, read_toml};
 
 /// What a rule does when it matches.
@@ -365,6 +367,65 @@ impl Rules {
         }
         outcome
     }
+}
+
+impl RuleInput {
+    /// What the rules see of an edge record.
+    pub fn of(record: &EdgeRecord) -> Self {
+        let mut input = Self {
+            src_ip: record.src.ip.to_string(),
+            dst_ip: record.dst.ip.to_string(),
+            dst_port: record.dst.port,
+            proto: record.proto.as_str().to_owned(),
+            ja4t: record.ja4t.clone().unwrap_or_default(),
+            ja4ts: record.ja4ts.clone().unwrap_or_default(),
+            service: record.service.clone().unwrap_or_default(),
+            ..RuleInput::default()
+        };
+        input.dns.fqdn = record.dst.fqdn.clone().unwrap_or_default();
+        record.verdict.clone_into(&mut input.edge.verdict);
+        input.edge.declared = record.verdict == "declared";
+        input.edge.policy_violation = record.verdict == "violation";
+        let k8s = &mut input.identity.k8s;
+        if let Some(object) = &record.src.identity {
+            let (namespace, workload, kind, name, account) = describe_object(object);
+            (
+                k8s.src_namespace,
+                k8s.src_workload,
+                k8s.src_kind,
+                k8s.src_name,
+            ) = (namespace, workload, kind, name);
+            k8s.src_service_account = account;
+            input.src_label.clone_from(&object.labels);
+        }
+        if let Some(object) = &record.dst.identity {
+            let (namespace, workload, kind, name, account) = describe_object(object);
+            (
+                k8s.dst_namespace,
+                k8s.dst_workload,
+                k8s.dst_kind,
+                k8s.dst_name,
+            ) = (namespace, workload, kind, name);
+            k8s.dst_service_account = account;
+            input.dst_label.clone_from(&object.labels);
+        }
+        input
+    }
+}
+
+/// Namespace, workload name, kind, name and service account of an object.
+fn describe_object(object: &ClusterObject) -> (String, String, String, String, String) {
+    (
+        object.namespace.clone().unwrap_or_default(),
+        object
+            .workload
+            .as_ref()
+            .map(|w| w.name.clone())
+            .unwrap_or_default(),
+        object.kind.as_str().to_owned(),
+        object.name.clone(),
+        object.service_account.clone().unwrap_or_default(),
+    )
 }
 
 /// A scope over `root` holding `input`'s fields as variables.
