@@ -13,6 +13,12 @@
 //!   server's address and port.
 //! - Flow sample: the edge, for connections whose handshake was not seen.
 //!
+//! The same packet seen twice (by the hooks of both pods' interfaces on a
+//! node, or retransmitted) is one: a SYN or SYN-ACK with the same addresses,
+//! ports and sequence number, or a DNS response with the same addresses,
+//! ports and id, within [`DUPLICATE_WINDOW`] of the first, is counted as a
+//! duplicate and otherwise ignored.
+//!
 //! Which end of a banner or flow sample is the server: the end whose port
 //! a SYN-ACK or SYN showed to be a server's; failing that, the end with
 //! the lower port (ephemeral ports are high).
@@ -47,6 +53,14 @@ use crate::dns::{DnsLine, describe};
 /// The most addresses (and server ports) the pipeline remembers
 /// fingerprints and services for; past it, the oldest half is forgotten.
 const MAX_REMEMBERED: usize = 65_536;
+
+/// How long a SYN, SYN-ACK or DNS response counts as a duplicate of one
+/// seen before (see the module docs).
+pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(2);
+
+/// A handshake packet or DNS response, as duplicates share it: addresses,
+/// ports, protocol and the sequence number or DNS id.
+type Sighting = (SocketAddr, SocketAddr, u8, u32);
 
 /// How the pipeline runs.
 #[derive(Debug, Clone)]
@@ -109,6 +123,7 @@ struct Counts {
     rule_matches: BTreeMap<&'static str, u64>,
     rule_errors: u64,
     bans_requested: u64,
+    duplicates: u64,
 }
 
 /// The pipeline (see the module docs).
@@ -124,6 +139,8 @@ pub struct Pipeline {
     ja4t: Latest<IpAddr, String>,
     ja4ts: Latest<IpAddr, String>,
     services: Latest<(IpAddr, u16, Protocol), &'static str>,
+    /// When each recent SYN, SYN-ACK and DNS response was first seen.
+    sightings: Latest<Sighting, u64>,
     counts: Counts,
     bans: Vec<(Edge, Duration)>,
 }
@@ -148,6 +165,7 @@ impl Pipeline {
             ja4t: Latest::new(),
             ja4ts: Latest::new(),
             services: Latest::new(),
+            sightings: Latest::new(),
             counts: Counts::default(),
             bans: Vec::new(),
         }
@@ -170,6 +188,10 @@ impl Pipeline {
         let Some(protocol) = protocol(event.protocol) else {
             return;
         };
+        if self.duplicate(event, now_ns) {
+            self.counts.duplicates += 1;
+            return;
+        }
         *self.counts.events.entry(kind_name(event.kind)).or_default() += 1;
         match event.kind {
             EventKind::Syn => {
@@ -218,6 +240,31 @@ impl Pipeline {
                 self.edge(client, server, protocol, 0, event.wire_len, now_ns, sink);
             }
         }
+    }
+
+    /// Whether `event` repeats a SYN, SYN-ACK or DNS response seen less
+    /// than [`DUPLICATE_WINDOW`] ago (remembering it if not).
+    fn duplicate(&mut self, event: &Event<'_>, now_ns: u64) -> bool {
+        let tag = match event.kind {
+            EventKind::Syn | EventKind::SynAck => event.data.get(4..8),
+            EventKind::DnsResponse => event.data.get(0..2),
+            EventKind::Banner | EventKind::FlowSample => return false,
+        };
+        let Some(tag) = tag else {
+            return false;
+        };
+        let tag = tag.iter().fold(0u32, |n, b| n << 8 | u32::from(*b));
+        let key = (event.src, event.dst, event.protocol, tag);
+        let window = u64::try_from(DUPLICATE_WINDOW.as_nanos()).unwrap_or(u64::MAX);
+        if self
+            .sightings
+            .get(&key)
+            .is_some_and(|first| now_ns.saturating_sub(*first) < window)
+        {
+            return true;
+        }
+        self.sightings.insert(key, now_ns);
+        false
     }
 
     /// A SYN's JA4T (`server` false) or a SYN-ACK's JA4TS onto `ip`.
@@ -438,6 +485,7 @@ impl Pipeline {
             rule_matches: self.counts.rule_matches.clone(),
             rule_errors: self.counts.rule_errors,
             bans_requested: self.counts.bans_requested,
+            duplicate_events: self.counts.duplicates,
             ..StatsRecord::default()
         }
     }
@@ -610,6 +658,41 @@ mod tests {
         let stats = p.stats(2_000);
         assert_eq!(stats.edges_seen, 2);
         assert_eq!(stats.events["syn"], 2);
+    }
+
+    #[test]
+    fn a_packet_seen_by_two_hooks_or_retransmitted_counts_once() {
+        let mut p = pipeline("", false);
+        let mut syn = tcp(0x02);
+        syn[4..8].copy_from_slice(&7u32.to_be_bytes());
+        let answer = dns_answer("db.example", [10, 0, 0, 9]);
+        let events = [
+            event(EventKind::Syn, "10.0.0.1:50000", "10.0.0.9:5432", 6, &syn),
+            event(
+                EventKind::DnsResponse,
+                "10.0.0.53:53",
+                "10.0.0.1:40000",
+                17,
+                &answer,
+            ),
+        ];
+        let mut records = Vec::new();
+        for at in [1_000, 1_500_000_000, 3_000_000_000] {
+            for event in &events {
+                p.handle(event, at, 0, &mut |r| records.push(r.clone()));
+            }
+        }
+        let dns = records
+            .iter()
+            .filter(|r| matches!(r, Record::Dns(_)))
+            .count();
+        assert_eq!(dns, 2, "once, then again after the window");
+        let stats = p.stats(4_000_000_000);
+        assert_eq!(stats.events["syn"], 2);
+        assert_eq!(stats.duplicate_events, 2);
+        let graph = p.drain(4_000_000_000);
+        let to_db = graph.edges.iter().find(|e| e.port == 5432).unwrap();
+        assert_eq!(to_db.flows, 2);
     }
 
     #[test]

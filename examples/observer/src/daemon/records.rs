@@ -206,6 +206,9 @@ pub struct StatsRecord {
     pub events: BTreeMap<&'static str, u64>,
     /// Events the kernel lost because the ring was full (live only).
     pub lost_events: u64,
+    /// SYNs, SYN-ACKs and DNS responses seen again (by a second hook, or
+    /// retransmitted) and ignored.
+    pub duplicate_events: u64,
     /// Records or packets that could not be used, by reason.
     pub parse_errors: BTreeMap<&'static str, u64>,
     /// Edges held now.
