@@ -221,7 +221,7 @@ fn attach_xdp(ebpf: &mut Ebpf, interface: &str) -> Result<(), ProgramError> {
 
 /// How many tcx programs are attached to `interface` (ingress, egress),
 /// looked up inside `netns` when given: a health check, and how tests prove
-/// that a dropped [`Capture`] left nothing behind.
+/// that a dropped [`crate::Capture`] left nothing behind.
 ///
 /// # Errors
 /// [`CaptureError::Netns`] or [`CaptureError::Attach`] (the query failed).

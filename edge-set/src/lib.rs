@@ -13,7 +13,7 @@
 //!   [`GraphSlice`] with identities and verdicts attached.
 //! - [`graph`]: the [`ServiceGraph`], slices of many agents and windows
 //!   merged (commutative, associative, idempotent).
-//! - [`aggregate`]: the graph by workload, namespace, or namespace and a
+//! - [`aggregate`](mod@aggregate): the graph by workload, namespace, or namespace and a
 //!   `service-identity` label.
 //! - [`render`]: JSON (documented schemas) and Graphviz DOT.
 //! - [`service`]: what a service is, from a flow's first bytes.

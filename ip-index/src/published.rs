@@ -1,13 +1,13 @@
 //! The read side: what readers see, and how they see it without waiting.
 //!
-//! The published map (IP key -> [`Entry`]) is kept twice by `left-right`:
+//! The published map (IP key -> `Entry`) is kept twice by `left-right`:
 //! readers probe one copy while the writer changes the other, and
 //! [`crate::IpIndex::publish`] swaps them. A reader never takes a lock and
 //! never waits (entering a copy is two atomic operations); it sees every
 //! change up to the last publish and none after, so one [`Snapshot`] is
 //! consistent across many lookups. A lookup allocates nothing.
 //!
-//! The writer changes only the entries an event touched (an [`Op`] per IP),
+//! The writer changes only the entries an event touched (an `Op` per IP),
 //! so applying one event costs O(changed entries) twice, never a rebuild.
 
 use core::net::IpAddr;

@@ -95,7 +95,7 @@ enum Command {
         /// The flows, one JSON object per line (`-` for standard input).
         #[arg(long)]
         flows: PathBuf,
-        /// Also write graph.json, graph-<granularity>.json and graph.dot
+        /// Also write graph.json, graph-GRANULARITY.json and graph.dot
         /// into this directory.
         #[arg(long = "graph-out")]
         graph_out: Option<PathBuf>,

@@ -93,7 +93,7 @@ pub struct Settings {
     /// Where JSON lines go (`-`: standard output, the default).
     #[arg(long)]
     pub output: Option<PathBuf>,
-    /// Write graph.json, graph-<granularity>.json and graph.dot here on
+    /// Write graph.json, graph-GRANULARITY.json and graph.dot here on
     /// exit.
     #[arg(long = "graph-out")]
     pub graph_out: Option<PathBuf>,
