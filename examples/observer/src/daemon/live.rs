@@ -8,7 +8,9 @@
 //!   not touch the first). A ban goes into every capture's drop map.
 //! - Event times are the kernel's monotonic clock, turned into Unix time
 //!   with the offset measured at start.
-//! - Every stats interval: a `stats` record (with the kernel's counters of
+//! - Every stats interval: the objects and policies files read again if
+//!   they changed (a file that cannot be used keeps the last good state),
+//!   a `stats` record (with the kernel's counters of
 //!   lost events and dropped packets), expired bans swept, idle edges and
 //!   names expired, and the graph drained into the running total (which
 //!   `/graph` serves).
@@ -27,7 +29,10 @@ use super::config::Settings;
 use super::http::{HttpServer, Shared};
 use super::pipeline::Pipeline;
 use super::records::{Record, StatsRecord};
-use super::{DaemonError, Output, build_pipeline, stats_interval, write_graph_files};
+use super::{
+    DaemonError, InputFiles, Output, build_pipeline, reload_inputs, stats_interval,
+    write_graph_files,
+};
 
 /// Nanoseconds since the Unix epoch.
 pub fn unix_now_ns() -> u64 {
@@ -114,6 +119,7 @@ pub fn run(settings: &Settings) -> Result<(), DaemonError> {
         }
         .into());
     }
+    let mut inputs = InputFiles::new(settings);
     let mut pipeline = build_pipeline(settings, true, unix_now_ns())?;
     let mut output = Output::open(settings.output.as_deref())?;
     let shared = Arc::new(Shared::default());
@@ -162,6 +168,7 @@ pub fn run(settings: &Settings) -> Result<(), DaemonError> {
         }
         if Instant::now() >= next_tick {
             next_tick += interval;
+            follow_inputs(&mut inputs, settings, &mut pipeline);
             let now = unix_now_ns();
             let stats = tick(&mut pipeline, &mut captures, &mut total, now);
             shared.publish(&total, &stats);
@@ -187,6 +194,23 @@ pub fn run(settings: &Settings) -> Result<(), DaemonError> {
         eprintln!("edgewise: wrote {}", path.display());
     }
     Ok(())
+}
+
+/// Reads the objects and policies again when their files changed.
+fn follow_inputs(inputs: &mut InputFiles, settings: &Settings, pipeline: &mut Pipeline) {
+    if !inputs.changed() {
+        return;
+    }
+    match reload_inputs(settings) {
+        Ok((identities, policies)) => {
+            pipeline.replace_inputs(identities, policies);
+            eprintln!("edgewise: objects and policies read again");
+        }
+        Err(error) => {
+            pipeline.parse_error("inputs_reload");
+            eprintln!("edgewise: keeping the last objects and policies: {error}");
+        }
+    }
 }
 
 /// Puts the bans the pipeline asked for into every drop map.

@@ -24,7 +24,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use edgewise_edge_set::{AggregateOptions, GraphConfig, ServiceGraph};
+use edgewise_edge_set::{AggregateOptions, GraphConfig, PolicySet, ServiceGraph};
 use edgewise_fqdn_store::StoreConfig;
 use edgewise_identity::{Baseline, ClientConfig, IdentityClient};
 
@@ -187,6 +187,61 @@ pub fn build_pipeline(
     Ok(Pipeline::new(config, identities, policies, rules, now_ns))
 }
 
+/// Watches the objects and policies files of `settings` for changes (by
+/// modification time and size), so that a long-running daemon follows a
+/// cluster that is exported to files.
+pub struct InputFiles {
+    paths: Vec<PathBuf>,
+    stamps: Vec<Option<(std::time::SystemTime, u64)>>,
+}
+
+impl InputFiles {
+    /// The objects and policies files, as they are now.
+    pub fn new(settings: &Settings) -> Self {
+        let paths: Vec<PathBuf> = settings
+            .objects
+            .iter()
+            .chain(&settings.policies)
+            .cloned()
+            .collect();
+        let stamps = paths.iter().map(|p| stamp(p)).collect();
+        Self { paths, stamps }
+    }
+
+    /// Whether any of them changed since the last call (or since `new`).
+    pub fn changed(&mut self) -> bool {
+        let now: Vec<_> = self.paths.iter().map(|p| stamp(p)).collect();
+        let changed = now != self.stamps;
+        self.stamps = now;
+        changed
+    }
+}
+
+fn stamp(path: &Path) -> Option<(std::time::SystemTime, u64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
+}
+
+/// Reads the objects and policies again: the new identities (only when they
+/// come from objects) and policies. Nothing changes on an error.
+///
+/// # Errors
+/// [`DaemonError`] naming the first file that cannot be used.
+pub fn reload_inputs(settings: &Settings) -> Result<(Option<Identities>, PolicySet), DaemonError> {
+    let (index, policies) = load(&EdgesInput {
+        objects: settings.objects.clone(),
+        policies: settings.policies.clone(),
+        allow_lists: Vec::new(),
+    })?;
+    let from_objects = settings.identity_mmdb.is_none()
+        && settings.identity_stream.is_none()
+        && !settings.objects.is_empty();
+    Ok((
+        from_objects.then(|| Identities::Index(Box::new(index))),
+        policies,
+    ))
+}
+
 /// How long the daemon waits for the identity stream's first baseline
 /// before it starts without identities (they arrive as the stream syncs).
 pub const IDENTITY_WAIT: Duration = Duration::from_secs(10);
@@ -307,5 +362,44 @@ pub fn stats_interval(settings: &Settings) -> Option<Duration> {
         Some(0) => None,
         Some(seconds) => Some(Duration::from_secs(seconds)),
         None => Some(Duration::from_secs(10)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changed_inputs_are_noticed_and_read_again_and_a_bad_one_changes_nothing() {
+        let dir = std::env::temp_dir().join(format!("edgewise-inputs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let objects = dir.join("objects.json");
+        let pod = |ip: &str| {
+            format!(
+                r#"{{"kind": "Pod", "metadata": {{"name": "a", "namespace": "shop", "uid": "1"}},
+                    "status": {{"phase": "Running", "podIP": "{ip}"}}}}"#
+            )
+        };
+        std::fs::write(&objects, pod("10.0.0.1")).unwrap();
+        let settings = Settings {
+            objects: vec![objects.clone()],
+            ..Settings::default()
+        };
+        let mut inputs = InputFiles::new(&settings);
+        assert!(!inputs.changed());
+
+        std::fs::write(&objects, pod("10.0.0.22")).unwrap();
+        assert!(inputs.changed());
+        assert!(!inputs.changed(), "noticed once");
+        let (identities, _) = reload_inputs(&settings).unwrap();
+        let identities = identities.expect("identities come from the objects");
+        assert!(identities.lookup("10.0.0.22".parse().unwrap()).is_some());
+        assert!(identities.lookup("10.0.0.1".parse().unwrap()).is_none());
+
+        std::fs::write(&objects, "{\"kind\": \"Pod\", \"metadata\": 7}").unwrap();
+        assert!(inputs.changed());
+        let error = reload_inputs(&settings).err().expect("a bad object");
+        assert!(error.to_string().contains("objects.json"), "{error}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -171,6 +171,16 @@ impl Pipeline {
         }
     }
 
+    /// Takes new policies, and new identities when given (the objects
+    /// files changed); edges already seen keep what they were reported
+    /// with, and new edges and the next drain use these.
+    pub fn replace_inputs(&mut self, identities: Option<Identities>, policies: PolicySet) {
+        if let Some(identities) = identities {
+            self.identities = identities;
+        }
+        self.policies = policies;
+    }
+
     /// Counts a record or packet that could not be used.
     pub fn parse_error(&mut self, reason: &'static str) {
         *self.counts.parse_errors.entry(reason).or_default() += 1;
