@@ -346,12 +346,24 @@ fn run_identity(command: IdentityCommand) -> ExitCode {
     }
 }
 
-/// Runs a daemon command; its error ends the process with a message.
+/// Runs a daemon command; its error ends the process with a message that
+/// follows the error's causes down to the system's (such as "Operation not
+/// permitted" when `edgewise run` is not root).
 fn daemon(run: impl FnOnce() -> Result<(), edgewise_observer::daemon::DaemonError>) -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("edgewise: {e}");
+            let mut message = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(cause) = source {
+                let cause_text = cause.to_string();
+                if !message.contains(&cause_text) {
+                    message.push_str(": ");
+                    message.push_str(&cause_text);
+                }
+                source = cause.source();
+            }
+            eprintln!("edgewise: {message}");
             ExitCode::FAILURE
         }
     }
