@@ -388,44 +388,46 @@ impl RuleInput {
         input.edge.policy_violation = record.verdict == "violation";
         let k8s = &mut input.identity.k8s;
         if let Some(object) = &record.src.identity {
-            let (namespace, workload, kind, name, account) = describe_object(object);
-            (
-                k8s.src_namespace,
-                k8s.src_workload,
-                k8s.src_kind,
-                k8s.src_name,
-            ) = (namespace, workload, kind, name);
-            k8s.src_service_account = account;
-            input.src_label.clone_from(&object.labels);
+            let fields = [
+                &mut k8s.src_namespace,
+                &mut k8s.src_workload,
+                &mut k8s.src_kind,
+                &mut k8s.src_name,
+                &mut k8s.src_service_account,
+            ];
+            fill_side(object, fields, &mut input.src_label);
         }
         if let Some(object) = &record.dst.identity {
-            let (namespace, workload, kind, name, account) = describe_object(object);
-            (
-                k8s.dst_namespace,
-                k8s.dst_workload,
-                k8s.dst_kind,
-                k8s.dst_name,
-            ) = (namespace, workload, kind, name);
-            k8s.dst_service_account = account;
-            input.dst_label.clone_from(&object.labels);
+            let fields = [
+                &mut k8s.dst_namespace,
+                &mut k8s.dst_workload,
+                &mut k8s.dst_kind,
+                &mut k8s.dst_name,
+                &mut k8s.dst_service_account,
+            ];
+            fill_side(object, fields, &mut input.dst_label);
         }
         input
     }
 }
 
-/// Namespace, workload name, kind, name and service account of an object.
-fn describe_object(object: &ClusterObject) -> (String, String, String, String, String) {
-    (
-        object.namespace.clone().unwrap_or_default(),
-        object
-            .workload
-            .as_ref()
-            .map(|w| w.name.clone())
-            .unwrap_or_default(),
-        object.kind.as_str().to_owned(),
-        object.name.clone(),
-        object.service_account.clone().unwrap_or_default(),
-    )
+/// One side of `identity.k8s` (namespace, workload name, kind, name,
+/// service account) and its labels, from `object`.
+fn fill_side(
+    object: &ClusterObject,
+    [namespace, workload, kind, name, account]: [&mut String; 5],
+    labels: &mut BTreeMap<String, String>,
+) {
+    *namespace = object.namespace.clone().unwrap_or_default();
+    *workload = object
+        .workload
+        .as_ref()
+        .map(|w| w.name.clone())
+        .unwrap_or_default();
+    kind.push_str(object.kind.as_str());
+    name.clone_from(&object.name);
+    *account = object.service_account.clone().unwrap_or_default();
+    labels.clone_from(&object.labels);
 }
 
 /// A scope over `root` holding `input`'s fields as variables.
