@@ -12,8 +12,9 @@
 //! ```
 //!
 //! Every rule compiles when the file is loaded: a syntax error, a variable
-//! that does not exist, a duplicate name or an unknown action is a
-//! [`RulesError`] naming the rule. Rules are evaluated once per new edge,
+//! that does not exist, a duplicate name or a misplaced TTL is a
+//! [`RulesError`] naming the rule, and an unknown action or key one naming
+//! the file's line. Rules are evaluated once per new edge,
 //! never per packet. Each rule that matches gives one [`Match`] (one audit
 //! record); an expression that fails at run time (such as a label lookup of
 //! a key that is not there: write `"k" in src_label` first) or does not
