@@ -155,9 +155,9 @@ traffic() {
   client frontend 10.42.1.11 2222 ""
   client checkout postgres.shop.svc.cluster.local 5432 "$pg_startup"
   client telegraf influxdb.analytics.svc.cluster.local 8086 "$http_post"
-  # The edge no NetworkPolicy allows: under the demo's drop rule the ban
-  # can land while this first SYN is still on its way (a busy node defers
-  # veth delivery), so its own connection may already be cut.
+  # The edge no NetworkPolicy allows: under the demo's drop rule, its own
+  # connection is cut if its first SYN has to be sent again after the ban
+  # landed, so its failure does not fail the traffic.
   client frontend postgres.shop.svc.cluster.local 5432 "$pg_startup" || true
   client frontend api.partner.example 443 "$tls_hello"
 }
