@@ -141,11 +141,7 @@ pub fn build_pipeline(
     enforce: bool,
     now_ns: u64,
 ) -> Result<Pipeline, DaemonError> {
-    let (index, policies) = load(&EdgesInput {
-        objects: settings.objects.clone(),
-        policies: settings.policies.clone(),
-        allow_lists: Vec::new(),
-    })?;
+    let (from_objects, policies) = reload_inputs(settings)?;
     let identities = if let Some(path) = &settings.identity_mmdb {
         let bytes = std::fs::read(path).map_err(FileError::at(path))?;
         let baseline = Baseline::from_mmdb(&bytes).map_err(|e| DaemonError::Identity {
@@ -158,10 +154,8 @@ pub fn build_pipeline(
     } else if let Some(url) = &settings.identity_stream {
         // The following thread holds the client.
         Identities::Client(follow_in_background(url), None)
-    } else if settings.objects.is_empty() {
-        Identities::None
     } else {
-        Identities::Index(Box::new(index))
+        from_objects.unwrap_or(Identities::None)
     };
     let rules = match &settings.rules {
         Some(path) => Rules::load(path)?,
@@ -222,8 +216,8 @@ fn stamp(path: &Path) -> Option<(std::time::SystemTime, u64)> {
     Some((meta.modified().ok()?, meta.len()))
 }
 
-/// Reads the objects and policies again: the new identities (only when they
-/// come from objects) and policies. Nothing changes on an error.
+/// Reads the objects and policies (at start, and again when they change):
+/// the identities (only when they come from objects) and the policies.
 ///
 /// # Errors
 /// [`DaemonError`] naming the first file that cannot be used.
