@@ -21,7 +21,10 @@ use std::time::Duration;
 use aya::maps::{Array, HashMap, Map, MapData, MapError};
 
 use crate::CaptureError;
-use crate::sys::{BanValue, EdgeKey, monotonic_ns, nanos};
+use edgewise_edge_set::EdgeKey;
+use edgewise_ip_index::Protocol;
+
+use crate::sys::{BanValue, EdgeKey as KernelEdgeKey, monotonic_ns, nanos};
 
 /// The drop map's name in the object.
 pub const MAP_BANNED_EDGES: &str = "banned_edges";
@@ -33,63 +36,51 @@ pub const BANS_PIN_NAME: &str = "edgewise_banned_edges_v2";
 /// The file name of the gate's pin, beside the drop map's.
 pub const BAN_GATE_PIN_NAME: &str = "edgewise_ban_gate_v2";
 
-/// An edge to ban: client address to server address and port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Edge {
-    /// The client.
-    pub src: IpAddr,
-    /// The server.
-    pub dst: IpAddr,
-    /// The server's port.
-    pub dst_port: u16,
-    /// The IP protocol number: 6 (TCP) or 17 (UDP).
-    pub protocol: u8,
+/// The drop map's key for `edge`.
+fn key_of(edge: &EdgeKey) -> KernelEdgeKey {
+    let (src, dst) = (edge.src.to_canonical(), edge.dst.to_canonical());
+    let bytes = |ip: IpAddr| match ip {
+        IpAddr::V4(v4) => {
+            let mut b = [0u8; 16];
+            b[..4].copy_from_slice(&v4.octets());
+            b
+        }
+        IpAddr::V6(v6) => v6.octets(),
+    };
+    KernelEdgeKey {
+        src: bytes(src),
+        dst: bytes(dst),
+        dst_port: edge.port,
+        protocol: edge.protocol.number(),
+        // A mixed-family edge matches no packet, as it should.
+        family: if src.is_ipv4() { 4 } else { 6 },
+        pad: 0,
+    }
 }
 
-impl Edge {
-    fn key(&self) -> EdgeKey {
-        let (src, dst) = (self.src.to_canonical(), self.dst.to_canonical());
-        let bytes = |ip: IpAddr| match ip {
-            IpAddr::V4(v4) => {
-                let mut b = [0u8; 16];
-                b[..4].copy_from_slice(&v4.octets());
-                b
-            }
-            IpAddr::V6(v6) => v6.octets(),
-        };
-        EdgeKey {
-            src: bytes(src),
-            dst: bytes(dst),
-            dst_port: self.dst_port,
-            protocol: self.protocol,
-            // A mixed-family edge matches no packet, as it should.
-            family: if src.is_ipv4() { 4 } else { 6 },
-            pad: 0,
+/// The edge of a drop-map key; `None` for a protocol no ban of ours has
+/// (another writer's entry).
+fn edge_of(key: &KernelEdgeKey) -> Option<EdgeKey> {
+    let ip = |b: [u8; 16]| {
+        if key.family == 4 {
+            IpAddr::from([b[0], b[1], b[2], b[3]])
+        } else {
+            IpAddr::from(b)
         }
-    }
-
-    fn of(key: &EdgeKey) -> Self {
-        let ip = |b: [u8; 16]| {
-            if key.family == 4 {
-                IpAddr::from([b[0], b[1], b[2], b[3]])
-            } else {
-                IpAddr::from(b)
-            }
-        };
-        Self {
-            src: ip(key.src),
-            dst: ip(key.dst),
-            dst_port: key.dst_port,
-            protocol: key.protocol,
-        }
-    }
+    };
+    Some(EdgeKey {
+        src: ip(key.src),
+        dst: ip(key.dst),
+        port: key.dst_port,
+        protocol: Protocol::try_from(key.protocol).ok()?,
+    })
 }
 
 /// A ban as the kernel holds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ban {
     /// The edge.
-    pub edge: Edge,
+    pub edge: EdgeKey,
     /// How long it still holds (zero once expired).
     pub remaining: Duration,
     /// Packets dropped for it.
@@ -98,7 +89,7 @@ pub struct Ban {
 
 /// The drop map (see the module docs).
 pub struct BanTable {
-    map: HashMap<MapData, EdgeKey, BanValue>,
+    map: HashMap<MapData, KernelEdgeKey, BanValue>,
     gate: Array<MapData, u64>,
 }
 
@@ -152,7 +143,7 @@ impl BanTable {
     }
 
     /// The latest deadline of the bans held, and the expired ones.
-    fn scan(&self, now: u64) -> Result<(u64, Vec<EdgeKey>), CaptureError> {
+    fn scan(&self, now: u64) -> Result<(u64, Vec<KernelEdgeKey>), CaptureError> {
         let (mut latest, mut expired) = (0, Vec::new());
         for entry in &self.map {
             let (key, value) = entry.map_err(map_error)?;
@@ -197,8 +188,8 @@ impl BanTable {
     ///
     /// # Errors
     /// [`CaptureError::Map`] if the kernel refuses the update.
-    pub fn ban(&mut self, edge: &Edge, ttl: Duration) -> Result<(), CaptureError> {
-        let key = edge.key();
+    pub fn ban(&mut self, edge: &EdgeKey, ttl: Duration) -> Result<(), CaptureError> {
+        let key = key_of(edge);
         let drops = self.map.get(&key, 0).map_or(0, |ban| ban.drops);
         let value = BanValue {
             expires_ns: monotonic_ns().saturating_add(nanos(ttl)),
@@ -212,31 +203,33 @@ impl BanTable {
     ///
     /// # Errors
     /// [`CaptureError::Map`] if the kernel refuses the delete.
-    pub fn unban(&mut self, edge: &Edge) -> Result<bool, CaptureError> {
-        match self.map.remove(&edge.key()) {
+    pub fn unban(&mut self, edge: &EdgeKey) -> Result<bool, CaptureError> {
+        match self.map.remove(&key_of(edge)) {
             Ok(()) => Ok(true),
             Err(error) if is_not_found(&error) => Ok(false),
             Err(error) => Err(map_error(error)),
         }
     }
 
-    /// Every ban held, expired ones included (with zero remaining).
+    /// Every ban held, expired ones included (with zero remaining); an
+    /// entry of a protocol edgewise does not know is left out.
     ///
     /// # Errors
     /// [`CaptureError::Map`] if the map cannot be read.
     pub fn bans(&self) -> Result<Vec<Ban>, CaptureError> {
         let now = monotonic_ns();
-        self.map
-            .iter()
-            .map(|entry| {
-                let (key, value) = entry.map_err(map_error)?;
-                Ok(Ban {
-                    edge: Edge::of(&key),
+        let mut bans = Vec::new();
+        for entry in &self.map {
+            let (key, value) = entry.map_err(map_error)?;
+            if let Some(edge) = edge_of(&key) {
+                bans.push(Ban {
+                    edge,
                     remaining: Duration::from_nanos(value.expires_ns.saturating_sub(now)),
                     drops: value.drops,
-                })
-            })
-            .collect()
+                });
+            }
+        }
+        Ok(bans)
     }
 }
 

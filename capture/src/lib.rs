@@ -44,9 +44,7 @@ pub use attach::{AUTO, AttachMode, Attachment, PROGRAM_XDP, tcx_programs};
 use aya::maps::{MapData, MapError, PerCpuArray, RingBuf};
 use aya::programs::ProgramError;
 use aya::{Ebpf, EbpfError, EbpfLoader};
-pub use bans::{
-    BAN_GATE_PIN_NAME, BANS_PIN_NAME, Ban, BanTable, Edge, MAP_BAN_GATE, MAP_BANNED_EDGES,
-};
+pub use bans::{BAN_GATE_PIN_NAME, BANS_PIN_NAME, Ban, BanTable, MAP_BAN_GATE, MAP_BANNED_EDGES};
 pub use event::{Direction, Event, EventError, EventKind, decode};
 pub use replay::{Replay, ReplayConfig};
 use thiserror::Error;

@@ -12,7 +12,9 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use edgewise_capture::{BanTable, Capture, CaptureConfig, Direction, Edge, EventKind};
+use edgewise_capture::{BanTable, Capture, CaptureConfig, Direction, EventKind};
+use edgewise_edge_set::EdgeKey;
+use edgewise_ip_index::Protocol;
 use edgewise_test_support::{have, run, skip};
 use support::{
     DNS_ANSWER, Listener, Net, PinDir, check_handshake, collect, connects, dns_query, dns_server,
@@ -112,11 +114,11 @@ fn a_banned_edge_times_out_while_others_pass_until_the_ban_expires() {
 
     // Another process would open the pin; so does this handle.
     let mut bans = BanTable::open_pinned(&pin).expect("open the pinned drop map");
-    let edge = Edge {
+    let edge = EdgeKey {
         src: client.parse().unwrap(),
         dst: server.parse().unwrap(),
-        dst_port: 8086,
-        protocol: 6,
+        port: 8086,
+        protocol: Protocol::Tcp,
     };
     bans.ban(&edge, Duration::from_millis(2500)).unwrap();
     let banned_at = Instant::now();

@@ -12,9 +12,11 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use edgewise_capture::{
-    AttachMode, Capture, CaptureConfig, CaptureError, Direction, Edge, EventKind, PROGRAM_EGRESS,
+    AttachMode, Capture, CaptureConfig, CaptureError, Direction, EventKind, PROGRAM_EGRESS,
     PROGRAM_INGRESS, PROGRAM_XDP, tcx_programs,
 };
+use edgewise_edge_set::EdgeKey;
+use edgewise_ip_index::Protocol;
 use edgewise_test_support::{have, run, skip};
 use support::{Listener, Net, check_handshake, collect, connects, preflight};
 
@@ -167,11 +169,11 @@ fn xdp_observes_ingress_and_drops_a_banned_edge_with_tcx_as_the_egress_fallback(
         "tcx saw the SYN-ACK leave: {seen:?}"
     );
 
-    let edge = Edge {
+    let edge = EdgeKey {
         src: "10.214.0.1".parse().unwrap(),
         dst: "10.214.0.2".parse().unwrap(),
-        dst_port: 8086,
-        protocol: 6,
+        port: 8086,
+        protocol: Protocol::Tcp,
     };
     capture.bans().ban(&edge, Duration::from_secs(30)).unwrap();
     assert!(

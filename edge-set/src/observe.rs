@@ -61,8 +61,12 @@ impl Default for GraphConfig {
 }
 
 /// An edge as the wire shows it: client address to server address and
-/// port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// port. The one edge key of the workspace: the observed graph counts by
+/// it, capture's drop map bans by it, and records write it as `{"src",
+/// "dst", "port", "proto"}`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct EdgeKey {
     /// The client.
     pub src: IpAddr,
@@ -71,7 +75,16 @@ pub struct EdgeKey {
     /// The server's port.
     pub port: u16,
     /// The protocol.
+    #[serde(rename = "proto")]
     pub protocol: Protocol,
+}
+
+impl core::fmt::Display for EdgeKey {
+    /// `10.0.0.1 -> 10.0.0.9:5432/tcp` (IPv6 servers in brackets).
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let server = core::net::SocketAddr::new(self.dst, self.port);
+        write!(f, "{} -> {server}/{}", self.src, self.protocol)
+    }
 }
 
 /// A passive TCP fingerprint seen for an address.

@@ -59,7 +59,7 @@ pub use kube::{
 };
 pub use object::{
     ClusterObject, NamedPort, Node, Object, ObjectKind, ObjectMeta, OwnerRef, Pod, PodPhase,
-    Protocol, Service, Timestamp, Workload, WorkloadKind,
+    Protocol, Service, Timestamp, UnknownProtocol, Workload, WorkloadKind,
 };
 pub use peer::{Peer, PeerResolver};
 pub use published::{IndexReader, Lookup, Snapshot};

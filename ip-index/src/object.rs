@@ -117,16 +117,17 @@ pub enum Protocol {
 }
 
 impl Protocol {
-    /// Reads `TCP`, `UDP` or `SCTP` (any case).
+    /// Reads `TCP`, `UDP` or `SCTP` (any case); [`str::parse`] says why not.
     pub fn parse(text: &str) -> Option<Self> {
-        if text.eq_ignore_ascii_case("tcp") {
-            Some(Self::Tcp)
-        } else if text.eq_ignore_ascii_case("udp") {
-            Some(Self::Udp)
-        } else if text.eq_ignore_ascii_case("sctp") {
-            Some(Self::Sctp)
-        } else {
-            None
+        text.parse().ok()
+    }
+
+    /// The IP protocol number (6, 17, 132).
+    pub fn number(self) -> u8 {
+        match self {
+            Self::Tcp => 6,
+            Self::Udp => 17,
+            Self::Sctp => 132,
         }
     }
 
@@ -137,6 +138,41 @@ impl Protocol {
             Self::Udp => "udp",
             Self::Sctp => "sctp",
         }
+    }
+}
+
+/// A protocol name or number that is not TCP, UDP or SCTP.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a protocol edgewise knows (tcp, udp, sctp): {0}")]
+pub struct UnknownProtocol(pub String);
+
+impl core::str::FromStr for Protocol {
+    type Err = UnknownProtocol;
+
+    /// `TCP`, `UDP` or `SCTP`, in any case.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        [Self::Tcp, Self::Udp, Self::Sctp]
+            .into_iter()
+            .find(|p| text.eq_ignore_ascii_case(p.as_str()))
+            .ok_or_else(|| UnknownProtocol(text.to_owned()))
+    }
+}
+
+impl TryFrom<u8> for Protocol {
+    type Error = UnknownProtocol;
+
+    /// The IP protocol number: 6, 17 or 132.
+    fn try_from(number: u8) -> Result<Self, Self::Error> {
+        [Self::Tcp, Self::Udp, Self::Sctp]
+            .into_iter()
+            .find(|p| p.number() == number)
+            .ok_or_else(|| UnknownProtocol(number.to_string()))
+    }
+}
+
+impl From<Protocol> for u8 {
+    fn from(protocol: Protocol) -> Self {
+        protocol.number()
     }
 }
 

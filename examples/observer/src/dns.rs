@@ -3,7 +3,7 @@
 //!
 //! Pipeline: [`CaptureReader`] -> [`decode`] -> UDP or TCP with port 53 on
 //! either side -> (TCP: [`TcpDnsStreams`], the 2-byte length framing across
-//! segments) -> [`Message::parse`] -> [`Resolution`] (the mapping rule) ->
+//! segments) -> [`describe`] (`Message::parse`, then the mapping rule of `Resolution`) ->
 //! [`FqdnStore::record_resolution`]. Queries (QR=0) are counted and not
 //! printed; a message that does not parse prints an `error` line and maps
 //! nothing.
@@ -20,80 +20,16 @@ use std::io::{Read, Write};
 use std::net::IpAddr;
 
 use edgewise_fqdn_store::{
-    DnsError, FqdnStore, Message, RecordData, Resolution, Segment, StoreConfig, StoreStats,
-    StreamsConfig, TcpDnsStreams,
+    DnsError, FqdnStore, Segment, StoreConfig, StoreStats, StreamsConfig, TcpDnsStreams,
 };
 use edgewise_ja4::TcpHeader;
 use edgewise_packet::{CaptureError, CaptureReader, Transport, decode};
-use serde::Serialize;
+pub use edgewise_pipeline::dns::{AnswerLine, DnsLine, QuestionLine, ResponseLine, describe};
 
 use crate::{CommandError, JsonLines};
 
 /// The DNS port.
 pub const DNS_PORT: u16 = 53;
-
-/// One line of `edgewise dns` output.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(untagged)]
-pub enum DnsLine {
-    /// A response that parsed.
-    Response(ResponseLine),
-    /// A message that did not.
-    Error {
-        /// 1-based packet number.
-        frame: u64,
-        /// `"udp"` or `"tcp"`.
-        transport: &'static str,
-        /// Why it was rejected.
-        error: String,
-    },
-}
-
-/// A parsed response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ResponseLine {
-    /// 1-based packet number (for TCP, the segment completing the message).
-    pub frame: u64,
-    /// `"udp"` or `"tcp"`.
-    pub transport: &'static str,
-    /// Transaction id.
-    pub id: u16,
-    /// `NOERROR`, `NXDOMAIN`, ...
-    pub rcode: String,
-    /// The TC flag.
-    pub truncated: bool,
-    /// The first question.
-    pub question: Option<QuestionLine>,
-    /// The answer section.
-    pub answers: Vec<AnswerLine>,
-    /// Address -> question name, by the mapping rule.
-    pub resolved: BTreeMap<IpAddr, String>,
-}
-
-/// A question.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct QuestionLine {
-    /// Lowercase, no trailing dot.
-    pub name: String,
-    /// `A`, `AAAA`, `TYPE65`, ...
-    #[serde(rename = "type")]
-    pub record_type: String,
-}
-
-/// An answer record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AnswerLine {
-    /// Owner name, lowercase.
-    pub name: String,
-    /// Record type.
-    #[serde(rename = "type")]
-    pub record_type: String,
-    /// TTL in seconds, as on the wire.
-    pub ttl: u32,
-    /// The address (A / AAAA) or target (CNAME); absent for other types.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub data: Option<String>,
-}
 
 /// Counters of one run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -188,65 +124,6 @@ pub fn tcp_segment(segment: &[u8]) -> Option<Segment<'_>> {
         fin_or_rst: flags & (FIN | RST) != 0,
         payload: segment.get(header.header_len()..)?,
     })
-}
-
-/// What `edgewise dns` prints for one DNS message (`frame` and
-/// `transport` only label it), after recording a response's mappings in
-/// `store` at `now`: `None` for a query, the parse error for a message
-/// that does not parse.
-pub fn describe(
-    frame: u64,
-    transport: &'static str,
-    bytes: &[u8],
-    store: &mut FqdnStore,
-    now: u64,
-) -> Option<Result<ResponseLine, DnsError>> {
-    match Message::read_header(bytes) {
-        Ok(header) if !header.is_response() => return None,
-        Ok(_) => {}
-        Err(error) => return Some(Err(error)),
-    }
-    let message = match Message::parse(bytes) {
-        Ok(message) => message,
-        Err(error) => return Some(Err(error)),
-    };
-    let mut resolved = BTreeMap::new();
-    if let Ok(resolution) = Resolution::new(message) {
-        let name = resolution.question().to_string();
-        resolved.extend(
-            resolution
-                .addresses()
-                .map(|address| (address.ip, name.clone())),
-        );
-        store.record_resolution(&resolution, now);
-    }
-    let header = message.header();
-    Some(Ok(ResponseLine {
-        frame,
-        transport,
-        id: header.id,
-        rcode: header.rcode().to_string(),
-        truncated: header.is_truncated(),
-        question: message.question().map(|question| QuestionLine {
-            name: question.name.to_string(),
-            record_type: question.record_type.to_string(),
-        }),
-        answers: message
-            .answers()
-            .map(|record| AnswerLine {
-                name: record.name.to_string(),
-                record_type: record.record_type.to_string(),
-                ttl: record.ttl,
-                data: match record.data() {
-                    RecordData::A(ip) => Some(ip.to_string()),
-                    RecordData::Aaaa(ip) => Some(ip.to_string()),
-                    RecordData::Cname(target) => Some(target.to_string()),
-                    RecordData::Other(_) => None,
-                },
-            })
-            .collect(),
-        resolved,
-    }))
 }
 
 struct Run {

@@ -247,7 +247,9 @@ fn main() -> ExitCode {
                 Some(file) => (file, settings),
                 None => demo_settings(&settings),
             };
-            let summary = replay(&file, &Settings::resolve(&flags)?)?;
+            let settings = Settings::resolve(&flags)?;
+            settings.check_replay()?;
+            let summary = replay(&file, &settings)?;
             eprint!("{}", summary.table());
             Ok(())
         }),

@@ -10,10 +10,7 @@ use std::sync::Arc;
 use edgewise_edge_set::ServiceGraph;
 use edgewise_observer::daemon::config::Settings;
 use edgewise_observer::daemon::http::{HttpServer, Shared};
-use edgewise_observer::daemon::identities::Identities;
-use edgewise_observer::daemon::pipeline::{Pipeline, PipelineConfig};
-use edgewise_observer::daemon::records::StatsRecord;
-use edgewise_observer::daemon::rules::Rules;
+use edgewise_pipeline::{Identities, Pipeline, PipelineConfig, Rules, StatsRecord};
 
 const SECRET_GET: &str = r#"{"kind": "Event", "apiVersion": "audit.k8s.io/v1",
   "stage": "ResponseComplete", "verb": "get", "auditID": "a-1",

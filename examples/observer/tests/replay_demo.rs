@@ -219,7 +219,7 @@ fn inputs_that_cannot_be_used_stop_it_with_the_place_named() {
     let (_, stderr, ok) = edgewise(&["replay", "--rules", rules.to_str().unwrap()]);
     assert!(!ok);
     assert!(
-        stderr.contains("rule \"typo\": unknown variable \"dst_prot\""),
+        stderr.contains("rule \"typo\": at column 1: unknown variable \"dst_prot\""),
         "{stderr}"
     );
 
@@ -295,4 +295,57 @@ fn identities_from_the_identity_stream_give_the_same_edges() {
     let _ = server.wait();
     assert!(ok, "{stderr}");
     assert_eq!(edges_of(&stdout), demo_edges(), "{stderr}");
+}
+
+/// Facts that come after the SYN (the server's JA4TS, the service of the
+/// first payload) are on the edge's record, and rules on them fire once
+/// per matching edge.
+#[test]
+fn records_carry_the_facts_that_come_after_the_syn_and_rules_on_them_fire_once() {
+    let dir = scratch("facts");
+    let rules = dir.join("rules.toml");
+    std::fs::write(
+        &rules,
+        r#"
+[[rule]]
+name = "ssh"
+when = 'service == "ssh"'
+action = "log"
+
+[[rule]]
+name = "answered"
+when = 'ja4ts != ""'
+action = "log"
+
+[[rule]]
+name = "partner"
+when = 'dns.fqdn.matches("partner")'
+action = "log"
+"#,
+    )
+    .unwrap();
+    let (stdout, stderr, ok) = edgewise(&["replay", "--rules", rules.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    let tcp: Vec<serde_json::Value> = records(&stdout, "edge")
+        .filter(|e| e["proto"] == "tcp" && e["update"] == false)
+        .collect();
+    assert_eq!(tcp.len(), 6, "{stdout}");
+    for edge in &tcp {
+        assert!(edge["ja4ts"].is_string(), "every server answered: {edge}");
+        assert!(edge["service"].is_string(), "every server spoke: {edge}");
+    }
+    let fired = |name: &str| {
+        records(&stdout, "rule")
+            .filter(|r| r["rule"] == name && r["matched"] == true)
+            .map(|r| r["summary"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(fired("ssh").len(), 1, "{:?}", fired("ssh"));
+    assert_eq!(fired("answered").len(), 6);
+    assert_eq!(fired("partner").len(), 1);
+    assert!(fired("partner")[0].contains("api.partner.example"));
+    let stopped = records(&stdout, "rule")
+        .filter(|r| r["matched"] == false)
+        .count();
+    assert_eq!(stopped, 0, "no fact went away");
 }

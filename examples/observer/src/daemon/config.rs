@@ -9,6 +9,8 @@
 //! observe_egress_interfaces = ["auto"]
 //! observe_mode = "tcx"            # tcx | clsact | xdp (xdp: ingress; egress falls back to tcx)
 //! pod_cidrs = ["10.42.0.0/16"]
+//! service_cidrs = ["10.43.0.0/16"]
+//! home_nets = ["10.0.0.0/8"]      # net.dst_home (default: pod and service CIDRs, RFC 1918, fc00::/7)
 //! node_name = "node-1"            # the agent's name in the graph
 //!
 //! # Identity, policies, rules
@@ -29,6 +31,7 @@
 //! # Bounds
 //! max_edges = 1000000
 //! edge_idle_ttl_seconds = 300
+//! edge_settle_ms = 2000           # a TCP edge's first record waits for JA4TS and service (0: at once)
 //! max_dns_mappings = 1000000
 //! dns_max_payload = 512
 //! ring_bytes = 4194304
@@ -68,6 +71,14 @@ pub struct Settings {
     #[arg(long = "pod-cidrs", value_delimiter = ',')]
     #[serde(default)]
     pub pod_cidrs: Vec<ipnet::IpNet>,
+    /// Service CIDRs (part of the default home networks).
+    #[arg(long = "service-cidrs", value_delimiter = ',')]
+    #[serde(default)]
+    pub service_cidrs: Vec<ipnet::IpNet>,
+    /// The home networks of `net.dst_home` in rules (default: the pod and
+    /// service CIDRs, RFC 1918 and `fc00::/7`).
+    #[arg(long = "home-nets", value_delimiter = ',')]
+    pub home_nets: Option<Vec<ipnet::IpNet>>,
     /// The agent's name in the graph (default: the host name).
     #[arg(long = "node-name")]
     pub node_name: Option<String>,
@@ -116,6 +127,10 @@ pub struct Settings {
     /// Seconds an idle edge is kept after it was drained (default 300).
     #[arg(long = "edge-idle-ttl-seconds")]
     pub edge_idle_ttl_seconds: Option<u64>,
+    /// Milliseconds a TCP edge's first record waits for the server's
+    /// SYN-ACK and first payload (default 2000; 0: at once).
+    #[arg(long = "edge-settle-ms")]
+    pub edge_settle_ms: Option<u64>,
     /// The most address -> name mappings held (default 1,000,000).
     #[arg(long = "max-dns-mappings")]
     pub max_dns_mappings: Option<usize>,
@@ -184,6 +199,8 @@ impl Settings {
                 stats_interval_seconds,
                 max_edges,
                 edge_idle_ttl_seconds,
+                edge_settle_ms,
+                home_nets,
                 max_dns_mappings,
                 dns_max_payload,
                 ring_bytes,
@@ -193,6 +210,7 @@ impl Settings {
                 observe_interfaces,
                 observe_egress_interfaces,
                 pod_cidrs,
+                service_cidrs,
                 objects,
                 policies
             ]
@@ -239,6 +257,32 @@ impl Settings {
         if self.flow_sample_seconds == Some(0) {
             return invalid("flow_sample_seconds", "must be at least 1");
         }
+        let above = |value: Option<u64>, max: u64| value.is_some_and(|v| v > max);
+        for (setting, value, max) in [
+            (
+                "stats_interval_seconds",
+                self.stats_interval_seconds,
+                86_400,
+            ),
+            (
+                "edge_idle_ttl_seconds",
+                self.edge_idle_ttl_seconds,
+                7 * 86_400,
+            ),
+            ("edge_settle_ms", self.edge_settle_ms, 60_000),
+            ("flow_sample_seconds", self.flow_sample_seconds, 3_600),
+            ("max_edges", self.max_edges.map(|n| n as u64), 100_000_000),
+            (
+                "max_dns_mappings",
+                self.max_dns_mappings.map(|n| n as u64),
+                100_000_000,
+            ),
+            ("ring_bytes", self.ring_bytes.map(u64::from), 1 << 30),
+        ] {
+            if above(value, max) {
+                return invalid(setting, &format!("must be at most {max}"));
+            }
+        }
         if let Some(granularity) = &self.granularity {
             crate::edges::parse_granularity(granularity).map_err(|problem| {
                 ConfigError::Invalid {
@@ -248,6 +292,34 @@ impl Settings {
             })?;
         }
         Ok(())
+    }
+
+    /// Refuses the settings that only `edgewise run` uses, so that a
+    /// replay never silently ignores one.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the first such setting.
+    pub fn check_replay(&self) -> Result<(), ConfigError> {
+        let live_only = [
+            ("observe_interfaces", !self.observe_interfaces.is_empty()),
+            (
+                "observe_egress_interfaces",
+                !self.observe_egress_interfaces.is_empty(),
+            ),
+            ("observe_mode", self.observe_mode.is_some()),
+            ("listen", self.listen.is_some()),
+            ("audit_token_file", self.audit_token_file.is_some()),
+            ("ring_bytes", self.ring_bytes.is_some()),
+            ("flow_sample_seconds", self.flow_sample_seconds.is_some()),
+            ("dns_max_payload", self.dns_max_payload.is_some()),
+        ];
+        match live_only.iter().find(|(_, given)| *given) {
+            Some((setting, _)) => Err(ConfigError::Invalid {
+                setting,
+                problem: "only edgewise run uses it; a replay cannot".to_owned(),
+            }),
+            None => Ok(()),
+        }
     }
 }
 
@@ -320,5 +392,24 @@ mod tests {
         assert!(
             error("objects = [\"a.json\"]\nidentity_mmdb = \"b.mmdb\"").contains("setting objects")
         );
+        assert!(
+            error("stats_interval_seconds = 9223372036854775807")
+                .contains("setting stats_interval_seconds: must be at most 86400")
+        );
+        assert!(error("edge_settle_ms = 600000").contains("setting edge_settle_ms"));
+    }
+
+    #[test]
+    fn a_replay_refuses_what_only_a_live_run_uses() {
+        let settings = Settings {
+            listen: Some("127.0.0.1:9464".parse().unwrap()),
+            ..Settings::default()
+        };
+        let error = settings.check_replay().unwrap_err().to_string();
+        assert!(
+            error.contains("setting listen: only edgewise run"),
+            "{error}"
+        );
+        assert!(Settings::default().check_replay().is_ok());
     }
 }

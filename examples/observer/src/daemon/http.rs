@@ -38,7 +38,7 @@ use tiny_http::{Header, Method, Request, Response, Server};
 
 use super::DaemonError;
 use super::config::{ConfigError, Settings};
-use super::records::StatsRecord;
+use edgewise_pipeline::StatsRecord;
 
 type Labels = Vec<(&'static str, String)>;
 

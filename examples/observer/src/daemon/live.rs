@@ -8,31 +8,80 @@
 //!   not touch the first). A ban goes into every capture's drop map.
 //! - Event times are the kernel's monotonic clock, turned into Unix time
 //!   with the offset measured at start.
-//! - Every stats interval: the objects and policies files read again if
-//!   they changed (a file that cannot be used keeps the last good state),
-//!   a `stats` record (with the kernel's counters of
-//!   lost events and dropped packets), expired bans swept, idle edges and
-//!   names expired, and the graph drained into the running total (which
-//!   `/graph` serves).
+//! - The pipeline's kernel actions are applied to every capture's drop
+//!   map and its answer given back ([`Pipeline::ban_applied`]); bans held
+//!   in the pinned map at start are adopted.
+//! - Every stats interval: the objects, policies and rules files read
+//!   again if they changed (a file that cannot be used keeps the last good
+//!   state), a `stats` record (with the kernel's counters of lost events
+//!   and dropped packets), expired bans swept, idle edges and names
+//!   expired, and `/graph` published from the window of slices.
+//! - At each stats tick the observed graph is drained into a window of
+//!   slices: the last [`GRAPH_WINDOW`] and at most [`MAX_WINDOW_EDGES`]
+//!   slice edges in all, the oldest slice going first, so that memory
+//!   stays bounded however long the daemon runs.
 //! - SIGUSR1: write the graph files now (`--graph-out`).
 //! - SIGINT or SIGTERM: stop reading, detach every program (dropping the
 //!   captures), write the last `stats` and the graph files, flush, exit 0.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use edgewise_capture::{AttachMode, Capture, CaptureConfig};
-use edgewise_edge_set::ServiceGraph;
+use edgewise_edge_set::{GraphSlice, ServiceGraph};
+use edgewise_pipeline::{Output as Decided, Pipeline, Record, StatsRecord};
 
 use super::config::Settings;
 use super::http::{HttpServer, Shared};
-use super::pipeline::Pipeline;
-use super::records::{Record, StatsRecord};
 use super::{
-    DaemonError, InputFiles, Output, build_pipeline, reload_inputs, stats_interval,
+    DaemonError, InputFiles, Output, build_pipeline, load_rules, reload_inputs, stats_interval,
     write_graph_files,
 };
+
+/// How far back the served graph reaches.
+pub const GRAPH_WINDOW: Duration = Duration::from_hours(1);
+/// The most slice edges the window holds in all.
+pub const MAX_WINDOW_EDGES: usize = 500_000;
+
+/// The graph of the last [`GRAPH_WINDOW`], as slices (see the module docs).
+#[derive(Default)]
+pub struct SliceWindow {
+    slices: VecDeque<GraphSlice>,
+    edges: usize,
+}
+
+impl SliceWindow {
+    /// Adds a slice drained at `now_ns`, forgetting what fell out.
+    pub fn push(&mut self, slice: GraphSlice, now_ns: u64) {
+        self.edges += slice.edges.len();
+        self.slices.push_back(slice);
+        let horizon = now_ns.saturating_sub(u64::try_from(GRAPH_WINDOW.as_nanos()).unwrap_or(0));
+        while let Some(oldest) = self.slices.front() {
+            let stale = oldest.window.end_ns < horizon;
+            if !(stale || self.edges > MAX_WINDOW_EDGES) || self.slices.len() == 1 {
+                break;
+            }
+            self.edges -= oldest.edges.len();
+            self.slices.pop_front();
+        }
+    }
+
+    /// The slices merged.
+    pub fn graph(&self) -> ServiceGraph {
+        let mut graph = ServiceGraph::new();
+        for slice in &self.slices {
+            graph.merge_slice(slice);
+        }
+        graph
+    }
+
+    /// Slice edges held.
+    pub fn edges(&self) -> usize {
+        self.edges
+    }
+}
 
 /// Nanoseconds since the Unix epoch.
 pub fn unix_now_ns() -> u64 {
@@ -120,6 +169,7 @@ pub fn run(settings: &Settings) -> Result<(), DaemonError> {
         .into());
     }
     let mut inputs = InputFiles::new(settings);
+    let mut rules_file = InputFiles::rules(settings);
     let mut pipeline = build_pipeline(settings, true, unix_now_ns())?;
     let mut output = Output::open(settings.output.as_deref())?;
     let shared = Arc::new(Shared::default());
@@ -127,8 +177,73 @@ pub fn run(settings: &Settings) -> Result<(), DaemonError> {
         Some(address) => Some(HttpServer::start(address, settings, Arc::clone(&shared))?),
         None => None,
     };
+    let mut captures = attach(&configs)?;
+    adopt_bans(&mut pipeline, &mut captures);
+    shared.set_ready();
+    let offset = monotonic_offset_ns();
+    let interval = stats_interval(settings).unwrap_or(Duration::from_secs(10));
+    let mut next_tick = Instant::now() + interval;
+    let mut window = SliceWindow::default();
+    while !stop.load(Ordering::Relaxed) {
+        let wait = Duration::from_millis(100) / u32::try_from(captures.len()).unwrap_or(1);
+        for capture in &mut captures {
+            capture.poll(wait, |event| match event {
+                Ok(event) => {
+                    let now = event.timestamp_ns.saturating_add(offset);
+                    pipeline.handle_event(&event, now);
+                }
+                Err(error) => pipeline.parse_error(error.reason()),
+            })?;
+        }
+        let now = unix_now_ns();
+        if pipeline.poll_timeout().is_some_and(|at| at <= now) {
+            pipeline.handle_timeout(now);
+        }
+        apply(&mut pipeline, &mut captures, &mut output);
+        for batch in shared.take_audits() {
+            for read in pipeline.secret_reads(batch) {
+                output.write(&Record::SecretRead(read));
+            }
+        }
+        if Instant::now() >= next_tick {
+            next_tick += interval;
+            follow_inputs(&mut inputs, &mut rules_file, settings, &mut pipeline, now);
+            apply(&mut pipeline, &mut captures, &mut output);
+            pipeline.expire(now);
+            window.push(pipeline.drain(now), now);
+            let stats = tick(&pipeline, &mut captures, now);
+            shared.publish(&window.graph(), &stats);
+            if settings.stats_interval_seconds != Some(0) {
+                output.write(&Record::Stats(stats));
+            }
+        }
+        if dump.swap(false, Ordering::Relaxed) {
+            window.push(pipeline.drain(now), now);
+            for path in write_graph_files(settings, &window.graph())? {
+                eprintln!("edgewise: wrote {}", path.display());
+            }
+        }
+        output.flush()?;
+    }
+    // Detach first: traffic must not wait on a daemon that is leaving.
+    let now = unix_now_ns();
+    pipeline.flush(now);
+    apply_records_only(&mut pipeline, &mut output);
+    let stats = tick(&pipeline, &mut captures, now);
+    drop(captures);
+    window.push(pipeline.drain(now), now);
+    output.write(&Record::Stats(stats));
+    output.flush()?;
+    for path in write_graph_files(settings, &window.graph())? {
+        eprintln!("edgewise: wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// Attaches every capture, saying where.
+fn attach(configs: &[CaptureConfig]) -> Result<Vec<Capture>, DaemonError> {
     let mut captures = Vec::new();
-    for config in &configs {
+    for config in configs {
         captures.push(Capture::attach(config)?);
     }
     eprintln!(
@@ -140,100 +255,99 @@ pub fn run(settings: &Settings) -> Result<(), DaemonError> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    shared.set_ready();
-    let offset = monotonic_offset_ns();
-    let interval = stats_interval(settings).unwrap_or(Duration::from_secs(10));
-    let mut next_tick = Instant::now() + interval;
-    let mut total = ServiceGraph::new();
-    let mut sequence = 0u64;
-    while !stop.load(Ordering::Relaxed) {
-        let wait = Duration::from_millis(100) / u32::try_from(captures.len()).unwrap_or(1);
-        for capture in &mut captures {
-            capture.poll(wait, |event| match event {
-                Ok(event) => {
-                    sequence += 1;
-                    let now = event.timestamp_ns.saturating_add(offset);
-                    pipeline.handle(&event, now, sequence, &mut |record| {
-                        output.write(record);
-                    });
-                }
-                Err(error) => pipeline.parse_error(error.reason()),
-            })?;
-        }
-        enforce(&mut pipeline, &mut captures);
-        for batch in shared.take_audits() {
-            for read in pipeline.secret_reads(batch) {
-                output.write(&Record::SecretRead(read));
-            }
-        }
-        if Instant::now() >= next_tick {
-            next_tick += interval;
-            follow_inputs(&mut inputs, settings, &mut pipeline);
-            let now = unix_now_ns();
-            let stats = tick(&mut pipeline, &mut captures, &mut total, now);
-            shared.publish(&total, &stats);
-            if settings.stats_interval_seconds != Some(0) {
-                output.write(&Record::Stats(stats));
-            }
-        }
-        if dump.swap(false, Ordering::Relaxed) {
-            total.merge_slice(&pipeline.drain(unix_now_ns()));
-            for path in write_graph_files(settings, &total)? {
-                eprintln!("edgewise: wrote {}", path.display());
-            }
-        }
-        output.flush()?;
-    }
-    // Detach first: traffic must not wait on a daemon that is leaving.
+    Ok(captures)
+}
+
+/// Bans held in the pinned drop map (a restart) go on under the pipeline,
+/// lifted by their TTL.
+fn adopt_bans(pipeline: &mut Pipeline, captures: &mut [Capture]) {
     let now = unix_now_ns();
-    let stats = tick(&mut pipeline, &mut captures, &mut total, now);
-    drop(captures);
-    output.write(&Record::Stats(stats));
-    output.flush()?;
-    for path in write_graph_files(settings, &total)? {
-        eprintln!("edgewise: wrote {}", path.display());
-    }
-    Ok(())
-}
-
-/// Reads the objects and policies again when their files changed.
-fn follow_inputs(inputs: &mut InputFiles, settings: &Settings, pipeline: &mut Pipeline) {
-    if !inputs.changed() {
+    let Some(first) = captures.first_mut() else {
         return;
-    }
-    match reload_inputs(settings) {
-        Ok((identities, policies)) => {
-            pipeline.replace_inputs(identities, policies);
-            eprintln!("edgewise: objects and policies read again");
+    };
+    match first.bans().bans() {
+        Ok(bans) => {
+            for ban in bans {
+                pipeline.adopt_ban(ban.edge, ban.remaining, now);
+            }
         }
-        Err(error) => {
-            pipeline.parse_error("inputs_reload");
-            eprintln!("edgewise: keeping the last objects and policies: {error}");
-        }
+        Err(error) => eprintln!("edgewise: reading the bans held: {error}"),
     }
 }
 
-/// Puts the bans the pipeline asked for into every drop map.
-fn enforce(pipeline: &mut Pipeline, captures: &mut [Capture]) {
-    for (edge, ttl) in pipeline.take_bans() {
-        for capture in captures.iter_mut() {
-            if let Err(error) = capture.bans().ban(&edge, ttl) {
-                pipeline.parse_error("ban_failed");
-                eprintln!("edgewise: banning {edge:?}: {error}");
+/// Writes the pipeline's records and applies its kernel actions to every
+/// capture's drop map, telling it whether the kernel took each ban.
+fn apply(pipeline: &mut Pipeline, captures: &mut [Capture], output: &mut Output) {
+    while let Some(decided) = pipeline.poll_output() {
+        match decided {
+            Decided::Record(record) => output.write(&record),
+            Decided::Ban { edge, ttl } => {
+                let mut accepted = !captures.is_empty();
+                for capture in captures.iter_mut() {
+                    if let Err(error) = capture.bans().ban(&edge, ttl) {
+                        accepted = false;
+                        eprintln!("edgewise: banning {edge}: {error}");
+                    }
+                }
+                pipeline.ban_applied(edge, accepted);
+            }
+            Decided::Unban { edge } => {
+                for capture in captures.iter_mut() {
+                    if let Err(error) = capture.bans().unban(&edge) {
+                        eprintln!("edgewise: lifting the ban on {edge}: {error}");
+                    }
+                }
             }
         }
     }
 }
 
-/// The periodic work: expiry, sweeping, draining, and the counters.
-fn tick(
+/// Writes the pipeline's records once the captures are gone.
+fn apply_records_only(pipeline: &mut Pipeline, output: &mut Output) {
+    while let Some(decided) = pipeline.poll_output() {
+        if let Decided::Record(record) = decided {
+            output.write(&record);
+        }
+    }
+}
+
+/// Reads the objects, policies and rules again when their files changed.
+fn follow_inputs(
+    inputs: &mut InputFiles,
+    rules_file: &mut InputFiles,
+    settings: &Settings,
     pipeline: &mut Pipeline,
-    captures: &mut [Capture],
-    total: &mut ServiceGraph,
     now: u64,
-) -> StatsRecord {
-    pipeline.expire(now);
-    total.merge_slice(&pipeline.drain(now));
+) {
+    if inputs.changed() {
+        match reload_inputs(settings) {
+            Ok((identities, policies)) => {
+                pipeline.replace_inputs(identities, policies, now);
+                eprintln!("edgewise: objects and policies read again");
+            }
+            Err(error) => {
+                pipeline.parse_error("inputs_reload");
+                eprintln!("edgewise: keeping the last objects and policies: {error}");
+            }
+        }
+    }
+    if rules_file.changed() {
+        match load_rules(settings) {
+            Ok(rules) => {
+                pipeline.replace_rules(rules, now);
+                eprintln!("edgewise: rules read again");
+            }
+            Err(error) => {
+                pipeline.parse_error("rules_reload");
+                eprintln!("edgewise: keeping the last rules: {error}");
+            }
+        }
+    }
+}
+
+/// The periodic counters, with the kernel's; expired bans swept from the
+/// drop maps.
+fn tick(pipeline: &Pipeline, captures: &mut [Capture], now: u64) -> StatsRecord {
     let mut stats = pipeline.stats(now);
     for capture in captures.iter_mut() {
         if let Ok(counters) = capture.counters() {
@@ -241,10 +355,6 @@ fn tick(
             stats.packets_dropped += counters.dropped;
         }
         let _ = capture.bans().sweep();
-        // Every capture holds the same bans.
-        stats.bans_held = stats
-            .bans_held
-            .max(capture.bans().bans().map_or(0, |bans| bans.len()));
     }
     stats
 }

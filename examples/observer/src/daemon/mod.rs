@@ -1,38 +1,28 @@
 //! The daemon: `edgewise run` (live, the kernel observers) and `edgewise
-//! replay` (a capture file), one [`pipeline::Pipeline`] behind both.
+//! replay` (a capture file), one [`edgewise_pipeline::Pipeline`] behind both.
 //!
+//! The decisions are `edgewise-pipeline`'s; this module is the I/O around
+//! it:
 //! - [`config`]: the settings (TOML file and flags).
-//! - [`identities`]: where identities come from.
-//! - [`rules`]: CEL rules and their actions.
-//! - [`pipeline`]: events -> fingerprints, names, edges, verdicts, rules.
-//! - [`records`]: the JSON-lines output schema.
 //! - [`replay`]: a capture file through the replay source.
 //! - [`live`]: the kernel observers, bans, signals.
 //! - [`http`]: `/metrics`, `/graph`, `/healthz` and the audit webhook.
 
 pub mod config;
 pub mod http;
-pub mod identities;
 pub mod live;
-pub mod pipeline;
-pub mod records;
 pub mod replay;
-pub mod rules;
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use edgewise_edge_set::{AggregateOptions, GraphConfig, PolicySet, ServiceGraph};
-use edgewise_fqdn_store::StoreConfig;
+use edgewise_edge_set::{AggregateOptions, PolicySet, ServiceGraph};
 use edgewise_identity::{Baseline, ClientConfig, IdentityClient};
+use edgewise_pipeline::{Identities, Pipeline, PipelineConfig, Record, Rules, RulesError};
 
 use self::config::{ConfigError, Settings};
-use self::identities::Identities;
-use self::pipeline::{Pipeline, PipelineConfig};
-use self::records::Record;
-use self::rules::{Rules, RulesError};
 use crate::FileError;
 use crate::edges::{EdgesError, EdgesInput, load, parse_granularity, write_graph};
 
@@ -49,6 +39,9 @@ pub enum DaemonError {
     /// The rules cannot be used.
     #[error(transparent)]
     Rules(#[from] RulesError),
+    /// The rules file could not be read.
+    #[error(transparent)]
+    RulesFile(TomlFileError),
     /// The identity MMDB cannot be used.
     #[error("{}: {message}", path.display())]
     Identity {
@@ -157,28 +150,54 @@ pub fn build_pipeline(
     } else {
         from_objects.unwrap_or(Identities::None)
     };
-    let rules = match &settings.rules {
-        Some(path) => Rules::load(path)?,
-        None => Rules::default(),
+    let rules = load_rules(settings)?;
+    let mut config = PipelineConfig {
+        agent: settings.node_name.clone().unwrap_or_else(host_name),
+        enforce,
+        pod_cidrs: settings.pod_cidrs.clone(),
+        ..PipelineConfig::default()
     };
-    let mut graph = GraphConfig::default();
     if let Some(max) = settings.max_edges {
-        graph.max_edges = max;
+        config.graph.max_edges = max;
     }
     if let Some(seconds) = settings.edge_idle_ttl_seconds {
-        graph.idle_ttl_ns = seconds.saturating_mul(1_000_000_000);
+        config.graph.idle_ttl_ns = seconds.saturating_mul(1_000_000_000);
     }
-    let mut store = StoreConfig::default();
     if let Some(max) = settings.max_dns_mappings {
-        store.max_mappings = max;
+        config.store.max_mappings = max;
     }
-    let config = PipelineConfig {
-        agent: settings.node_name.clone().unwrap_or_else(host_name),
-        graph,
-        store,
-        enforce,
+    if let Some(ms) = settings.edge_settle_ms {
+        config.settle = Duration::from_millis(ms);
+    }
+    config.home_nets = match &settings.home_nets {
+        Some(nets) => nets.clone(),
+        None => settings
+            .pod_cidrs
+            .iter()
+            .chain(&settings.service_cidrs)
+            .copied()
+            .chain(edgewise_pipeline::private_nets())
+            .collect(),
     };
     Ok(Pipeline::new(config, identities, policies, rules, now_ns))
+}
+
+/// The rules of `settings` (none without a rules file).
+///
+/// # Errors
+/// [`DaemonError`] naming the file, and the rule and column of a wrong
+/// rule.
+pub fn load_rules(settings: &Settings) -> Result<Rules, DaemonError> {
+    let Some(path) = &settings.rules else {
+        return Ok(Rules::default());
+    };
+    let text = std::fs::read_to_string(path).map_err(|source| {
+        DaemonError::RulesFile(TomlFileError::Read {
+            path: path.clone(),
+            source,
+        })
+    })?;
+    Ok(Rules::parse(path, &text)?)
 }
 
 /// Watches the objects and policies files of `settings` for changes (by
@@ -192,12 +211,22 @@ pub struct InputFiles {
 impl InputFiles {
     /// The objects and policies files, as they are now.
     pub fn new(settings: &Settings) -> Self {
-        let paths: Vec<PathBuf> = settings
-            .objects
-            .iter()
-            .chain(&settings.policies)
-            .cloned()
-            .collect();
+        Self::of(
+            settings
+                .objects
+                .iter()
+                .chain(&settings.policies)
+                .cloned()
+                .collect(),
+        )
+    }
+
+    /// The rules file, as it is now.
+    pub fn rules(settings: &Settings) -> Self {
+        Self::of(settings.rules.iter().cloned().collect())
+    }
+
+    fn of(paths: Vec<PathBuf>) -> Self {
         let stamps = paths.iter().map(|p| stamp(p)).collect();
         Self { paths, stamps }
     }

@@ -14,9 +14,9 @@ use edgewise_capture::{Replay, ReplayConfig};
 use edgewise_edge_set::ServiceGraph;
 use edgewise_packet::{CaptureReader, decode};
 
+use edgewise_pipeline::{Output as Decided, Pipeline, Record, StatsRecord};
+
 use super::config::Settings;
-use super::pipeline::Pipeline;
-use super::records::{Record, StatsRecord};
 use super::{DaemonError, Output, build_pipeline, stats_interval, write_graph_files};
 
 /// The bundled demo's folder (in the source tree).
@@ -115,24 +115,29 @@ pub fn replay(file: &Path, settings: &Settings) -> Result<ReplaySummary, DaemonE
                 next_stats = now.saturating_add(interval);
             }
         }
+        if pipeline.poll_timeout().is_some_and(|at| at <= now) {
+            pipeline.handle_timeout(now);
+        }
         match decode(frame.link, frame.data) {
             Ok(packet) => {
                 replay.packet(now, frame.original_len, &packet, |event| {
-                    pipeline.handle(&event, now, frame.number, &mut |record| {
-                        output.write(record);
-                    });
+                    pipeline.handle_event(&event, now);
                 });
             }
             // ARP and the like: not for the observers, as in the kernel.
             Err(edgewise_packet::DecodeError::NotIp { .. }) => {}
             Err(error) => pipeline.parse_error(error.reason()),
         }
+        write_records(pipeline, &mut output);
     }
     progress.clear();
     let mut pipeline = match pipeline {
         Some(pipeline) => pipeline,
         None => build_pipeline(settings, false, 0)?,
     };
+    // The capture ended: what still waits to settle is reported as it is.
+    pipeline.flush(last_ns);
+    write_records(&mut pipeline, &mut output);
     let stats = pipeline.stats(last_ns);
     output.write(&Record::Stats(stats.clone()));
     output.flush()?;
@@ -151,6 +156,15 @@ pub fn replay(file: &Path, settings: &Settings) -> Result<ReplaySummary, DaemonE
         stats,
         graph_files,
     })
+}
+
+/// Writes the records the pipeline decided (a replay enforces nothing).
+fn write_records(pipeline: &mut Pipeline, output: &mut Output) {
+    while let Some(decided) = pipeline.poll_output() {
+        if let Decided::Record(record) = decided {
+            output.write(&record);
+        }
+    }
 }
 
 /// How many packets between looks at the clock for progress.

@@ -1,7 +1,6 @@
-//! Where the daemon's identities come from: Kubernetes objects through
-//! ip-index (`--objects`), or the node agent's identity client
-//! (`--identity-mmdb`, `--identity-stream`), or nowhere (every endpoint is
-//! an address).
+//! Where identities come from: Kubernetes objects through ip-index, the
+//! node agent's identity client (a baseline MMDB and its deltas), or
+//! nowhere (every endpoint is an address).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -37,11 +36,6 @@ impl Identities {
     }
 }
 
-/// The most recent name `ip` was resolved from, live at `now`.
-pub fn fqdn(store: &FqdnStore, ip: IpAddr, now: u64) -> Option<String> {
-    store.lookup(ip, now).last().map(str::to_owned)
-}
-
 /// Identities and names for a graph drain.
 pub struct Attacher<'a> {
     /// Who has an address.
@@ -58,6 +52,6 @@ impl Attach for Attacher<'_> {
     }
 
     fn fqdn(&mut self, ip: IpAddr) -> Option<String> {
-        fqdn(self.store, ip, self.now)
+        self.store.lookup(ip, self.now).last().map(str::to_owned)
     }
 }

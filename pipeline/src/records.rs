@@ -1,19 +1,30 @@
-//! The daemon's JSON-lines output: one object per line, its `type` first.
+//! The JSON-lines output schema: one object per line, its `type` first.
 //!
-//! - `edge`: an edge seen for the first time (or again after it expired):
-//!   `{"type": "edge", "time_ns", "src": Endpoint, "dst": Endpoint, "proto",
-//!   "verdict", "policy", "ja4t", "ja4ts", "service", "summary"}`, where an
-//!   Endpoint is `{"ip", "port", "identity", "fqdn"}` (`identity` is
-//!   ip-index's `ClusterObject` form or null, `fqdn` the name the address
-//!   was resolved from or null; the client's `port` is the one it used
-//!   first). `verdict` is `declared`, `violation` or `not_governed` (no
-//!   policy selects either side), `policy` the deciding NetworkPolicy or
-//!   null; fingerprints and `service` are null until known.
-//! - `rule`: a rule matched a new edge: `{"type": "rule", "time_ns",
-//!   "rule", "action", "enforced", "overridden", "ttl_seconds", "edge":
-//!   {"src", "dst", "port", "proto"}}`; `enforced` says whether a ban went
-//!   into the kernel (never in a replay), `overridden` that an `allow` rule
-//!   won over this `drop`.
+//! - `edge`: an edge's facts. The first record of a TCP edge is held for
+//!   the settle window (or until its handshake and first payload were
+//!   seen) so that it normally carries the server's JA4TS and the service;
+//!   a later change of facts gives another with `"update": true`.
+//!   `{"type": "edge", "time_ns", "update", "src": Endpoint, "dst":
+//!   Endpoint, "proto", "verdict", "policy", "ja4t", "ja4ts", "service",
+//!   "summary"}`, where an Endpoint is `{"ip", "port", "identity", "fqdn"}`
+//!   (`identity` is ip-index's `ClusterObject` form or null; the server's
+//!   `fqdn` is the name this client resolved it from, or, with
+//!   `"fqdn_source": "other_client"`, the latest name another client
+//!   resolved; the client's `port` is the one it used first). `verdict` is
+//!   `declared`, `violation` or `not_governed` (no policy selects either
+//!   side), `policy` the deciding NetworkPolicy or null; fingerprints and
+//!   `service` are null until known.
+//! - `rule`: a rule's outcome for an edge changed: `{"type": "rule",
+//!   "time_ns", "rule", "action", "matched", "enforced", "overridden",
+//!   "ttl_seconds", "edge": {"src", "dst", "port", "proto"}, "summary"}`;
+//!   `enforced` says the kernel accepted the ban (never in a replay),
+//!   `overridden` that an `allow` rule won over this `drop`.
+//! - `unban`: a ban was lifted: `{"type": "unban", "time_ns", "edge",
+//!   "rule", "reason"}`, `reason` being `ttl` (no blocked attempt or match
+//!   for the TTL), `no_match` (the rule stopped matching: new facts, a
+//!   policy or rules reload) or `allowed` (an `allow` rule now matches).
+//! - `drop`: blocked attempts of a banned edge the kernel reported:
+//!   `{"type": "drop", "time_ns", "edge", "rule", "packets"}`.
 //! - `dns`: a DNS response, as `edgewise dns` prints it, plus `time_ns`,
 //!   `client` and `server`.
 //! - `secret_read`: a service account read a Secret (from the audit
@@ -24,19 +35,25 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use edgewise_edge_set::EdgeKey;
 use edgewise_ip_index::{ClusterObject, Protocol};
 use serde::Serialize;
 
+use crate::FqdnSource;
 use crate::dns::DnsLine;
 
 /// One output line.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Record {
-    /// A new edge.
+    /// An edge's facts.
     Edge(EdgeRecord),
-    /// A rule matched.
+    /// A rule's outcome for an edge changed.
     Rule(RuleRecord),
+    /// A ban was lifted.
+    Unban(UnbanRecord),
+    /// Blocked attempts of a banned edge.
+    Drop(DropRecord),
     /// A DNS response.
     Dns(DnsRecord),
     /// A secret read by a service account.
@@ -56,6 +73,9 @@ pub struct Endpoint {
     pub identity: Option<Arc<ClusterObject>>,
     /// The name the address was resolved from.
     pub fqdn: Option<String>,
+    /// Whether this edge's client resolved `fqdn` (servers only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fqdn_source: Option<FqdnSource>,
 }
 
 impl Endpoint {
@@ -70,11 +90,13 @@ impl Endpoint {
     }
 }
 
-/// A new edge.
+/// An edge's facts.
 #[derive(Debug, Clone, Serialize)]
 pub struct EdgeRecord {
     /// When (nanoseconds since the Unix epoch).
     pub time_ns: u64,
+    /// A later record of an edge already reported, whose facts changed.
+    pub update: bool,
     /// The client.
     pub src: Endpoint,
     /// The server.
@@ -112,20 +134,7 @@ impl EdgeRecord {
     }
 }
 
-/// The edge a rule record is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct RuleEdge {
-    /// The client.
-    pub src: IpAddr,
-    /// The server.
-    pub dst: IpAddr,
-    /// The server's port.
-    pub port: u16,
-    /// The protocol.
-    pub proto: Protocol,
-}
-
-/// A rule matched.
+/// A rule's outcome for an edge changed.
 #[derive(Debug, Clone, Serialize)]
 pub struct RuleRecord {
     /// When.
@@ -134,16 +143,44 @@ pub struct RuleRecord {
     pub rule: String,
     /// `drop`, `log` or `allow`.
     pub action: &'static str,
-    /// A ban went into the kernel.
+    /// The rule now matches (false: it stopped matching).
+    pub matched: bool,
+    /// The kernel accepted the ban.
     pub enforced: bool,
     /// An `allow` rule won over this `drop`.
     pub overridden: bool,
-    /// The ban's length, for a drop.
+    /// The ban's length after the last blocked attempt, for a drop.
     pub ttl_seconds: Option<u64>,
     /// The edge.
-    pub edge: RuleEdge,
+    pub edge: EdgeKey,
     /// The edge's summary.
     pub summary: String,
+}
+
+/// A ban was lifted.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnbanRecord {
+    /// When.
+    pub time_ns: u64,
+    /// The edge.
+    pub edge: EdgeKey,
+    /// The rule that held it (none for a ban adopted from the kernel).
+    pub rule: Option<String>,
+    /// `ttl`, `no_match` or `allowed`.
+    pub reason: &'static str,
+}
+
+/// Blocked attempts of a banned edge.
+#[derive(Debug, Clone, Serialize)]
+pub struct DropRecord {
+    /// When.
+    pub time_ns: u64,
+    /// The edge.
+    pub edge: EdgeKey,
+    /// The rule that holds the ban (none for an adopted one).
+    pub rule: Option<String>,
+    /// Packets dropped since the last report.
+    pub packets: u64,
 }
 
 /// A DNS response.
@@ -223,14 +260,32 @@ pub struct StatsRecord {
     pub dns_responses: u64,
     /// Address -> name mappings held.
     pub dns_mappings: usize,
+    /// (client, address) -> name mappings held: the names each client
+    /// resolved.
+    pub dns_client_names: usize,
+    /// Those evicted to stay within bounds.
+    pub dns_client_names_evicted: u64,
     /// Rule matches, by action.
     pub rule_matches: BTreeMap<&'static str, u64>,
     /// Rule expressions that failed.
     pub rule_errors: u64,
+    /// Those failures, by rule.
+    pub rule_errors_by_rule: BTreeMap<String, u64>,
+    /// `edge` records with `"update": true`.
+    pub edge_updates: u64,
     /// Bans asked for by drop rules.
     pub bans_requested: u64,
-    /// Bans held in the kernel now (live only).
+    /// Bans the kernel refused.
+    pub bans_failed: u64,
+    /// Bans found in the kernel at start and adopted.
+    pub bans_adopted: u64,
+    /// Bans lifted, by reason.
+    pub bans_lifted: BTreeMap<&'static str, u64>,
+    /// Bans held now.
     pub bans_held: usize,
     /// Packets the kernel dropped for bans (live only).
     pub packets_dropped: u64,
+    /// Those packets, by the rule that holds the ban (`adopted` for an
+    /// adopted one).
+    pub packets_dropped_by_rule: BTreeMap<String, u64>,
 }

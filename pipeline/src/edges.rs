@@ -1,0 +1,121 @@
+//! What the pipeline holds per edge between events: the facts the rules
+//! last judged ([`Facts`]), whether the first record went out, the rules
+//! that matched, and the ban ([`EdgeState`]); and the bounded table of
+//! them ([`EdgeTable`]).
+//!
+//! Bounds: at most `max` edges. An edge idle for the idle TTL goes at the
+//! next expiry, unless it holds a ban (a banned edge is idle because the
+//! kernel drops its packets; its state goes when the ban is lifted). When
+//! full, the eighth least recently seen unbanned edges go (O(1) amortised
+//! per insert), counted as evicted.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use edgewise_edge_set::EdgeKey;
+use edgewise_ip_index::ClusterObject;
+
+use crate::FqdnSource;
+
+/// An edge's facts: what its records say and its rules see.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct Facts {
+    pub(crate) src_identity: Option<Arc<ClusterObject>>,
+    pub(crate) dst_identity: Option<Arc<ClusterObject>>,
+    /// The name the client address was resolved from (by anyone).
+    pub(crate) src_fqdn: Option<String>,
+    /// The server's name and whose it is.
+    pub(crate) fqdn: Option<(String, FqdnSource)>,
+    pub(crate) verdict: &'static str,
+    pub(crate) policy: Option<String>,
+    pub(crate) ja4t: Option<Arc<str>>,
+    pub(crate) ja4ts: Option<Arc<str>>,
+    pub(crate) service: Option<&'static str>,
+}
+
+/// A ban the pipeline holds on an edge.
+#[derive(Debug, Clone)]
+pub(crate) struct Ban {
+    /// The rule that holds it (none: adopted, or its rule was removed).
+    pub(crate) rule: Option<usize>,
+    /// Found in the kernel at start: lifted by its TTL only (or when an
+    /// `allow` matches its edge).
+    pub(crate) adopted: bool,
+    pub(crate) ttl: Duration,
+    /// When it lifts unless refreshed (the kernel holds the same deadline).
+    pub(crate) until: u64,
+    /// The kernel accepted it.
+    pub(crate) enforced: bool,
+}
+
+/// One edge's state.
+#[derive(Debug, Clone)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "independent flags of one edge's progress"
+)]
+pub(crate) struct EdgeState {
+    /// The port the client used first.
+    pub(crate) client_port: u16,
+    pub(crate) last_seen: u64,
+    /// The facts the rules last judged.
+    pub(crate) facts: Facts,
+    /// The first `edge` record went out.
+    pub(crate) reported: bool,
+    /// The server's SYN-ACK was seen.
+    pub(crate) answered: bool,
+    /// A first payload was seen.
+    pub(crate) payload: bool,
+    /// The rules that matched at the last judgement (by index).
+    pub(crate) matched: Vec<bool>,
+    /// An `allow` rule matched at the last judgement.
+    pub(crate) allowed: bool,
+    /// The rules changed since the last judgement.
+    pub(crate) stale: bool,
+    pub(crate) ban: Option<Ban>,
+}
+
+/// The edges held (see the module docs).
+#[derive(Debug, Default)]
+pub(crate) struct EdgeTable {
+    pub(crate) edges: BTreeMap<EdgeKey, EdgeState>,
+    /// Edges whose first record waits for the settle window, by deadline.
+    pub(crate) settling: VecDeque<(u64, EdgeKey)>,
+    /// Edges holding a ban.
+    pub(crate) banned: BTreeSet<EdgeKey>,
+    pub(crate) evicted: u64,
+}
+
+impl EdgeTable {
+    /// Makes room for one more edge when `max` are held.
+    pub(crate) fn make_room(&mut self, max: usize) {
+        if self.edges.len() < max.max(1) {
+            return;
+        }
+        let mut seen: Vec<u64> = self
+            .edges
+            .values()
+            .filter(|e| e.ban.is_none())
+            .map(|e| e.last_seen)
+            .collect();
+        if seen.is_empty() {
+            return;
+        }
+        let cut = (seen.len() / 8).max(1);
+        let (_, nth, _) = seen.select_nth_unstable(cut - 1);
+        let limit = *nth;
+        let before = self.edges.len();
+        self.edges
+            .retain(|_, e| e.ban.is_some() || e.last_seen > limit);
+        self.evicted += (before - self.edges.len()) as u64;
+    }
+
+    /// Removes unbanned edges not seen since `before`; how many.
+    pub(crate) fn expire(&mut self, before: u64) -> usize {
+        let held = self.edges.len();
+        self.edges
+            .retain(|_, e| e.ban.is_some() || e.last_seen >= before);
+        held - self.edges.len()
+    }
+}

@@ -1,0 +1,958 @@
+//! [`Pipeline`]: capture events in, records and kernel actions out.
+//!
+//! Per event (time is passed in, nanoseconds on the driver's clock):
+//! - SYN: the client's JA4T onto its address; the edge client -> server
+//!   counts a flow.
+//! - SYN-ACK: the server's JA4TS onto its address, and its port is known
+//!   to be a server's; the edge is touched (a hook that sees only the
+//!   SYN-ACK still shows it) without counting a flow.
+//! - DNS response: parsed and recorded in the fqdn store and, for the
+//!   client that asked, in its own names (a `dns` record); the edge client
+//!   -> DNS server counts a flow, and the client's edges to the addresses
+//!   it resolved are judged again.
+//! - Banner: the service it shows (never guessed from the port) onto the
+//!   server's address and port.
+//! - Flow sample: the edge, for connections whose handshake was not seen.
+//!
+//! The same packet seen twice (by the hooks of both pods' interfaces on a
+//! node, or retransmitted) is one: a SYN or SYN-ACK with the same addresses,
+//! ports and sequence number, or a DNS response with the same addresses,
+//! ports and id, within the duplicate window of the first, is counted as a
+//! duplicate and otherwise ignored.
+//!
+//! Which end of a banner or flow sample is the server: the end whose port
+//! a SYN-ACK or SYN showed to be a server's; failing that, the end with
+//! the lower port (ephemeral ports are high).
+//!
+//! **Facts and decisions.** Every event on an edge recomputes its facts
+//! (identities, the client's own name, verdict, fingerprints, service);
+//! when they differ from what the rules last judged, the rules run again
+//! and a `rule` record goes out for each rule whose outcome changed. The
+//! first `edge` record of a TCP edge waits for the settle window, or
+//! until its SYN-ACK and a first payload were seen; later changes give
+//! `"update": true` records. Every held edge is judged again each
+//! recheck interval (identities that arrive late) and at once after
+//! [`Pipeline::replace_inputs`] or [`Pipeline::replace_rules`].
+//!
+//! **Bans.** A matching `drop` that no `allow` overrides bans the edge
+//! ([`Output::Ban`]) until its TTL passes without a refresh; a blocked
+//! attempt ([`Pipeline::handle_blocked`]) or a matching event refreshes
+//! it (again [`Output::Ban`], at most once a second). When the rule stops
+//! matching, or an `allow` starts to, the ban is lifted ([`Output::Unban`]
+//! and an `unban` record). The `rule` record of a drop goes out once the
+//! driver said whether the kernel took it ([`Pipeline::ban_applied`]),
+//! with `enforced` saying so. Bans found in the kernel at start are
+//! adopted ([`Pipeline::adopt_ban`]) and lifted by their TTL.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use edgewise_capture::{Event, EventKind};
+use edgewise_edge_set::{
+    EdgeKey, EdgeQuery, Endpoint as PolicyEndpoint, Fingerprint, GraphSlice, ObservedGraph,
+    PolicySet, detect_service,
+};
+use edgewise_fqdn_store::FqdnStore;
+use edgewise_ip_index::{AuditBatch, Protocol, SecretRead};
+use edgewise_ja4::{Ja4t, Ja4ts};
+
+use crate::config::PipelineConfig;
+use crate::dns::{DnsLine, describe_with};
+use crate::edges::{Ban, EdgeState, EdgeTable, Facts};
+use crate::identities::{Attacher, Identities};
+use crate::memory::{Behaviour, Latest, Sightings};
+use crate::names::{ClientNames, FqdnSource};
+use crate::records::{
+    DnsRecord, DropRecord, EdgeRecord, Endpoint, Record, RuleRecord, SecretReadRecord, StatsRecord,
+    UnbanRecord,
+};
+use crate::rules::{Action, NetInput, RuleInput, Rules};
+
+/// What the pipeline decided, in order: a record to write, or an action
+/// for the kernel.
+#[derive(Debug, Clone)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "records are the common output; boxing each would allocate once more per record"
+)]
+pub enum Output {
+    /// A record for the JSON-lines output.
+    Record(Record),
+    /// Ban `edge` for `ttl` from now (or move an existing ban's deadline
+    /// there). The driver reports the kernel's answer with
+    /// [`Pipeline::ban_applied`].
+    Ban {
+        /// The edge.
+        edge: EdgeKey,
+        /// How long from now.
+        ttl: Duration,
+    },
+    /// Lift the ban on `edge`.
+    Unban {
+        /// The edge.
+        edge: EdgeKey,
+    },
+}
+
+/// Counters of a pipeline.
+#[derive(Debug, Clone, Default)]
+struct Counts {
+    events: BTreeMap<&'static str, u64>,
+    parse_errors: BTreeMap<&'static str, u64>,
+    edges_seen: u64,
+    verdicts: BTreeMap<&'static str, u64>,
+    dns_responses: u64,
+    rule_matches: BTreeMap<&'static str, u64>,
+    rule_errors: BTreeMap<String, u64>,
+    edge_updates: u64,
+    bans_requested: u64,
+    bans_failed: u64,
+    bans_adopted: u64,
+    bans_lifted: BTreeMap<&'static str, u64>,
+    packets_dropped: BTreeMap<String, u64>,
+    duplicates: u64,
+}
+
+/// What made the pipeline look at an edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Touch {
+    /// A SYN or DNS query: a new flow.
+    Flow,
+    /// The server's SYN-ACK.
+    Answer,
+    /// A first payload.
+    Payload,
+    /// A flow sample.
+    Sample,
+}
+
+/// The pipeline (see the module docs).
+pub struct Pipeline {
+    config: PipelineConfig,
+    identities: Identities,
+    policies: PolicySet,
+    rules: Rules,
+    store: FqdnStore,
+    names: ClientNames,
+    graph: ObservedGraph,
+    /// (address, port, protocol) known to be a server's.
+    servers: Latest<(IpAddr, u16, Protocol), ()>,
+    ja4t: Latest<IpAddr, Arc<str>>,
+    ja4ts: Latest<IpAddr, Arc<str>>,
+    services: Latest<(IpAddr, u16, Protocol), &'static str>,
+    sightings: Sightings,
+    behaviour: Behaviour,
+    edges: EdgeTable,
+    /// Drop rule records waiting for the kernel's answer, by edge.
+    awaiting_kernel: BTreeMap<EdgeKey, RuleRecord>,
+    outputs: VecDeque<Output>,
+    counts: Counts,
+    next_recheck: u64,
+}
+
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+impl Pipeline {
+    /// A pipeline starting at `now_ns`.
+    pub fn new(
+        config: PipelineConfig,
+        identities: Identities,
+        policies: PolicySet,
+        rules: Rules,
+        now_ns: u64,
+    ) -> Self {
+        Self {
+            graph: ObservedGraph::new(config.graph, now_ns),
+            store: FqdnStore::new(config.store),
+            names: ClientNames::new(config.store),
+            sightings: Sightings::new(nanos(config.duplicate_window)),
+            next_recheck: now_ns.saturating_add(nanos(config.recheck_interval)),
+            config,
+            identities,
+            policies,
+            rules,
+            servers: Latest::new(),
+            ja4t: Latest::new(),
+            ja4ts: Latest::new(),
+            services: Latest::new(),
+            behaviour: Behaviour::new(),
+            edges: EdgeTable::default(),
+            awaiting_kernel: BTreeMap::new(),
+            outputs: VecDeque::new(),
+            counts: Counts::default(),
+        }
+    }
+
+    /// The next output, in the order decided.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// When [`Pipeline::handle_timeout`] has work: the earliest settle
+    /// deadline, ban deadline or recheck.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        let settle = self.edges.settling.front().map(|(at, _)| *at);
+        let ban = self
+            .edges
+            .banned
+            .iter()
+            .filter_map(|key| self.edges.edges.get(key)?.ban.as_ref().map(|b| b.until))
+            .min();
+        [settle, ban, Some(self.next_recheck)]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Takes new policies, and new identities when given (the objects
+    /// changed); every held edge is judged again at once.
+    pub fn replace_inputs(
+        &mut self,
+        identities: Option<Identities>,
+        policies: PolicySet,
+        now_ns: u64,
+    ) {
+        if let Some(identities) = identities {
+            self.identities = identities;
+        }
+        self.policies = policies;
+        self.recheck(now_ns);
+    }
+
+    /// Takes new rules; every held edge is judged again at once (a drop
+    /// that no longer matches lifts its ban).
+    pub fn replace_rules(&mut self, rules: Rules, now_ns: u64) {
+        let old: Vec<String> = self.rules.rules().iter().map(|r| r.name.clone()).collect();
+        self.rules = rules;
+        // Rule indices changed: what matched before is carried over by
+        // name, so that only real changes give records.
+        let index_of: std::collections::HashMap<&str, usize> = self
+            .rules
+            .rules()
+            .iter()
+            .enumerate()
+            .map(|(index, rule)| (rule.name.as_str(), index))
+            .collect();
+        let new_index = |old_index: usize| {
+            old.get(old_index)
+                .and_then(|name| index_of.get(name.as_str()).copied())
+        };
+        for state in self.edges.edges.values_mut() {
+            let mut matched = vec![false; index_of.len()];
+            for (index, was) in state.matched.iter().enumerate() {
+                if let (true, Some(now)) = (*was, new_index(index)) {
+                    matched[now] = true;
+                }
+            }
+            state.matched = matched;
+            if let Some(ban) = &mut state.ban {
+                ban.rule = ban.rule.and_then(new_index);
+            }
+            state.stale = true;
+        }
+        self.recheck(now_ns);
+    }
+
+    /// Counts a record or packet that could not be used.
+    pub fn parse_error(&mut self, reason: &'static str) {
+        *self.counts.parse_errors.entry(reason).or_default() += 1;
+    }
+
+    /// Handles one event seen at `now_ns`.
+    pub fn handle_event(&mut self, event: &Event<'_>, now_ns: u64) {
+        let Ok(protocol) = Protocol::try_from(event.protocol) else {
+            return;
+        };
+        if self.sightings.repeated(event, now_ns) {
+            self.counts.duplicates += 1;
+            return;
+        }
+        *self.counts.events.entry(kind_name(event.kind)).or_default() += 1;
+        let bytes = u64::from(event.wire_len);
+        match event.kind {
+            EventKind::Syn => {
+                let fingerprint = Ja4t::from_syn(event.data).map(|f| f.to_string());
+                self.fingerprint(event.src.ip(), fingerprint, false, now_ns);
+                self.servers
+                    .insert((event.dst.ip(), event.dst.port(), protocol), ());
+                self.touch(event.src, event.dst, protocol, Touch::Flow, bytes, now_ns);
+            }
+            EventKind::SynAck => {
+                let fingerprint = Ja4ts::from_syn_ack(event.data).map(|f| f.to_string());
+                self.fingerprint(event.src.ip(), fingerprint, true, now_ns);
+                self.servers
+                    .insert((event.src.ip(), event.src.port(), protocol), ());
+                self.touch(event.dst, event.src, protocol, Touch::Answer, bytes, now_ns);
+            }
+            EventKind::DnsResponse => self.dns(event, protocol, now_ns),
+            EventKind::Banner => {
+                let (client, server) = self.orient(event.src, event.dst, protocol);
+                if let Some(service) = detect_service(event.data) {
+                    self.graph
+                        .service(server.ip(), server.port(), protocol, service, now_ns);
+                    self.services
+                        .insert((server.ip(), server.port(), protocol), service);
+                }
+                self.touch(client, server, protocol, Touch::Payload, bytes, now_ns);
+            }
+            EventKind::FlowSample => {
+                let (client, server) = self.orient(event.src, event.dst, protocol);
+                self.touch(client, server, protocol, Touch::Sample, bytes, now_ns);
+            }
+        }
+    }
+
+    /// A SYN's JA4T (`server` false) or a SYN-ACK's JA4TS onto `ip`.
+    fn fingerprint(
+        &mut self,
+        ip: IpAddr,
+        fingerprint: Result<String, edgewise_ja4::Ja4Error>,
+        server: bool,
+        now_ns: u64,
+    ) {
+        match fingerprint {
+            Ok(text) if server => {
+                self.graph
+                    .fingerprint(ip, Fingerprint::Server(&text), now_ns);
+                self.ja4ts.insert(ip, Arc::from(text));
+            }
+            Ok(text) => {
+                self.graph
+                    .fingerprint(ip, Fingerprint::Client(&text), now_ns);
+                self.ja4t.insert(ip, Arc::from(text));
+            }
+            Err(error) => self.parse_error(error.reason()),
+        }
+    }
+
+    fn dns(&mut self, event: &Event<'_>, protocol: Protocol, now_ns: u64) {
+        let (client, server) = (event.dst, event.src);
+        let mut resolved = Vec::new();
+        let described = describe_with(
+            0,
+            "udp",
+            event.data,
+            &mut self.store,
+            now_ns,
+            &mut |address, name| resolved.push((address, name.to_owned())),
+        );
+        match described {
+            None => {}
+            Some(Ok(line)) => {
+                self.counts.dns_responses += 1;
+                self.outputs
+                    .push_back(Output::Record(Record::Dns(DnsRecord {
+                        time_ns: now_ns,
+                        client: client.ip(),
+                        server: server.ip(),
+                        line: DnsLine::Response(line),
+                    })));
+            }
+            Some(Err(error)) => self.parse_error(error.reason()),
+        }
+        for (address, name) in &resolved {
+            self.names
+                .record(client.ip(), address.ip, name, address.ttl, now_ns);
+        }
+        self.servers
+            .insert((server.ip(), server.port(), protocol), ());
+        self.touch(
+            client,
+            server,
+            protocol,
+            Touch::Flow,
+            u64::from(event.wire_len),
+            now_ns,
+        );
+        // The client's edges to what it just resolved may have a new name.
+        for (address, _) in resolved {
+            let from = EdgeKey {
+                src: client.ip(),
+                dst: address.ip,
+                port: 0,
+                protocol: Protocol::Tcp,
+            };
+            let to = EdgeKey {
+                port: u16::MAX,
+                protocol: Protocol::Sctp,
+                ..from
+            };
+            let keys: Vec<EdgeKey> = self.edges.edges.range(from..=to).map(|(k, _)| *k).collect();
+            for key in keys {
+                self.judge(key, now_ns, false, false);
+            }
+        }
+    }
+
+    /// (client, server) for a packet from `src` to `dst`.
+    fn orient(
+        &self,
+        src: SocketAddr,
+        dst: SocketAddr,
+        protocol: Protocol,
+    ) -> (SocketAddr, SocketAddr) {
+        let known = |end: SocketAddr| {
+            self.servers
+                .get(&(end.ip(), end.port(), protocol))
+                .is_some()
+        };
+        if known(dst) {
+            (src, dst)
+        } else if known(src) || src.port() < dst.port() {
+            (dst, src)
+        } else {
+            (src, dst)
+        }
+    }
+
+    /// An event on the edge `client` -> `server`.
+    fn touch(
+        &mut self,
+        client: SocketAddr,
+        server: SocketAddr,
+        protocol: Protocol,
+        touch: Touch,
+        bytes: u64,
+        now_ns: u64,
+    ) {
+        let key = EdgeKey {
+            src: client.ip(),
+            dst: server.ip(),
+            port: server.port(),
+            protocol,
+        };
+        let flows = u64::from(touch == Touch::Flow);
+        self.graph.record(key, flows, bytes, now_ns);
+        if touch == Touch::Flow {
+            self.behaviour.flow(key.src, key.port, now_ns);
+        }
+        // A connection that carries traffic keeps its name.
+        self.store.touch(key.dst, now_ns);
+        self.names.touch(key.src, key.dst, now_ns);
+        if !self.edges.edges.contains_key(&key) {
+            self.edges.make_room(self.config.graph.max_edges);
+            self.counts.edges_seen += 1;
+            let settle = nanos(self.config.settle);
+            if protocol == Protocol::Tcp && settle > 0 {
+                self.edges
+                    .settling
+                    .push_back((now_ns.saturating_add(settle), key));
+            }
+            self.edges.edges.insert(
+                key,
+                EdgeState {
+                    client_port: client.port(),
+                    last_seen: now_ns,
+                    facts: Facts::default(),
+                    reported: false,
+                    answered: false,
+                    payload: false,
+                    matched: Vec::new(),
+                    allowed: false,
+                    stale: false,
+                    ban: None,
+                },
+            );
+        }
+        if let Some(state) = self.edges.edges.get_mut(&key) {
+            state.last_seen = now_ns;
+            state.answered |= touch == Touch::Answer;
+            state.payload |= touch == Touch::Payload;
+        }
+        self.judge(key, now_ns, true, false);
+    }
+
+    /// The facts of `key` as known at `now`.
+    fn facts(&self, key: EdgeKey, now: u64) -> Facts {
+        let src_identity = self.identities.lookup(key.src);
+        let dst_identity = self.identities.lookup(key.dst);
+        let fqdn = match self.names.lookup(key.src, key.dst, now) {
+            Some(name) => Some((name.to_owned(), FqdnSource::Client)),
+            None => self
+                .store
+                .lookup(key.dst, now)
+                .last()
+                .map(|name| (name.to_owned(), FqdnSource::OtherClient)),
+        };
+        let verdict = self.policies.evaluate(&EdgeQuery {
+            src: PolicyEndpoint {
+                ip: key.src,
+                identity: src_identity.as_deref(),
+            },
+            dst: PolicyEndpoint {
+                ip: key.dst,
+                identity: dst_identity.as_deref(),
+            },
+            port: key.port,
+            protocol: key.protocol,
+        });
+        Facts {
+            src_fqdn: self.store.lookup(key.src, now).last().map(str::to_owned),
+            fqdn,
+            verdict: verdict.kind().as_str(),
+            policy: verdict
+                .deciding()
+                .map(|id| self.policies.policy(id).name.clone()),
+            ja4t: self.ja4t.get(&key.src).cloned(),
+            ja4ts: self.ja4ts.get(&key.dst).cloned(),
+            service: self
+                .services
+                .get(&(key.dst, key.port, key.protocol))
+                .copied(),
+            src_identity,
+            dst_identity,
+        }
+    }
+
+    /// The record of `key` with `facts`.
+    fn record(key: EdgeKey, client_port: u16, facts: &Facts, now: u64, update: bool) -> EdgeRecord {
+        let src = Endpoint {
+            ip: key.src,
+            port: client_port,
+            identity: facts.src_identity.clone(),
+            fqdn: facts.src_fqdn.clone(),
+            fqdn_source: None,
+        };
+        let dst = Endpoint {
+            ip: key.dst,
+            port: key.port,
+            identity: facts.dst_identity.clone(),
+            fqdn: facts.fqdn.as_ref().map(|(name, _)| name.clone()),
+            fqdn_source: facts.fqdn.as_ref().map(|(_, source)| *source),
+        };
+        EdgeRecord {
+            time_ns: now,
+            update,
+            summary: EdgeRecord::summary(&src, &dst),
+            proto: key.protocol,
+            verdict: facts.verdict,
+            policy: facts.policy.clone(),
+            ja4t: facts.ja4t.as_deref().map(str::to_owned),
+            ja4ts: facts.ja4ts.as_deref().map(str::to_owned),
+            service: facts.service.map(str::to_owned),
+            src,
+            dst,
+        }
+    }
+
+    /// Looks at `key` again: new facts (or new rules) are judged, the first
+    /// record goes out once settled (`report`: now, settled or not), later
+    /// changes as updates, and on an `attempt` (traffic or a blocked
+    /// packet) a matching drop's ban is started or refreshed.
+    fn judge(&mut self, key: EdgeKey, now: u64, attempt: bool, report: bool) {
+        let Some(state) = self.edges.edges.get(&key) else {
+            return;
+        };
+        let facts = self.facts(key, now);
+        let changed = facts != state.facts;
+        let reported = state.reported;
+        let emit = if reported {
+            changed
+        } else {
+            report
+                || key.protocol != Protocol::Tcp
+                || self.config.settle.is_zero()
+                || state.answered && state.payload
+        };
+        if changed || state.stale || emit {
+            let record = Self::record(key, state.client_port, &facts, now, reported);
+            if changed || state.stale {
+                self.decide(key, &record, now);
+            }
+            if let Some(state) = self.edges.edges.get_mut(&key) {
+                state.facts = facts;
+                state.stale = false;
+                if emit {
+                    state.reported = true;
+                }
+            }
+            if emit {
+                if reported {
+                    self.counts.edge_updates += 1;
+                } else {
+                    *self.counts.verdicts.entry(record.verdict).or_default() += 1;
+                }
+                self.outputs.push_back(Output::Record(Record::Edge(record)));
+            }
+        }
+        self.enforce(key, now, attempt);
+    }
+
+    /// Runs the rules on an edge whose facts changed: `rule` records for
+    /// the outcomes that changed; what matched is kept for [`Self::enforce`].
+    fn decide(&mut self, key: EdgeKey, record: &EdgeRecord, now: u64) {
+        let flow = self.behaviour.of(key.src, now);
+        let outcome = self
+            .rules
+            .evaluate(&RuleInput::of(record, flow, self.net(key)));
+        for index in outcome.errors() {
+            let name = &self.rules.rules()[index].name;
+            *self.counts.rule_errors.entry(name.clone()).or_default() += 1;
+        }
+        let banning = outcome.ban(&self.rules).map(|(rule, _)| rule);
+        let Some(state) = self.edges.edges.get_mut(&key) else {
+            return;
+        };
+        let before = std::mem::take(&mut state.matched);
+        state.matched = (0..self.rules.rules().len())
+            .map(|index| outcome.matched(index))
+            .collect();
+        state.allowed = outcome.allowed;
+        for (index, rule) in self.rules.rules().iter().enumerate() {
+            let matches = outcome.matched(index);
+            if before.get(index).copied().unwrap_or(false) == matches {
+                continue;
+            }
+            if matches {
+                *self
+                    .counts
+                    .rule_matches
+                    .entry(rule.action.as_str())
+                    .or_default() += 1;
+            }
+            let drop = rule.action == Action::Drop;
+            let record = RuleRecord {
+                time_ns: now,
+                rule: rule.name.clone(),
+                action: rule.action.as_str(),
+                matched: matches,
+                enforced: false,
+                overridden: drop && matches && outcome.allowed,
+                ttl_seconds: drop.then_some(rule.ttl.as_secs()),
+                edge: key,
+                summary: record.summary.clone(),
+            };
+            if banning == Some(index) && self.config.enforce {
+                // Out once the kernel said whether it took the ban.
+                self.awaiting_kernel.insert(key, record);
+            } else {
+                self.outputs.push_back(Output::Record(Record::Rule(record)));
+            }
+        }
+    }
+
+    /// Brings `key`'s ban in line with what matched: lifted when no drop
+    /// matches any more (or an allow does); on an `attempt`, started when
+    /// none is held, else moved to now + TTL (at most once a second).
+    fn enforce(&mut self, key: EdgeKey, now: u64, attempt: bool) {
+        let Some(state) = self.edges.edges.get(&key) else {
+            return;
+        };
+        let wanted = if state.allowed {
+            None
+        } else {
+            self.rules
+                .rules()
+                .iter()
+                .enumerate()
+                .filter(|(index, rule)| {
+                    rule.action == Action::Drop && state.matched.get(*index) == Some(&true)
+                })
+                .max_by_key(|(_, rule)| rule.ttl)
+                .map(|(index, rule)| (index, rule.ttl))
+        };
+        let held = state.ban.as_ref().map(|b| (b.adopted, b.until));
+        match (wanted, held) {
+            (None, Some((adopted, _))) if !adopted || state.allowed => {
+                let reason = if state.allowed { "allowed" } else { "no_match" };
+                self.lift(key, reason, now);
+            }
+            (Some((rule, ttl)), None) if attempt => {
+                self.counts.bans_requested += 1;
+                let until = now.saturating_add(nanos(ttl));
+                if let Some(state) = self.edges.edges.get_mut(&key) {
+                    state.ban = Some(Ban {
+                        rule: Some(rule),
+                        adopted: false,
+                        ttl,
+                        until,
+                        enforced: false,
+                    });
+                }
+                self.edges.banned.insert(key);
+                if self.config.enforce {
+                    self.outputs.push_back(Output::Ban { edge: key, ttl });
+                }
+            }
+            (Some((rule, ttl)), Some((_, until))) => {
+                let Some(ban) = self.edges.edges.get_mut(&key).and_then(|s| s.ban.as_mut()) else {
+                    return;
+                };
+                ban.rule = Some(rule);
+                ban.adopted = false;
+                ban.ttl = ttl;
+                let moved = now.saturating_add(nanos(ttl));
+                if attempt && moved.saturating_sub(until) >= 1_000_000_000 {
+                    ban.until = moved;
+                    if self.config.enforce {
+                        self.outputs.push_back(Output::Ban { edge: key, ttl });
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// `net.*` of `key`.
+    fn net(&self, key: EdgeKey) -> NetInput {
+        let inside = |nets: &[ipnet::IpNet], ip: IpAddr| nets.iter().any(|n| n.contains(&ip));
+        let dst_home = inside(&self.config.home_nets, key.dst);
+        NetInput {
+            src_pod: inside(&self.config.pod_cidrs, key.src),
+            dst_pod: inside(&self.config.pod_cidrs, key.dst),
+            dst_home,
+            dst_external: !dst_home,
+        }
+    }
+
+    /// Lifts the ban on `key`.
+    fn lift(&mut self, key: EdgeKey, reason: &'static str, now: u64) {
+        let Some(ban) = self.edges.edges.get_mut(&key).and_then(|s| s.ban.take()) else {
+            return;
+        };
+        self.edges.banned.remove(&key);
+        *self.counts.bans_lifted.entry(reason).or_default() += 1;
+        if self.config.enforce {
+            self.outputs.push_back(Output::Unban { edge: key });
+        }
+        self.outputs
+            .push_back(Output::Record(Record::Unban(UnbanRecord {
+                time_ns: now,
+                edge: key,
+                rule: self.rule_name(ban.rule),
+                reason,
+            })));
+    }
+
+    fn rule_name(&self, rule: Option<usize>) -> Option<String> {
+        rule.and_then(|index| self.rules.rules().get(index))
+            .map(|rule| rule.name.clone())
+    }
+
+    /// The kernel's answer to an [`Output::Ban`] of `edge`: the drop's
+    /// `rule` record goes out with `enforced` set to `accepted`.
+    pub fn ban_applied(&mut self, edge: EdgeKey, accepted: bool) {
+        if accepted {
+            if let Some(ban) = self.edges.edges.get_mut(&edge).and_then(|s| s.ban.as_mut()) {
+                ban.enforced = true;
+            }
+        } else {
+            self.counts.bans_failed += 1;
+        }
+        if let Some(mut record) = self.awaiting_kernel.remove(&edge) {
+            record.enforced = accepted;
+            self.outputs.push_back(Output::Record(Record::Rule(record)));
+        }
+    }
+
+    /// The kernel dropped `packets` of the banned `edge` since its last
+    /// report: a `drop` record, and the ban refreshed while its rule
+    /// matches (a blocked attempt keeps the client out).
+    pub fn handle_blocked(&mut self, edge: EdgeKey, packets: u64, now_ns: u64) {
+        let rule = self
+            .edges
+            .edges
+            .get(&edge)
+            .and_then(|s| s.ban.as_ref())
+            .map(|b| match self.rule_name(b.rule) {
+                Some(name) => name,
+                None if b.adopted => "adopted".to_owned(),
+                None => "removed".to_owned(),
+            });
+        let name = rule.clone().unwrap_or_else(|| "unknown".to_owned());
+        *self.counts.packets_dropped.entry(name).or_default() += packets;
+        self.outputs
+            .push_back(Output::Record(Record::Drop(DropRecord {
+                time_ns: now_ns,
+                edge,
+                rule: rule.filter(|r| r != "adopted" && r != "removed"),
+                packets,
+            })));
+        if let Some(state) = self.edges.edges.get_mut(&edge) {
+            state.last_seen = now_ns;
+        }
+        self.judge(edge, now_ns, true, false);
+    }
+
+    /// A ban found in the kernel at start, with `remaining` to run: held
+    /// until then (or longer, if a rule comes to match its edge).
+    pub fn adopt_ban(&mut self, edge: EdgeKey, remaining: Duration, now_ns: u64) {
+        if remaining.is_zero() || self.edges.edges.contains_key(&edge) {
+            return;
+        }
+        self.counts.bans_adopted += 1;
+        self.edges.edges.insert(
+            edge,
+            EdgeState {
+                client_port: 0,
+                last_seen: now_ns,
+                facts: self.facts(edge, now_ns),
+                reported: true,
+                answered: false,
+                payload: false,
+                matched: Vec::new(),
+                allowed: false,
+                stale: false,
+                ban: Some(Ban {
+                    rule: None,
+                    adopted: true,
+                    ttl: remaining,
+                    until: now_ns.saturating_add(nanos(remaining)),
+                    enforced: true,
+                }),
+            },
+        );
+        self.edges.banned.insert(edge);
+    }
+
+    /// Time passed: settled edges are reported, bans past their TTL
+    /// lifted, and every recheck interval each held edge judged again
+    /// and idle state expired.
+    pub fn handle_timeout(&mut self, now_ns: u64) {
+        while let Some(&(at, key)) = self.edges.settling.front() {
+            if at > now_ns {
+                break;
+            }
+            self.edges.settling.pop_front();
+            let pending = self.edges.edges.get(&key).is_some_and(|s| !s.reported);
+            if pending {
+                self.judge(key, now_ns, false, true);
+            }
+        }
+        let expired: Vec<EdgeKey> = self
+            .edges
+            .banned
+            .iter()
+            .filter(|key| {
+                self.edges
+                    .edges
+                    .get(key)
+                    .and_then(|s| s.ban.as_ref())
+                    .is_none_or(|b| b.until <= now_ns)
+            })
+            .copied()
+            .collect();
+        for key in expired {
+            self.lift(key, "ttl", now_ns);
+        }
+        if now_ns >= self.next_recheck {
+            self.recheck(now_ns);
+        }
+    }
+
+    /// Reports every edge whose first record still waits to settle, at
+    /// `now_ns` (the end of a capture, or of the process).
+    pub fn flush(&mut self, now_ns: u64) {
+        while let Some((_, key)) = self.edges.settling.pop_front() {
+            let pending = self.edges.edges.get(&key).is_some_and(|s| !s.reported);
+            if pending {
+                self.judge(key, now_ns, false, true);
+            }
+        }
+    }
+
+    /// Judges every held edge again, and expires what is idle.
+    fn recheck(&mut self, now: u64) {
+        self.next_recheck = now.saturating_add(nanos(self.config.recheck_interval));
+        let idle = self.config.graph.idle_ttl_ns;
+        self.edges.expire(now.saturating_sub(idle));
+        self.names.purge(now);
+        let keys: Vec<EdgeKey> = self.edges.edges.keys().copied().collect();
+        for key in keys {
+            self.judge(key, now, false, false);
+        }
+    }
+
+    /// The secret reads of an audit batch, attributed to the workloads
+    /// running as each service account (when identities come from
+    /// objects; none otherwise).
+    pub fn secret_reads(&self, batch: AuditBatch) -> Vec<SecretReadRecord> {
+        let reads = match &self.identities {
+            Identities::Index(index) => batch.attribute(index),
+            _ => batch
+                .accesses
+                .into_iter()
+                .map(|access| SecretRead {
+                    access,
+                    workloads: Vec::new(),
+                })
+                .collect(),
+        };
+        reads.iter().map(SecretReadRecord::of).collect()
+    }
+
+    /// Edges seen since the start.
+    pub fn edges_seen(&self) -> u64 {
+        self.counts.edges_seen
+    }
+
+    /// Lets idle edges and names of the observed graph and the fqdn store
+    /// expire (the driver calls it before a drain).
+    pub fn expire(&mut self, now_ns: u64) {
+        self.graph.expire(now_ns);
+        self.store.purge_expired(now_ns);
+    }
+
+    /// The counters at `now_ns` (the kernel's fields are left to the
+    /// driver).
+    pub fn stats(&self, now_ns: u64) -> StatsRecord {
+        let graph = self.graph.stats();
+        StatsRecord {
+            time_ns: now_ns,
+            events: self.counts.events.clone(),
+            parse_errors: self.counts.parse_errors.clone(),
+            edges: self.edges.edges.len(),
+            edges_seen: self.counts.edges_seen,
+            edges_by_verdict: self.counts.verdicts.clone(),
+            edges_evicted: graph.evicted_edges + self.edges.evicted,
+            dns_responses: self.counts.dns_responses,
+            dns_mappings: self.store.len(),
+            dns_client_names: self.names.len(),
+            dns_client_names_evicted: self.names.evicted(),
+            rule_matches: self.counts.rule_matches.clone(),
+            rule_errors: self.counts.rule_errors.values().sum(),
+            rule_errors_by_rule: self.counts.rule_errors.clone(),
+            edge_updates: self.counts.edge_updates,
+            bans_requested: self.counts.bans_requested,
+            bans_failed: self.counts.bans_failed,
+            bans_adopted: self.counts.bans_adopted,
+            bans_lifted: self.counts.bans_lifted.clone(),
+            bans_held: self.edges.banned.len(),
+            packets_dropped: self.counts.packets_dropped.values().sum(),
+            packets_dropped_by_rule: self.counts.packets_dropped.clone(),
+            duplicate_events: self.counts.duplicates,
+            ..StatsRecord::default()
+        }
+    }
+
+    /// Drains the observed graph at `now_ns`: what was seen since the last
+    /// drain, with identities, names and verdicts attached.
+    pub fn drain(&mut self, now_ns: u64) -> GraphSlice {
+        let mut attacher = Attacher {
+            identities: &self.identities,
+            store: &self.store,
+            now: now_ns,
+        };
+        self.graph.drain(
+            &self.config.agent,
+            now_ns,
+            &mut attacher,
+            Some(&self.policies),
+        )
+    }
+}
+
+/// The event kind as stats name it.
+pub fn kind_name(kind: EventKind) -> &'static str {
+    match kind {
+        EventKind::Syn => "syn",
+        EventKind::SynAck => "syn_ack",
+        EventKind::DnsResponse => "dns_response",
+        EventKind::Banner => "banner",
+        EventKind::FlowSample => "flow_sample",
+    }
+}
