@@ -12,6 +12,13 @@
 #define EVENT_DNS_RESPONSE 3
 #define EVENT_BANNER 4
 #define EVENT_FLOW_SAMPLE 5
+/* Packets of a banned edge were dropped: the data is the count since the
+ * edge's last report (a __u64), at most one report per edge per
+ * DROP_REPORT_NS. */
+#define EVENT_DROP 6
+
+/* A banned edge's drops are reported at most once per this. */
+#define DROP_REPORT_NS (1000ULL * 1000 * 1000)
 
 /* The most bytes of a flow's first payload a banner event carries. */
 #define BANNER_MAX 256
@@ -91,11 +98,16 @@ struct edge_key {
 
 _Static_assert(sizeof(struct edge_key) == 40, "edge_key is 40 bytes");
 
-/* Until when (bpf_ktime_get_ns) the edge is dropped, and how many packets
- * were; mirrored by `BanValue`. */
+/* Until when (bpf_ktime_get_ns) the edge is dropped, how many packets
+ * were, and when and at what count the last drop event went out; mirrored
+ * by `BanValue`. */
 struct ban {
 	__u64 expires_ns;
 	__u64 drops;
+	__u64 reported_ns;
+	__u64 reported_drops;
 };
+
+_Static_assert(sizeof(struct ban) == 32, "ban is 32 bytes");
 
 #endif

@@ -7,8 +7,10 @@
  * observer still show) into one ring buffer, and count what they emit and
  * what the full ring made them lose.
  * A packet of a banned edge (banned_edges, until its expiry) is dropped
- * (TC_ACT_SHOT) and counted; every other packet gets TC_ACT_UNSPEC
- * (TCX_NEXT under tcx), leaving its verdict to the programs after them.
+ * (TC_ACT_SHOT) and counted, and the edge's drops are reported as a drop
+ * event at most once a second (so that userspace sees the client keep
+ * trying); every other packet gets TC_ACT_UNSPEC (TCX_NEXT under tcx),
+ * leaving its verdict to the programs after them.
  *
  * The common packet is kept cheap: headers are read straight from the
  * packet when its linear part holds them; the drop map is only looked up
@@ -380,8 +382,30 @@ static __always_inline void observe_udp(const struct packet *pkt, const struct f
 	submit_copy(event, pkt, flow->l4 + sizeof(udp), payload, max);
 }
 
+/* Reports the drops of a banned edge since its last report, at most once
+ * per DROP_REPORT_NS (racing CPUs may both report; the counts still add
+ * up). */
+static __always_inline void report_drops(const struct packet *pkt, const struct flow *flow, struct ban *ban,
+					 __u8 direction, __u16 src_port, __u16 dst_port, __u64 now)
+{
+	if (now - ban->reported_ns < DROP_REPORT_NS)
+		return;
+	ban->reported_ns = now;
+	__u64 drops = ban->drops;
+	__u64 since = drops - ban->reported_drops;
+	ban->reported_drops = drops;
+	struct event *event = reserve();
+	if (!event)
+		return;
+	fill_header(event, pkt, flow, EVENT_DROP, direction, src_port, dst_port);
+	__builtin_memcpy(event->data, &since, sizeof(since));
+	event->header.data_len = sizeof(since);
+	bpf_ringbuf_submit(event, 0);
+	count(COUNTER_EVENTS);
+}
+
 /* Whether the packet belongs to an edge banned until later than now. */
-static __always_inline int banned(const struct packet *pkt, const struct flow *flow)
+static __always_inline int banned(const struct packet *pkt, const struct flow *flow, __u8 direction)
 {
 	if (flow->protocol != IPPROTO_TCP && flow->protocol != IPPROTO_UDP)
 		return 0;
@@ -401,10 +425,14 @@ static __always_inline int banned(const struct packet *pkt, const struct flow *f
 	key.protocol = flow->protocol;
 	key.family = flow->family;
 	struct ban *ban = bpf_map_lookup_elem(&banned_edges, &key);
-	if (!ban || bpf_ktime_get_ns() >= ban->expires_ns)
+	if (!ban)
+		return 0;
+	__u64 now = bpf_ktime_get_ns();
+	if (now >= ban->expires_ns)
 		return 0;
 	__sync_fetch_and_add(&ban->drops, 1);
 	count(COUNTER_DROPPED);
+	report_drops(pkt, flow, ban, direction, bpf_ntohs(ports[0]), key.dst_port, now);
 	return 1;
 }
 
@@ -430,7 +458,7 @@ static __always_inline int observe(const struct packet *pkt, __u8 direction)
 	if (parse_ip(pkt, &flow) < 0)
 		return 0;
 	flow.now = bpf_ktime_get_coarse_ns();
-	if (banned(pkt, &flow))
+	if (banned(pkt, &flow, direction))
 		return 1;
 	if (direction == DIRECTION_EGRESS && egress_filter && !watched_source(&flow))
 		return 0;

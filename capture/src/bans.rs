@@ -1,7 +1,8 @@
 //! The per-edge drop map (`banned_edges`, an LRU hash in the kernel): an
 //! edge banned until a deadline has its packets dropped by the observers
 //! (client to server, matched on addresses, server port and protocol) and
-//! counted; once the deadline passes its packets pass again. Deadlines are
+//! counted, and reported as an [`crate::EventKind::Drop`] event at most once
+//! a second per edge; once the deadline passes its packets pass again. Deadlines are
 //! on the kernel's monotonic clock (`bpf_ktime_get_ns`).
 //!
 //! Beside it, `ban_gate` holds a time no ban outlasts, so that while no ban
@@ -32,9 +33,9 @@ pub const MAP_BANNED_EDGES: &str = "banned_edges";
 pub const MAP_BAN_GATE: &str = "ban_gate";
 /// The file name of the drop map's pin: versioned, because reusing a pin
 /// does not check the map's layout.
-pub const BANS_PIN_NAME: &str = "edgewise_banned_edges_v2";
+pub const BANS_PIN_NAME: &str = "edgewise_banned_edges_v3";
 /// The file name of the gate's pin, beside the drop map's.
-pub const BAN_GATE_PIN_NAME: &str = "edgewise_ban_gate_v2";
+pub const BAN_GATE_PIN_NAME: &str = "edgewise_ban_gate_v3";
 
 /// The drop map's key for `edge`.
 fn key_of(edge: &EdgeKey) -> KernelEdgeKey {
@@ -190,10 +191,13 @@ impl BanTable {
     /// [`CaptureError::Map`] if the kernel refuses the update.
     pub fn ban(&mut self, edge: &EdgeKey, ttl: Duration) -> Result<(), CaptureError> {
         let key = key_of(edge);
-        let drops = self.map.get(&key, 0).map_or(0, |ban| ban.drops);
+        // A refresh keeps the counts and the report clock.
+        let held = self.map.get(&key, 0).ok();
         let value = BanValue {
             expires_ns: monotonic_ns().saturating_add(nanos(ttl)),
-            drops,
+            drops: held.map_or(0, |ban| ban.drops),
+            reported_ns: held.map_or(0, |ban| ban.reported_ns),
+            reported_drops: held.map_or(0, |ban| ban.reported_drops),
         };
         self.map.insert(key, value, 0).map_err(map_error)?;
         self.raise_gate(value.expires_ns)

@@ -6,8 +6,8 @@
 //! (16 bytes each, network order, IPv4 in the first 4), source and
 //! destination port (u16, host order), data length (u16), padding (u16),
 //! length on the wire (u32), padding (u32); then `data_len` bytes of data
-//! (a TCP header with its options, a DNS payload, a banner, or nothing for
-//! a flow sample).
+//! (a TCP header with its options, a DNS payload, a banner, nothing for a
+//! flow sample, the count of a drop report).
 //!
 //! A record shorter than its header says, of an unknown kind, direction or
 //! family, or with a data length beyond the record is an [`EventError`].
@@ -38,6 +38,11 @@ pub enum EventKind {
     /// A packet of a flow not sampled for the configured window: how
     /// connections older than the observer show (no data).
     FlowSample,
+    /// Packets of a banned edge were dropped (the packet shown is the
+    /// latest, client to server): the data is the count since the edge's
+    /// last report, a native-endian `u64` ([`Event::dropped`]). At most
+    /// one per edge per second.
+    Drop,
 }
 
 /// Which hook saw it.
@@ -72,6 +77,18 @@ pub struct Event<'a> {
     pub wire_len: u32,
     /// The TCP header with options, or the DNS payload.
     pub data: &'a [u8],
+}
+
+impl Event<'_> {
+    /// For a [`EventKind::Drop`], the packets dropped since the edge's
+    /// last report; `None` for another kind or a short record.
+    pub fn dropped(&self) -> Option<u64> {
+        if self.kind != EventKind::Drop {
+            return None;
+        }
+        let bytes: [u8; 8] = self.data.get(..8)?.try_into().ok()?;
+        Some(u64::from_ne_bytes(bytes))
+    }
 }
 
 /// Why a record could not be decoded.
@@ -125,6 +142,7 @@ pub fn decode(record: &[u8]) -> Result<Event<'_>, EventError> {
         3 => EventKind::DnsResponse,
         4 => EventKind::Banner,
         5 => EventKind::FlowSample,
+        6 => EventKind::Drop,
         value => {
             return Err(EventError::Unknown {
                 field: "kind",

@@ -90,9 +90,11 @@ pub(crate) struct EdgeKey {
 pub(crate) struct BanValue {
     pub(crate) expires_ns: u64,
     pub(crate) drops: u64,
+    pub(crate) reported_ns: u64,
+    pub(crate) reported_drops: u64,
 }
 
-const _: () = assert!(size_of::<EdgeKey>() == 40 && size_of::<BanValue>() == 16);
+const _: () = assert!(size_of::<EdgeKey>() == 40 && size_of::<BanValue>() == 32);
 
 // SAFETY: both are `repr(C)` structs of integers and byte arrays with
 // explicit padding fields (no implicit padding, asserted sizes), so every

@@ -139,6 +139,20 @@ fn a_banned_edge_times_out_while_others_pass_until_the_ban_expires() {
     assert_eq!(held[0].edge, edge);
     assert!(held[0].drops >= 1, "{held:?}");
     assert!(capture.counters().unwrap().dropped >= 1);
+    // The drops are reported, client to server, at most once a second.
+    let reports: Vec<_> = collect(&mut capture, 64)
+        .into_iter()
+        .filter(|seen| seen.kind == EventKind::Drop)
+        .collect();
+    assert_eq!(
+        reports.len(),
+        1,
+        "one report within the second: {reports:?}"
+    );
+    assert_eq!(reports[0].src.ip().to_string(), client);
+    assert_eq!(reports[0].dst.to_string(), format!("{server}:8086"));
+    let count = u64::from_ne_bytes(reports[0].data[..8].try_into().unwrap());
+    assert!(count >= 1 && count <= held[0].drops, "{count} of {held:?}");
 
     // Expiry restores the edge.
     let expired = banned_at + Duration::from_millis(2600);

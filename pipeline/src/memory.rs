@@ -70,7 +70,7 @@ impl Sightings {
         let tag = match event.kind {
             EventKind::Syn | EventKind::SynAck => event.data.get(4..8),
             EventKind::DnsResponse => event.data.get(0..2),
-            EventKind::Banner | EventKind::FlowSample => return false,
+            EventKind::Banner | EventKind::FlowSample | EventKind::Drop => return false,
         };
         let Some(tag) = tag else {
             return false;

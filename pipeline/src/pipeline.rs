@@ -13,6 +13,8 @@
 //! - Banner: the service it shows (never guessed from the port) onto the
 //!   server's address and port.
 //! - Flow sample: the edge, for connections whose handshake was not seen.
+//! - Drop: the kernel dropped packets of a banned edge (a blocked attempt,
+//!   see [`Pipeline::handle_blocked`]).
 //!
 //! The same packet seen twice (by the hooks of both pods' interfaces on a
 //! node, or retransmitted) is one: a SYN or SYN-ACK with the same addresses,
@@ -302,6 +304,16 @@ impl Pipeline {
             EventKind::FlowSample => {
                 let (client, server) = self.orient(event.src, event.dst, protocol);
                 self.touch(client, server, protocol, Touch::Sample, bytes, now_ns);
+            }
+            EventKind::Drop => {
+                // Bans are client to server: the packet shows the edge.
+                let edge = EdgeKey {
+                    src: event.src.ip(),
+                    dst: event.dst.ip(),
+                    port: event.dst.port(),
+                    protocol,
+                };
+                self.handle_blocked(edge, event.dropped().unwrap_or(1), now_ns);
             }
         }
     }
@@ -626,9 +638,17 @@ impl Pipeline {
                 edge: key,
                 summary: record.summary.clone(),
             };
-            if banning == Some(index) && self.config.enforce {
+            let held = state.ban.as_ref().map(|ban| ban.enforced);
+            if banning == Some(index) && self.config.enforce && held.is_none() {
                 // Out once the kernel said whether it took the ban.
                 self.awaiting_kernel.insert(key, record);
+            } else if banning == Some(index) {
+                // A ban already held (adopted, or another rule's) goes on.
+                let record = RuleRecord {
+                    enforced: held.unwrap_or(false),
+                    ..record
+                };
+                self.outputs.push_back(Output::Record(Record::Rule(record)));
             } else {
                 self.outputs.push_back(Output::Record(Record::Rule(record)));
             }
@@ -796,7 +816,9 @@ impl Pipeline {
                 payload: false,
                 matched: Vec::new(),
                 allowed: false,
-                stale: false,
+                // The rules judge it at its first attempt: a drop that
+                // matches takes the ban over.
+                stale: true,
                 ban: Some(Ban {
                     rule: None,
                     adopted: true,
@@ -954,5 +976,6 @@ pub fn kind_name(kind: EventKind) -> &'static str {
         EventKind::DnsResponse => "dns_response",
         EventKind::Banner => "banner",
         EventKind::FlowSample => "flow_sample",
+        EventKind::Drop => "drop",
     }
 }

@@ -14,128 +14,14 @@
 //! panic.
 
 mod common;
+mod live;
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
 
-use common::{edges_of, have, is_root, records, skip};
-
-fn demo(file: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../demo/cluster")
-        .join(file)
-}
-
-fn scenario(args: &[&str]) -> bool {
-    Command::new(demo("scenario.sh"))
-        .args(args)
-        .status()
-        .expect("run scenario.sh")
-        .success()
-}
-
-/// The cluster, taken down when dropped (also on panic).
-struct Cluster;
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        scenario(&["down"]);
-    }
-}
-
-/// A child process whose output lines are collected as they come.
-struct Collected {
-    child: Child,
-    stdout: Arc<Mutex<Vec<String>>>,
-    stderr: Arc<Mutex<Vec<String>>>,
-}
-
-impl Collected {
-    fn spawn(command: &mut Command) -> Self {
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        let collect = |stream: Box<dyn std::io::Read + Send>| {
-            let lines = Arc::new(Mutex::new(Vec::new()));
-            let sink = Arc::clone(&lines);
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    sink.lock().unwrap().push(line);
-                }
-            });
-            lines
-        };
-        let stdout = collect(Box::new(child.stdout.take().unwrap()));
-        let stderr = collect(Box::new(child.stderr.take().unwrap()));
-        Self {
-            child,
-            stdout,
-            stderr,
-        }
-    }
-
-    /// Waits up to `seconds` until a line of `stream` satisfies `found`.
-    fn wait_for(stream: &Mutex<Vec<String>>, seconds: u64, found: impl Fn(&str) -> bool) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(seconds);
-        while Instant::now() < deadline {
-            if stream.lock().unwrap().iter().any(|line| found(line)) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        false
-    }
-
-    fn signal(&self, signal: &str) {
-        let _ = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status();
-    }
-
-    fn text(stream: &Mutex<Vec<String>>) -> String {
-        stream.lock().unwrap().join("\n")
-    }
-}
-
-impl Drop for Collected {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `GET http://127.0.0.1:9464{path}` from the node's namespace.
-fn http_get(path: &str) -> String {
-    let output = Command::new("ip")
-        .args(["netns", "exec", "ewcl-node", "python3", "-c"])
-        .arg(
-            "import sys, urllib.request; print(urllib.request.urlopen('http://127.0.0.1:9464' + sys.argv[1], timeout=5).read().decode())",
-        )
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "GET {path}");
-    String::from_utf8(output.stdout).unwrap()
-}
-
-fn preflight() -> bool {
-    if !is_root() {
-        skip("network namespaces and eBPF need root");
-        return false;
-    }
-    for tool in ["ip", "python3", "dnsmasq", "tcpdump"] {
-        if !have(tool) {
-            skip(&format!("{tool} is not installed"));
-            return false;
-        }
-    }
-    true
-}
+use common::{edges_of, records};
+use live::{Cluster, Collected, demo, http_get, preflight, scenario, start_daemon};
 
 /// `/metrics` and `/graph` after a stats tick.
 fn check_http() {
@@ -224,34 +110,6 @@ fn demo_inputs() -> [String; 6] {
     .map(str::to_owned)
 }
 
-/// `edgewise run` in the node's namespace on every pod's host interface.
-fn start_daemon(inputs: &[String], graph_dir: &Path) -> Collected {
-    let interfaces = [
-        "frontend", "checkout", "postgres", "telegraf", "influxdb", "coredns", "partner",
-    ]
-    .map(|pod| format!("ewh-{pod}"))
-    .join(",");
-    Collected::spawn(
-        Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                "ewcl-node",
-                env!("CARGO_BIN_EXE_edgewise"),
-                "run",
-            ])
-            .args(["--observe-interfaces", &interfaces])
-            .args(inputs)
-            .args(["--graph-out", graph_dir.to_str().unwrap()])
-            .args([
-                "--listen",
-                "127.0.0.1:9464",
-                "--stats-interval-seconds",
-                "1",
-            ]),
-    )
-}
-
 /// The clients' traffic, then the drop rule's ban: the violating edge
 /// times out while others pass.
 fn check_enforcement(daemon: &Collected) {
@@ -307,7 +165,7 @@ fn edgewise_run_sees_the_cluster_enforces_a_drop_rule_and_a_replay_agrees() {
         pcap.to_str().unwrap(),
     ]));
     let inputs = demo_inputs();
-    let daemon = start_daemon(&inputs, &graph_dir);
+    let daemon = start_daemon(&inputs, &graph_dir, &[]);
     assert!(
         Collected::wait_for(&daemon.stderr, 20, |line| line
             .starts_with("edgewise: observing")),

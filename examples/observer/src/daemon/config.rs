@@ -35,6 +35,7 @@
 //! max_dns_mappings = 1000000
 //! dns_max_payload = 512
 //! ring_bytes = 4194304
+//! bpf_pin_dir = "/sys/fs/bpf/edgewise"  # a bpffs folder: bans outlive a restart
 //! flow_sample_seconds = 10
 //! ```
 
@@ -141,6 +142,12 @@ pub struct Settings {
     /// 4 MiB).
     #[arg(long = "ring-bytes")]
     pub ring_bytes: Option<u32>,
+    /// A bpffs folder where the drop map is pinned, so that bans outlive a
+    /// restart and other processes can ban (default `/sys/fs/bpf/edgewise`;
+    /// without bpffs there, bans live and die with the process, with a
+    /// warning).
+    #[arg(long = "bpf-pin-dir")]
+    pub bpf_pin_dir: Option<PathBuf>,
     /// A flow is sampled at most once per this many seconds (default 10).
     #[arg(long = "flow-sample-seconds")]
     pub flow_sample_seconds: Option<u64>,
@@ -204,6 +211,7 @@ impl Settings {
                 max_dns_mappings,
                 dns_max_payload,
                 ring_bytes,
+                bpf_pin_dir,
                 flow_sample_seconds
             ],
             [
@@ -310,6 +318,7 @@ impl Settings {
             ("listen", self.listen.is_some()),
             ("audit_token_file", self.audit_token_file.is_some()),
             ("ring_bytes", self.ring_bytes.is_some()),
+            ("bpf_pin_dir", self.bpf_pin_dir.is_some()),
             ("flow_sample_seconds", self.flow_sample_seconds.is_some()),
             ("dns_max_payload", self.dns_max_payload.is_some()),
         ];

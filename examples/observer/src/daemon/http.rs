@@ -55,7 +55,10 @@ struct Metrics {
     dns_mappings: Gauge,
     rule_errors: Counter,
     bans_held: Gauge,
-    packets_dropped: Counter,
+    bans_adopted: Counter,
+    bans_lifted: Family<Labels, Counter>,
+    edge_updates: Counter,
+    packets_dropped: Family<Labels, Counter>,
     audit_dropped: Family<Labels, Counter>,
     secret_reads: Counter,
 }
@@ -74,7 +77,10 @@ impl Default for Metrics {
             dns_mappings: Gauge::default(),
             rule_errors: Counter::default(),
             bans_held: Gauge::default(),
-            packets_dropped: Counter::default(),
+            bans_adopted: Counter::default(),
+            bans_lifted: Family::default(),
+            edge_updates: Counter::default(),
+            packets_dropped: Family::default(),
             audit_dropped: Family::default(),
             secret_reads: Counter::default(),
             registry: Registry::default(),
@@ -126,8 +132,23 @@ impl Default for Metrics {
             metrics.bans_held.clone(),
         );
         registry.register(
+            "bans_adopted",
+            "Bans found in the kernel at start and adopted",
+            metrics.bans_adopted.clone(),
+        );
+        registry.register(
+            "bans_lifted",
+            "Bans lifted, by reason (ttl, no_match, allowed)",
+            metrics.bans_lifted.clone(),
+        );
+        registry.register(
+            "edge_updates",
+            "Edge records written again because an edge's facts changed",
+            metrics.edge_updates.clone(),
+        );
+        registry.register(
             "packets_dropped",
-            "Packets the kernel dropped for banned edges",
+            "Packets the kernel dropped for banned edges, by the rule holding the ban (as reported, at most a second late)",
             metrics.packets_dropped.clone(),
         );
         registry.register(
@@ -151,14 +172,14 @@ fn set_counter(counter: &Counter, value: u64) {
     counter.inner().store(value, Ordering::Relaxed);
 }
 
-fn set_family(
+fn set_family<K: AsRef<str>>(
     family: &Family<Labels, Counter>,
     label: &'static str,
-    values: &std::collections::BTreeMap<&'static str, u64>,
+    values: &std::collections::BTreeMap<K, u64>,
 ) {
     for (name, value) in values {
         set_counter(
-            &family.get_or_create(&vec![(label, (*name).to_owned())]),
+            &family.get_or_create(&vec![(label, name.as_ref().to_owned())]),
             *value,
         );
     }
@@ -173,7 +194,14 @@ impl Metrics {
         set_counter(&self.lost_events, stats.lost_events);
         set_counter(&self.dns_responses, stats.dns_responses);
         set_counter(&self.rule_errors, stats.rule_errors);
-        set_counter(&self.packets_dropped, stats.packets_dropped);
+        set_family(
+            &self.packets_dropped,
+            "rule",
+            &stats.packets_dropped_by_rule,
+        );
+        set_family(&self.bans_lifted, "reason", &stats.bans_lifted);
+        set_counter(&self.bans_adopted, stats.bans_adopted);
+        set_counter(&self.edge_updates, stats.edge_updates);
         self.edges
             .set(i64::try_from(stats.edges).unwrap_or(i64::MAX));
         self.dns_mappings

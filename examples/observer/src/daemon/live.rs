@@ -95,11 +95,13 @@ fn monotonic_offset_ns() -> u64 {
     unix_now_ns().saturating_sub(edgewise_capture::monotonic_now_ns())
 }
 
+/// Where the drop map is pinned unless `bpf_pin_dir` says otherwise.
+pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/edgewise";
+
 /// One capture for `observe_interfaces` (ingress and egress) and one for
 /// `observe_egress_interfaces` (with the pod CIDRs as its source filter).
-/// The first one's drop map is pinned in `/sys/fs/bpf/edgewise` when bpffs
-/// allows, so another process can ban through it and bans outlive a
-/// restart.
+/// The first one's drop map is pinned in `bpf_pin_dir` when bpffs allows,
+/// so another process can ban through it and bans outlive a restart.
 fn capture_configs(settings: &Settings) -> Vec<CaptureConfig> {
     let modes = match settings.observe_mode.as_deref() {
         Some("clsact") => vec![AttachMode::Clsact],
@@ -108,7 +110,12 @@ fn capture_configs(settings: &Settings) -> Vec<CaptureConfig> {
     };
     let mut base = CaptureConfig {
         modes,
-        pin_dir: Some("/sys/fs/bpf/edgewise".into()),
+        pin_dir: Some(
+            settings
+                .bpf_pin_dir
+                .clone()
+                .unwrap_or_else(|| DEFAULT_PIN_DIR.into()),
+        ),
         ..CaptureConfig::default()
     };
     if let Some(bytes) = settings.ring_bytes {
@@ -255,6 +262,18 @@ fn attach(configs: &[CaptureConfig]) -> Result<Vec<Capture>, DaemonError> {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    if let Some(first) = captures.first()
+        && first.pin_dir().is_none()
+    {
+        eprintln!(
+            "edgewise: warning: the drop map is not pinned (no writable bpffs at {}): bans will not survive a restart; mount one (mount -t bpf bpf DIR) or set bpf_pin_dir",
+            configs
+                .first()
+                .and_then(|c| c.pin_dir.as_deref())
+                .unwrap_or(std::path::Path::new(DEFAULT_PIN_DIR))
+                .display()
+        );
+    }
     Ok(captures)
 }
 
@@ -349,6 +368,9 @@ fn follow_inputs(
 /// drop maps.
 fn tick(pipeline: &Pipeline, captures: &mut [Capture], now: u64) -> StatsRecord {
     let mut stats = pipeline.stats(now);
+    // The kernel's count is the authority (the pipeline's lags its last
+    // report by up to a second).
+    stats.packets_dropped = 0;
     for capture in captures.iter_mut() {
         if let Ok(counters) = capture.counters() {
             stats.lost_events += counters.lost;
