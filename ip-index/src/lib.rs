@@ -35,7 +35,8 @@
 //! Modules: [`kube`] (Kubernetes JSON in), [`index`] (the writer and the
 //! recycle guard), [`published`] (wait-free reads), [`peer`] (peer strings
 //! and the grace memo), [`audit`] (secret reads from audit webhooks),
-//! [`ranges`] (labelled CIDRs), [`workload`] (owner chains and labels).
+//! [`ranges`] (labelled CIDRs), [`workload`] (owner chains and labels),
+//! [`services`] (the backends behind a Service's ClusterIP or NodePort).
 
 #![forbid(unsafe_code)]
 
@@ -47,6 +48,7 @@ pub mod object;
 pub mod peer;
 pub mod published;
 pub mod ranges;
+pub mod services;
 pub mod workload;
 
 pub use audit::{
@@ -64,6 +66,7 @@ pub use object::{
 pub use peer::{Peer, PeerResolver};
 pub use published::{IndexReader, Lookup, Snapshot};
 pub use ranges::{NamedRange, ip_key, ip_of};
+pub use services::{Front, MAX_BACKENDS, ServiceBackends, ServiceCatalog};
 pub use workload::DEFAULT_CHURN_LABELS;
 
 /// Entry points for the fuzz targets in `fuzz/`; not a stable API.

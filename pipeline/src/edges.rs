@@ -17,6 +17,7 @@ use edgewise_edge_set::EdgeKey;
 use edgewise_ip_index::ClusterObject;
 
 use crate::FqdnSource;
+use crate::records::ViaService;
 
 /// An edge's facts: what its records say and its rules see.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -29,6 +30,7 @@ pub(crate) struct Facts {
     pub(crate) fqdn: Option<(String, FqdnSource)>,
     pub(crate) verdict: &'static str,
     pub(crate) policy: Option<String>,
+    pub(crate) via_service: Option<ViaService>,
     pub(crate) ja4t: Option<Arc<str>>,
     pub(crate) ja4ts: Option<Arc<str>>,
     pub(crate) service: Option<&'static str>,

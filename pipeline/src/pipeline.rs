@@ -54,10 +54,10 @@ use std::time::Duration;
 use edgewise_capture::{Event, EventKind};
 use edgewise_edge_set::{
     EdgeKey, EdgeQuery, Endpoint as PolicyEndpoint, Fingerprint, GraphSlice, ObservedGraph,
-    PolicySet, detect_service,
+    PolicySet, Verdict, VerdictKind, detect_service,
 };
 use edgewise_fqdn_store::FqdnStore;
-use edgewise_ip_index::{AuditBatch, Protocol, SecretRead};
+use edgewise_ip_index::{AuditBatch, ClusterObject, Protocol, SecretRead, ServiceBackends};
 use edgewise_ja4::{Ja4t, Ja4ts};
 
 use crate::config::PipelineConfig;
@@ -68,7 +68,7 @@ use crate::memory::{Behaviour, Latest, Sightings};
 use crate::names::{ClientNames, FqdnSource};
 use crate::records::{
     DnsRecord, DropRecord, EdgeRecord, Endpoint, Record, RuleRecord, SecretReadRecord, StatsRecord,
-    UnbanRecord,
+    UnbanRecord, ViaService,
 };
 use crate::rules::{Action, NetInput, RuleInput, Rules};
 
@@ -135,6 +135,8 @@ pub struct Pipeline {
     config: PipelineConfig,
     identities: Identities,
     policies: PolicySet,
+    /// The Services' fronts and their backends.
+    fronts: ServiceBackends,
     rules: Rules,
     store: FqdnStore,
     names: ClientNames,
@@ -152,6 +154,16 @@ pub struct Pipeline {
     outputs: VecDeque<Output>,
     counts: Counts,
     next_recheck: u64,
+}
+
+/// How strict a verdict is: a denial over an allowance by policy over no
+/// policy at all.
+fn strictness(kind: VerdictKind) -> u8 {
+    match kind {
+        VerdictKind::NotGoverned => 0,
+        VerdictKind::Declared => 1,
+        VerdictKind::Violation => 2,
+    }
 }
 
 fn nanos(duration: Duration) -> u64 {
@@ -176,6 +188,7 @@ impl Pipeline {
             config,
             identities,
             policies,
+            fronts: ServiceBackends::default(),
             rules,
             servers: Latest::new(),
             ja4t: Latest::new(),
@@ -490,25 +503,14 @@ impl Pipeline {
                 .last()
                 .map(|name| (name.to_owned(), FqdnSource::OtherClient)),
         };
-        let verdict = self.policies.evaluate(&EdgeQuery {
-            src: PolicyEndpoint {
-                ip: key.src,
-                identity: src_identity.as_deref(),
-            },
-            dst: PolicyEndpoint {
-                ip: key.dst,
-                identity: dst_identity.as_deref(),
-            },
-            port: key.port,
-            protocol: key.protocol,
-        });
+        let (verdict, policy, via_service) =
+            self.verdict(key, src_identity.as_deref(), dst_identity.as_deref());
         Facts {
             src_fqdn: self.store.lookup(key.src, now).last().map(str::to_owned),
             fqdn,
-            verdict: verdict.kind().as_str(),
-            policy: verdict
-                .deciding()
-                .map(|id| self.policies.policy(id).name.clone()),
+            verdict,
+            policy,
+            via_service,
             ja4t: self.ja4t.get(&key.src).cloned(),
             ja4ts: self.ja4ts.get(&key.dst).cloned(),
             service: self
@@ -518,6 +520,69 @@ impl Pipeline {
             src_identity,
             dst_identity,
         }
+    }
+
+    /// The NetworkPolicy verdict of `key` and its deciding policy: for a
+    /// Service's front, the strictest of its backends' (see the records'
+    /// docs), never the front address as if it were a peer.
+    fn verdict(
+        &self,
+        key: EdgeKey,
+        src: Option<&ClusterObject>,
+        dst: Option<&ClusterObject>,
+    ) -> (&'static str, Option<String>, Option<ViaService>) {
+        let query = |ip: IpAddr, identity: Option<&ClusterObject>, port: u16| {
+            self.policies.evaluate(&EdgeQuery {
+                src: PolicyEndpoint {
+                    ip: key.src,
+                    identity: src,
+                },
+                dst: PolicyEndpoint { ip, identity },
+                port,
+                protocol: key.protocol,
+            })
+        };
+        let name = |verdict: &Verdict| {
+            verdict
+                .deciding()
+                .map(|id| self.policies.policy(id).name.clone())
+        };
+        let Some(front) = self.fronts.front(key.dst, key.port, key.protocol) else {
+            let verdict = query(key.dst, dst, key.port);
+            return (verdict.kind().as_str(), name(&verdict), None);
+        };
+        let mut via = ViaService {
+            service: front.service.clone(),
+            backends: front.backends.len(),
+            agree: true,
+            denying: Vec::new(),
+        };
+        let (mut strictest, mut policy): (Option<VerdictKind>, Option<String>) = (None, None);
+        for backend in &front.backends {
+            let identity = self.identities.lookup(backend.ip());
+            let verdict = query(backend.ip(), identity.as_deref(), backend.port());
+            let kind = verdict.kind();
+            if kind == VerdictKind::Violation {
+                via.denying.push(match &identity {
+                    Some(object) => format!("{object} ({backend})"),
+                    None => backend.to_string(),
+                });
+            }
+            via.agree &= strictest.is_none_or(|before| before == kind);
+            if strictest.is_none_or(|before| strictness(kind) > strictness(before)) {
+                strictest = Some(kind);
+                policy = name(&verdict);
+            }
+        }
+        let verdict = strictest.map_or("no_backends", VerdictKind::as_str);
+        (verdict, policy, Some(via))
+    }
+
+    /// Takes the Services' fronts and backends (the objects changed);
+    /// every held edge is judged again at once.
+    pub fn replace_services(&mut self, services: ServiceBackends, now_ns: u64) {
+        self.fronts = services;
+        self.recheck(now_ns);
     }
 
     /// The record of `key` with `facts`.
@@ -546,6 +611,7 @@ impl Pipeline {
             ja4t: facts.ja4t.as_deref().map(str::to_owned),
             ja4ts: facts.ja4ts.as_deref().map(str::to_owned),
             service: facts.service.map(str::to_owned),
+            via_service: facts.via_service.clone(),
             src,
             dst,
         }

@@ -13,7 +13,11 @@
 //!   resolved; the client's `port` is the one it used first). `verdict` is
 //!   `declared`, `violation` or `not_governed` (no policy selects either
 //!   side), `policy` the deciding NetworkPolicy or null; fingerprints and
-//!   `service` are null until known.
+//!   `service` are null until known. An edge to a Service's ClusterIP or
+//!   NodePort is judged against each ready backend at its target port:
+//!   `via_service` `{"service", "backends", "agree", "denying"}` says how,
+//!   the verdict is the strictest (`violation`, then `declared`, then
+//!   `not_governed`), and `no_backends` when the Service has none.
 //! - `rule`: a rule's outcome for an edge changed: `{"type": "rule",
 //!   "time_ns", "rule", "action", "matched", "enforced", "overridden",
 //!   "ttl_seconds", "edge": {"src", "dst", "port", "proto"}, "summary"}`;
@@ -113,6 +117,10 @@ pub struct EdgeRecord {
     pub ja4ts: Option<String>,
     /// What the first payload showed.
     pub service: Option<String>,
+    /// For an edge to a Service's front (ClusterIP or NodePort): the
+    /// Service and how its backends judge the edge.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via_service: Option<ViaService>,
     /// `analytics/telegraf connects to analytics/influxdb:8086 (10.42.1.159)`.
     pub summary: String,
 }
@@ -132,6 +140,22 @@ impl EdgeRecord {
             )
         }
     }
+}
+
+/// An edge to a Service's front, judged as kube-proxy would deliver it:
+/// against each ready backend, at its target port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ViaService {
+    /// The Service, `namespace/name`.
+    pub service: String,
+    /// Its ready backends.
+    pub backends: usize,
+    /// Whether every backend gave the same verdict (the edge's verdict is
+    /// the strictest when not).
+    pub agree: bool,
+    /// The backends whose NetworkPolicies deny the edge
+    /// (`namespace/pod (ip:port)`).
+    pub denying: Vec<String>,
 }
 
 /// A rule's outcome for an edge changed.

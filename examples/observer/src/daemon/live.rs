@@ -340,8 +340,9 @@ fn follow_inputs(
 ) {
     if inputs.changed() {
         match reload_inputs(settings) {
-            Ok((identities, policies)) => {
-                pipeline.replace_inputs(identities, policies, now);
+            Ok(inputs) => {
+                pipeline.replace_inputs(inputs.identities, inputs.policies, now);
+                pipeline.replace_services(inputs.services, now);
                 eprintln!("edgewise: objects and policies read again");
             }
             Err(error) => {

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use edgewise_edge_set::{AggregateOptions, PolicySet, ServiceGraph};
 use edgewise_identity::{Baseline, ClientConfig, IdentityClient};
+use edgewise_ip_index::{ServiceBackends, ServiceCatalog};
 use edgewise_pipeline::{Identities, Pipeline, PipelineConfig, Record, Rules, RulesError};
 
 use self::config::{ConfigError, Settings};
@@ -134,7 +135,11 @@ pub fn build_pipeline(
     enforce: bool,
     now_ns: u64,
 ) -> Result<Pipeline, DaemonError> {
-    let (from_objects, policies) = reload_inputs(settings)?;
+    let Inputs {
+        identities: from_objects,
+        policies,
+        services,
+    } = reload_inputs(settings)?;
     let identities = if let Some(path) = &settings.identity_mmdb {
         let bytes = std::fs::read(path).map_err(FileError::at(path))?;
         let baseline = Baseline::from_mmdb(&bytes).map_err(|e| DaemonError::Identity {
@@ -179,7 +184,9 @@ pub fn build_pipeline(
             .chain(edgewise_pipeline::private_nets())
             .collect(),
     };
-    Ok(Pipeline::new(config, identities, policies, rules, now_ns))
+    let mut pipeline = Pipeline::new(config, identities, policies, rules, now_ns);
+    pipeline.replace_services(services, now_ns);
+    Ok(pipeline)
 }
 
 /// The rules of `settings` (none without a rules file).
@@ -245,24 +252,43 @@ fn stamp(path: &Path) -> Option<(std::time::SystemTime, u64)> {
     Some((meta.modified().ok()?, meta.len()))
 }
 
-/// Reads the objects and policies (at start, and again when they change):
-/// the identities (only when they come from objects) and the policies.
+/// What the objects and policies files give: identities (only when they
+/// come from objects), the policies, and the Services' fronts and
+/// backends.
+pub struct Inputs {
+    /// Identities from the objects.
+    pub identities: Option<Identities>,
+    /// The compiled NetworkPolicies.
+    pub policies: PolicySet,
+    /// Where each Service's ClusterIP or NodePort leads.
+    pub services: ServiceBackends,
+}
+
+/// Reads the objects and policies (at start, and again when they change).
 ///
 /// # Errors
 /// [`DaemonError`] naming the first file that cannot be used.
-pub fn reload_inputs(settings: &Settings) -> Result<(Option<Identities>, PolicySet), DaemonError> {
+pub fn reload_inputs(settings: &Settings) -> Result<Inputs, DaemonError> {
     let (index, policies) = load(&EdgesInput {
         objects: settings.objects.clone(),
         policies: settings.policies.clone(),
         allow_lists: Vec::new(),
     })?;
+    let mut catalog = ServiceCatalog::default();
+    for path in &settings.objects {
+        let bytes = std::fs::read(path).map_err(FileError::at(path))?;
+        // The objects parsed for the index already; what the catalog
+        // cannot use (a Service of the wrong shape) it passes over.
+        let _ = catalog.read(&bytes);
+    }
     let from_objects = settings.identity_mmdb.is_none()
         && settings.identity_stream.is_none()
         && !settings.objects.is_empty();
-    Ok((
-        from_objects.then(|| Identities::Index(Box::new(index))),
+    Ok(Inputs {
+        identities: from_objects.then(|| Identities::Index(Box::new(index))),
         policies,
-    ))
+        services: catalog.resolve(),
+    })
 }
 
 /// How long the daemon waits for the identity stream's first baseline
@@ -414,8 +440,10 @@ mod tests {
         std::fs::write(&objects, pod("10.0.0.22")).unwrap();
         assert!(inputs.changed());
         assert!(!inputs.changed(), "noticed once");
-        let (identities, _) = reload_inputs(&settings).unwrap();
-        let identities = identities.expect("identities come from the objects");
+        let identities = reload_inputs(&settings)
+            .unwrap()
+            .identities
+            .expect("identities come from the objects");
         assert!(identities.lookup("10.0.0.22".parse().unwrap()).is_some());
         assert!(identities.lookup("10.0.0.1".parse().unwrap()).is_none());
 
