@@ -28,8 +28,9 @@ pub struct PipelineConfig {
     /// How long a SYN, SYN-ACK or DNS response counts as a duplicate of
     /// the same one seen before.
     pub duplicate_window: Duration,
-    /// How often every held edge is judged again (identities that
-    /// arrived late) and idle edges expire.
+    /// How often idle edges expire and, when the identity client's table
+    /// moved, every held edge is judged again (identities that arrived
+    /// late).
     pub recheck_interval: Duration,
     /// The pod CIDRs (`net.src_pod`, `net.dst_pod`).
     pub pod_cidrs: Vec<IpNet>,

@@ -9,12 +9,14 @@
 //! full, the eighth least recently seen unbanned edges go (O(1) amortised
 //! per insert), counted as evicted.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use edgewise_edge_set::EdgeKey;
-use edgewise_ip_index::ClusterObject;
+use edgewise_ip_index::{ClusterObject, Protocol};
+use smallvec::SmallVec;
 
 use crate::FqdnSource;
 use crate::records::ViaService;
@@ -27,10 +29,10 @@ pub(crate) struct Facts {
     /// The name the client address was resolved from (by anyone).
     pub(crate) src_fqdn: Option<String>,
     /// The server's name and whose it is.
-    pub(crate) fqdn: Option<(String, FqdnSource)>,
+    pub(crate) fqdn: Option<(Arc<str>, FqdnSource)>,
     pub(crate) verdict: &'static str,
     pub(crate) policy: Option<String>,
-    pub(crate) via_service: Option<ViaService>,
+    pub(crate) via_service: Option<Box<ViaService>>,
     pub(crate) ja4t: Option<Arc<str>>,
     pub(crate) ja4ts: Option<Arc<str>>,
     pub(crate) service: Option<&'static str>,
@@ -75,13 +77,21 @@ pub(crate) struct EdgeState {
     pub(crate) allowed: bool,
     /// The rules changed since the last judgement.
     pub(crate) stale: bool,
-    pub(crate) ban: Option<Ban>,
+    pub(crate) ban: Option<Box<Ban>>,
 }
+
+type Hasher = foldhash::fast::RandomState;
+
+/// The server ports (and protocols) a client reaches an address on.
+type Ports = SmallVec<[(u16, Protocol); 2]>;
 
 /// The edges held (see the module docs).
 #[derive(Debug, Default)]
 pub(crate) struct EdgeTable {
-    pub(crate) edges: BTreeMap<EdgeKey, EdgeState>,
+    pub(crate) edges: HashMap<EdgeKey, EdgeState, Hasher>,
+    /// The same edges by (client, server) address: which ones a DNS
+    /// answer to the client about the server concerns.
+    by_pair: HashMap<(IpAddr, IpAddr), Ports, Hasher>,
     /// Edges whose first record waits for the settle window, by deadline.
     pub(crate) settling: VecDeque<(u64, EdgeKey)>,
     /// Edges holding a ban.
@@ -90,6 +100,54 @@ pub(crate) struct EdgeTable {
 }
 
 impl EdgeTable {
+    /// Holds a new edge.
+    pub(crate) fn insert(&mut self, key: EdgeKey, state: EdgeState) {
+        if self.edges.insert(key, state).is_none() {
+            self.by_pair
+                .entry((key.src, key.dst))
+                .or_default()
+                .push((key.port, key.protocol));
+        }
+    }
+
+    /// The edges from `client` to `server`, any port.
+    pub(crate) fn between(&self, client: IpAddr, server: IpAddr) -> Vec<EdgeKey> {
+        self.by_pair
+            .get(&(client, server))
+            .map(|ports| {
+                ports
+                    .iter()
+                    .map(|&(port, protocol)| EdgeKey {
+                        src: client,
+                        dst: server,
+                        port,
+                        protocol,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Removes the edges `keep` refuses (never a banned one); how many.
+    fn remove_where(&mut self, mut gone: impl FnMut(&EdgeState) -> bool) -> usize {
+        let removed: Vec<EdgeKey> = self
+            .edges
+            .iter()
+            .filter(|(_, e)| e.ban.is_none() && gone(e))
+            .map(|(key, _)| *key)
+            .collect();
+        for key in &removed {
+            self.edges.remove(key);
+            if let Some(ports) = self.by_pair.get_mut(&(key.src, key.dst)) {
+                ports.retain(|p| *p != (key.port, key.protocol));
+                if ports.is_empty() {
+                    self.by_pair.remove(&(key.src, key.dst));
+                }
+            }
+        }
+        removed.len()
+    }
+
     /// Makes room for one more edge when `max` are held.
     pub(crate) fn make_room(&mut self, max: usize) {
         if self.edges.len() < max.max(1) {
@@ -107,17 +165,11 @@ impl EdgeTable {
         let cut = (seen.len() / 8).max(1);
         let (_, nth, _) = seen.select_nth_unstable(cut - 1);
         let limit = *nth;
-        let before = self.edges.len();
-        self.edges
-            .retain(|_, e| e.ban.is_some() || e.last_seen > limit);
-        self.evicted += (before - self.edges.len()) as u64;
+        self.evicted += self.remove_where(|e| e.last_seen <= limit) as u64;
     }
 
     /// Removes unbanned edges not seen since `before`; how many.
     pub(crate) fn expire(&mut self, before: u64) -> usize {
-        let held = self.edges.len();
-        self.edges
-            .retain(|_, e| e.ban.is_some() || e.last_seen >= before);
-        held - self.edges.len()
+        self.remove_where(|e| e.last_seen < before)
     }
 }

@@ -23,6 +23,16 @@ pub enum Identities {
 }
 
 impl Identities {
+    /// Where the identities stand: it changes when the identity client's
+    /// table moves to another version (ip-index identities change only
+    /// when replaced).
+    pub fn version(&self) -> Option<edgewise_identity::Version> {
+        match self {
+            Self::Client(reader, _) => reader.snapshot().version(),
+            Self::None | Self::Index(_) => None,
+        }
+    }
+
     /// Who has `ip` (an address several objects claim has no one).
     pub fn lookup(&self, ip: IpAddr) -> Option<Arc<ClusterObject>> {
         match self {

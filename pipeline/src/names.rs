@@ -83,11 +83,11 @@ impl ClientNames {
     }
 
     /// The name `client` resolved `ip` from, live at `now`.
-    pub(crate) fn lookup(&self, client: IpAddr, ip: IpAddr, now: u64) -> Option<&str> {
+    pub(crate) fn lookup(&self, client: IpAddr, ip: IpAddr, now: u64) -> Option<&Arc<str>> {
         self.map
             .get(&(client, ip))
             .filter(|entry| entry.expires_ns > now)
-            .map(|entry| &*entry.name)
+            .map(|entry| &entry.name)
     }
 
     /// Keeps a live name of (`client`, `ip`) for `keep_alive` more.
@@ -146,8 +146,14 @@ mod tests {
         let cdn = ip("192.0.2.10");
         names.record(ip("10.0.0.1"), cdn, "a.example", 300, 0);
         names.record(ip("10.0.0.2"), cdn, "b.example", 300, S);
-        assert_eq!(names.lookup(ip("10.0.0.1"), cdn, 2 * S), Some("a.example"));
-        assert_eq!(names.lookup(ip("10.0.0.2"), cdn, 2 * S), Some("b.example"));
+        assert_eq!(
+            names.lookup(ip("10.0.0.1"), cdn, 2 * S).map(|n| &**n),
+            Some("a.example")
+        );
+        assert_eq!(
+            names.lookup(ip("10.0.0.2"), cdn, 2 * S).map(|n| &**n),
+            Some("b.example")
+        );
         assert_eq!(names.lookup(ip("10.0.0.3"), cdn, 2 * S), None);
     }
 
@@ -156,11 +162,17 @@ mod tests {
         let mut names = ClientNames::new(StoreConfig::default());
         let (client, server) = (ip("10.0.0.1"), ip("192.0.2.1"));
         names.record(client, server, "a.example", 0, 0);
-        assert_eq!(names.lookup(client, server, 59 * S), Some("a.example"));
+        assert_eq!(
+            names.lookup(client, server, 59 * S).map(|n| &**n),
+            Some("a.example")
+        );
         assert_eq!(names.lookup(client, server, 60 * S), None, "min TTL 60 s");
         names.record(client, server, "a.example", 0, 100 * S);
         names.touch(client, server, 150 * S);
-        assert_eq!(names.lookup(client, server, 400 * S), Some("a.example"));
+        assert_eq!(
+            names.lookup(client, server, 400 * S).map(|n| &**n),
+            Some("a.example")
+        );
         assert_eq!(names.lookup(client, server, 451 * S), None);
     }
 
@@ -179,7 +191,7 @@ mod tests {
         assert!(names.evicted() > 0);
         let newest = IpAddr::from(9_999u32.to_be_bytes());
         assert_eq!(
-            names.lookup(ip("10.0.0.1"), newest, 10_000),
+            names.lookup(ip("10.0.0.1"), newest, 10_000).map(|n| &**n),
             Some("x.example")
         );
     }

@@ -32,9 +32,10 @@
 //! and a `rule` record goes out for each rule whose outcome changed. The
 //! first `edge` record of a TCP edge waits for the settle window, or
 //! until its SYN-ACK and a first payload were seen; later changes give
-//! `"update": true` records. Every held edge is judged again each
-//! recheck interval (identities that arrive late) and at once after
-//! [`Pipeline::replace_inputs`] or [`Pipeline::replace_rules`].
+//! `"update": true` records. Every held edge is judged again at a recheck
+//! interval when the identity client's table moved (identities that
+//! arrive late), and at once after [`Pipeline::replace_inputs`],
+//! [`Pipeline::replace_rules`] or [`Pipeline::replace_services`].
 //!
 //! **Bans.** A matching `drop` that no `allow` overrides bans the edge
 //! ([`Output::Ban`]) until its TTL passes without a refresh; a blocked
@@ -154,6 +155,8 @@ pub struct Pipeline {
     outputs: VecDeque<Output>,
     counts: Counts,
     next_recheck: u64,
+    /// The identities' version at the last judgement of every edge.
+    judged_version: Option<edgewise_identity::Version>,
 }
 
 /// How strict a verdict is: a denial over an allowance by policy over no
@@ -199,6 +202,7 @@ impl Pipeline {
             awaiting_kernel: BTreeMap::new(),
             outputs: VecDeque::new(),
             counts: Counts::default(),
+            judged_version: None,
         }
     }
 
@@ -395,19 +399,7 @@ impl Pipeline {
         );
         // The client's edges to what it just resolved may have a new name.
         for (address, _) in resolved {
-            let from = EdgeKey {
-                src: client.ip(),
-                dst: address.ip,
-                port: 0,
-                protocol: Protocol::Tcp,
-            };
-            let to = EdgeKey {
-                port: u16::MAX,
-                protocol: Protocol::Sctp,
-                ..from
-            };
-            let keys: Vec<EdgeKey> = self.edges.edges.range(from..=to).map(|(k, _)| *k).collect();
-            for key in keys {
+            for key in self.edges.between(client.ip(), address.ip) {
                 self.judge(key, now_ns, false, false);
             }
         }
@@ -467,7 +459,7 @@ impl Pipeline {
                     .settling
                     .push_back((now_ns.saturating_add(settle), key));
             }
-            self.edges.edges.insert(
+            self.edges.insert(
                 key,
                 EdgeState {
                     client_port: client.port(),
@@ -496,12 +488,12 @@ impl Pipeline {
         let src_identity = self.identities.lookup(key.src);
         let dst_identity = self.identities.lookup(key.dst);
         let fqdn = match self.names.lookup(key.src, key.dst, now) {
-            Some(name) => Some((name.to_owned(), FqdnSource::Client)),
+            Some(name) => Some((Arc::clone(name), FqdnSource::Client)),
             None => self
                 .store
                 .lookup(key.dst, now)
                 .last()
-                .map(|name| (name.to_owned(), FqdnSource::OtherClient)),
+                .map(|name| (Arc::from(name), FqdnSource::OtherClient)),
         };
         let (verdict, policy, via_service) =
             self.verdict(key, src_identity.as_deref(), dst_identity.as_deref());
@@ -530,7 +522,7 @@ impl Pipeline {
         key: EdgeKey,
         src: Option<&ClusterObject>,
         dst: Option<&ClusterObject>,
-    ) -> (&'static str, Option<String>, Option<ViaService>) {
+    ) -> (&'static str, Option<String>, Option<Box<ViaService>>) {
         let query = |ip: IpAddr, identity: Option<&ClusterObject>, port: u16| {
             self.policies.evaluate(&EdgeQuery {
                 src: PolicyEndpoint {
@@ -575,7 +567,7 @@ impl Pipeline {
             }
         }
         let verdict = strictest.map_or("no_backends", VerdictKind::as_str);
-        (verdict, policy, Some(via))
+        (verdict, policy, Some(Box::new(via)))
     }
 
     /// Takes the Services' fronts and backends (the objects changed);
@@ -598,7 +590,7 @@ impl Pipeline {
             ip: key.dst,
             port: key.port,
             identity: facts.dst_identity.clone(),
-            fqdn: facts.fqdn.as_ref().map(|(name, _)| name.clone()),
+            fqdn: facts.fqdn.as_ref().map(|(name, _)| name.to_string()),
             fqdn_source: facts.fqdn.as_ref().map(|(_, source)| *source),
         };
         EdgeRecord {
@@ -611,7 +603,7 @@ impl Pipeline {
             ja4t: facts.ja4t.as_deref().map(str::to_owned),
             ja4ts: facts.ja4ts.as_deref().map(str::to_owned),
             service: facts.service.map(str::to_owned),
-            via_service: facts.via_service.clone(),
+            via_service: facts.via_service.as_deref().cloned(),
             src,
             dst,
         }
@@ -751,13 +743,13 @@ impl Pipeline {
                 self.counts.bans_requested += 1;
                 let until = now.saturating_add(nanos(ttl));
                 if let Some(state) = self.edges.edges.get_mut(&key) {
-                    state.ban = Some(Ban {
+                    state.ban = Some(Box::new(Ban {
                         rule: Some(rule),
                         adopted: false,
                         ttl,
                         until,
                         enforced: false,
-                    });
+                    }));
                 }
                 self.edges.banned.insert(key);
                 if self.config.enforce {
@@ -871,7 +863,7 @@ impl Pipeline {
             return;
         }
         self.counts.bans_adopted += 1;
-        self.edges.edges.insert(
+        self.edges.insert(
             edge,
             EdgeState {
                 client_port: 0,
@@ -885,13 +877,13 @@ impl Pipeline {
                 // The rules judge it at its first attempt: a drop that
                 // matches takes the ban over.
                 stale: true,
-                ban: Some(Ban {
+                ban: Some(Box::new(Ban {
                     rule: None,
                     adopted: true,
                     ttl: remaining,
                     until: now_ns.saturating_add(nanos(remaining)),
                     enforced: true,
-                }),
+                })),
             },
         );
         self.edges.banned.insert(edge);
@@ -928,7 +920,7 @@ impl Pipeline {
             self.lift(key, "ttl", now_ns);
         }
         if now_ns >= self.next_recheck {
-            self.recheck(now_ns);
+            self.recheck_if(now_ns, false);
         }
     }
 
@@ -943,12 +935,23 @@ impl Pipeline {
         }
     }
 
-    /// Judges every held edge again, and expires what is idle.
+    /// Expires what is idle and, when the identities moved since the last
+    /// time (or `everything`: new policies, rules or Services), judges
+    /// every held edge again.
     fn recheck(&mut self, now: u64) {
+        self.recheck_if(now, true);
+    }
+
+    fn recheck_if(&mut self, now: u64, everything: bool) {
         self.next_recheck = now.saturating_add(nanos(self.config.recheck_interval));
         let idle = self.config.graph.idle_ttl_ns;
         self.edges.expire(now.saturating_sub(idle));
         self.names.purge(now);
+        let version = self.identities.version();
+        if !everything && version == self.judged_version {
+            return;
+        }
+        self.judged_version = version;
         let keys: Vec<EdgeKey> = self.edges.edges.keys().copied().collect();
         for key in keys {
             self.judge(key, now, false, false);
