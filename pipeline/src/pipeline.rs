@@ -291,21 +291,20 @@ impl Pipeline {
             return;
         }
         *self.counts.events.entry(kind_name(event.kind)).or_default() += 1;
-        let bytes = u64::from(event.wire_len);
         match event.kind {
             EventKind::Syn => {
                 let fingerprint = Ja4t::from_syn(event.data).map(|f| f.to_string());
                 self.fingerprint(event.src.ip(), fingerprint, false, now_ns);
                 self.servers
                     .insert((event.dst.ip(), event.dst.port(), protocol), ());
-                self.touch(event.src, event.dst, protocol, Touch::Flow, bytes, now_ns);
+                self.touch(event.src, event.dst, protocol, Touch::Flow, now_ns);
             }
             EventKind::SynAck => {
                 let fingerprint = Ja4ts::from_syn_ack(event.data).map(|f| f.to_string());
                 self.fingerprint(event.src.ip(), fingerprint, true, now_ns);
                 self.servers
                     .insert((event.src.ip(), event.src.port(), protocol), ());
-                self.touch(event.dst, event.src, protocol, Touch::Answer, bytes, now_ns);
+                self.touch(event.dst, event.src, protocol, Touch::Answer, now_ns);
             }
             EventKind::DnsResponse => self.dns(event, protocol, now_ns),
             EventKind::Banner => {
@@ -316,11 +315,11 @@ impl Pipeline {
                     self.services
                         .insert((server.ip(), server.port(), protocol), service);
                 }
-                self.touch(client, server, protocol, Touch::Payload, bytes, now_ns);
+                self.touch(client, server, protocol, Touch::Payload, now_ns);
             }
             EventKind::FlowSample => {
                 let (client, server) = self.orient(event.src, event.dst, protocol);
-                self.touch(client, server, protocol, Touch::Sample, bytes, now_ns);
+                self.touch(client, server, protocol, Touch::Sample, now_ns);
             }
             EventKind::Drop => {
                 // Bans are client to server: the packet shows the edge.
@@ -389,14 +388,7 @@ impl Pipeline {
         }
         self.servers
             .insert((server.ip(), server.port(), protocol), ());
-        self.touch(
-            client,
-            server,
-            protocol,
-            Touch::Flow,
-            u64::from(event.wire_len),
-            now_ns,
-        );
+        self.touch(client, server, protocol, Touch::Flow, now_ns);
         // The client's edges to what it just resolved may have a new name.
         for (address, _) in resolved {
             for key in self.edges.between(client.ip(), address.ip) {
@@ -433,7 +425,6 @@ impl Pipeline {
         server: SocketAddr,
         protocol: Protocol,
         touch: Touch,
-        bytes: u64,
         now_ns: u64,
     ) {
         let key = EdgeKey {
@@ -443,7 +434,10 @@ impl Pipeline {
             protocol,
         };
         let flows = u64::from(touch == Touch::Flow);
-        self.graph.record(key, flows, bytes, now_ns);
+        // The observers see handshakes, first payloads and samples, not
+        // the traffic: the graph's bytes stay 0 ("not measured") rather
+        // than count event sizes as if they were traffic.
+        self.graph.record(key, flows, 0, now_ns);
         if touch == Touch::Flow {
             self.behaviour.flow(key.src, key.port, now_ns);
         }
