@@ -225,7 +225,15 @@ fn inputs_that_cannot_be_used_stop_it_with_the_place_named() {
 
     let (_, stderr, ok) = edgewise(&["replay", "--observe-mode", "ebpf"]);
     assert!(!ok);
-    assert!(stderr.contains("setting observe_mode"), "{stderr}");
+    assert!(stderr.contains("unknown attach mode \"ebpf\""), "{stderr}");
+
+    // A setting only a live run uses is refused, not ignored.
+    let (_, stderr, ok) = edgewise(&["replay", "--listen", "127.0.0.1:9464"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("setting listen: only edgewise run uses it"),
+        "{stderr}"
+    );
 
     let not_pcap = dir.join("not.pcap");
     std::fs::write(&not_pcap, "hello").unwrap();

@@ -67,7 +67,8 @@ pub struct Settings {
     /// How to attach: tcx (default), clsact or xdp (ingress only; egress
     /// then falls back to tcx).
     #[arg(long = "observe-mode")]
-    pub observe_mode: Option<String>,
+    #[serde(default, deserialize_with = "parsed")]
+    pub observe_mode: Option<edgewise_capture::AttachMode>,
     /// Pod CIDRs: egress-only interfaces observe packets from these only.
     #[arg(long = "pod-cidrs", value_delimiter = ',')]
     #[serde(default)]
@@ -111,8 +112,9 @@ pub struct Settings {
     pub graph_out: Option<PathBuf>,
     /// Grouping of the aggregated graph: workload (default), namespace or
     /// namespace+LABEL.
-    #[arg(long)]
-    pub granularity: Option<String>,
+    #[arg(long, value_parser = crate::edges::parse_granularity)]
+    #[serde(default, deserialize_with = "granularity")]
+    pub granularity: Option<edgewise_edge_set::Granularity>,
     /// Serve /metrics, /graph, /healthz and the audit webhook here.
     #[arg(long)]
     pub listen: Option<SocketAddr>,
@@ -168,6 +170,28 @@ pub enum ConfigError {
         /// What is wrong.
         problem: String,
     },
+}
+
+/// A setting read with its type's `FromStr`, the error naming the value.
+fn parsed<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    let text = String::deserialize(deserializer)?;
+    text.parse().map(Some).map_err(serde::de::Error::custom)
+}
+
+/// `granularity`, as the flag reads it.
+fn granularity<'de, D>(deserializer: D) -> Result<Option<edgewise_edge_set::Granularity>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let text = String::deserialize(deserializer)?;
+    crate::edges::parse_granularity(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
 }
 
 macro_rules! take_over {
@@ -234,11 +258,6 @@ impl Settings {
                 problem: problem.to_owned(),
             })
         };
-        if let Some(mode) = &self.observe_mode
-            && mode.parse::<edgewise_capture::AttachMode>().is_err()
-        {
-            return invalid("observe_mode", "expected tcx, clsact or xdp");
-        }
         if self.identity_mmdb.is_some() && !self.objects.is_empty()
             || self.identity_stream.is_some() && !self.objects.is_empty()
         {
@@ -290,14 +309,6 @@ impl Settings {
             if above(value, max) {
                 return invalid(setting, &format!("must be at most {max}"));
             }
-        }
-        if let Some(granularity) = &self.granularity {
-            crate::edges::parse_granularity(granularity).map_err(|problem| {
-                ConfigError::Invalid {
-                    setting: "granularity",
-                    problem,
-                }
-            })?;
         }
         Ok(())
     }
@@ -393,11 +404,11 @@ mod tests {
             .unwrap_err()
             .to_string()
         };
-        assert!(error("observe_mode = \"tc\"").contains("setting observe_mode"));
+        assert!(error("observe_mode = \"tc\"").contains("unknown attach mode \"tc\""));
         assert!(error("ring_bytes = 5000").contains("setting ring_bytes"));
         assert!(error("max_edgez = 1").contains("unknown field"));
         assert!(error("pod_cidrs = [\"10.42.0.0/33\"]").contains("edgewise-config"));
-        assert!(error("granularity = \"team\"").contains("setting granularity"));
+        assert!(error("granularity = \"team\"").contains("expected workload, namespace"));
         assert!(
             error("objects = [\"a.json\"]\nidentity_mmdb = \"b.mmdb\"").contains("setting objects")
         );

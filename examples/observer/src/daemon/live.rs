@@ -103,9 +103,9 @@ pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/edgewise";
 /// The first one's drop map is pinned in `bpf_pin_dir` when bpffs allows,
 /// so another process can ban through it and bans outlive a restart.
 fn capture_configs(settings: &Settings) -> Vec<CaptureConfig> {
-    let modes = match settings.observe_mode.as_deref() {
-        Some("clsact") => vec![AttachMode::Clsact],
-        Some("xdp") => vec![AttachMode::Xdp, AttachMode::Tcx],
+    let modes = match settings.observe_mode {
+        Some(AttachMode::Clsact) => vec![AttachMode::Clsact],
+        Some(AttachMode::Xdp) => vec![AttachMode::Xdp, AttachMode::Tcx],
         _ => vec![AttachMode::Tcx],
     };
     let mut base = CaptureConfig {

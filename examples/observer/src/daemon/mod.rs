@@ -25,7 +25,7 @@ use edgewise_pipeline::{Identities, Pipeline, PipelineConfig, Record, Rules, Rul
 
 use self::config::{ConfigError, Settings};
 use crate::FileError;
-use crate::edges::{EdgesError, EdgesInput, load, parse_granularity, write_graph};
+use crate::edges::{EdgesError, EdgesInput, load, write_graph};
 
 /// Why the daemon could not start or go on.
 #[derive(Debug, thiserror::Error)]
@@ -391,13 +391,11 @@ pub fn write_graph_files(
     let Some(dir) = &settings.graph_out else {
         return Ok(Vec::new());
     };
-    let granularity = match &settings.granularity {
-        Some(text) => parse_granularity(text).map_err(|problem| ConfigError::Invalid {
-            setting: "granularity",
-            problem,
-        })?,
-        None => edgewise_edge_set::Granularity::Workload,
-    };
+    let granularity = settings
+        .granularity
+        .clone()
+        .unwrap_or(edgewise_edge_set::Granularity::Workload);
+
     let options = AggregateOptions {
         granularity,
         drop_self_edges: false,
