@@ -14,6 +14,10 @@ fn main() {
     println!("cargo::rerun-if-changed=bpf/event.h");
     println!("cargo::rerun-if-changed=bpf/observer.bpf.o");
     println!("cargo::rerun-if-changed=bpf/clang.rs");
+    // Without the `kernel` feature there is nothing to load.
+    if std::env::var_os("CARGO_FEATURE_KERNEL").is_none() {
+        return;
+    }
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"))
         .join("observer.bpf.o");
     let built = Command::new("clang-19")

@@ -82,7 +82,7 @@ impl Replay {
     pub fn new(config: ReplayConfig) -> Self {
         Self {
             config,
-            window_ns: crate::sys::nanos(config.flow_sample_window),
+            window_ns: u64::try_from(config.flow_sample_window.as_nanos()).unwrap_or(u64::MAX),
             flows: HashMap::default(),
         }
     }
