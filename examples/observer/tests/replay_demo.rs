@@ -357,3 +357,24 @@ action = "log"
         .count();
     assert_eq!(stopped, 0, "no fact went away");
 }
+
+/// A rule that fails at run time is counted for its rule and named in the
+/// end summary.
+#[test]
+fn a_rule_failing_at_run_time_is_counted_and_shown_by_name() {
+    let dir = scratch("rule-errors");
+    let rules = dir.join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nname = \"team\"\nwhen = 'src_label[\"team\"] == \"x\"'\naction = \"log\"\n",
+    )
+    .unwrap();
+    let (stdout, stderr, ok) = edgewise(&["replay", "--rules", rules.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    let stats = records(&stdout, "stats").last().unwrap();
+    assert!(
+        stats["rule_errors_by_rule"]["team"].as_u64().unwrap() > 0,
+        "{stats}"
+    );
+    assert!(stderr.contains("rule errs team "), "{stderr}");
+}

@@ -246,6 +246,15 @@ impl ReplaySummary {
                     )
                 },
             ),
+            (
+                "rule errs",
+                stats
+                    .rule_errors_by_rule
+                    .iter()
+                    .map(|(rule, n)| format!("{rule} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
             ("unusable", list(&stats.parse_errors)),
         ];
         for (name, value) in rows {
