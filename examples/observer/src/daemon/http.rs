@@ -1,5 +1,6 @@
-//! The daemon's HTTP listener (`--listen`, off by default), on a thread of
-//! its own:
+//! The daemon's HTTP listener (`--listen`, off by default), served by
+//! `edgewise-http-server` (its limits: headers, bodies refused unread,
+//! timeouts, a connection cap, a shutdown in bounded time):
 //!
 //! - `GET /healthz`: `200 ok` once the observers are attached, `503`
 //!   before.
@@ -10,23 +11,30 @@
 //! - `POST /audit`: the Kubernetes API server's audit webhook
 //!   (`audit.k8s.io/v1` event lists). It needs `Authorization: Bearer
 //!   TOKEN` with the token of `--audit-token-file` (compared in constant
-//!   time; without a token file the webhook is off and answers 404). Each
-//!   peer address may send 10 requests a second (bursts of 20; 429 past
-//!   that), and a body over 8 MiB is refused (413) unread. Secret reads
+//!   time, the scheme in any case; without a token file the webhook is off
+//!   and answers 404). Each peer address may send 10 requests a second
+//!   (bursts of 20; 429 past that; 4,096 peers remembered, the least
+//!   recently seen forgotten first), and a body over 8 MiB is refused (413)
+//!   unread; all of it is decided before the body is read. Secret reads
 //!   become `secret_read` records, attributed to the workloads running as
 //!   the service account.
+//!
+//! The probes and `/metrics` and `/graph` are answered from the request's
+//! head alone, from what the last stats tick published, so they stay
+//! quick while audit bodies are being read and parsed.
 
-use std::collections::HashMap;
-use std::io::Read;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use bytes::Bytes;
 use edgewise_edge_set::ServiceGraph;
 use edgewise_edge_set::render::graph_json;
+use edgewise_http_server::{
+    Head, Limits, Method, RateLimiter, Reply, Request, Server, Service, StatusCode,
+};
 use edgewise_ip_index::{AuditBatch, AuditDrop, AuditLimits, read_audit};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -34,7 +42,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use subtle::ConstantTimeEq;
-use tiny_http::{Header, Method, Request, Response, Server};
 
 use super::DaemonError;
 use super::config::{ConfigError, Settings};
@@ -215,8 +222,10 @@ impl Metrics {
 #[derive(Default)]
 pub struct Shared {
     ready: AtomicBool,
-    graph: Mutex<String>,
+    graph: Mutex<Bytes>,
     metrics: Mutex<Metrics>,
+    /// The metrics as last published, rendered.
+    metrics_text: Mutex<Bytes>,
     audits: Mutex<Vec<AuditBatch>>,
     secret_reads: AtomicU64,
 }
@@ -234,13 +243,19 @@ impl Shared {
     /// Publishes the graph and the counters for `/graph` and `/metrics`.
     pub fn publish(&self, graph: &ServiceGraph, stats: &StatsRecord) {
         let json = graph_json(graph).to_string();
-        *lock(&self.graph) = json;
-        let metrics = lock(&self.metrics);
-        metrics.set(stats);
-        set_counter(
-            &metrics.secret_reads,
-            self.secret_reads.load(Ordering::Relaxed),
-        );
+        *lock(&self.graph) = Bytes::from(json);
+        let text = {
+            let metrics = lock(&self.metrics);
+            metrics.set(stats);
+            set_counter(
+                &metrics.secret_reads,
+                self.secret_reads.load(Ordering::Relaxed),
+            );
+            let mut text = String::new();
+            let _ = encode(&mut text, &metrics.registry);
+            text
+        };
+        *lock(&self.metrics_text) = Bytes::from(text);
     }
 
     /// The audit batches received since the last call.
@@ -265,45 +280,26 @@ impl Shared {
         lock(&self.audits).push(batch);
     }
 
-    fn metrics_text(&self) -> String {
+    fn metrics_text(&self) -> Bytes {
+        let published = lock(&self.metrics_text).clone();
+        if !published.is_empty() {
+            return published;
+        }
         let mut text = String::new();
         let _ = encode(&mut text, &lock(&self.metrics).registry);
-        text
+        Bytes::from(text)
     }
 }
 
-/// A token bucket per peer address.
-struct RateLimit {
-    buckets: HashMap<IpAddr, (f64, Instant)>,
-}
-
-const RATE_PER_SECOND: f64 = 10.0;
-const BURST: f64 = 20.0;
+/// Audit requests a second per peer, their burst, and the peers
+/// remembered.
+const RATE_PER_SECOND: u32 = 10;
+const BURST: u32 = 20;
 const MAX_PEERS: usize = 4096;
 
-impl RateLimit {
-    fn allow(&mut self, peer: IpAddr, now: Instant) -> bool {
-        if self.buckets.len() >= MAX_PEERS && !self.buckets.contains_key(&peer) {
-            // Forgetting every peer only ever lets requests through sooner.
-            self.buckets.clear();
-        }
-        let (tokens, last) = self.buckets.entry(peer).or_insert((BURST, now));
-        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * RATE_PER_SECOND).min(BURST);
-        *last = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
-
-/// The listener; stopped and joined when dropped.
+/// The listener; stopped within its grace when dropped.
 pub struct HttpServer {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-    address: SocketAddr,
+    server: Server,
 }
 
 impl HttpServer {
@@ -322,42 +318,24 @@ impl HttpServer {
             .as_deref()
             .map(read_token)
             .transpose()?;
-        let server = Server::http(address).map_err(|e| DaemonError::Listen {
-            address,
-            source: std::io::Error::other(e.to_string()),
-        })?;
-        let address = server.server_addr().to_ip().unwrap_or(address);
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopping = Arc::clone(&stop);
-        let thread = std::thread::spawn(move || {
-            let mut limit = RateLimit {
-                buckets: HashMap::new(),
-            };
-            while !stopping.load(Ordering::Relaxed) {
-                if let Ok(Some(request)) = server.recv_timeout(Duration::from_millis(200)) {
-                    handle(request, &shared, token.as_deref(), &mut limit);
-                }
-            }
+        let service = Arc::new(Endpoints {
+            shared,
+            token,
+            limiter: RateLimiter::new(RATE_PER_SECOND, BURST, MAX_PEERS),
         });
-        Ok(Self {
-            stop,
-            thread: Some(thread),
-            address,
-        })
+        let server = Server::start(address, Limits::default(), service)
+            .map_err(|source| DaemonError::Listen { address, source })?;
+        Ok(Self { server })
     }
 
     /// Where it listens (the port chosen when the address said 0).
     pub fn address(&self) -> SocketAddr {
-        self.address
+        self.server.local_addr()
     }
-}
 
-impl Drop for HttpServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+    /// Whether the listener died (the daemon must not run on blind).
+    pub fn failed(&self) -> bool {
+        self.server.failed()
     }
 }
 
@@ -374,83 +352,76 @@ fn read_token(path: &Path) -> Result<Vec<u8>, DaemonError> {
     Ok(token.as_bytes().to_vec())
 }
 
-fn header(name: &str, value: &str) -> Header {
-    Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("a valid header")
+/// What the listener serves (see the module docs).
+struct Endpoints {
+    shared: Arc<Shared>,
+    token: Option<Vec<u8>>,
+    limiter: RateLimiter,
 }
 
-fn handle(request: Request, shared: &Shared, token: Option<&[u8]>, limit: &mut RateLimit) {
-    let text = |code: u16, body: &str| Response::from_string(body).with_status_code(code);
-    let response = match (request.method(), request.url()) {
-        (Method::Get, "/healthz") => {
-            if shared.ready.load(Ordering::Relaxed) {
-                text(200, "ok\n")
-            } else {
-                text(503, "starting\n")
-            }
+/// The token of an `Authorization: Bearer TOKEN` header (the scheme in
+/// any case, RFC 7235).
+fn bearer(head: &Head) -> Option<&[u8]> {
+    let value = head.headers.get(http::header::AUTHORIZATION)?.as_bytes();
+    let (scheme, token) = value.split_at_checked(7)?;
+    scheme
+        .eq_ignore_ascii_case(b"bearer ")
+        .then(|| token.trim_ascii())
+}
+
+impl Service for Endpoints {
+    fn body_limit(&self, method: &Method, path: &str) -> u64 {
+        if method == Method::POST && path == "/audit" {
+            u64::try_from(AuditLimits::default().max_body_bytes).unwrap_or(u64::MAX)
+        } else {
+            0
         }
-        (Method::Get, "/metrics") => text(200, &shared.metrics_text()).with_header(header(
-            "Content-Type",
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )),
-        (Method::Get, "/graph") => Response::from_string(lock(&shared.graph).clone())
-            .with_header(header("Content-Type", "application/json")),
-        (Method::Post, "/audit") => return audit(request, shared, token, limit),
-        _ => text(404, "not found\n"),
-    };
-    let _ = request.respond(response);
-}
+    }
 
-fn audit(mut request: Request, shared: &Shared, token: Option<&[u8]>, limit: &mut RateLimit) {
-    let text = |code: u16, body: &str| Response::from_string(body).with_status_code(code);
-    let Some(token) = token else {
-        let _ = request.respond(text(
-            404,
-            "the audit webhook is off (no --audit-token-file)\n",
-        ));
-        return;
-    };
-    let peer = request.remote_addr().map(SocketAddr::ip);
-    if let Some(peer) = peer
-        && !limit.allow(peer, Instant::now())
-    {
-        let _ = request.respond(text(429, "too many requests\n"));
-        return;
+    fn admit(&self, head: &Head) -> Option<Reply> {
+        let shared = &self.shared;
+        match (&head.method, head.path.as_str()) {
+            (&Method::GET, "/healthz") => Some(if shared.ready.load(Ordering::Relaxed) {
+                Reply::text(StatusCode::OK, "ok\n")
+            } else {
+                Reply::text(StatusCode::SERVICE_UNAVAILABLE, "starting\n")
+            }),
+            (&Method::GET, "/metrics") => Some(Reply::ok(
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                shared.metrics_text(),
+            )),
+            (&Method::GET, "/graph") => {
+                Some(Reply::ok("application/json", lock(&shared.graph).clone()))
+            }
+            (&Method::POST, "/audit") => {
+                let Some(token) = &self.token else {
+                    return Some(Reply::text(
+                        StatusCode::NOT_FOUND,
+                        "the audit webhook is off (no --audit-token-file)\n",
+                    ));
+                };
+                if !self.limiter.allow(head.peer.ip(), Instant::now()) {
+                    return Some(Reply::text(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "too many requests\n",
+                    ));
+                }
+                // Constant time over the token's bytes (a length mismatch
+                // is not).
+                let presented = bearer(head).unwrap_or_default();
+                if !bool::from(presented.ct_eq(token.as_slice())) {
+                    return Some(Reply::text(StatusCode::UNAUTHORIZED, "unauthorized\n"));
+                }
+                None
+            }
+            _ => Some(Reply::text(StatusCode::NOT_FOUND, "not found\n")),
+        }
     }
-    let presented = request
-        .headers()
-        .iter()
-        .find(|h| h.field.equiv("Authorization"))
-        .and_then(|h| h.value.as_str().strip_prefix("Bearer "))
-        .map(|t| t.trim().as_bytes().to_vec())
-        .unwrap_or_default();
-    // Constant time over the token's bytes (a length mismatch is not).
-    if !bool::from(presented.ct_eq(token)) {
-        let _ = request.respond(text(401, "unauthorized\n"));
-        return;
+
+    fn handle(&self, request: Request) -> Reply {
+        // Only an admitted audit request gets here.
+        let limits = AuditLimits::default();
+        self.shared.audit(read_audit(&request.body, &limits));
+        Reply::text(StatusCode::OK, "ok\n")
     }
-    let limits = AuditLimits::default();
-    if request
-        .body_length()
-        .is_some_and(|n| n > limits.max_body_bytes)
-    {
-        let _ = request.respond(text(413, "body too large\n"));
-        return;
-    }
-    let mut body = Vec::new();
-    let cap = u64::try_from(limits.max_body_bytes).unwrap_or(u64::MAX) + 1;
-    if request
-        .as_reader()
-        .take(cap)
-        .read_to_end(&mut body)
-        .is_err()
-    {
-        let _ = request.respond(text(400, "unreadable body\n"));
-        return;
-    }
-    if body.len() > limits.max_body_bytes {
-        let _ = request.respond(text(413, "body too large\n"));
-        return;
-    }
-    shared.audit(read_audit(&body, &limits));
-    let _ = request.respond(text(200, "ok\n"));
 }

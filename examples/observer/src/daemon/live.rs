@@ -180,7 +180,7 @@ pub fn run(settings: &Settings) -> Result<(), DaemonError> {
     let mut pipeline = build_pipeline(settings, true, unix_now_ns())?;
     let mut output = Output::open(settings.output.as_deref())?;
     let shared = Arc::new(Shared::default());
-    let _server = match settings.listen {
+    let server = match settings.listen {
         Some(address) => Some(HttpServer::start(address, settings, Arc::clone(&shared))?),
         None => None,
     };
@@ -214,6 +214,15 @@ pub fn run(settings: &Settings) -> Result<(), DaemonError> {
         }
         if Instant::now() >= next_tick {
             next_tick += interval;
+            if let Some(server) = &server
+                && server.failed()
+            {
+                // Never run on blind: a supervisor restarts the daemon.
+                return Err(DaemonError::Listen {
+                    address: server.address(),
+                    source: std::io::Error::other("the HTTP listener stopped"),
+                });
+            }
             follow_inputs(&mut inputs, &mut rules_file, settings, &mut pipeline, now);
             apply(&mut pipeline, &mut captures, &mut output);
             pipeline.expire(now);

@@ -1,0 +1,169 @@
+//! edgewise's one HTTP server stack, for every listener of the workspace
+//! (the daemon's `/healthz`, `/metrics`, `/graph` and `/audit`, and
+//! `edgewise identity serve`): hyper's HTTP/1 on a small runtime of its
+//! own thread, behind limits a hostile client cannot talk its way past.
+//!
+//! The contract, for a [`Service`] served by a [`Server`]:
+//! - **Headers**: at most [`Limits::max_header_bytes`] (a request line and
+//!   headers past it get 431 and the connection closes) and
+//!   [`Limits::max_headers`] of them, read within
+//!   [`Limits::header_timeout`] (also the idle time allowed between two
+//!   requests of a kept-alive connection).
+//! - **Bodies**: [`Service::body_limit`] says, per method and path, how
+//!   many body bytes a request may carry, and [`Service::admit`] may refuse
+//!   it from its head alone (a token, a rate limit). Both run **before any
+//!   body byte is read**: a `Content-Length` above the limit gets 413 and
+//!   the connection is closed, never drained; a chunked body is cut at the
+//!   limit the same way; the body must arrive within
+//!   [`Limits::body_timeout`]. An announced length is never used to size a
+//!   buffer.
+//! - **Writes**: a response write that makes no progress for
+//!   [`Limits::write_timeout`] (a client that does not read) ends the
+//!   connection.
+//! - **Connections**: at most [`Limits::max_connections`] at once; one more
+//!   is closed at accept. Accept errors (out of file descriptors) are
+//!   counted and retried after a pause: the listener never dies of them.
+//! - **Work**: [`Service::handle`] runs on the runtime's blocking pool,
+//!   so a slow handler does not stop the others from being answered.
+//! - **Shutdown**: dropping the [`Server`] (or [`Server::stop`]) stops
+//!   accepting, lets requests in flight finish for
+//!   [`Limits::shutdown_grace`], then ends every connection: it returns in
+//!   bounded time whatever clients do.
+//! - **Failure is seen**: [`Server::failed`] says the serving thread ended
+//!   without being asked to, so the process never runs on blind.
+//!
+//! [`RateLimiter`] is a per-peer token bucket with a bounded memory that
+//! forgets the least recently seen peer, never all of them.
+
+#![forbid(unsafe_code)]
+
+mod io;
+mod rate;
+mod server;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+pub use http::{HeaderMap, Method, StatusCode};
+pub use rate::RateLimiter;
+pub use server::{Server, ServerStats};
+
+/// The limits of a [`Server`] (see the crate docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Connections served at once (default 256).
+    pub max_connections: usize,
+    /// Bytes of a request line and headers (default 16 KiB).
+    pub max_header_bytes: usize,
+    /// Headers of a request (default 64).
+    pub max_headers: usize,
+    /// Time to read a request's headers, and to wait for the next request
+    /// on a kept-alive connection (default 10 s).
+    pub header_timeout: Duration,
+    /// Time to read a request's body (default 10 s).
+    pub body_timeout: Duration,
+    /// Time a response write may make no progress (default 10 s).
+    pub write_timeout: Duration,
+    /// How long requests in flight may finish at shutdown (default 2 s).
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: 256,
+            max_header_bytes: 16 * 1024,
+            max_headers: 64,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(2),
+        }
+    }
+}
+
+/// A request's head: what [`Service::admit`] and [`Service::body_limit`]
+/// decide on before the body is read.
+#[derive(Debug, Clone)]
+pub struct Head {
+    /// The method.
+    pub method: Method,
+    /// The path, without the query.
+    pub path: String,
+    /// The query (after `?`), or empty.
+    pub query: String,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// Who sent it.
+    pub peer: SocketAddr,
+}
+
+/// A whole request: its head and its body, read within the limits.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The head.
+    pub head: Head,
+    /// The body (at most the route's limit).
+    pub body: Bytes,
+}
+
+/// What a [`Service`] answers.
+#[derive(Debug)]
+pub enum Reply {
+    /// A whole response.
+    Full {
+        /// The status.
+        status: StatusCode,
+        /// The `Content-Type`.
+        content_type: &'static str,
+        /// The body.
+        body: Bytes,
+    },
+    /// A response whose body comes in pieces as they are sent on the
+    /// channel (a server-sent events stream); it ends when the sender is
+    /// dropped, and the sender sees an error once the client is gone.
+    Stream {
+        /// The `Content-Type`.
+        content_type: &'static str,
+        /// The pieces.
+        chunks: tokio::sync::mpsc::Receiver<Bytes>,
+    },
+}
+
+impl Reply {
+    /// A plain-text response.
+    pub fn text(status: StatusCode, text: impl Into<String>) -> Self {
+        Self::Full {
+            status,
+            content_type: "text/plain; charset=utf-8",
+            body: Bytes::from(text.into()),
+        }
+    }
+
+    /// A response of `content_type` with `body`, status 200.
+    pub fn ok(content_type: &'static str, body: impl Into<Bytes>) -> Self {
+        Self::Full {
+            status: StatusCode::OK,
+            content_type,
+            body: body.into(),
+        }
+    }
+}
+
+/// What a [`Server`] serves.
+pub trait Service: Send + Sync + 'static {
+    /// The most body bytes a request for `path` with `method` may carry
+    /// (0: none). A request announcing more gets 413, unread.
+    fn body_limit(&self, method: &Method, path: &str) -> u64;
+
+    /// Refuses a request from its head alone (a missing token, a peer over
+    /// its rate), before its body is read; `None` lets it through.
+    fn admit(&self, head: &Head) -> Option<Reply> {
+        let _ = head;
+        None
+    }
+
+    /// Answers a request (on the blocking pool).
+    fn handle(&self, request: Request) -> Reply;
+}
