@@ -61,7 +61,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<T> {
         match Pin::new(&mut self.inner).poll_write(cx, buf) {
             Poll::Pending if self.expired(cx) => Poll::Ready(Err(timed_out())),
             Poll::Pending => Poll::Pending,
-            ready => {
+            ready @ Poll::Ready(_) => {
                 self.stalled = None;
                 ready
             }
@@ -76,7 +76,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<T> {
         match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
             Poll::Pending if self.expired(cx) => Poll::Ready(Err(timed_out())),
             Poll::Pending => Poll::Pending,
-            ready => {
+            ready @ Poll::Ready(_) => {
                 self.stalled = None;
                 ready
             }
@@ -91,7 +91,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<T> {
         match Pin::new(&mut self.inner).poll_flush(cx) {
             Poll::Pending if self.expired(cx) => Poll::Ready(Err(timed_out())),
             Poll::Pending => Poll::Pending,
-            ready => {
+            ready @ Poll::Ready(_) => {
                 self.stalled = None;
                 ready
             }

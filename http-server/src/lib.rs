@@ -20,8 +20,9 @@
 //! - **Writes**: a response write that makes no progress for
 //!   [`Limits::write_timeout`] (a client that does not read) ends the
 //!   connection.
-//! - **Connections**: at most [`Limits::max_connections`] at once; one more
-//!   is closed at accept. Accept errors (out of file descriptors) are
+//! - **Connections**: at most [`Limits::max_connections`] at once, and an
+//!   eighth of them (at least 4) from one peer address, so that one client
+//!   cannot take every slot from the probes; one more is closed at accept. Accept errors (out of file descriptors) are
 //!   counted and retried after a pause: the listener never dies of them.
 //! - **Work**: [`Service::handle`] runs on the runtime's blocking pool,
 //!   so a slow handler does not stop the others from being answered.

@@ -1,12 +1,13 @@
 //! [`Server`]: the listener, its runtime thread, the accept loop and one
 //! task per connection (see the crate docs for the limits).
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -76,39 +77,48 @@ impl Server {
         limits: Limits,
         service: Arc<dyn Service>,
     ) -> io::Result<Self> {
-        let listener = std::net::TcpListener::bind(address)?;
-        listener.set_nonblocking(true)?;
-        let address = listener.local_addr()?;
         let (stop, stopped) = watch::channel(false);
         let failed = Arc::new(AtomicBool::new(false));
         let counters = Arc::new(Counters::default());
+        let (bound_tx, bound_rx) = std::sync::mpsc::channel::<io::Result<SocketAddr>>();
         let thread = {
             let failed = Arc::clone(&failed);
             let counters = Arc::clone(&counters);
             std::thread::Builder::new()
                 .name("edgewise-http".to_owned())
                 .spawn(move || {
-                    let runtime = tokio::runtime::Builder::new_current_thread()
+                    let runtime = match tokio::runtime::Builder::new_current_thread()
                         .enable_io()
                         .enable_time()
                         .max_blocking_threads(8)
-                        .build();
-                    let asked = match runtime {
-                        Ok(runtime) => {
-                            let asked = runtime.block_on(serve(
-                                listener, limits, service, stopped, counters,
-                            ));
-                            // Connections past the grace are dropped here.
-                            runtime.shutdown_timeout(Duration::from_millis(200));
-                            asked
+                        .build()
+                    {
+                        Ok(runtime) => runtime,
+                        Err(error) => {
+                            let _ = bound_tx.send(Err(error));
+                            return;
                         }
-                        Err(_) => false,
                     };
+                    let listener = match runtime.block_on(async { listen(address) }) {
+                        Ok(listener) => listener,
+                        Err(error) => {
+                            let _ = bound_tx.send(Err(error));
+                            return;
+                        }
+                    };
+                    let _ = bound_tx.send(listener.local_addr());
+                    let asked =
+                        runtime.block_on(serve(listener, limits, service, stopped, counters));
+                    // Connections past the grace are dropped here.
+                    runtime.shutdown_timeout(Duration::from_millis(200));
                     if !asked {
                         failed.store(true, Ordering::SeqCst);
                     }
                 })?
         };
+        let address = bound_rx
+            .recv()
+            .map_err(|_| io::Error::other("the server thread ended before listening"))??;
         Ok(Self {
             address,
             stop,
@@ -162,19 +172,105 @@ impl Drop for Server {
     }
 }
 
+/// The most connections one peer address may hold at once: a share of
+/// the cap, so that one client cannot take every slot from the probes.
+fn per_peer_cap(limits: &Limits) -> usize {
+    (limits.max_connections / 8).max(4)
+}
+
+/// What the accept loop hands each connection.
+struct Acceptor {
+    limits: Limits,
+    service: Arc<dyn Service>,
+    counters: Arc<Counters>,
+    slots: Arc<Semaphore>,
+    per_peer: Arc<Mutex<HashMap<IpAddr, usize, foldhash::fast::RandomState>>>,
+    builder: http1::Builder,
+    graceful: GracefulShutdown,
+}
+
+impl Acceptor {
+    /// Serves one accepted connection on a task of its own, or closes it
+    /// at once when the cap (or the peer's share of it) is reached.
+    fn connection(&self, stream: tokio::net::TcpStream, peer: SocketAddr) {
+        let counters = &self.counters;
+        counters.accepted.fetch_add(1, Ordering::Relaxed);
+        let Ok(slot) = Arc::clone(&self.slots).try_acquire_owned() else {
+            counters.refused.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        {
+            let mut held = lock(&self.per_peer);
+            let count = held.entry(peer.ip()).or_default();
+            if *count >= per_peer_cap(&self.limits) {
+                counters.refused.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            *count += 1;
+        }
+        let _ = stream.set_nodelay(true);
+        let io = TokioIo::new(WriteDeadline::new(stream, self.limits.write_timeout));
+        let (service, limits) = (Arc::clone(&self.service), self.limits);
+        let task_counters = Arc::clone(counters);
+        let handler = hyper::service::service_fn(move |request| {
+            respond(
+                request,
+                peer,
+                Arc::clone(&service),
+                limits,
+                Arc::clone(&task_counters),
+            )
+        });
+        let connection = self
+            .graceful
+            .watch(self.builder.serve_connection(io, handler));
+        let (counters, per_peer) = (Arc::clone(counters), Arc::clone(&self.per_peer));
+        counters.connections.fetch_add(1, Ordering::Relaxed);
+        tokio::spawn(async move {
+            let _ = connection.await;
+            counters.connections.fetch_sub(1, Ordering::Relaxed);
+            let mut held = lock(&per_peer);
+            if let Some(count) = held.get_mut(&peer.ip()) {
+                *count -= 1;
+                if *count == 0 {
+                    held.remove(&peer.ip());
+                }
+            }
+            drop(slot);
+        });
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// How many connections the kernel may queue before they are accepted
+/// (bursts wait there rather than being dropped).
+const BACKLOG: u32 = 1024;
+
+/// Binds `address` with a deep backlog (inside the runtime).
+fn listen(address: SocketAddr) -> io::Result<tokio::net::TcpListener> {
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(BACKLOG)
+}
+
 /// The accept loop; whether it ended because it was asked to.
 async fn serve(
-    listener: std::net::TcpListener,
+    listener: tokio::net::TcpListener,
     limits: Limits,
     service: Arc<dyn Service>,
     mut stop: watch::Receiver<bool>,
     counters: Arc<Counters>,
 ) -> bool {
-    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-        return false;
-    };
-    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    let graceful = GracefulShutdown::new();
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -182,6 +278,15 @@ async fn serve(
         .max_headers(limits.max_headers)
         .max_buf_size(limits.max_header_bytes.max(8192))
         .max_header_size(limits.max_header_bytes);
+    let acceptor = Acceptor {
+        limits,
+        service,
+        counters,
+        slots: Arc::new(Semaphore::new(limits.max_connections.max(1))),
+        per_peer: Arc::default(),
+        builder,
+        graceful: GracefulShutdown::new(),
+    };
     loop {
         tokio::select! {
             changed = stop.changed() => {
@@ -189,34 +294,13 @@ async fn serve(
                     break;
                 }
             }
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    counters.accepted.fetch_add(1, Ordering::Relaxed);
-                    let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-                        counters.refused.fetch_add(1, Ordering::Relaxed);
-                        drop(stream);
-                        continue;
-                    };
-                    let _ = stream.set_nodelay(true);
-                    let io = TokioIo::new(WriteDeadline::new(stream, limits.write_timeout));
-                    let service = Arc::clone(&service);
-                    let task_counters = Arc::clone(&counters);
-                    let handler = hyper::service::service_fn(move |request| {
-                        respond(request, peer, Arc::clone(&service), limits, Arc::clone(&task_counters))
-                    });
-                    let connection = graceful.watch(builder.serve_connection(io, handler));
-                    let counters = Arc::clone(&counters);
-                    counters.connections.fetch_add(1, Ordering::Relaxed);
-                    tokio::spawn(async move {
-                        let _ = connection.await;
-                        counters.connections.fetch_sub(1, Ordering::Relaxed);
-                        drop(slot);
-                    });
-                }
-                Err(_) => {
+            accepted = listener.accept() => {
+                if let Ok((stream, peer)) = accepted {
+                    acceptor.connection(stream, peer);
+                } else {
                     // Out of descriptors or the like: wait for some to be
                     // freed, never give up the listener.
-                    counters.accept_errors.fetch_add(1, Ordering::Relaxed);
+                    acceptor.counters.accept_errors.fetch_add(1, Ordering::Relaxed);
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             }
@@ -224,7 +308,7 @@ async fn serve(
     }
     drop(listener);
     tokio::select! {
-        () = graceful.shutdown() => {}
+        () = acceptor.graceful.shutdown() => {}
         () = tokio::time::sleep(limits.shutdown_grace) => {}
     }
     true
@@ -273,14 +357,20 @@ async fn respond(
     let chunked = head.headers.contains_key(http::header::TRANSFER_ENCODING);
     if announced.is_some_and(|n| n > limit) || (limit == 0 && chunked) {
         counters.oversized_or_slow.fetch_add(1, Ordering::Relaxed);
-        return Ok(refuse(StatusCode::PAYLOAD_TOO_LARGE, "the body is too large"));
+        return Ok(refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the body is too large",
+        ));
     }
     let limited = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
     let body = match tokio::time::timeout(limits.body_timeout, limited.collect()).await {
         Ok(Ok(collected)) => collected.to_bytes(),
         Ok(Err(_)) => {
             counters.oversized_or_slow.fetch_add(1, Ordering::Relaxed);
-            return Ok(refuse(StatusCode::PAYLOAD_TOO_LARGE, "the body is too large"));
+            return Ok(refuse(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the body is too large",
+            ));
         }
         Err(_) => {
             counters.oversized_or_slow.fetch_add(1, Ordering::Relaxed);
@@ -297,7 +387,10 @@ async fn respond(
 
 /// A refusal before the body was read closes the connection when a body
 /// was announced (it is never drained).
-fn close_if_body(mut response: http::Response<ResponseBody>, head: &Head) -> http::Response<ResponseBody> {
+fn close_if_body(
+    mut response: http::Response<ResponseBody>,
+    head: &Head,
+) -> http::Response<ResponseBody> {
     let announced = head
         .headers
         .get(CONTENT_LENGTH)

@@ -21,7 +21,8 @@
 //!   slice edges in all, the oldest slice going first, so that memory
 //!   stays bounded however long the daemon runs.
 //! - SIGUSR1: write the graph files now (`--graph-out`).
-//! - SIGINT or SIGTERM: stop reading, detach every program (dropping the
+//! - SIGINT, SIGTERM or SIGHUP (a closed terminal): stop reading, detach
+//!   every program (dropping the
 //!   captures), write the last `stats` and the graph files, flush, exit 0.
 
 use std::collections::VecDeque;
@@ -161,7 +162,11 @@ pub fn run(settings: &Settings) -> Result<(), DaemonError> {
         Arc::new(AtomicBool::new(false)),
         Arc::new(AtomicBool::new(false)),
     );
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+    for signal in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
         signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(DaemonError::Output)?;
     }
     signal_hook::flag::register(signal_hook::consts::SIGUSR1, Arc::clone(&dump))
