@@ -35,6 +35,9 @@ pub enum IdentityCommandError {
         /// What is wrong.
         error: IdentityError,
     },
+    /// The listener stopped serving.
+    #[error("{0}: the HTTP listener stopped")]
+    Listener(std::net::SocketAddr),
 }
 
 /// Builds the identity MMDB of the `objects` into `out` (written beside it
@@ -163,6 +166,9 @@ pub fn serve(
     on_listen(&server);
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
         std::thread::sleep(interval);
+        if server.failed() {
+            return Err(IdentityCommandError::Listener(server.local_addr()));
+        }
         match load_index(objects) {
             Ok(index) => {
                 if let Some(delta) = producer.update_from_index(&index.snapshot()) {

@@ -295,7 +295,15 @@ fn run_identity(command: IdentityCommand) -> ExitCode {
         } => {
             let epoch =
                 epoch.unwrap_or_else(|| u64::try_from(unix_now().as_millis()).unwrap_or(u64::MAX));
-            let stop = std::sync::atomic::AtomicBool::new(false);
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            // SIGINT, SIGTERM or SIGHUP: stop at the next interval, exit 0.
+            for signal in [
+                signal_hook::consts::SIGINT,
+                signal_hook::consts::SIGTERM,
+                signal_hook::consts::SIGHUP,
+            ] {
+                let _ = signal_hook::flag::register(signal, std::sync::Arc::clone(&stop));
+            }
             let served = edgewise_observer::identity::serve(
                 &objects,
                 &listen,

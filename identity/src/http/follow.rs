@@ -9,6 +9,13 @@
 //! stream reaches [`FollowConfig::max_stream_age`], the next session starts
 //! after the backoff (reset by any session that got its `hello`). Readers
 //! keep the last good state throughout.
+//!
+//! Every read is bounded: an event line and an event's data at the delta
+//! line limit (a stream that sends more, such as endless `data:` lines,
+//! is dropped with the reason in [`FollowEvent::Disconnected`]), a baseline
+//! at [`FollowConfig::max_baseline_bytes`]; a response must start within
+//! 30 s, a baseline arrive within 2 min, and a stream is reopened after
+//! [`FollowConfig::max_stream_age`].
 
 use std::io::{BufReader, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -182,6 +189,9 @@ fn session(
     Ok(())
 }
 
+/// How long a baseline's body may take to arrive.
+const BASELINE_BODY_TIMEOUT: Duration = Duration::from_mins(2);
+
 #[derive(serde::Deserialize)]
 struct Hello {
     epoch: u64,
@@ -197,7 +207,13 @@ fn fetch_baseline(
     on_event: &mut impl FnMut(&FollowEvent),
 ) -> Result<(), IdentityError> {
     let url = format!("{}/baseline", config.url);
-    let response = agent.get(&url).call().map_err(|e| transport(&url, e))?;
+    let response = agent
+        .get(&url)
+        .config()
+        .timeout_recv_body(Some(BASELINE_BODY_TIMEOUT))
+        .build()
+        .call()
+        .map_err(|e| transport(&url, e))?;
     let mut bytes = Vec::new();
     response
         .into_body()

@@ -1,5 +1,6 @@
 //! The producer's side: `GET /baseline` (the identity MMDB at the current
-//! version) and `GET /deltas` (a server-sent events stream).
+//! version), `GET /deltas` (a server-sent events stream) and `GET /healthz`
+//! (`ok` while it serves).
 //!
 //! The stream starts with a `hello` event, `{"epoch": E, "seq": S,
 //! "resumed": bool}`. A client that gives the version it holds
@@ -8,20 +9,30 @@
 //! otherwise it gets only what is published from then on and fetches a
 //! baseline. Then one `delta` event per delta (data: the delta's JSON line),
 //! and a `: keepalive` comment whenever nothing was sent for the heartbeat
-//! interval. The response is delimited by the connection's close (no
-//! chunking, so every event is on the wire as soon as it is written).
+//! interval. Every event is on the wire as soon as it is written (one
+//! chunk each).
+//!
+//! It is served by `edgewise-http-server`, so its listener has the same
+//! limits as the daemon's: no request body is accepted (a request
+//! announcing one is refused unread), headers, connections and writes are
+//! bounded (a stream whose client stops reading is ended), and dropping the
+//! server ends every stream in bounded time. Each stream is fed by a
+//! thread of its own, as many as the connection cap allows at most.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
+use bytes::Bytes;
+use edgewise_http_server::{Head, Limits, Method, Reply, Request, Server, Service, StatusCode};
 use edgewise_ip_index::{ClusterObject, ip_key, ip_of};
 
 use super::sse::{write_event, write_heartbeat};
 use crate::{Baseline, IdentityDelta, IdentityError, Version};
+
+/// Events buffered per stream before its feeder waits for the client.
+const STREAM_BUFFER: usize = 64;
 
 /// Settings of an [`IdentityServer`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +59,7 @@ struct State {
     history: VecDeque<(Version, Arc<str>)>,
     /// How many deltas were ever published (the next one's position).
     published: u64,
-    mmdb: Option<(Version, Arc<Vec<u8>>)>,
+    mmdb: Option<(Version, Bytes)>,
     closed: bool,
 }
 
@@ -70,9 +81,8 @@ impl Shared {
 /// docs). Dropping it stops accepting and ends every stream.
 pub struct IdentityServer {
     shared: Arc<Shared>,
-    http: Arc<tiny_http::Server>,
+    http: Option<Server>,
     address: SocketAddr,
-    accept: Option<JoinHandle<()>>,
 }
 
 impl IdentityServer {
@@ -80,23 +90,20 @@ impl IdentityServer {
     /// `baseline` until deltas are published.
     ///
     /// # Errors
-    /// [`IdentityError::Transport`] when the address cannot be bound.
+    /// [`IdentityError::Transport`] when the address is not one or cannot
+    /// be bound.
     pub fn bind(
         address: &str,
         baseline: &Baseline,
         config: ServerConfig,
     ) -> Result<Self, IdentityError> {
-        let http = tiny_http::Server::http(address).map_err(|e| IdentityError::Transport {
+        let fail = |problem: String| IdentityError::Transport {
             url: address.to_owned(),
-            problem: e.to_string(),
-        })?;
-        let bound = http
-            .server_addr()
-            .to_ip()
-            .ok_or_else(|| IdentityError::Transport {
-                url: address.to_owned(),
-                problem: "not an IP listener".to_owned(),
-            })?;
+            problem,
+        };
+        let socket: SocketAddr = address
+            .parse()
+            .map_err(|e| fail(format!("not an address: {e}")))?;
         let shared = Arc::new(Shared {
             config,
             state: Mutex::new(State {
@@ -112,23 +119,19 @@ impl IdentityServer {
             }),
             changed: Condvar::new(),
         });
-        let http = Arc::new(http);
-        let accept = {
-            let http = Arc::clone(&http);
-            let shared = Arc::clone(&shared);
-            std::thread::spawn(move || {
-                for request in http.incoming_requests() {
-                    let shared = Arc::clone(&shared);
-                    std::thread::spawn(move || handle(&shared, request));
-                }
-            })
-        };
+        let service = Arc::new(Endpoints(Arc::clone(&shared)));
+        let http =
+            Server::start(socket, Limits::default(), service).map_err(|e| fail(e.to_string()))?;
         Ok(Self {
+            address: http.local_addr(),
             shared,
-            http,
-            address: bound,
-            accept: Some(accept),
+            http: Some(http),
         })
+    }
+
+    /// Whether the listener died (the caller must not go on blind).
+    pub fn failed(&self) -> bool {
+        self.http.as_ref().is_none_or(Server::failed)
     }
 
     /// Where it listens.
@@ -168,32 +171,50 @@ impl Drop for IdentityServer {
     fn drop(&mut self) {
         self.shared.lock().closed = true;
         self.shared.changed.notify_all();
-        self.http.unblock();
-        if let Some(accept) = self.accept.take() {
-            let _ = accept.join();
-        }
+        // Ends the streams whose feeders saw the close, within the grace.
+        drop(self.http.take());
     }
 }
 
-fn handle(shared: &Shared, request: tiny_http::Request) {
-    let url = request.url().to_owned();
-    let (path, query) = url.split_once('?').unwrap_or((&url, ""));
-    match path {
-        "/baseline" => {
-            let response = match baseline_bytes(shared) {
-                Ok(bytes) => tiny_http::Response::from_data(bytes.to_vec()),
-                Err(error) => {
-                    tiny_http::Response::from_string(error.to_string()).with_status_code(500)
-                }
+/// What the listener serves.
+struct Endpoints(Arc<Shared>);
+
+impl Service for Endpoints {
+    fn body_limit(&self, _method: &Method, _path: &str) -> u64 {
+        0
+    }
+
+    fn admit(&self, head: &Head) -> Option<Reply> {
+        match (&head.method, head.path.as_str()) {
+            (&Method::GET, "/healthz") => Some(Reply::text(StatusCode::OK, "ok\n")),
+            (&Method::GET, "/baseline" | "/deltas") => None,
+            (_, "/baseline" | "/deltas") => {
+                Some(Reply::text(StatusCode::METHOD_NOT_ALLOWED, "only GET\n"))
+            }
+            _ => Some(Reply::text(StatusCode::NOT_FOUND, "not found\n")),
+        }
+    }
+
+    fn handle(&self, request: Request) -> Reply {
+        let shared = &self.0;
+        if request.head.path == "/baseline" {
+            return match baseline_bytes(shared) {
+                Ok(bytes) => Reply::ok("application/octet-stream", bytes),
+                Err(error) => Reply::text(StatusCode::INTERNAL_SERVER_ERROR, error.to_string()),
             };
-            let _ = request.respond(response);
         }
-        "/deltas" => {
-            let _ = stream(shared, request, held_version(query));
-        }
-        _ => {
-            let _ = request
-                .respond(tiny_http::Response::from_string("not found\n").with_status_code(404));
+        let held = held_version(&request.head.query);
+        let (sender, chunks) = tokio::sync::mpsc::channel(STREAM_BUFFER);
+        let shared = Arc::clone(shared);
+        let feeder = std::thread::Builder::new()
+            .name("edgewise-identity-stream".to_owned())
+            .spawn(move || stream(&shared, &sender, held));
+        match feeder {
+            Ok(_) => Reply::Stream {
+                content_type: "text/event-stream",
+                chunks,
+            },
+            Err(error) => Reply::text(StatusCode::SERVICE_UNAVAILABLE, error.to_string()),
         }
     }
 }
@@ -215,13 +236,13 @@ fn held_version(query: &str) -> Option<Version> {
     })
 }
 
-fn baseline_bytes(shared: &Shared) -> Result<Arc<Vec<u8>>, IdentityError> {
+fn baseline_bytes(shared: &Shared) -> Result<Bytes, IdentityError> {
     let (version, entries) = {
         let state = shared.lock();
         if let Some((version, bytes)) = &state.mmdb
             && *version == state.version
         {
-            return Ok(Arc::clone(bytes));
+            return Ok(bytes.clone());
         }
         let entries: Vec<(u128, Arc<ClusterObject>)> = state
             .entries
@@ -232,19 +253,17 @@ fn baseline_bytes(shared: &Shared) -> Result<Arc<Vec<u8>>, IdentityError> {
     };
     // Encoding a large table takes a while: not under the lock.
     let baseline = Baseline::new(version, entries.into_iter().map(|(k, v)| (ip_of(k), v)));
-    let bytes = Arc::new(baseline.to_mmdb(SystemTime::now())?);
+    let bytes = Bytes::from(baseline.to_mmdb(SystemTime::now())?);
     let mut state = shared.lock();
     if state.version == version {
-        state.mmdb = Some((version, Arc::clone(&bytes)));
+        state.mmdb = Some((version, bytes.clone()));
     }
     Ok(bytes)
 }
 
-fn stream(shared: &Shared, request: tiny_http::Request, held: Option<Version>) -> io::Result<()> {
-    let mut out = request.into_writer();
-    out.write_all(
-        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n",
-    )?;
+/// Feeds one stream until the client is gone or the server closes.
+fn stream(shared: &Shared, out: &tokio::sync::mpsc::Sender<Bytes>, held: Option<Version>) {
+    let send = |bytes: Vec<u8>| out.blocking_send(Bytes::from(bytes)).is_ok();
     let (hello, mut next) = {
         let state = shared.lock();
         let oldest = state.published - state.history.len() as u64;
@@ -269,7 +288,11 @@ fn stream(shared: &Shared, request: tiny_http::Request, held: Option<Version>) -
         );
         (hello, resume_from.unwrap_or(state.published))
     };
-    write_event(&mut out, "hello", &hello)?;
+    let mut event = Vec::new();
+    let _ = write_event(&mut event, "hello", &hello);
+    if !send(event) {
+        return;
+    }
     loop {
         let lines: Vec<Arc<str>> = {
             let mut state = shared.lock();
@@ -281,7 +304,7 @@ fn stream(shared: &Shared, request: tiny_http::Request, held: Option<Version>) -
                     .0;
             }
             if state.closed {
-                return Ok(());
+                return;
             }
             let oldest = state.published - state.history.len() as u64;
             // A stream that fell behind the history skips ahead; the client
@@ -295,11 +318,15 @@ fn stream(shared: &Shared, request: tiny_http::Request, held: Option<Version>) -
                 .map(|(_, line)| Arc::clone(line))
                 .collect()
         };
+        let mut chunk = Vec::new();
         if lines.is_empty() {
-            write_heartbeat(&mut out)?;
+            let _ = write_heartbeat(&mut chunk);
         }
         for line in lines {
-            write_event(&mut out, "delta", &line)?;
+            let _ = write_event(&mut chunk, "delta", &line);
+        }
+        if !send(chunk) {
+            return;
         }
     }
 }

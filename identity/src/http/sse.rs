@@ -1,8 +1,10 @@
 //! Server-sent events (the `text/event-stream` format of the HTML living
 //! standard), as far as this stream uses them: `event:` and `data:` fields,
 //! `:` comments (heartbeats), an event dispatched at a blank line. Lines end
-//! in LF, CRLF or CR-LF; a line longer than the limit is an error rather
-//! than unbounded memory.
+//! in LF, CRLF or CR-LF; a line longer than the limit, or an event whose
+//! `data` lines add up past the same limit (endless `data:` lines without
+//! the blank line that ends an event), is an error rather than unbounded
+//! memory: the caller drops the connection.
 
 use std::io::{self, BufRead, Write};
 
@@ -63,6 +65,12 @@ impl<R: BufRead> EventReader<R> {
             match field {
                 "event" => value.clone_into(&mut event.event),
                 "data" => {
+                    if event.data.len() + value.len() + 1 > self.max_line {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!("an event larger than {} bytes", self.max_line),
+                        ));
+                    }
                     if has_data {
                         event.data.push('\n');
                     }
@@ -123,6 +131,18 @@ mod tests {
                 .data,
             "{}"
         );
+    }
+
+    #[test]
+    fn endless_data_lines_are_an_error_not_memory() {
+        let mut input = String::new();
+        for _ in 0..1_000 {
+            input.push_str("data: xxxxxxxx\n");
+        }
+        let mut reader = EventReader::new(input.as_bytes(), 256);
+        let error = reader.next_event().unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+        assert!(error.to_string().contains("an event larger than 256 bytes"));
     }
 
     #[test]
