@@ -170,5 +170,34 @@ fn watch_line(ready: bool) -> String {
     )
 }
 
-criterion_group!(benches, lookups, events);
+/// One more claimant of an address 20,000 pods already claim (all tied:
+/// the worst case, an address every pod of a misconfigured CNI reports):
+/// the upsert and its publish.
+fn crowded_address(c: &mut Criterion) {
+    let shared = IpAddr::V4(Ipv4Addr::new(10, 99, 0, 1));
+    let crowded = |i: u32| Pod {
+        ips: vec![shared],
+        started: Some(Timestamp(1_700_000_000)),
+        ..pod(i, true)
+    };
+    let mut index = IpIndex::default();
+    for i in 0..20_000 {
+        index.apply(Change::Upsert(Object::Pod(crowded(i))));
+    }
+    index.publish();
+    let mut group = c.benchmark_group("ip_index_crowded_address_20k");
+    group.throughput(Throughput::Elements(1));
+    let mut n = 20_000;
+    group.bench_function("upsert_one_more_claimant_and_publish", |b| {
+        b.iter(|| {
+            n += 1;
+            index.apply(Change::Upsert(Object::Pod(crowded(n))));
+            index.apply(Change::Delete(Object::Pod(crowded(n))));
+            index.publish();
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, lookups, events, crowded_address);
 criterion_main!(benches);

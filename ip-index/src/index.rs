@@ -13,7 +13,12 @@
 //!   next claimant takes over;
 //! - when the best claimants rank the same (same kind, readiness and start
 //!   second), the address is [`Lookup::Ambiguous`](crate::Lookup): the index
-//!   says so instead of guessing.
+//!   says so instead of guessing, naming the first [`MAX_AMBIGUOUS`] of them
+//!   by name.
+//!
+//! Each address keeps its claims ordered by rank (then name), so an upsert
+//! or delete costs O(log n) in the n claimants of each address it touches,
+//! however many objects claim one address.
 //!
 //! Events are taken at face value in arrival order, with two guards: an
 //! update whose integer `resourceVersion` is older than the one applied for
@@ -110,8 +115,11 @@ pub struct LoadReport {
     pub errors: Vec<crate::InputError>,
 }
 
+/// The most claimants an ambiguous address names.
+pub const MAX_AMBIGUOUS: usize = 8;
+
 /// Objects are told apart by kind and uid (or `namespace/name` without one).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct ObjectKey {
     kind: ObjectKind,
     id: Box<str>,
@@ -125,11 +133,84 @@ struct Rank {
     started: Timestamp,
 }
 
+/// One claim on an address; claims sort by rank, then by name and uid
+/// (the order an ambiguous address lists its claimants in), then by
+/// object.
 #[derive(Debug, Clone)]
 struct Claim {
-    key: ObjectKey,
     rank: Rank,
     object: Arc<ClusterObject>,
+    key: ObjectKey,
+}
+
+impl Claim {
+    fn sort_key(&self) -> (Rank, &str, Option<&str>, &ObjectKey) {
+        (
+            self.rank,
+            &self.object.display,
+            self.object.uid.as_deref(),
+            &self.key,
+        )
+    }
+}
+
+impl PartialEq for Claim {
+    fn eq(&self, other: &Self) -> bool {
+        self.sort_key() == other.sort_key()
+    }
+}
+
+impl Eq for Claim {}
+
+impl PartialOrd for Claim {
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Claim {
+    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
+        self.sort_key().cmp(&other.sort_key())
+    }
+}
+
+/// The claims on one address: most addresses have one, kept inline; more
+/// are kept ordered.
+#[derive(Debug)]
+enum Claims {
+    One(Claim),
+    Many(BTreeSet<Claim>),
+}
+
+impl Claims {
+    fn insert(&mut self, claim: Claim) {
+        match self {
+            Self::One(held) if *held == claim => *held = claim,
+            Self::One(held) => {
+                let first = held.clone();
+                *self = Self::Many([first, claim].into_iter().collect());
+            }
+            Self::Many(set) => {
+                set.replace(claim);
+            }
+        }
+    }
+
+    /// Removes `claim`; whether none is left.
+    fn remove(&mut self, claim: &Claim) -> bool {
+        match self {
+            Self::One(held) => held == claim,
+            Self::Many(set) => {
+                set.remove(claim);
+                if set.len() == 1
+                    && let Some(last) = set.pop_first()
+                {
+                    *self = Self::One(last);
+                }
+                matches!(self, Self::Many(set) if set.is_empty())
+            }
+        }
+    }
 }
 
 /// What an object claims and how readers see it.
@@ -144,6 +225,8 @@ struct Described {
 #[derive(Debug)]
 struct Stored {
     ips: SmallVec<[u128; 2]>,
+    /// Its claim on each of them.
+    claim: Claim,
     resource_version: Option<u64>,
     /// The (namespace, service account) and workload a live pod counts for.
     runs_as: Option<((String, String), Workload)>,
@@ -155,11 +238,13 @@ pub struct IpIndex {
     ranges: Arc<RangeTable>,
     churn_labels: BTreeSet<String>,
     objects: HashMap<ObjectKey, Stored, RandomState>,
-    claims: HashMap<u128, SmallVec<[Claim; 1]>, RandomState>,
+    claims: HashMap<u128, Claims, RandomState>,
     tombstones: Tombstones,
     service_accounts: HashMap<(String, String), BTreeMap<Workload, usize>, RandomState>,
     ambiguous: HashSet<u128, RandomState>,
     stats: IndexStats,
+    /// An object that sorts before every other of its rank (no name).
+    floor: Arc<ClusterObject>,
 }
 
 impl Default for IpIndex {
@@ -190,6 +275,18 @@ impl IpIndex {
             service_accounts: HashMap::default(),
             ambiguous: HashSet::default(),
             stats: IndexStats::default(),
+            floor: Arc::new(ClusterObject {
+                kind: ObjectKind::Pod,
+                namespace: None,
+                name: String::new(),
+                uid: None,
+                workload: None,
+                labels: BTreeMap::new(),
+                service_account: None,
+                node_name: None,
+                named_ports: Vec::new(),
+                display: Box::from(""),
+            }),
         }
     }
 
@@ -288,13 +385,18 @@ impl IpIndex {
             runs_as,
         } = self.describe(object);
         let old_ips = self.remove_object(&key);
-        let cluster_object = Arc::new(cluster_object);
+        let claim = Claim {
+            rank,
+            object: Arc::new(cluster_object),
+            key: key.clone(),
+        };
         for &ip in &claimed {
-            self.claims.entry(ip).or_default().push(Claim {
-                key: key.clone(),
-                rank,
-                object: Arc::clone(&cluster_object),
-            });
+            match self.claims.get_mut(&ip) {
+                Some(claims) => claims.insert(claim.clone()),
+                None => {
+                    self.claims.insert(ip, Claims::One(claim.clone()));
+                }
+            }
         }
         if let Some((account, workload)) = &runs_as {
             *self
@@ -316,6 +418,7 @@ impl IpIndex {
             key,
             Stored {
                 ips: claimed,
+                claim,
                 resource_version: version,
                 runs_as,
             },
@@ -348,11 +451,10 @@ impl IpIndex {
         };
         self.count(key.kind, -1);
         for ip in &stored.ips {
-            if let Some(claims) = self.claims.get_mut(ip) {
-                claims.retain(|claim| claim.key != *key);
-                if claims.is_empty() {
-                    self.claims.remove(ip);
-                }
+            if let Some(claims) = self.claims.get_mut(ip)
+                && claims.remove(&stored.claim)
+            {
+                self.claims.remove(ip);
             }
         }
         if let Some((account, workload)) = stored.runs_as
@@ -434,25 +536,39 @@ impl IpIndex {
             self.writer.append(Op::Remove(ip));
             return;
         };
-        let best = claims.iter().map(|claim| claim.rank).max();
-        let mut winners: Vec<&Claim> = claims
-            .iter()
-            .filter(|claim| Some(claim.rank) == best)
-            .collect();
-        let entry = if let [winner] = winners.as_slice() {
-            self.ambiguous.remove(&ip);
-            Entry::One(Arc::clone(&winner.object))
-        } else {
-            self.ambiguous.insert(ip);
-            winners.sort_by(|a, b| {
-                (&a.object.display, &a.object.uid).cmp(&(&b.object.display, &b.object.uid))
-            });
-            Entry::Ambiguous(
-                winners
-                    .iter()
-                    .map(|claim| Arc::clone(&claim.object))
-                    .collect(),
-            )
+        let entry = match claims {
+            Claims::One(claim) => {
+                self.ambiguous.remove(&ip);
+                Entry::One(Arc::clone(&claim.object))
+            }
+            Claims::Many(set) => {
+                let mut top = set.iter().rev();
+                let (Some(best), second) = (top.next(), top.next()) else {
+                    return;
+                };
+                if second.is_some_and(|claim| claim.rank == best.rank) {
+                    self.ambiguous.insert(ip);
+                    // The tied claimants, by name: from below the first
+                    // of the best rank onwards.
+                    let floor = Claim {
+                        rank: best.rank,
+                        object: Arc::clone(&self.floor),
+                        key: ObjectKey {
+                            kind: best.key.kind,
+                            id: Box::from(""),
+                        },
+                    };
+                    Entry::Ambiguous(
+                        set.range(floor..)
+                            .take(MAX_AMBIGUOUS)
+                            .map(|claim| Arc::clone(&claim.object))
+                            .collect(),
+                    )
+                } else {
+                    self.ambiguous.remove(&ip);
+                    Entry::One(Arc::clone(&best.object))
+                }
+            }
         };
         self.writer.append(Op::Set(ip, entry));
     }

@@ -55,7 +55,7 @@ pub use audit::{
     AuditBatch, AuditDrop, AuditLimits, SecretAccess, SecretRead, SecretVerb, read_audit,
 };
 pub use error::InputError;
-pub use index::{Applied, IndexConfig, IndexStats, IpIndex, LoadReport};
+pub use index::{Applied, IndexConfig, IndexStats, IpIndex, LoadReport, MAX_AMBIGUOUS};
 pub use kube::{
     Change, Found, FoundObject, MAX_IPS_PER_OBJECT, MAX_NAMED_PORTS, Objects, read_objects, walk,
 };

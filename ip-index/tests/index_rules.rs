@@ -345,3 +345,30 @@ fn changes_are_invisible_until_published() {
         "ns/web-abcde"
     );
 }
+
+/// 20,000 pods claiming one address (all tied): loading them is a matter
+/// of moments (each upsert costs O(log n) in the claimants, it once cost a
+/// scan and a sort), and the address names the first few by name.
+#[test]
+fn an_address_with_twenty_thousand_claimants_is_ambiguous_and_names_a_few() {
+    let mut index = IpIndex::default();
+    let items: Vec<String> = (0..20_000)
+        .map(|n| {
+            format!(
+                r#"{{"kind": "Pod", "metadata": {{"name": "p{n:05}", "namespace": "x", "uid": "u{n}"}},
+                    "status": {{"phase": "Running", "podIP": "10.9.9.9", "startTime": "2024-01-01T00:00:00Z",
+                               "conditions": [{{"type": "Ready", "status": "True"}}]}}}}"#
+            )
+        })
+        .collect();
+    let list = format!(r#"{{"kind": "List", "items": [{}]}}"#, items.join(","));
+    assert!(index.load(list.as_bytes()).errors.is_empty());
+    let snapshot = index.snapshot();
+    match snapshot.lookup("10.9.9.9".parse().unwrap()) {
+        edgewise_ip_index::Lookup::Ambiguous(objects) => {
+            assert_eq!(objects.len(), edgewise_ip_index::MAX_AMBIGUOUS);
+            assert_eq!(objects[0].name, "p00000");
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -205,3 +205,45 @@ fn deep_nesting_is_an_error_not_a_crash() {
     let objects = read_objects(input.as_bytes());
     assert!(matches!(objects.errors[..], [InputError::Syntax { .. }]));
 }
+
+/// Names and labels longer than Kubernetes allows (253 for a name, 63 for
+/// a namespace, a label name or value) cannot come from an API server: the
+/// object is refused, named, and the rest still applies.
+#[test]
+fn names_and_labels_past_kubernetes_limits_are_refused() {
+    let long = |n: usize| "x".repeat(n);
+    let pod = |name: &str, namespace: &str, labels: &str| {
+        format!(
+            r#"{{"kind": "Pod", "metadata": {{"name": "{name}", "namespace": "{namespace}", "labels": {{{labels}}}}},
+                "status": {{"phase": "Running", "podIP": "10.0.0.9"}}}}"#
+        )
+    };
+    let input = [
+        pod(&long(254), "ns", ""),
+        pod("a", &long(64), ""),
+        pod("b", "ns", &format!(r#""app": "{}""#, long(64))),
+        pod("c", "ns", &format!(r#""{}": "v""#, long(64))),
+        pod("d", "ns", &format!(r#""{}/app": "v""#, long(254))),
+        pod(
+            &long(253),
+            &long(63),
+            &format!(r#""{}/{}": "{}""#, long(253), long(63), long(63)),
+        ),
+    ]
+    .join("\n");
+    let objects = read_objects(input.as_bytes());
+    let messages: Vec<String> = objects.errors.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        objects.changes.len(),
+        1,
+        "the one at the limits: {messages:#?}"
+    );
+    assert_eq!(messages.len(), 5);
+    assert!(
+        messages[0].contains("metadata.name is 254 bytes long, more than Kubernetes allows (253)")
+    );
+    assert!(messages[1].contains("metadata.namespace is 64 bytes long"));
+    assert!(messages[2].contains("a label value is 64 bytes long"));
+    assert!(messages[3].contains("a label key's name is 64 bytes long"));
+    assert!(messages[4].contains("a label key's prefix is 254 bytes long"));
+}

@@ -12,8 +12,10 @@
 //! fields are ignored. An object of a known kind whose fields cannot be used
 //! (a field of the wrong JSON type, an address that is not an IP, a
 //! timestamp that is not RFC 3339, more than [`MAX_IPS_PER_OBJECT`]
-//! addresses, a container port out of range) is an [`InputError`] naming
-//! it, and the rest of the input is still read. A JSON syntax error ends the
+//! addresses, a container port out of range, a name, namespace, label key
+//! or value longer than Kubernetes allows, more than [`MAX_LABELS`]
+//! labels) is an [`InputError`] naming it, and the rest of the input is
+//! still read. A JSON syntax error ends the
 //! reading.
 //!
 //! [`walk`] is the document walker underneath, open to other crates for the
@@ -381,6 +383,25 @@ fn named_ports(containers: Vec<RawContainer>) -> Result<Vec<NamedPort>, String> 
     Ok(named)
 }
 
+/// The longest object name Kubernetes allows (a DNS subdomain, RFC 1123).
+pub const MAX_NAME_BYTES: usize = 253;
+/// The longest namespace, label name and label value (a DNS label).
+pub const MAX_LABEL_BYTES: usize = 63;
+/// The most labels an object may carry here (Kubernetes bounds them by
+/// their total size; this keeps one object from costing more than that).
+pub const MAX_LABELS: usize = 256;
+
+/// `value` of `field` within Kubernetes' length limit.
+fn check_length(field: &str, value: &str, max: usize) -> Result<(), String> {
+    if value.len() > max {
+        return Err(format!(
+            "{field} is {} bytes long, more than Kubernetes allows ({max})",
+            value.len()
+        ));
+    }
+    Ok(())
+}
+
 /// `None` (headless) and the empty string (ExternalName) claim no address.
 fn is_headless(text: &str) -> bool {
     text.is_empty() || text == "None"
@@ -425,6 +446,24 @@ fn convert_meta(raw: RawMeta, namespaced: bool) -> Result<ObjectMeta, String> {
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| "default".to_owned())
     });
+    check_length("metadata.name", &name, MAX_NAME_BYTES)?;
+    if let Some(namespace) = &namespace {
+        check_length("metadata.namespace", namespace, MAX_LABEL_BYTES)?;
+    }
+    let labels = raw.labels.unwrap_or_default();
+    if labels.len() > MAX_LABELS {
+        return Err(format!(
+            "metadata.labels has {} labels, more than {MAX_LABELS}",
+            labels.len()
+        ));
+    }
+    for (key, value) in &labels {
+        // `prefix/name`: a DNS subdomain prefix and a name of 63 at most.
+        let (prefix, label_name) = key.rsplit_once('/').unwrap_or(("", key));
+        check_length("a label key's prefix", prefix, MAX_NAME_BYTES)?;
+        check_length("a label key's name", label_name, MAX_LABEL_BYTES)?;
+        check_length("a label value", value, MAX_LABEL_BYTES)?;
+    }
     let owners = raw.owner_references.unwrap_or_default();
     let owner = owners
         .iter()
@@ -441,7 +480,7 @@ fn convert_meta(raw: RawMeta, namespaced: bool) -> Result<ObjectMeta, String> {
         name,
         uid: raw.uid.filter(|s| !s.is_empty()),
         resource_version: raw.resource_version.filter(|s| !s.is_empty()),
-        labels: raw.labels.unwrap_or_default(),
+        labels,
         owner,
         created: optional_timestamp(raw.creation_timestamp, "metadata.creationTimestamp")?,
         terminating: raw.deletion_timestamp.is_some_and(|s| !s.is_empty()),
