@@ -48,6 +48,8 @@ enum Step {
     Header(Option<Interface>),
     Interface(Interface),
     NewSection,
+    /// A block that parsed but cannot be used (what is wrong).
+    Bad(String),
 }
 
 /// A pull reader over a pcap or pcapng stream.
@@ -132,6 +134,13 @@ impl<'r> CaptureReader<'r> {
                 Step::Header(legacy) => self.legacy = legacy,
                 Step::NewSection => self.interfaces.clear(),
                 Step::Interface(iface) => self.interfaces.push(iface),
+                Step::Bad(detail) => {
+                    self.done = true;
+                    return Some(Err(CaptureError::Malformed {
+                        offset: self.consumed,
+                        detail,
+                    }));
+                }
             }
         }
         // Parse the packet block again to return a borrow of it: the first
@@ -281,12 +290,36 @@ fn classify(block: &PcapBlockOwned<'_>) -> Step {
             offset_seconds: 0,
         })),
         PcapBlockOwned::NG(Block::SectionHeader(_)) => Step::NewSection,
-        PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => Step::Interface(Interface {
-            link: LinkType::from_linktype(u32::try_from(idb.linktype.0).unwrap_or(u32::MAX)),
-            units_per_second: idb.ts_resolution().unwrap_or(1_000_000),
-            offset_seconds: idb.ts_offset(),
-        }),
+        PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
+            match units_per_second(idb.if_tsresol) {
+                Some(units_per_second) => Step::Interface(Interface {
+                    link: LinkType::from_linktype(
+                        u32::try_from(idb.linktype.0).unwrap_or(u32::MAX),
+                    ),
+                    units_per_second,
+                    offset_seconds: idb.ts_offset(),
+                }),
+                None => Step::Bad(format!(
+                    "if_tsresol {:#04x} is not a resolution a 64-bit timestamp can use",
+                    idb.if_tsresol
+                )),
+            }
+        }
         PcapBlockOwned::NG(_) => Step::Skip,
+    }
+}
+
+/// Timestamp units per second for an `if_tsresol` (pcapng, section 4.2):
+/// with the high bit clear, 10 to the power of the rest; with it set, 2 to
+/// the power of the rest (the reader's own helper refuses every binary
+/// resolution, which would have read them as microseconds). `None` when
+/// the unit does not fit a `u64`.
+fn units_per_second(tsresol: u8) -> Option<u64> {
+    let exponent = u32::from(tsresol & 0x7f);
+    if tsresol & 0x80 == 0 {
+        10u64.checked_pow(exponent)
+    } else {
+        1u64.checked_shl(exponent)
     }
 }
 

@@ -124,6 +124,30 @@ fn pcapng_interfaces_resolutions_and_sections() {
     );
 }
 
+/// `if_tsresol` with the high bit set is a power of two (pcapng 4.2):
+/// 2^10 units a second, 2^30, and one that cannot fit (2^70) is an error
+/// naming the offset, never microseconds by default.
+#[test]
+fn pcapng_binary_resolutions_are_honoured() {
+    let mut f = shb();
+    f.extend(idb(1, Some(0x80 | 10)));
+    f.extend(idb(1, Some(0x80 | 30)));
+    f.extend(epb(0, 1024 * 5 + 512, b"a"));
+    f.extend(epb(1, 3 << 30, b"b"));
+    let (frames, err) = read_all(&f);
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(frames[0].1, 5_500_000_000, "5.5 s in 1/1024 s units");
+    assert_eq!(frames[1].1, 3_000_000_000, "3 s in 1/2^30 s units");
+
+    let mut f = shb();
+    f.extend(idb(1, Some(0x80 | 70)));
+    f.extend(epb(0, 1, b"a"));
+    let (frames, err) = read_all(&f);
+    assert!(frames.is_empty());
+    let error = err.expect("an unusable resolution").to_string();
+    assert!(error.contains("if_tsresol 0xc6"), "{error}");
+}
+
 #[test]
 fn undeclared_interface_is_an_error() {
     let mut f = shb();
