@@ -128,19 +128,12 @@ impl<'r> CaptureReader<'r> {
                     Err(Some(error)) => return Some(Err(error)),
                 },
             };
-            match step {
-                Step::Frame => break,
-                Step::Skip => {}
-                Step::Header(legacy) => self.legacy = legacy,
-                Step::NewSection => self.interfaces.clear(),
-                Step::Interface(iface) => self.interfaces.push(iface),
-                Step::Bad(detail) => {
-                    self.done = true;
-                    return Some(Err(CaptureError::Malformed {
-                        offset: self.consumed,
-                        detail,
-                    }));
-                }
+            if matches!(step, Step::Frame) {
+                break;
+            }
+            if let Err(error) = self.take(step) {
+                self.done = true;
+                return Some(Err(error));
             }
         }
         // Parse the packet block again to return a borrow of it: the first
@@ -273,6 +266,25 @@ impl From<PcapError<&[u8]>> for Failure {
                 Failure::Malformed(format!("{kind:?}"))
             }
         }
+    }
+}
+
+impl CaptureReader<'_> {
+    /// Takes in a block that is not a frame.
+    fn take(&mut self, step: Step) -> Result<(), CaptureError> {
+        match step {
+            Step::Frame | Step::Skip => {}
+            Step::Header(legacy) => self.legacy = legacy,
+            Step::NewSection => self.interfaces.clear(),
+            Step::Interface(iface) => self.interfaces.push(iface),
+            Step::Bad(detail) => {
+                return Err(CaptureError::Malformed {
+                    offset: self.consumed,
+                    detail,
+                });
+            }
+        }
+        Ok(())
     }
 }
 
