@@ -130,8 +130,8 @@ fn pcapng_interfaces_resolutions_and_sections() {
 #[test]
 fn pcapng_binary_resolutions_are_honoured() {
     let mut f = shb();
-    f.extend(idb(1, Some(0x80 | 10)));
-    f.extend(idb(1, Some(0x80 | 30)));
+    f.extend(idb(1, Some(0x8a))); // 0x80 | 10
+    f.extend(idb(1, Some(0x9e))); // 0x80 | 30
     f.extend(epb(0, 1024 * 5 + 512, b"a"));
     f.extend(epb(1, 3 << 30, b"b"));
     let (frames, err) = read_all(&f);
@@ -140,7 +140,7 @@ fn pcapng_binary_resolutions_are_honoured() {
     assert_eq!(frames[1].1, 3_000_000_000, "3 s in 1/2^30 s units");
 
     let mut f = shb();
-    f.extend(idb(1, Some(0x80 | 70)));
+    f.extend(idb(1, Some(0xc6))); // 0x80 | 70
     f.extend(epb(0, 1, b"a"));
     let (frames, err) = read_all(&f);
     assert!(frames.is_empty());
