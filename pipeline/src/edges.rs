@@ -77,6 +77,11 @@ pub(crate) struct EdgeState {
     pub(crate) allowed: bool,
     /// The rules changed since the last judgement.
     pub(crate) stale: bool,
+    /// Facts changed since the last record, which waits for the update
+    /// interval.
+    pub(crate) update_pending: bool,
+    /// When the last record of the edge went out.
+    pub(crate) last_record: u64,
     pub(crate) ban: Option<Box<Ban>>,
 }
 

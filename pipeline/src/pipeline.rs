@@ -32,7 +32,8 @@
 //! and a `rule` record goes out for each rule whose outcome changed. The
 //! first `edge` record of a TCP edge waits for the settle window, or
 //! until its SYN-ACK and a first payload were seen; later changes give
-//! `"update": true` records. Every held edge is judged again at a recheck
+//! `"update": true` records, at most one a second per edge (a fact that
+//! flaps gives one record a second, with the latest facts). Every held edge is judged again at a recheck
 //! interval when the identity client's table moved (identities that
 //! arrive late), and at once after [`Pipeline::replace_inputs`],
 //! [`Pipeline::replace_rules`] or [`Pipeline::replace_services`].
@@ -158,6 +159,9 @@ pub struct Pipeline {
     /// The identities' version at the last judgement of every edge.
     judged_version: Option<edgewise_identity::Version>,
 }
+
+/// The shortest time between two records of one edge.
+const UPDATE_INTERVAL_NS: u64 = 1_000_000_000;
 
 /// How strict a verdict is: a denial over an allowance by policy over no
 /// policy at all.
@@ -465,6 +469,8 @@ impl Pipeline {
                     matched: Vec::new(),
                     allowed: false,
                     stale: false,
+                    update_pending: false,
+                    last_record: 0,
                     ban: None,
                 },
             );
@@ -614,14 +620,19 @@ impl Pipeline {
         let facts = self.facts(key, now);
         let changed = facts != state.facts;
         let reported = state.reported;
+        // An update waits until UPDATE_INTERVAL after the edge's last
+        // record (a fact that flaps, such as a fingerprint under SYN
+        // cookies, gives one record per interval, with the latest facts).
+        let update_due = state.last_record.saturating_add(UPDATE_INTERVAL_NS);
         let emit = if reported {
-            changed
+            (changed || state.update_pending) && now >= update_due
         } else {
             report
                 || key.protocol != Protocol::Tcp
                 || self.config.settle.is_zero()
                 || state.answered && state.payload
         };
+        let hold = reported && changed && now < update_due && !state.update_pending;
         if changed || state.stale || emit {
             let record = Self::record(key, state.client_port, &facts, now, reported);
             if changed || state.stale {
@@ -632,7 +643,14 @@ impl Pipeline {
                 state.stale = false;
                 if emit {
                     state.reported = true;
+                    state.update_pending = false;
+                    state.last_record = now;
+                } else if hold {
+                    state.update_pending = true;
                 }
+            }
+            if hold {
+                self.edges.settling.push_back((update_due, key));
             }
             if emit {
                 if reported {
@@ -871,6 +889,8 @@ impl Pipeline {
                 // The rules judge it at its first attempt: a drop that
                 // matches takes the ban over.
                 stale: true,
+                update_pending: false,
+                last_record: now_ns,
                 ban: Some(Box::new(Ban {
                     rule: None,
                     adopted: true,
@@ -892,7 +912,11 @@ impl Pipeline {
                 break;
             }
             self.edges.settling.pop_front();
-            let pending = self.edges.edges.get(&key).is_some_and(|s| !s.reported);
+            let pending = self
+                .edges
+                .edges
+                .get(&key)
+                .is_some_and(|s| !s.reported || s.update_pending);
             if pending {
                 self.judge(key, now_ns, false, true);
             }

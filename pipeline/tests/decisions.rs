@@ -648,3 +648,52 @@ action = "log"
     );
     assert!(fired.contains(&("pod to outside".to_owned(), 443)));
 }
+
+/// A fact that flaps (a server's JA4TS under SYN cookies) gives at most
+/// one update a second per edge, and the last one carries the latest facts.
+#[test]
+fn a_flapping_fact_gives_one_update_a_second_with_the_latest_facts() {
+    let config = PipelineConfig {
+        settle: Duration::ZERO,
+        ..PipelineConfig::default()
+    };
+    let mut p = pipeline("", config);
+    let syn = tcp(0x02, 1);
+    p.handle_event(
+        &event(EventKind::Syn, "10.0.0.1:40000", "10.0.0.2:80", 6, &syn),
+        S,
+    );
+    for n in 0..100u32 {
+        let mut syn_ack = tcp(0x12, 1000 + n);
+        // Two windows, alternately: two JA4TS values.
+        syn_ack[14..16]
+            .copy_from_slice(&(if n % 2 == 0 { 65_000u16 } else { 29_200 }).to_be_bytes());
+        let at = S + u64::from(n) * 5_000_000; // within half a second
+        p.handle_event(
+            &event(
+                EventKind::SynAck,
+                "10.0.0.2:80",
+                "10.0.0.1:40000",
+                6,
+                &syn_ack,
+            ),
+            at,
+        );
+    }
+    let during = drain(&mut p);
+    let updates = edges(&during).iter().filter(|e| e.update).count();
+    assert_eq!(updates, 0, "none within the second after the first record");
+    p.handle_timeout(2 * S);
+    let after = drain(&mut p);
+    let last = edges(&after);
+    assert_eq!(last.len(), 1, "one update at the interval");
+    assert!(last[0].update);
+    assert!(
+        last[0]
+            .ja4ts
+            .as_deref()
+            .is_some_and(|f| f.starts_with("29200")),
+        "{:?}",
+        last[0].ja4ts
+    );
+}
