@@ -152,6 +152,51 @@ impl Reply {
     }
 }
 
+/// Entry points for the fuzz targets in `fuzz/`; not a stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::sync::Arc;
+
+    use super::{Head, Method, Reply, Request, Service, StatusCode};
+
+    /// A service with a body-taking route and a refusing one, as the
+    /// daemon's listener has.
+    struct Routes;
+
+    impl Service for Routes {
+        fn body_limit(&self, method: &Method, path: &str) -> u64 {
+            if method == Method::POST && path == "/audit" {
+                4096
+            } else {
+                0
+            }
+        }
+
+        fn admit(&self, head: &Head) -> Option<Reply> {
+            match head.path.as_str() {
+                "/healthz" => Some(Reply::text(StatusCode::OK, "ok\n")),
+                "/audit" => None,
+                _ => Some(Reply::text(StatusCode::NOT_FOUND, "not found\n")),
+            }
+        }
+
+        fn handle(&self, request: Request) -> Reply {
+            assert!(request.body.len() <= 4096, "a body past its limit");
+            Reply::ok("application/octet-stream", request.body)
+        }
+    }
+
+    /// Serves `data` as the bytes of one connection: never a panic, and
+    /// whatever is answered is HTTP/1 (an HTTP/1.0 request gets 1.0).
+    pub fn request(data: &[u8]) {
+        let answer = crate::server::answer(data, Arc::new(Routes));
+        assert!(
+            answer.is_empty() || answer.starts_with(b"HTTP/1."),
+            "an answer that is not HTTP"
+        );
+    }
+}
+
 /// What a [`Server`] serves.
 pub trait Service: Send + Sync + 'static {
     /// The most body bytes a request for `path` with `method` may carry

@@ -247,6 +247,65 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// hyper's HTTP/1 settings for `limits`.
+fn http1_builder(limits: &Limits) -> http1::Builder {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_headers(limits.max_headers)
+        .max_buf_size(limits.max_header_bytes.max(8192))
+        .max_header_size(limits.max_header_bytes);
+    builder
+}
+
+/// Serves one request stream, `input`, as a connection would be (for the
+/// fuzz target): the bytes answered.
+pub(crate) fn answer(input: &[u8], service: Arc<dyn Service>) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    thread_local! {
+        static RUNTIME: Option<tokio::runtime::Runtime> = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok();
+    }
+    let limits = Limits {
+        header_timeout: Duration::from_millis(50),
+        body_timeout: Duration::from_millis(50),
+        write_timeout: Duration::from_millis(50),
+        ..Limits::default()
+    };
+    RUNTIME.with(|runtime| {
+        let Some(runtime) = runtime else {
+            return Vec::new();
+        };
+        runtime.block_on(async {
+            let (mut client, server) = tokio::io::duplex(64 * 1024);
+            let counters = Arc::new(Counters::default());
+            let peer: SocketAddr = ([127, 0, 0, 1], 1).into();
+            let handler = hyper::service::service_fn(move |request| {
+                respond(
+                    request,
+                    peer,
+                    Arc::clone(&service),
+                    limits,
+                    Arc::clone(&counters),
+                )
+            });
+            let builder = http1_builder(&limits);
+            let connection = builder.serve_connection(TokioIo::new(server), handler);
+            let served = tokio::spawn(connection);
+            let _ = client.write_all(input).await;
+            let _ = client.shutdown().await;
+            let mut answer = Vec::new();
+            let _ =
+                tokio::time::timeout(Duration::from_secs(1), client.read_to_end(&mut answer)).await;
+            served.abort();
+            answer
+        })
+    })
+}
+
 /// How many connections the kernel may queue before they are accepted
 /// (bursts wait there rather than being dropped).
 const BACKLOG: u32 = 1024;
@@ -271,13 +330,7 @@ async fn serve(
     mut stop: watch::Receiver<bool>,
     counters: Arc<Counters>,
 ) -> bool {
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout)
-        .max_headers(limits.max_headers)
-        .max_buf_size(limits.max_header_bytes.max(8192))
-        .max_header_size(limits.max_header_bytes);
+    let builder = http1_builder(&limits);
     let acceptor = Acceptor {
         limits,
         service,

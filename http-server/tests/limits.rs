@@ -153,3 +153,18 @@ fn a_slow_handler_does_not_stop_the_probe_and_shutdown_is_bounded() {
     );
     let _ = slow.join();
 }
+
+#[test]
+fn the_fuzz_entry_answers_http_and_never_panics() {
+    use edgewise_http_server::fuzzing::request;
+    for input in [
+        &b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+        b"POST /audit HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+        b"POST /audit HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n",
+        b"POST /audit HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nffffffff\r\n",
+        b"\x00\xff garbage",
+        b"",
+    ] {
+        request(input);
+    }
+}

@@ -99,6 +99,17 @@ pub mod fuzzing {
         }
     }
 
+    /// Reads `data` as a server-sent events stream with a 256-byte limit:
+    /// never more than the limit held for an event, and an error ends it.
+    #[cfg(feature = "http")]
+    pub fn sse(data: &[u8]) {
+        const LIMIT: usize = 256;
+        let mut reader = crate::http::sse::EventReader::new(data, LIMIT);
+        while let Ok(Some(event)) = reader.next_event() {
+            assert!(event.data.len() <= LIMIT, "an event past the limit");
+        }
+    }
+
     /// Reads `data` as an identity MMDB; what loads must write and read
     /// back equal.
     pub fn mmdb(data: &[u8]) {

@@ -5,7 +5,7 @@
 
 mod follow;
 mod server;
-mod sse;
+pub(crate) mod sse;
 
 pub use follow::{FollowConfig, FollowEvent, follow};
 pub use server::{IdentityServer, ServerConfig};
