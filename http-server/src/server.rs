@@ -294,13 +294,13 @@ pub(crate) fn answer(input: &[u8], service: Arc<dyn Service>) -> Vec<u8> {
             });
             let builder = http1_builder(&limits);
             let connection = builder.serve_connection(TokioIo::new(server), handler);
-            let served = tokio::spawn(connection);
+            let serving = tokio::spawn(connection);
             let _ = client.write_all(input).await;
             let _ = client.shutdown().await;
             let mut answer = Vec::new();
             let _ =
                 tokio::time::timeout(Duration::from_secs(1), client.read_to_end(&mut answer)).await;
-            served.abort();
+            serving.abort();
             answer
         })
     })
