@@ -14,11 +14,45 @@ use std::net::SocketAddr;
 use std::process::Command;
 
 use attacks::{
-    announced_bodies, ask, connection_flood, endless_headers, exits_cleanly_on, free_port, healthy,
-    rss_kib, slow_and_deaf,
+    announced_bodies, ask, ask_from, connection_flood, endless_headers, exits_cleanly_on,
+    free_port, healthy, rss_kib, slow_and_deaf,
 };
 use common::{is_root, skip};
 use live::Collected;
+
+/// A peer over its audit rate stays limited while 4,200 other peers (more
+/// than the limiter remembers) come and go: it never gets its burst back.
+fn rate_limit_holds(server: SocketAddr) {
+    let audit =
+        b"POST /audit HTTP/1.1\r\nHost: e\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    let hostile: std::net::IpAddr = "127.0.0.3".parse().unwrap();
+    for _ in 0..25 {
+        ask_from(hostile, server, audit);
+    }
+    assert!(
+        ask_from(hostile, server, audit).contains(" 429 "),
+        "limited"
+    );
+    let mut let_through = 0u32;
+    let started = std::time::Instant::now();
+    for n in 0..4_200u32 {
+        // 127.1.0.1 and on, one address a request.
+        let other = std::net::IpAddr::from((0x7f01_0001 + n).to_be_bytes());
+        ask_from(other, server, audit);
+        // Asking far faster than its refill keeps it at no token.
+        if n % 10 == 0 && !ask_from(hostile, server, audit).contains(" 429 ") {
+            let_through += 1;
+        }
+    }
+    // It earns 10 a second; a reset would have given it its burst of 20
+    // back at once on top.
+    let earned = started.elapsed().as_secs_f64() * 10.0;
+    assert!(
+        f64::from(let_through) <= earned + 3.0,
+        "the limited peer got {let_through} requests through in {:?}: its bucket was reset",
+        started.elapsed()
+    );
+}
 
 #[test]
 fn hostile_clients_do_not_knock_edgewise_run_over() {
@@ -62,6 +96,8 @@ fn hostile_clients_do_not_knock_edgewise_run_over() {
     };
     assert!(ask(server, audit("BEARER s3cret").as_bytes()).contains(" 200 "));
     assert!(ask(server, audit("Bearer nope").as_bytes()).contains(" 401 "));
+    rate_limit_holds(server);
+    healthy(server, "after the rate limiter was flooded with peers");
     let held = slow_and_deaf(
         server,
         b"POST /audit HTTP/1.1\r\nHost: e\r\nAuthorization: Bearer s3cret\r\nContent-Length: 2000\r\n\r\n",

@@ -15,11 +15,34 @@ use std::time::{Duration, Instant};
 
 /// A connection to `server` from 127.0.0.2, the attackers' address.
 pub(crate) fn attacker(server: SocketAddr) -> std::io::Result<TcpStream> {
+    connect_from("127.0.0.2".parse().unwrap(), server)
+}
+
+/// A connection to `server` from `source` (a loopback address).
+pub(crate) fn connect_from(
+    source: std::net::IpAddr,
+    server: SocketAddr,
+) -> std::io::Result<TcpStream> {
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
-    let source: SocketAddr = "127.0.0.2:0".parse().unwrap();
-    socket.bind(&source.into())?;
+    socket.bind(&SocketAddr::new(source, 0).into())?;
     socket.connect_timeout(&server.into(), Duration::from_secs(2))?;
     Ok(socket.into())
+}
+
+/// `request` from `source`; the status line.
+pub(crate) fn ask_from(source: std::net::IpAddr, server: SocketAddr, request: &[u8]) -> String {
+    let Ok(mut stream) = connect_from(source, server) else {
+        return String::new();
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = stream.write_all(request);
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_owned()
 }
 
 /// `GET /healthz` from 127.0.0.1: the status line and how long it took.
@@ -155,13 +178,13 @@ pub(crate) fn endless_headers(server: SocketAddr, pid: u32) -> Vec<TcpStream> {
 /// lives on.
 pub(crate) fn connection_flood(server: SocketAddr) {
     let mut idle = Vec::new();
-    for _ in 0..2_000 {
+    for _ in 0..10_050 {
         match attacker(server) {
             Ok(stream) => idle.push(stream),
             Err(_) => break,
         }
     }
-    assert!(idle.len() >= 300, "opened {}", idle.len());
+    assert!(idle.len() >= 10_000, "opened {}", idle.len());
     healthy(server, "during a connection flood");
     drop(idle);
     std::thread::sleep(Duration::from_millis(200));
