@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
@@ -210,17 +211,12 @@ impl Acceptor {
         }
         let _ = stream.set_nodelay(true);
         let io = TokioIo::new(WriteDeadline::new(stream, self.limits.write_timeout));
-        let (service, limits) = (Arc::clone(&self.service), self.limits);
-        let task_counters = Arc::clone(counters);
-        let handler = hyper::service::service_fn(move |request| {
-            respond(
-                request,
-                peer,
-                Arc::clone(&service),
-                limits,
-                Arc::clone(&task_counters),
-            )
-        });
+        let handler = handler(
+            peer,
+            Arc::clone(&self.service),
+            self.limits,
+            Arc::clone(counters),
+        );
         let connection = self
             .graceful
             .watch(self.builder.serve_connection(io, handler));
@@ -245,6 +241,29 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// What answers each request of a connection from `peer`.
+fn handler(
+    peer: SocketAddr,
+    service: Arc<dyn Service>,
+    limits: Limits,
+    counters: Arc<Counters>,
+) -> impl hyper::service::Service<
+    http::Request<Incoming>,
+    Response = http::Response<ResponseBody>,
+    Error = Infallible,
+    Future = impl Future<Output = Result<http::Response<ResponseBody>, Infallible>> + Send,
+> + Clone {
+    hyper::service::service_fn(move |request| {
+        respond(
+            request,
+            peer,
+            Arc::clone(&service),
+            limits,
+            Arc::clone(&counters),
+        )
+    })
 }
 
 /// hyper's HTTP/1 settings for `limits`.
@@ -281,17 +300,8 @@ pub(crate) fn answer(input: &[u8], service: Arc<dyn Service>) -> Vec<u8> {
         };
         runtime.block_on(async {
             let (mut client, server) = tokio::io::duplex(64 * 1024);
-            let counters = Arc::new(Counters::default());
             let peer: SocketAddr = ([127, 0, 0, 1], 1).into();
-            let handler = hyper::service::service_fn(move |request| {
-                respond(
-                    request,
-                    peer,
-                    Arc::clone(&service),
-                    limits,
-                    Arc::clone(&counters),
-                )
-            });
+            let handler = handler(peer, service, limits, Arc::default());
             let builder = http1_builder(&limits);
             let connection = builder.serve_connection(TokioIo::new(server), handler);
             let serving = tokio::spawn(connection);

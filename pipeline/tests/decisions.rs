@@ -62,6 +62,14 @@ fn pipeline(rules: &str, config: PipelineConfig) -> Pipeline {
     )
 }
 
+/// Settings that report every edge at once (no settle window).
+fn at_once() -> PipelineConfig {
+    PipelineConfig {
+        settle: Duration::ZERO,
+        ..PipelineConfig::default()
+    }
+}
+
 /// Everything decided so far; bans are answered as accepted.
 fn drain(p: &mut Pipeline) -> Vec<Output> {
     let mut outputs = Vec::new();
@@ -173,11 +181,7 @@ fn a_server_that_never_answers_is_reported_after_the_settle_window() {
     assert_eq!(edges(&outputs).len(), 1);
     assert!(edges(&outputs)[0].ja4ts.is_none());
 
-    let config = PipelineConfig {
-        settle: Duration::ZERO,
-        ..PipelineConfig::default()
-    };
-    let mut p = pipeline("", config);
+    let mut p = pipeline("", at_once());
     p.handle_event(
         &event(EventKind::Syn, "10.0.0.1:40000", "10.0.0.9:443", 6, &syn),
         S,
@@ -267,11 +271,7 @@ action = "log"
 
 #[test]
 fn a_name_resolved_after_the_edge_gives_an_update() {
-    let config = PipelineConfig {
-        settle: Duration::ZERO,
-        ..PipelineConfig::default()
-    };
-    let mut p = pipeline("", config);
+    let mut p = pipeline("", at_once());
     let syn = tcp(0x02, 1);
     p.handle_event(
         &event(EventKind::Syn, "10.0.0.1:40000", "10.0.0.9:5432", 6, &syn),
@@ -532,11 +532,7 @@ fn a_packet_seen_by_two_hooks_or_retransmitted_counts_once() {
 
 #[test]
 fn flow_samples_and_banners_are_oriented_towards_the_server() {
-    let config = PipelineConfig {
-        settle: Duration::ZERO,
-        ..PipelineConfig::default()
-    };
-    let mut p = pipeline("", config);
+    let mut p = pipeline("", at_once());
     let syn_ack = tcp(0x12, 1);
     p.handle_event(
         &event(
@@ -653,11 +649,7 @@ action = "log"
 /// one update a second per edge, and the last one carries the latest facts.
 #[test]
 fn a_flapping_fact_gives_one_update_a_second_with_the_latest_facts() {
-    let config = PipelineConfig {
-        settle: Duration::ZERO,
-        ..PipelineConfig::default()
-    };
-    let mut p = pipeline("", config);
+    let mut p = pipeline("", at_once());
     let syn = tcp(0x02, 1);
     p.handle_event(
         &event(EventKind::Syn, "10.0.0.1:40000", "10.0.0.2:80", 6, &syn),

@@ -70,20 +70,10 @@ pub(crate) fn healthy(server: SocketAddr, when: &str) {
     );
 }
 
-/// One request and the status line of its answer.
+/// One request from the attackers' address and the status line of its
+/// answer.
 pub(crate) fn ask(server: SocketAddr, request: &[u8]) -> String {
-    let mut stream = attacker(server).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    let _ = stream.write_all(request);
-    let mut answer = Vec::new();
-    let _ = stream.read_to_end(&mut answer);
-    String::from_utf8_lossy(&answer)
-        .lines()
-        .next()
-        .unwrap_or("")
-        .to_owned()
+    ask_from("127.0.0.2".parse().unwrap(), server, request)
 }
 
 pub(crate) fn rss_kib(pid: u32, field: &str) -> u64 {
