@@ -633,10 +633,11 @@ impl Pipeline {
                 || state.answered && state.payload
         };
         let hold = reported && changed && now < update_due && !state.update_pending;
+        let mut attempt = attempt;
         if changed || state.stale || emit {
             let record = Self::record(key, state.client_port, &facts, now, reported);
             if changed || state.stale {
-                self.decide(key, &record, now);
+                attempt |= self.decide(key, &record, now);
             }
             if let Some(state) = self.edges.edges.get_mut(&key) {
                 state.facts = facts;
@@ -666,7 +667,9 @@ impl Pipeline {
 
     /// Runs the rules on an edge whose facts changed: `rule` records for
     /// the outcomes that changed; what matched is kept for [`Self::enforce`].
-    fn decide(&mut self, key: EdgeKey, record: &EdgeRecord, now: u64) {
+    /// Whether a drop newly matches with no ban held: the ban starts now,
+    /// whatever made the pipeline look (traffic, new facts, a reload).
+    fn decide(&mut self, key: EdgeKey, record: &EdgeRecord, now: u64) -> bool {
         let flow = self.behaviour.of(key.src, now);
         let outcome = self
             .rules
@@ -676,8 +679,9 @@ impl Pipeline {
             *self.counts.rule_errors.entry(name.clone()).or_default() += 1;
         }
         let banning = outcome.ban(&self.rules).map(|(rule, _)| rule);
+        let mut newly_banning = false;
         let Some(state) = self.edges.edges.get_mut(&key) else {
-            return;
+            return false;
         };
         let before = std::mem::take(&mut state.matched);
         state.matched = (0..self.rules.rules().len())
@@ -709,6 +713,9 @@ impl Pipeline {
                 summary: record.summary.clone(),
             };
             let held = state.ban.as_ref().map(|ban| ban.enforced);
+            if banning == Some(index) && held.is_none() {
+                newly_banning = true;
+            }
             if banning == Some(index) && self.config.enforce && held.is_none() {
                 // Out once the kernel said whether it took the ban.
                 self.awaiting_kernel.insert(key, record);
@@ -723,6 +730,7 @@ impl Pipeline {
                 self.outputs.push_back(Output::Record(Record::Rule(record)));
             }
         }
+        newly_banning
     }
 
     /// Brings `key`'s ban in line with what matched: lifted when no drop
@@ -824,7 +832,8 @@ impl Pipeline {
     }
 
     /// The kernel's answer to an [`Output::Ban`] of `edge`: the drop's
-    /// `rule` record goes out with `enforced` set to `accepted`.
+    /// `rule` record goes out with `enforced` set to `accepted`. A driver
+    /// answers every [`Output::Ban`] (the record waits for it).
     pub fn ban_applied(&mut self, edge: EdgeKey, accepted: bool) {
         if accepted {
             if let Some(ban) = self.edges.edges.get_mut(&edge).and_then(|s| s.ban.as_mut()) {

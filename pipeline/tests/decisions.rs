@@ -689,3 +689,23 @@ fn a_flapping_fact_gives_one_update_a_second_with_the_latest_facts() {
         last[0].ja4ts
     );
 }
+
+/// A drop rule added by a reload bans the edges it matches at once, and
+/// its record says the kernel took the ban.
+#[test]
+fn a_drop_rule_added_by_a_reload_bans_at_once() {
+    let mut p = client_of_the_db("");
+    drain(&mut p);
+    p.replace_rules(
+        Rules::parse(Path::new("rules.toml"), &ban_rules(60)).unwrap(),
+        2 * S,
+    );
+    let outputs = drain(&mut p);
+    assert!(
+        outputs
+            .iter()
+            .any(|o| matches!(o, Output::Ban { edge, .. } if *edge == db_edge()))
+    );
+    let rules = rule_records(&outputs);
+    assert!(rules.len() == 1 && rules[0].enforced, "{rules:?}");
+}
