@@ -85,6 +85,9 @@ pub struct EdgesInput {
     pub policies: Vec<PathBuf>,
     /// Hand-written allow-lists.
     pub allow_lists: Vec<PathBuf>,
+    /// Objects a cluster watch holds, as one Kubernetes `List` (what
+    /// cannot be used of it is passed over: no file is at fault).
+    pub cluster: Option<Vec<u8>>,
 }
 
 /// Loads the objects into an index and the policies (with the objects'
@@ -93,7 +96,7 @@ pub struct EdgesInput {
 /// # Errors
 /// [`EdgesError`] naming the first file that cannot be used.
 pub fn load(input: &EdgesInput) -> Result<(IpIndex, PolicySet), EdgesError> {
-    let index = load_index(&input.objects)?;
+    let mut index = load_index(&input.objects)?;
     let mut declared = DeclaredPolicies::default();
     for path in input.objects.iter().chain(&input.policies) {
         let text = read(path)?;
@@ -103,6 +106,10 @@ pub fn load(input: &EdgesInput) -> Result<(IpIndex, PolicySet), EdgesError> {
                 error,
             });
         }
+    }
+    if let Some(cluster) = &input.cluster {
+        let _ = index.load(cluster);
+        let _ = declared.load(cluster);
     }
     for path in &input.allow_lists {
         let text = read(path)?;

@@ -218,6 +218,7 @@ fn main() -> ExitCode {
                 objects,
                 policies,
                 allow_lists,
+                cluster: None,
             };
             let options = AggregateOptions {
                 granularity,

@@ -14,6 +14,7 @@
 //! node_name = "node-1"            # the agent's name in the graph
 //!
 //! # Identity, policies, rules
+//! kubeconfig = "/etc/edgewise/kubeconfig"  # watch the cluster (or kube = true: in-cluster, $KUBECONFIG, ~/.kube/config)
 //! objects = ["cluster.json"]      # Kubernetes JSON lists or watch events
 //! identity_mmdb = "identity.mmdb" # or: the identity client
 //! identity_stream = "http://10.0.0.5:9470"
@@ -84,6 +85,16 @@ pub struct Settings {
     /// The agent's name in the graph (default: the host name).
     #[arg(long = "node-name")]
     pub node_name: Option<String>,
+    /// Watch the cluster this kubeconfig names (pods, services,
+    /// EndpointSlices, nodes, namespaces, NetworkPolicies) for identities,
+    /// policies and Service backends.
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Watch the cluster found as kubectl finds it: in-cluster (a pod's
+    /// service account), else `$KUBECONFIG` or `~/.kube/config`.
+    #[arg(long)]
+    #[serde(default)]
+    pub kube: bool,
     /// Kubernetes JSON (lists, single objects or watch events) for
     /// identities; repeat for several files.
     #[arg(long)]
@@ -217,6 +228,7 @@ impl Settings {
             settings,
             [
                 config,
+                kubeconfig,
                 observe_mode,
                 node_name,
                 identity_mmdb,
@@ -247,6 +259,7 @@ impl Settings {
                 policies
             ]
         );
+        settings.kube |= flags.kube;
         settings.check()?;
         Ok(settings)
     }
@@ -258,12 +271,13 @@ impl Settings {
                 problem: problem.to_owned(),
             })
         };
-        if self.identity_mmdb.is_some() && !self.objects.is_empty()
-            || self.identity_stream.is_some() && !self.objects.is_empty()
+        let watching = self.kubeconfig.is_some() || self.kube;
+        if (self.identity_mmdb.is_some() || self.identity_stream.is_some())
+            && (!self.objects.is_empty() || watching)
         {
             return invalid(
                 "objects",
-                "give identities either as objects or through the identity client, not both",
+                "give identities either as objects (files or a cluster watch) or through the identity client, not both",
             );
         }
         if self

@@ -38,8 +38,9 @@ use super::config::Settings;
 use super::http::{HttpServer, Shared};
 use super::{
     DaemonError, InputFiles, Output, build_pipeline, load_rules, reload_inputs, stats_interval,
-    write_graph_files,
+    watch_cluster, write_graph_files,
 };
+use edgewise_k8s::ClusterWatch;
 
 /// How far back the served graph reaches.
 pub const GRAPH_WINDOW: Duration = Duration::from_hours(1);
@@ -158,19 +159,7 @@ fn capture_configs(settings: &Settings) -> Vec<CaptureConfig> {
 /// [`DaemonError`] for inputs that cannot be used, observers that cannot
 /// attach (naming the program and interface) or an output error.
 pub fn run(settings: &Settings) -> Result<(), DaemonError> {
-    let (stop, dump) = (
-        Arc::new(AtomicBool::new(false)),
-        Arc::new(AtomicBool::new(false)),
-    );
-    for signal in [
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-    ] {
-        signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(DaemonError::Output)?;
-    }
-    signal_hook::flag::register(signal_hook::consts::SIGUSR1, Arc::clone(&dump))
-        .map_err(DaemonError::Output)?;
+    let (stop, dump) = signals()?;
     let configs = capture_configs(settings);
     if configs.is_empty() {
         return Err(super::config::ConfigError::Invalid {
@@ -180,9 +169,15 @@ pub fn run(settings: &Settings) -> Result<(), DaemonError> {
         }
         .into());
     }
-    let mut inputs = InputFiles::new(settings);
-    let mut rules_file = InputFiles::rules(settings);
-    let mut pipeline = build_pipeline(settings, true, unix_now_ns())?;
+    let cluster = watch_cluster(settings)?;
+    let mut sources = Sources {
+        files: InputFiles::new(settings),
+        rules: InputFiles::rules(settings),
+        cluster: cluster.as_ref(),
+        cluster_seen: None,
+        cluster_json: None,
+    };
+    let mut pipeline = build_pipeline(settings, cluster.as_ref(), true, unix_now_ns())?;
     let mut output = Output::open(settings.output.as_deref())?;
     let shared = Arc::new(Shared::default());
     let server = match settings.listen {
@@ -191,7 +186,11 @@ pub fn run(settings: &Settings) -> Result<(), DaemonError> {
     };
     let mut captures = attach(&configs)?;
     adopt_bans(&mut pipeline, &mut captures);
-    shared.set_ready();
+    // Ready once attached and, when following a cluster, once it is listed.
+    let synced = || cluster.as_ref().is_none_or(ClusterWatch::synced);
+    if synced() {
+        shared.set_ready();
+    }
     let offset = monotonic_offset_ns();
     let interval = stats_interval(settings).unwrap_or(Duration::from_secs(10));
     let mut next_tick = Instant::now() + interval;
@@ -228,7 +227,10 @@ pub fn run(settings: &Settings) -> Result<(), DaemonError> {
                     source: std::io::Error::other("the HTTP listener stopped"),
                 });
             }
-            follow_inputs(&mut inputs, &mut rules_file, settings, &mut pipeline, now);
+            sources.follow(settings, &mut pipeline, now);
+            if synced() {
+                shared.set_ready();
+            }
             apply(&mut pipeline, &mut captures, &mut output);
             pipeline.expire(now);
             window.push(pipeline.drain(now), now);
@@ -259,6 +261,25 @@ pub fn run(settings: &Settings) -> Result<(), DaemonError> {
         eprintln!("edgewise: wrote {}", path.display());
     }
     Ok(())
+}
+
+/// The flags SIGINT, SIGTERM and SIGHUP (stop) and SIGUSR1 (write the
+/// graph files) set.
+fn signals() -> Result<(Arc<AtomicBool>, Arc<AtomicBool>), DaemonError> {
+    let (stop, dump) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    for signal in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
+        signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(DaemonError::Output)?;
+    }
+    signal_hook::flag::register(signal_hook::consts::SIGUSR1, Arc::clone(&dump))
+        .map_err(DaemonError::Output)?;
+    Ok((stop, dump))
 }
 
 /// Attaches every capture, saying where.
@@ -344,36 +365,55 @@ fn apply_records_only(pipeline: &mut Pipeline, output: &mut Output) {
     }
 }
 
-/// Reads the objects, policies and rules again when their files changed.
-fn follow_inputs(
-    inputs: &mut InputFiles,
-    rules_file: &mut InputFiles,
-    settings: &Settings,
-    pipeline: &mut Pipeline,
-    now: u64,
-) {
-    if inputs.changed() {
-        match reload_inputs(settings) {
-            Ok(inputs) => {
-                pipeline.replace_inputs(inputs.identities, inputs.policies, now);
-                pipeline.replace_services(inputs.services, now);
-                eprintln!("edgewise: objects and policies read again");
-            }
-            Err(error) => {
-                pipeline.parse_error("inputs_reload");
-                eprintln!("edgewise: keeping the last objects and policies: {error}");
+/// Where the objects, policies and rules come from, watched for changes:
+/// their files, and the cluster watch when the daemon follows a cluster.
+struct Sources<'a> {
+    files: InputFiles,
+    rules: InputFiles,
+    cluster: Option<&'a ClusterWatch>,
+    cluster_seen: Option<u64>,
+    /// The cluster's objects as last listed.
+    cluster_json: Option<Vec<u8>>,
+}
+
+impl Sources<'_> {
+    /// Reads the objects, policies and rules again when their files or
+    /// the cluster changed (a file that cannot be used keeps the last good
+    /// state).
+    fn follow(&mut self, settings: &Settings, pipeline: &mut Pipeline, now: u64) {
+        let cluster_changed = match self.cluster {
+            Some(watch) => match watch.snapshot_if_changed(&mut self.cluster_seen) {
+                Some(json) => {
+                    self.cluster_json = Some(json);
+                    true
+                }
+                None => false,
+            },
+            None => false,
+        };
+        if self.files.changed() || cluster_changed {
+            match reload_inputs(settings, self.cluster_json.as_deref()) {
+                Ok(inputs) => {
+                    pipeline.replace_inputs(inputs.identities, inputs.policies, now);
+                    pipeline.replace_services(inputs.services, now);
+                    eprintln!("edgewise: objects and policies read again");
+                }
+                Err(error) => {
+                    pipeline.parse_error("inputs_reload");
+                    eprintln!("edgewise: keeping the last objects and policies: {error}");
+                }
             }
         }
-    }
-    if rules_file.changed() {
-        match load_rules(settings) {
-            Ok(rules) => {
-                pipeline.replace_rules(rules, now);
-                eprintln!("edgewise: rules read again");
-            }
-            Err(error) => {
-                pipeline.parse_error("rules_reload");
-                eprintln!("edgewise: keeping the last rules: {error}");
+        if self.rules.changed() {
+            match load_rules(settings) {
+                Ok(rules) => {
+                    pipeline.replace_rules(rules, now);
+                    eprintln!("edgewise: rules read again");
+                }
+                Err(error) => {
+                    pipeline.parse_error("rules_reload");
+                    eprintln!("edgewise: keeping the last rules: {error}");
+                }
             }
         }
     }

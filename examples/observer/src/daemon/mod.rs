@@ -21,6 +21,7 @@ use std::time::Duration;
 use edgewise_edge_set::{AggregateOptions, PolicySet, ServiceGraph};
 use edgewise_identity::{Baseline, ClientConfig, IdentityClient};
 use edgewise_ip_index::{ServiceBackends, ServiceCatalog};
+use edgewise_k8s::ClusterWatch;
 use edgewise_pipeline::{Identities, Pipeline, PipelineConfig, Record, Rules, RulesError};
 
 use self::config::{ConfigError, Settings};
@@ -43,6 +44,9 @@ pub enum DaemonError {
     /// The rules file could not be read.
     #[error(transparent)]
     RulesFile(TomlFileError),
+    /// The cluster cannot be watched.
+    #[error(transparent)]
+    Cluster(#[from] edgewise_k8s::WatchError),
     /// The identity MMDB cannot be used.
     #[error("{}: {message}", path.display())]
     Identity {
@@ -132,14 +136,16 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(
 /// [`DaemonError`] naming the first input that cannot be used.
 pub fn build_pipeline(
     settings: &Settings,
+    cluster: Option<&ClusterWatch>,
     enforce: bool,
     now_ns: u64,
 ) -> Result<Pipeline, DaemonError> {
+    let listed = cluster.and_then(|watch| watch.snapshot_if_changed(&mut None));
     let Inputs {
         identities: from_objects,
         policies,
         services,
-    } = reload_inputs(settings)?;
+    } = reload_inputs(settings, listed.as_deref())?;
     let identities = if let Some(path) = &settings.identity_mmdb {
         let bytes = std::fs::read(path).map_err(FileError::at(path))?;
         let baseline = Baseline::from_mmdb(&bytes).map_err(|e| DaemonError::Identity {
@@ -264,15 +270,18 @@ pub struct Inputs {
     pub services: ServiceBackends,
 }
 
-/// Reads the objects and policies (at start, and again when they change).
+/// Reads the objects and policies (at start, and again when they change),
+/// with what the cluster watch holds (`cluster`, a `List` of its objects)
+/// when the daemon follows a cluster.
 ///
 /// # Errors
 /// [`DaemonError`] naming the first file that cannot be used.
-pub fn reload_inputs(settings: &Settings) -> Result<Inputs, DaemonError> {
+pub fn reload_inputs(settings: &Settings, cluster: Option<&[u8]>) -> Result<Inputs, DaemonError> {
     let (index, policies) = load(&EdgesInput {
         objects: settings.objects.clone(),
         policies: settings.policies.clone(),
         allow_lists: Vec::new(),
+        cluster: cluster.map(<[u8]>::to_vec),
     })?;
     let mut catalog = ServiceCatalog::default();
     for path in &settings.objects {
@@ -281,14 +290,44 @@ pub fn reload_inputs(settings: &Settings) -> Result<Inputs, DaemonError> {
         // cannot use (a Service of the wrong shape) it passes over.
         let _ = catalog.read(&bytes);
     }
+    if let Some(cluster) = cluster {
+        let _ = catalog.read(cluster);
+    }
     let from_objects = settings.identity_mmdb.is_none()
         && settings.identity_stream.is_none()
-        && !settings.objects.is_empty();
+        && (!settings.objects.is_empty() || cluster.is_some());
     Ok(Inputs {
         identities: from_objects.then(|| Identities::Index(Box::new(index))),
         policies,
         services: catalog.resolve(),
     })
+}
+
+/// How long the daemon waits for the cluster watch's first full list
+/// before it goes on (`/healthz` says ready only once it is synced).
+pub const CLUSTER_SYNC_WAIT: Duration = Duration::from_secs(30);
+
+/// The cluster watch, when the settings ask for one (`kubeconfig` or
+/// `kube`), once synced or [`CLUSTER_SYNC_WAIT`] passed.
+///
+/// # Errors
+/// [`DaemonError::Cluster`] when no configuration or client can be had.
+pub fn watch_cluster(settings: &Settings) -> Result<Option<ClusterWatch>, DaemonError> {
+    if settings.kubeconfig.is_none() && !settings.kube {
+        return Ok(None);
+    }
+    let watch = ClusterWatch::start(settings.kubeconfig.as_deref())?;
+    let deadline = std::time::Instant::now() + CLUSTER_SYNC_WAIT;
+    while !watch.synced() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if !watch.synced() {
+        eprintln!(
+            "edgewise: the cluster is not listed after {} s; going on, not ready until it is",
+            CLUSTER_SYNC_WAIT.as_secs()
+        );
+    }
+    Ok(Some(watch))
 }
 
 /// How long the daemon waits for the identity stream's first baseline
@@ -438,7 +477,7 @@ mod tests {
         std::fs::write(&objects, pod("10.0.0.22")).unwrap();
         assert!(inputs.changed());
         assert!(!inputs.changed(), "noticed once");
-        let identities = reload_inputs(&settings)
+        let identities = reload_inputs(&settings, None)
             .unwrap()
             .identities
             .expect("identities come from the objects");
@@ -447,7 +486,7 @@ mod tests {
 
         std::fs::write(&objects, "{\"kind\": \"Pod\", \"metadata\": 7}").unwrap();
         assert!(inputs.changed());
-        let error = reload_inputs(&settings).err().expect("a bad object");
+        let error = reload_inputs(&settings, None).err().expect("a bad object");
         assert!(error.to_string().contains("objects.json"), "{error}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

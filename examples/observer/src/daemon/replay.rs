@@ -76,6 +76,7 @@ pub fn replay(file: &Path, settings: &Settings) -> Result<ReplaySummary, DaemonE
             source,
         }
     })?;
+    let cluster = super::watch_cluster(settings)?;
     let mut pipeline: Option<Pipeline> = None;
     let mut replay = Replay::new(ReplayConfig::default());
     let interval_ns =
@@ -103,7 +104,7 @@ pub fn replay(file: &Path, settings: &Settings) -> Result<ReplaySummary, DaemonE
         // capture's time.
         let pipeline = match &mut pipeline {
             Some(pipeline) => pipeline,
-            None => pipeline.insert(build_pipeline(settings, false, now)?),
+            None => pipeline.insert(build_pipeline(settings, cluster.as_ref(), false, now)?),
         };
         if let Some(interval) = interval_ns {
             if next_stats == 0 {
@@ -133,7 +134,7 @@ pub fn replay(file: &Path, settings: &Settings) -> Result<ReplaySummary, DaemonE
     progress.clear();
     let mut pipeline = match pipeline {
         Some(pipeline) => pipeline,
-        None => build_pipeline(settings, false, 0)?,
+        None => build_pipeline(settings, cluster.as_ref(), false, 0)?,
     };
     // The capture ended: what still waits to settle is reported as it is.
     pipeline.flush(last_ns);

@@ -1,0 +1,215 @@
+//! `edgewise run --kubeconfig` against a fake API server, as root, on the
+//! demo cluster of `demo/cluster/scenario.sh`: no file is exported; the
+//! daemon watches pods, namespaces and NetworkPolicies (the demo's, served
+//! by `edgewise_k8s::testing::FakeApiServer`, which speaks the real list
+//! and watch protocol; no real API server can run here) and must name both
+//! ends of each edge, turn a NetworkPolicy edit into new verdicts, follow
+//! a pod replaced by another on the same address, and keep following
+//! after a 410 relist.
+//!
+//! The fake runs inside the node's namespace, where the daemon runs: this
+//! test binary started again as a child under `ip netns exec`, driven by
+//! lines on its standard input. Needs root, `ip`, `python3`, `dnsmasq`
+//! and `tcpdump`; skips with the reason otherwise (a failure under
+//! `CI=true`).
+
+mod common;
+mod live;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::records;
+use live::{Cluster, Collected, demo, preflight, scenario, start_daemon};
+use serde_json::{Value, json};
+
+/// The child: a fake API server on the namespace's loopback, its URL on
+/// standard output, then `apply JSON`, `delete JSON`, `compact` and
+/// `drop` lines on standard input until it closes.
+#[test]
+#[ignore = "a helper process, started by edgewise_run_follows_a_cluster_through_its_api"]
+fn fake_api_process() {
+    if std::env::var_os("EDGEWISE_FAKE_API").is_none() {
+        return;
+    }
+    let api = edgewise_k8s::testing::FakeApiServer::start();
+    println!("url {}", api.url());
+    let _ = std::io::stdout().flush();
+    for line in std::io::stdin().lock().lines().map_while(Result::ok) {
+        let (command, rest) = line.split_once(' ').unwrap_or((&line, ""));
+        match command {
+            "apply" => api.apply(serde_json::from_str(rest).expect("an object")),
+            "delete" => api.delete(&serde_json::from_str(rest).expect("an object")),
+            "compact" => api.compact(),
+            "drop" => api.drop_watches(),
+            _ => {}
+        }
+        println!("done");
+        let _ = std::io::stdout().flush();
+    }
+}
+
+/// The fake, driven from the parent.
+struct Fake {
+    child: std::process::Child,
+    input: std::process::ChildStdin,
+    output: BufReader<std::process::ChildStdout>,
+}
+
+impl Fake {
+    fn start() -> (Self, String) {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", "ewcl-node"])
+            .arg(std::env::current_exe().unwrap())
+            .args(["fake_api_process", "--exact", "--ignored", "--nocapture"])
+            .env("EDGEWISE_FAKE_API", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the fake API server");
+        let input = child.stdin.take().unwrap();
+        let mut output = BufReader::new(child.stdout.take().unwrap());
+        let mut url = String::new();
+        while !url.starts_with("url ") {
+            url.clear();
+            assert!(output.read_line(&mut url).unwrap() > 0, "the fake started");
+        }
+        let url = url.trim_start_matches("url ").trim().to_owned();
+        (
+            Self {
+                child,
+                input,
+                output,
+            },
+            url,
+        )
+    }
+
+    fn send(&mut self, command: &str, object: Option<&Value>) {
+        let line = match object {
+            Some(object) => format!("{command} {object}\n"),
+            None => format!("{command}\n"),
+        };
+        self.input.write_all(line.as_bytes()).unwrap();
+        self.input.flush().unwrap();
+        let mut answer = String::new();
+        while answer.trim() != "done" {
+            answer.clear();
+            assert!(self.output.read_line(&mut answer).unwrap() > 0);
+        }
+    }
+}
+
+impl Drop for Fake {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn items(file: &Path) -> Vec<Value> {
+    let list: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+    list["items"].as_array().unwrap().clone()
+}
+
+/// Waits up to 10 s for an `edge` record (update or not) satisfying
+/// `found`.
+fn edge_record(daemon: &Collected, found: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        let text = Collected::text(&daemon.stdout);
+        if let Some(edge) = records(&text, "edge").find(|e| found(e)) {
+            return edge;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("no such edge record: {}", Collected::text(&daemon.stdout));
+}
+
+#[test]
+fn edgewise_run_follows_a_cluster_through_its_api() {
+    if !preflight() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("edgewise-kube-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    assert!(scenario(&["up"]), "the cluster comes up");
+    let _cluster = Cluster;
+    let (mut fake, url) = Fake::start();
+    for object in items(&demo("objects.json"))
+        .iter()
+        .chain(&items(&demo("policies.json")))
+    {
+        fake.send("apply", Some(object));
+    }
+    let kubeconfig = dir.join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {url}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\ncurrent-context: fake\nusers:\n- name: fake\n  user: {{}}\n"
+        ),
+    )
+    .unwrap();
+    let inputs = [
+        "--kubeconfig".to_owned(),
+        kubeconfig.to_str().unwrap().to_owned(),
+    ];
+    let daemon = start_daemon(&inputs, &dir.join("graph"), &[]);
+    assert!(
+        Collected::wait_for(&daemon.stderr, 40, |line| line
+            .starts_with("edgewise: observing")),
+        "the daemon attached: {}",
+        Collected::text(&daemon.stderr)
+    );
+    assert!(scenario(&["traffic"]), "the clients ran");
+
+    // Both ends named from the watched objects, the verdict from the
+    // watched NetworkPolicies.
+    let to_db = |e: &Value| {
+        e["src"]["identity"]["name"] == "frontend-7d9f8c6b5-x0"
+            && e["dst"]["identity"]["name"] == "postgres-0"
+    };
+    let first = edge_record(&daemon, |e| to_db(e) && e["update"] == false);
+    assert_eq!(first["verdict"], "violation", "{first}");
+
+    // A NetworkPolicy edited on the API: the edge's verdict follows.
+    let mut policy = items(&demo("policies.json"))
+        .into_iter()
+        .find(|p| p["metadata"]["name"] == "postgres-ingress")
+        .unwrap();
+    policy["spec"]["ingress"][0]["from"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"podSelector": {"matchLabels": {"app": "frontend"}}}));
+    fake.send("apply", Some(&policy));
+    edge_record(&daemon, |e| {
+        to_db(e) && e["update"] == true && e["verdict"] == "declared"
+    });
+
+    // The history compacted and the watches dropped (a 410 relist), then
+    // the postgres pod replaced by another on the same address: the edge
+    // names the new pod.
+    fake.send("compact", None);
+    fake.send("drop", None);
+    let mut postgres = items(&demo("objects.json"))
+        .into_iter()
+        .find(|o| o["metadata"]["name"] == "postgres-0")
+        .unwrap();
+    fake.send("delete", Some(&postgres));
+    postgres["metadata"]["name"] = json!("postgres-1");
+    postgres["metadata"]["uid"] = json!("postgres-1-uid");
+    fake.send("apply", Some(&postgres));
+    edge_record(&daemon, |e| {
+        e["update"] == true
+            && e["src"]["identity"]["name"] == "frontend-7d9f8c6b5-x0"
+            && e["dst"]["identity"]["name"] == "postgres-1"
+    });
+
+    daemon.signal("-TERM");
+    let mut daemon = daemon;
+    assert!(daemon.child.wait().unwrap().success());
+    drop(fake);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
