@@ -13,6 +13,7 @@
 //!   capture events -> fingerprints, names, identities, edges, verdicts,
 //!   rules -> records, graph, metrics, bans.
 
+pub mod cluster;
 pub mod daemon;
 pub mod dns;
 pub mod edges;

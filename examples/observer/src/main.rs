@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use edgewise_edge_set::AggregateOptions;
 use edgewise_observer::CommandError;
+use edgewise_observer::cluster::{ClusterArgs, ClusterFile};
 use edgewise_observer::daemon::config::Settings;
 use edgewise_observer::dns::write_dns;
 use edgewise_observer::edges::{EdgesInput, load, parse_granularity, write_edges, write_graph};
@@ -62,8 +63,10 @@ enum Command {
     Resolve {
         /// Kubernetes JSON (`kubectl get pods,services,nodes -A -o json`,
         /// single objects or watch events); repeat for several files.
-        #[arg(long = "objects", required = true)]
+        #[arg(long = "objects", required_unless_present_any = ["kubeconfig", "kube"])]
         objects: Vec<PathBuf>,
+        #[command(flatten)]
+        cluster: ClusterArgs,
         /// Treat every peer as an internet peer (left as given).
         #[arg(long)]
         internet: bool,
@@ -82,8 +85,10 @@ enum Command {
     Edges {
         /// Kubernetes JSON with the pods, services, nodes and namespaces;
         /// repeat for several files.
-        #[arg(long = "objects", required = true)]
+        #[arg(long = "objects", required_unless_present_any = ["kubeconfig", "kube"])]
         objects: Vec<PathBuf>,
+        #[command(flatten)]
+        cluster: ClusterArgs,
         /// NetworkPolicy JSON (`kubectl get networkpolicies -A -o json`);
         /// repeat for several files.
         #[arg(long = "policies")]
@@ -121,8 +126,10 @@ enum IdentityCommand {
     /// service and node address; readable by any MaxMind DB reader).
     Build {
         /// Kubernetes JSON; repeat for several files.
-        #[arg(long = "objects", required = true)]
+        #[arg(long = "objects", required_unless_present_any = ["kubeconfig", "kube"])]
         objects: Vec<PathBuf>,
+        #[command(flatten)]
+        cluster: ClusterArgs,
         /// The MMDB to write (replaced atomically).
         #[arg(long)]
         out: PathBuf,
@@ -137,12 +144,15 @@ enum IdentityCommand {
     },
     /// Serve the identities of Kubernetes objects to node agents over HTTP:
     /// GET /baseline (the MMDB) and GET /deltas (a server-sent events
-    /// stream). The objects files are re-read every interval and the
-    /// changes sent as deltas.
+    /// stream). The objects files (and the cluster, with --kubeconfig or
+    /// --kube) are read again every interval and the changes sent as
+    /// deltas.
     Serve {
         /// Kubernetes JSON; repeat for several files.
-        #[arg(long = "objects", required = true)]
+        #[arg(long = "objects", required_unless_present_any = ["kubeconfig", "kube"])]
         objects: Vec<PathBuf>,
+        #[command(flatten)]
+        cluster: ClusterArgs,
         /// The address to listen on (port 0 picks one; the address is
         /// printed on stderr).
         #[arg(long, default_value = "127.0.0.1:9470")]
@@ -196,17 +206,25 @@ fn main() -> ExitCode {
         }
         Command::Resolve {
             objects,
+            cluster,
             internet,
             peers,
-        } => match load_index(&objects) {
-            Ok(index) => print_all(&resolve_peers(&index, &peers, internet)),
-            Err(e) => {
-                eprintln!("edgewise: {e}");
-                ExitCode::FAILURE
+        } => {
+            let (objects, _cluster) = match with_cluster(objects, &cluster, None) {
+                Ok(found) => found,
+                Err(code) => return code,
+            };
+            match load_index(&objects) {
+                Ok(index) => print_all(&resolve_peers(&index, &peers, internet)),
+                Err(e) => {
+                    eprintln!("edgewise: {e}");
+                    ExitCode::FAILURE
+                }
             }
-        },
+        }
         Command::Edges {
             objects,
+            cluster,
             policies,
             allow_lists,
             flows,
@@ -214,6 +232,10 @@ fn main() -> ExitCode {
             granularity,
             keep_self_edges,
         } => {
+            let (objects, _cluster) = match with_cluster(objects, &cluster, None) {
+                Ok(found) => found,
+                Err(code) => return code,
+            };
             let input = EdgesInput {
                 objects,
                 policies,
@@ -257,6 +279,80 @@ fn main() -> ExitCode {
     }
 }
 
+/// `objects` and, when `cluster` asks for one, the file of the cluster's
+/// objects (kept while the returned handle lives; rewritten every
+/// `follow` interval when given); an error is printed and its exit code
+/// returned.
+fn with_cluster(
+    mut objects: Vec<PathBuf>,
+    cluster: &ClusterArgs,
+    follow: Option<std::time::Duration>,
+) -> Result<(Vec<PathBuf>, Option<ClusterFile>), ExitCode> {
+    match ClusterFile::start(cluster, follow) {
+        Ok(file) => {
+            if let Some(file) = &file {
+                objects.push(file.path().to_owned());
+            }
+            Ok((objects, file))
+        }
+        Err(error) => {
+            eprintln!("edgewise: {error}");
+            Err(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// `edgewise identity serve` until SIGINT, SIGTERM or SIGHUP.
+fn run_identity_serve(
+    objects: Vec<PathBuf>,
+    cluster: &ClusterArgs,
+    listen: &str,
+    epoch: Option<u64>,
+    interval_ms: u64,
+) -> ExitCode {
+    let interval = std::time::Duration::from_millis(interval_ms.max(1));
+    // The cluster's file is rewritten as it changes; serve reads it
+    // again every interval with the others.
+    let (objects, _cluster) = match with_cluster(objects, cluster, Some(interval)) {
+        Ok(found) => found,
+        Err(code) => return code,
+    };
+    let epoch = epoch.unwrap_or_else(|| u64::try_from(unix_now().as_millis()).unwrap_or(u64::MAX));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // SIGINT, SIGTERM or SIGHUP: stop at the next interval, exit 0.
+    for signal in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
+        let _ = signal_hook::flag::register(signal, std::sync::Arc::clone(&stop));
+    }
+    let served = edgewise_observer::identity::serve(
+        &objects,
+        listen,
+        epoch,
+        interval,
+        &stop,
+        |server| {
+            let version = server.version();
+            eprintln!(
+                "edgewise: serving identities on http://{} (epoch {}, seq {})",
+                server.local_addr(),
+                version.epoch,
+                version.seq
+            );
+        },
+        |error| eprintln!("edgewise: keeping the last state: {error}"),
+    );
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("edgewise: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// The time since the Unix epoch (zero if the clock is before it).
 fn unix_now() -> std::time::Duration {
     std::time::SystemTime::now()
@@ -270,66 +366,38 @@ fn run_identity(command: IdentityCommand) -> ExitCode {
     match command {
         IdentityCommand::Build {
             objects,
+            cluster,
             out,
             epoch,
             build_time,
-        } => match build(
-            &objects,
-            &out,
-            epoch.unwrap_or_else(now),
-            build_time.unwrap_or_else(now),
-        ) {
-            Ok(count) => {
-                eprintln!("edgewise: wrote {} ({count} addresses)", out.display());
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("edgewise: {e}");
-                ExitCode::FAILURE
-            }
-        },
-        IdentityCommand::Serve {
-            objects,
-            listen,
-            epoch,
-            interval_ms,
         } => {
-            let epoch =
-                epoch.unwrap_or_else(|| u64::try_from(unix_now().as_millis()).unwrap_or(u64::MAX));
-            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-            // SIGINT, SIGTERM or SIGHUP: stop at the next interval, exit 0.
-            for signal in [
-                signal_hook::consts::SIGINT,
-                signal_hook::consts::SIGTERM,
-                signal_hook::consts::SIGHUP,
-            ] {
-                let _ = signal_hook::flag::register(signal, std::sync::Arc::clone(&stop));
-            }
-            let served = edgewise_observer::identity::serve(
+            let (objects, _cluster) = match with_cluster(objects, &cluster, None) {
+                Ok(found) => found,
+                Err(code) => return code,
+            };
+            match build(
                 &objects,
-                &listen,
-                epoch,
-                std::time::Duration::from_millis(interval_ms.max(1)),
-                &stop,
-                |server| {
-                    let version = server.version();
-                    eprintln!(
-                        "edgewise: serving identities on http://{} (epoch {}, seq {})",
-                        server.local_addr(),
-                        version.epoch,
-                        version.seq
-                    );
-                },
-                |error| eprintln!("edgewise: keeping the last state: {error}"),
-            );
-            match served {
-                Ok(()) => ExitCode::SUCCESS,
+                &out,
+                epoch.unwrap_or_else(now),
+                build_time.unwrap_or_else(now),
+            ) {
+                Ok(count) => {
+                    eprintln!("edgewise: wrote {} ({count} addresses)", out.display());
+                    ExitCode::SUCCESS
+                }
                 Err(e) => {
                     eprintln!("edgewise: {e}");
                     ExitCode::FAILURE
                 }
             }
         }
+        IdentityCommand::Serve {
+            objects,
+            cluster,
+            listen,
+            epoch,
+            interval_ms,
+        } => run_identity_serve(objects, &cluster, &listen, epoch, interval_ms),
         IdentityCommand::Follow { url } => {
             let stop = std::sync::atomic::AtomicBool::new(false);
             edgewise_observer::identity::follow_stream(url.trim_end_matches('/'), &stop, |line| {

@@ -1,0 +1,141 @@
+//! `--kubeconfig FILE` / `--kube` for the commands that read Kubernetes
+//! objects from files (`resolve`, `edges`, `identity build`, `identity
+//! serve`): the cluster is watched (`edgewise-k8s`), and its objects, once
+//! listed, are written to a file of their own that the command reads
+//! beside the ones it was given. `identity serve`, which reads its files
+//! again every interval, gets the file rewritten as the cluster changes.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use edgewise_k8s::{ClusterWatch, WatchError};
+
+/// How long a command waits for the cluster's first full list.
+pub const SYNC_WAIT: Duration = Duration::from_secs(30);
+
+/// Failed list or watch attempts after which a command gives up.
+pub const FAILED_ATTEMPTS: u64 = 3;
+
+/// Where the objects come from besides files.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ClusterArgs {
+    /// Watch the cluster this kubeconfig names for the objects (pods,
+    /// services, EndpointSlices, nodes, namespaces, NetworkPolicies).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Watch the cluster found as kubectl finds it: in-cluster, else
+    /// `$KUBECONFIG` or `~/.kube/config`.
+    #[arg(long)]
+    pub kube: bool,
+}
+
+/// Why the cluster's objects cannot be had.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClusterError {
+    /// The watch cannot start.
+    #[error(transparent)]
+    Watch(#[from] WatchError),
+    /// The cluster was not listed in time.
+    #[error("the cluster was not listed within {} s", SYNC_WAIT.as_secs())]
+    NotSynced,
+    /// Listing kept failing (unreachable, refused, forbidden).
+    #[error("the cluster cannot be listed ({0} failed attempts)")]
+    Unreachable(u64),
+    /// The objects file cannot be written.
+    #[error("{}: {source}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// The cluster's objects in a file, removed when dropped.
+pub struct ClusterFile {
+    path: PathBuf,
+    stop: Arc<AtomicBool>,
+    follower: Option<std::thread::JoinHandle<()>>,
+}
+
+fn write(path: &Path, json: &[u8]) -> Result<(), ClusterError> {
+    // Written beside and renamed: a reader never sees half a file.
+    let partial = path.with_extension("partial");
+    std::fs::write(&partial, json)
+        .and_then(|()| std::fs::rename(&partial, path))
+        .map_err(|source| ClusterError::Write {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+impl ClusterFile {
+    /// Watches the cluster `args` name, if any, and writes its objects once
+    /// listed; with `follow`, the file is rewritten as the cluster changes
+    /// (checked every `follow` interval) until dropped.
+    ///
+    /// # Errors
+    /// [`ClusterError`] when the watch cannot start, the cluster is not
+    /// listed within [`SYNC_WAIT`], or the file cannot be written.
+    pub fn start(
+        args: &ClusterArgs,
+        follow: Option<Duration>,
+    ) -> Result<Option<Self>, ClusterError> {
+        if args.kubeconfig.is_none() && !args.kube {
+            return Ok(None);
+        }
+        let watch = ClusterWatch::start(args.kubeconfig.as_deref())?;
+        let deadline = std::time::Instant::now() + SYNC_WAIT;
+        while !watch.synced() {
+            if std::time::Instant::now() >= deadline {
+                return Err(ClusterError::NotSynced);
+            }
+            if watch.errors() >= FAILED_ATTEMPTS {
+                return Err(ClusterError::Unreachable(watch.errors()));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let path =
+            std::env::temp_dir().join(format!("edgewise-cluster-{}.json", std::process::id()));
+        let mut seen = None;
+        let json = watch.snapshot_if_changed(&mut seen).unwrap_or_default();
+        write(&path, &json)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let follower = follow.map(|interval| {
+            let (path, stop) = (path.clone(), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(interval);
+                    if let Some(json) = watch.snapshot_if_changed(&mut seen)
+                        && let Err(error) = write(&path, &json)
+                    {
+                        eprintln!("edgewise: {error}");
+                    }
+                }
+            })
+        });
+        Ok(Some(Self {
+            path,
+            stop,
+            follower,
+        }))
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for ClusterFile {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(follower) = self.follower.take() {
+            let _ = follower.join();
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
