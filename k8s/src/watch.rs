@@ -179,15 +179,24 @@ where
     let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
     futures::pin_mut!(stream);
     let json = |object: &K| serde_json::to_value(object).unwrap_or_default();
+    let name = kind.as_str();
     while let Some(event) = stream.next().await {
         match event {
             Ok(Event::Apply(object)) => lock(state).apply(kind, json(&object)),
             Ok(Event::Delete(object)) => lock(state).delete(kind, &json(&object)),
-            Ok(Event::Init) => lock(state).relist_start(kind),
+            Ok(Event::Init) => {
+                tracing::info!(kind = name, "listing");
+                lock(state).relist_start(kind);
+            }
             Ok(Event::InitApply(object)) => lock(state).relist_apply(kind, json(&object)),
-            Ok(Event::InitDone) => lock(state).relist_done(kind),
-            Err(_) => {
+            Ok(Event::InitDone) => {
+                let mut state = lock(state);
+                state.relist_done(kind);
+                tracing::info!(kind = name, objects = state.count(kind), "listed");
+            }
+            Err(error) => {
                 errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(kind = name, %error, "watch failed; backing off");
             }
         }
     }

@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use edgewise_edge_set::AggregateOptions;
 use edgewise_observer::CommandError;
 use edgewise_observer::cluster::{ClusterArgs, ClusterFile};
-use edgewise_observer::daemon::config::Settings;
+use edgewise_observer::daemon::config::{Settings, init_logs};
 use edgewise_observer::dns::write_dns;
 use edgewise_observer::edges::{EdgesInput, load, parse_granularity, write_edges, write_graph};
 use edgewise_observer::fingerprints::write_fingerprints;
@@ -262,6 +262,7 @@ fn main() -> ExitCode {
         Command::Identity { command } => run_identity(command),
         Command::Run(flags) => daemon(|| {
             let settings = Settings::resolve(&flags)?;
+            init_logs(settings.log_format.unwrap_or_default());
             edgewise_observer::daemon::live::run(&settings)
         }),
         Command::Replay { file, settings } => daemon(|| {
@@ -271,6 +272,7 @@ fn main() -> ExitCode {
                 None => demo_settings(&settings),
             };
             let settings = Settings::resolve(&flags)?;
+            init_logs(settings.log_format.unwrap_or_default());
             settings.check_replay()?;
             let summary = replay(&file, &settings)?;
             eprint!("{}", summary.table());

@@ -70,8 +70,7 @@ fn stop(daemon: Collected) {
 
 fn attached(daemon: &Collected) {
     assert!(
-        Collected::wait_for(&daemon.stderr, 20, |line| line
-            .starts_with("edgewise: observing")),
+        Collected::wait_for(&daemon.stderr, 20, |line| line.contains(": observing")),
         "the daemon attached: {}",
         Collected::text(&daemon.stderr)
     );

@@ -28,6 +28,7 @@
 //! listen = "127.0.0.1:9464"       # /metrics, /graph, /healthz, /audit (off when absent)
 //! audit_token_file = "token"
 //! stats_interval_seconds = 10
+//! log_format = "text"             # text | json (RUST_LOG sets the levels; default info)
 //!
 //! # Bounds
 //! max_edges = 1000000
@@ -132,6 +133,11 @@ pub struct Settings {
     /// The audit webhook's bearer token, in a file.
     #[arg(long = "audit-token-file")]
     pub audit_token_file: Option<PathBuf>,
+    /// Logs on standard error: text (default) or json, one line per state
+    /// change; `RUST_LOG` sets the levels (default `info`).
+    #[arg(long = "log-format")]
+    #[serde(default, deserialize_with = "parsed")]
+    pub log_format: Option<LogFormat>,
     /// Seconds between `stats` records (default 10; 0: only at the end).
     #[arg(long = "stats-interval-seconds")]
     pub stats_interval_seconds: Option<u64>,
@@ -181,6 +187,43 @@ pub enum ConfigError {
         /// What is wrong.
         problem: String,
     },
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            _ => Err(format!("{text:?}: expected text or json")),
+        }
+    }
+}
+
+/// Starts the logs on standard error in `format`, at the levels of
+/// `RUST_LOG` (default `info`). A second call changes nothing.
+pub fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
 }
 
 /// A setting read with its type's `FromStr`, the error naming the value.
@@ -238,6 +281,7 @@ impl Settings {
                 graph_out,
                 granularity,
                 listen,
+                log_format,
                 audit_token_file,
                 stats_interval_seconds,
                 max_edges,

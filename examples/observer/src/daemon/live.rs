@@ -228,7 +228,8 @@ pub fn run(settings: &Settings) -> Result<(), DaemonError> {
                 });
             }
             sources.follow(settings, &mut pipeline, now);
-            if synced() {
+            if synced() && !shared.is_ready() {
+                tracing::info!("the cluster is listed: ready");
                 shared.set_ready();
             }
             apply(&mut pipeline, &mut captures, &mut output);
@@ -243,7 +244,7 @@ pub fn run(settings: &Settings) -> Result<(), DaemonError> {
         if dump.swap(false, Ordering::Relaxed) {
             window.push(pipeline.drain(now), now);
             for path in write_graph_files(settings, &window.graph())? {
-                eprintln!("edgewise: wrote {}", path.display());
+                tracing::info!(file = %path.display(), "graph written");
             }
         }
         output.flush()?;
@@ -258,7 +259,7 @@ pub fn run(settings: &Settings) -> Result<(), DaemonError> {
     output.write(&Record::Stats(stats));
     output.flush()?;
     for path in write_graph_files(settings, &window.graph())? {
-        eprintln!("edgewise: wrote {}", path.display());
+        tracing::info!(file = %path.display(), "graph written");
     }
     Ok(())
 }
@@ -288,25 +289,28 @@ fn attach(configs: &[CaptureConfig]) -> Result<Vec<Capture>, DaemonError> {
     for config in configs {
         captures.push(Capture::attach(config)?);
     }
-    eprintln!(
-        "edgewise: observing ({})",
-        captures
-            .iter()
-            .flat_map(Capture::attachments)
-            .map(|a| format!("{} {:?} {}", a.interface, a.direction, a.mode))
-            .collect::<Vec<_>>()
-            .join(", ")
+    for attachment in captures.iter().flat_map(Capture::attachments) {
+        tracing::info!(
+            interface = %attachment.interface,
+            direction = ?attachment.direction,
+            mode = %attachment.mode,
+            "attached"
+        );
+    }
+    tracing::info!(
+        interfaces = captures.iter().flat_map(Capture::attachments).count(),
+        "observing"
     );
     if let Some(first) = captures.first()
         && first.pin_dir().is_none()
     {
-        eprintln!(
-            "edgewise: warning: the drop map is not pinned (no writable bpffs at {}): bans will not survive a restart; mount one (mount -t bpf bpf DIR) or set bpf_pin_dir",
-            configs
+        tracing::warn!(
+            pin_dir = %configs
                 .first()
                 .and_then(|c| c.pin_dir.as_deref())
                 .unwrap_or(std::path::Path::new(DEFAULT_PIN_DIR))
-                .display()
+                .display(),
+            "the drop map is not pinned (no writable bpffs there): bans will not survive a restart; mount one (mount -t bpf bpf DIR) or set bpf_pin_dir"
         );
     }
     Ok(captures)
@@ -325,7 +329,7 @@ fn adopt_bans(pipeline: &mut Pipeline, captures: &mut [Capture]) {
                 pipeline.adopt_ban(ban.edge, ban.remaining, now);
             }
         }
-        Err(error) => eprintln!("edgewise: reading the bans held: {error}"),
+        Err(error) => tracing::warn!(%error, "the bans held cannot be read"),
     }
 }
 
@@ -340,7 +344,7 @@ fn apply(pipeline: &mut Pipeline, captures: &mut [Capture], output: &mut Output)
                 for capture in captures.iter_mut() {
                     if let Err(error) = capture.bans().ban(&edge, ttl) {
                         accepted = false;
-                        eprintln!("edgewise: banning {edge}: {error}");
+                        tracing::warn!(%edge, %error, "ban refused");
                     }
                 }
                 pipeline.ban_applied(edge, accepted);
@@ -348,7 +352,7 @@ fn apply(pipeline: &mut Pipeline, captures: &mut [Capture], output: &mut Output)
             Decided::Unban { edge } => {
                 for capture in captures.iter_mut() {
                     if let Err(error) = capture.bans().unban(&edge) {
-                        eprintln!("edgewise: lifting the ban on {edge}: {error}");
+                        tracing::warn!(%edge, %error, "unban refused");
                     }
                 }
             }
@@ -396,11 +400,11 @@ impl Sources<'_> {
                 Ok(inputs) => {
                     pipeline.replace_inputs(inputs.identities, inputs.policies, now);
                     pipeline.replace_services(inputs.services, now);
-                    eprintln!("edgewise: objects and policies read again");
+                    tracing::info!("objects and policies read again");
                 }
                 Err(error) => {
                     pipeline.parse_error("inputs_reload");
-                    eprintln!("edgewise: keeping the last objects and policies: {error}");
+                    tracing::warn!(%error, "keeping the last objects and policies");
                 }
             }
         }
@@ -408,11 +412,11 @@ impl Sources<'_> {
             match load_rules(settings) {
                 Ok(rules) => {
                     pipeline.replace_rules(rules, now);
-                    eprintln!("edgewise: rules read again");
+                    tracing::info!("rules read again");
                 }
                 Err(error) => {
                     pipeline.parse_error("rules_reload");
-                    eprintln!("edgewise: keeping the last rules: {error}");
+                    tracing::warn!(%error, "keeping the last rules");
                 }
             }
         }

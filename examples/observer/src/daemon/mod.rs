@@ -321,10 +321,12 @@ pub fn watch_cluster(settings: &Settings) -> Result<Option<ClusterWatch>, Daemon
     while !watch.synced() && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    if !watch.synced() {
-        eprintln!(
-            "edgewise: the cluster is not listed after {} s; going on, not ready until it is",
-            CLUSTER_SYNC_WAIT.as_secs()
+    if watch.synced() {
+        tracing::info!("the cluster is listed");
+    } else {
+        tracing::warn!(
+            waited_s = CLUSTER_SYNC_WAIT.as_secs(),
+            "the cluster is not listed yet; going on, not ready until it is"
         );
     }
     Ok(Some(watch))
@@ -335,7 +337,7 @@ pub fn watch_cluster(settings: &Settings) -> Result<Option<ClusterWatch>, Daemon
 pub const IDENTITY_WAIT: Duration = Duration::from_secs(10);
 
 /// Follows the identity server at `url` on a thread of its own for the
-/// rest of the process, logging its events to standard error; the table's
+/// rest of the process, logging its events; the table's
 /// reader, once it holds a baseline or [`IDENTITY_WAIT`] passed.
 fn follow_in_background(url: &str) -> edgewise_identity::IdentityReader {
     let mut client = IdentityClient::new(ClientConfig::default());
@@ -345,15 +347,15 @@ fn follow_in_background(url: &str) -> edgewise_identity::IdentityReader {
         let stop = std::sync::atomic::AtomicBool::new(false);
         let config = edgewise_identity::http::FollowConfig::new(url);
         edgewise_identity::http::follow(&mut client, &config, &stop, |event| {
-            eprintln!("edgewise: identity stream: {event:?}");
+            tracing::info!(?event, "identity stream");
         });
     });
     let deadline = std::time::Instant::now() + IDENTITY_WAIT;
     while reader.snapshot().version().is_none() {
         if std::time::Instant::now() >= deadline {
-            eprintln!(
-                "edgewise: no identity baseline within {} s; starting without identities",
-                IDENTITY_WAIT.as_secs()
+            tracing::warn!(
+                waited_s = IDENTITY_WAIT.as_secs(),
+                "no identity baseline yet; starting without identities"
             );
             break;
         }
