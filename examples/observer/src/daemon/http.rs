@@ -2,12 +2,12 @@
 //! `edgewise-http-server` (its limits: headers, bodies refused unread,
 //! timeouts, a connection cap, a shutdown in bounded time):
 //!
-//! - `GET /healthz`: `200 ok` once the observers are attached, `503`
-//!   before.
+//! - `GET /healthz`: `200 ok` once the observers are attached (and the
+//!   cluster listed, when one is followed), `503` before.
 //! - `GET /metrics`: the counters in the Prometheus text (`OpenMetrics`)
 //!   format (prometheus-client), as of the last stats tick.
-//! - `GET /graph`: the service graph so far (`edgewise.graph/v1` JSON), as
-//!   of the last stats tick.
+//! - `GET /graph`: the service graph of the last hour (`edgewise.graph/v1`
+//!   JSON), as of the last stats tick.
 //! - `POST /audit`: the Kubernetes API server's audit webhook
 //!   (`audit.k8s.io/v1` event lists). It needs `Authorization: Bearer
 //!   TOKEN` with the token of `--audit-token-file` (compared in constant
