@@ -112,11 +112,7 @@ impl FakeApiServer {
     /// # Panics
     /// When the file cannot be written.
     pub fn write_kubeconfig(&self, path: &Path) {
-        let text = format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\ncurrent-context: fake\nusers:\n- name: fake\n  user: {{}}\n",
-            self.url()
-        );
-        std::fs::write(path, text).expect("write the kubeconfig");
+        std::fs::write(path, kubeconfig(&self.url())).expect("write the kubeconfig");
     }
 
     /// Adds or replaces an object (its `kind` says where).
@@ -181,6 +177,13 @@ impl FakeApiServer {
         self.shared.lock().generation += 1;
         self.shared.changed.notify_all();
     }
+}
+
+/// A kubeconfig for a server at `url` (no credentials).
+pub fn kubeconfig(url: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {url}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\ncurrent-context: fake\nusers:\n- name: fake\n  user: {{}}\n"
+    )
 }
 
 /// The fake's routes.

@@ -145,13 +145,7 @@ fn edgewise_run_follows_a_cluster_through_its_api() {
         fake.send("apply", Some(object));
     }
     let kubeconfig = dir.join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {url}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\ncurrent-context: fake\nusers:\n- name: fake\n  user: {{}}\n"
-        ),
-    )
-    .unwrap();
+    std::fs::write(&kubeconfig, edgewise_k8s::testing::kubeconfig(&url)).unwrap();
     let inputs = [
         "--kubeconfig".to_owned(),
         kubeconfig.to_str().unwrap().to_owned(),
