@@ -20,4 +20,4 @@ pub mod testing;
 pub mod watch;
 
 pub use state::{ClusterState, Kind};
-pub use watch::{ClusterWatch, WatchError, kube_config};
+pub use watch::{ClusterWatch, Synced, WatchError, kube_config};

@@ -64,6 +64,17 @@ pub async fn kube_config(kubeconfig: Option<&Path>) -> Result<kube::Config, Watc
     }
 }
 
+/// How [`ClusterWatch::wait_synced`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Synced {
+    /// Every kind is listed.
+    Listed,
+    /// Not yet, when the time was up.
+    TimedOut,
+    /// This many failed attempts, and not listed.
+    Failing(u64),
+}
+
 /// The watchers (see the module docs). Dropping it stops them.
 pub struct ClusterWatch {
     state: Arc<Mutex<ClusterState>>,
@@ -135,6 +146,25 @@ impl ClusterWatch {
     /// Whether every kind has been listed once.
     pub fn synced(&self) -> bool {
         lock(&self.state).synced()
+    }
+
+    /// Waits until every kind is listed ([`Synced::Listed`]), `timeout`
+    /// passed ([`Synced::TimedOut`]), or `max_errors` failed attempts were
+    /// met first ([`Synced::Failing`]).
+    pub fn wait_synced(&self, timeout: std::time::Duration, max_errors: u64) -> Synced {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if self.synced() {
+                return Synced::Listed;
+            }
+            if self.errors() >= max_errors {
+                return Synced::Failing(self.errors());
+            }
+            if std::time::Instant::now() >= deadline {
+                return Synced::TimedOut;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     }
 
     /// Watch errors met (each retried after a backoff).

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use edgewise_k8s::{ClusterWatch, WatchError};
+use edgewise_k8s::{ClusterWatch, Synced, WatchError};
 
 /// How long a command waits for the cluster's first full list.
 pub const SYNC_WAIT: Duration = Duration::from_secs(30);
@@ -88,15 +88,10 @@ impl ClusterFile {
             return Ok(None);
         }
         let watch = ClusterWatch::start(args.kubeconfig.as_deref())?;
-        let deadline = std::time::Instant::now() + SYNC_WAIT;
-        while !watch.synced() {
-            if std::time::Instant::now() >= deadline {
-                return Err(ClusterError::NotSynced);
-            }
-            if watch.errors() >= FAILED_ATTEMPTS {
-                return Err(ClusterError::Unreachable(watch.errors()));
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        match watch.wait_synced(SYNC_WAIT, FAILED_ATTEMPTS) {
+            Synced::Listed => {}
+            Synced::TimedOut => return Err(ClusterError::NotSynced),
+            Synced::Failing(errors) => return Err(ClusterError::Unreachable(errors)),
         }
         let path =
             std::env::temp_dir().join(format!("edgewise-cluster-{}.json", std::process::id()));

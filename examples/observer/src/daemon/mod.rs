@@ -317,11 +317,8 @@ pub fn watch_cluster(settings: &Settings) -> Result<Option<ClusterWatch>, Daemon
         return Ok(None);
     }
     let watch = ClusterWatch::start(settings.kubeconfig.as_deref())?;
-    let deadline = std::time::Instant::now() + CLUSTER_SYNC_WAIT;
-    while !watch.synced() && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    if watch.synced() {
+    // A daemon keeps trying whatever fails: only the time bounds the wait.
+    if watch.wait_synced(CLUSTER_SYNC_WAIT, u64::MAX) == edgewise_k8s::Synced::Listed {
         tracing::info!("the cluster is listed");
     } else {
         tracing::warn!(
