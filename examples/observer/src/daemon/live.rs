@@ -170,14 +170,13 @@ pub fn run(settings: &Settings) -> Result<(), DaemonError> {
         .into());
     }
     let cluster = watch_cluster(settings)?;
-    let mut sources = Sources {
-        files: InputFiles::new(settings),
-        rules: InputFiles::rules(settings),
-        cluster: cluster.as_ref(),
-        cluster_seen: None,
-        cluster_json: None,
-    };
-    let mut pipeline = build_pipeline(settings, cluster.as_ref(), true, unix_now_ns())?;
+    let mut sources = Sources::new(settings, cluster.as_ref());
+    let mut pipeline = build_pipeline(
+        settings,
+        sources.cluster_json.as_deref(),
+        true,
+        unix_now_ns(),
+    )?;
     let mut output = Output::open(settings.output.as_deref())?;
     let shared = Arc::new(Shared::default());
     let server = match settings.listen {
@@ -380,7 +379,22 @@ struct Sources<'a> {
     cluster_json: Option<Vec<u8>>,
 }
 
-impl Sources<'_> {
+impl<'a> Sources<'a> {
+    /// The files as they are now and the cluster's first list (which
+    /// builds the pipeline; the first tick reads it again only if it
+    /// changed).
+    fn new(settings: &Settings, cluster: Option<&'a ClusterWatch>) -> Self {
+        let mut cluster_seen = None;
+        let cluster_json = cluster.and_then(|watch| watch.snapshot_if_changed(&mut cluster_seen));
+        Self {
+            files: InputFiles::new(settings),
+            rules: InputFiles::rules(settings),
+            cluster,
+            cluster_seen,
+            cluster_json,
+        }
+    }
+
     /// Reads the objects, policies and rules again when their files or
     /// the cluster changed (a file that cannot be used keeps the last good
     /// state).

@@ -136,16 +136,15 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(
 /// [`DaemonError`] naming the first input that cannot be used.
 pub fn build_pipeline(
     settings: &Settings,
-    cluster: Option<&ClusterWatch>,
+    listed: Option<&[u8]>,
     enforce: bool,
     now_ns: u64,
 ) -> Result<Pipeline, DaemonError> {
-    let listed = cluster.and_then(|watch| watch.snapshot_if_changed(&mut None));
     let Inputs {
         identities: from_objects,
         policies,
         services,
-    } = reload_inputs(settings, listed.as_deref())?;
+    } = reload_inputs(settings, listed)?;
     let identities = if let Some(path) = &settings.identity_mmdb {
         let bytes = std::fs::read(path).map_err(FileError::at(path))?;
         let baseline = Baseline::from_mmdb(&bytes).map_err(|e| DaemonError::Identity {
