@@ -1,6 +1,6 @@
 //! Where and how the observers attach.
 //!
-//! Each interface gets one attachment per direction. [`CaptureConfig::modes`]
+//! Each interface gets one attachment per direction. [`crate::CaptureConfig::modes`]
 //! lists the ways to try, in order, and the first that works wins:
 //! - [`AttachMode::Tcx`]: first in the interface's tcx chain (Linux 6.6 and
 //!   later). A tcx link belongs to the loading process: when it dies, the
@@ -23,11 +23,11 @@ use std::path::Path;
 use std::str::FromStr;
 
 use aya::Ebpf;
-use aya::programs::tc::{NlOptions, TcAttachOptions, TcAttachType};
-use aya::programs::xdp::XdpMode;
+use aya::programs::tc::{NlOptions, SchedClassifierLinkId, TcAttachOptions, TcAttachType};
+use aya::programs::xdp::{XdpLinkId, XdpMode};
 use aya::programs::{LinkOrder, ProgramError, SchedClassifier, Xdp};
 
-use crate::{CaptureConfig, CaptureError, Direction, sys};
+use crate::{CaptureError, Direction, sys};
 
 /// The interface name that stands for the default-route interface.
 pub const AUTO: &str = "auto";
@@ -44,6 +44,10 @@ pub enum AttachMode {
     Clsact,
     /// An XDP program (ingress only).
     Xdp,
+    /// A packet socket ([`crate::PacketCapture`]): observe only, for
+    /// hosts where programs may not be attached. The eBPF [`crate::Capture`]
+    /// skips it.
+    AfPacket,
 }
 
 impl AttachMode {
@@ -54,6 +58,7 @@ impl AttachMode {
             Self::Tcx => "tcx",
             Self::Clsact => "clsact",
             Self::Xdp => "xdp",
+            Self::AfPacket => "af_packet",
         }
     }
 }
@@ -66,7 +71,7 @@ impl fmt::Display for AttachMode {
 
 /// A name that is not an attach mode.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown attach mode {0:?} (expected tcx, clsact or xdp)")]
+#[error("unknown attach mode {0:?} (expected tcx, clsact, xdp or af_packet)")]
 pub struct UnknownMode(pub String);
 
 impl FromStr for AttachMode {
@@ -77,6 +82,7 @@ impl FromStr for AttachMode {
             "tcx" => Ok(Self::Tcx),
             "clsact" => Ok(Self::Clsact),
             "xdp" => Ok(Self::Xdp),
+            "af_packet" => Ok(Self::AfPacket),
             _ => Err(UnknownMode(text.to_owned())),
         }
     }
@@ -87,6 +93,8 @@ impl FromStr for AttachMode {
 pub struct Attachment {
     /// The interface (the default-route interface's own name for [`AUTO`]).
     pub interface: String,
+    /// The interface's index in its network namespace when attached.
+    pub index: u32,
     /// Ingress or egress.
     pub direction: Direction,
     /// How.
@@ -95,68 +103,100 @@ pub struct Attachment {
     pub program: &'static str,
 }
 
-/// Attaches `programs` (ingress, egress) as `config` says; what it attached.
-pub(crate) fn attach_all(
-    ebpf: &mut Ebpf,
-    config: &CaptureConfig,
-    programs: (&'static str, &'static str),
-) -> Result<Vec<Attachment>, CaptureError> {
-    let in_netns = |f: &mut dyn FnMut() -> Result<(), CaptureError>| match &config.netns {
-        Some(netns) => sys::in_netns(netns, f).map_err(CaptureError::Netns)?,
-        None => f(),
-    };
-    let mut attached = Vec::new();
-    let plan = [
-        (programs.0, &config.ingress, Direction::Ingress),
-        (programs.1, &config.egress, Direction::Egress),
-    ];
-    for (program, interfaces, direction) in plan {
-        for name in interfaces {
-            let mut outcome = Err(CaptureError::NoMode {
-                interface: name.clone(),
-                direction: direction_name(direction),
-            });
-            in_netns(&mut || {
-                let interface = if name == AUTO {
-                    default_route_interface()?
-                } else {
-                    name.clone()
-                };
-                outcome = attach_one(ebpf, config, program, &interface, direction);
-                Ok(())
-            })?;
-            attached.push(outcome?);
-        }
-    }
-    Ok(attached)
+/// The kernel's handle of one attachment, to detach it.
+#[derive(Debug)]
+pub(crate) enum LinkHandle {
+    /// A tcx link or a classic filter.
+    Tc(SchedClassifierLinkId),
+    /// An XDP link.
+    Xdp(XdpLinkId),
 }
 
-/// Tries the configured modes in order on one interface.
-fn attach_one(
+/// Loads what `modes` can attach (the tc programs, XDP if asked) so that
+/// a verifier refusal fails the start, not one interface's attach.
+pub(crate) fn load_programs(
     ebpf: &mut Ebpf,
-    config: &CaptureConfig,
+    modes: &[AttachMode],
+    programs: (&'static str, &'static str),
+) -> Result<(), CaptureError> {
+    let mut names = Vec::new();
+    if modes
+        .iter()
+        .any(|&m| matches!(m, AttachMode::Tcx | AttachMode::Clsact))
+    {
+        names.extend([programs.0, programs.1]);
+    }
+    if modes.contains(&AttachMode::Xdp) {
+        names.push(PROGRAM_XDP);
+    }
+    names.dedup();
+    for name in names {
+        let failed = |source| CaptureError::Program {
+            program: name,
+            source: Box::new(source),
+        };
+        let program = ebpf
+            .program_mut(name)
+            .ok_or(failed(ProgramError::NotLoaded))?;
+        if program.fd().is_err() {
+            match program {
+                aya::programs::Program::SchedClassifier(p) => p.load(),
+                aya::programs::Program::Xdp(p) => p.load(),
+                _ => Err(ProgramError::UnexpectedProgramType),
+            }
+            .map_err(failed)?;
+        }
+    }
+    Ok(())
+}
+
+/// The calling thread's network namespace's name for `name`: the
+/// default-route interface for [`AUTO`], else `name`.
+pub(crate) fn resolve(name: &str) -> Result<String, CaptureError> {
+    if name == AUTO {
+        default_route_interface()
+    } else {
+        Ok(name.to_owned())
+    }
+}
+
+/// Tries the configured modes in order on one interface, in the calling
+/// thread's network namespace.
+pub(crate) fn attach_one(
+    ebpf: &mut Ebpf,
+    modes: &[AttachMode],
     program: &'static str,
     interface: &str,
     direction: Direction,
-) -> Result<Attachment, CaptureError> {
+) -> Result<(Attachment, LinkHandle), CaptureError> {
+    let index = sys::if_index(interface).map_err(|source| CaptureError::NoInterface {
+        interface: interface.to_owned(),
+        source,
+    })?;
     let mut last = None;
-    for &mode in &config.modes {
+    for &mode in modes {
         let (name, result) = match mode {
             AttachMode::Xdp if direction == Direction::Egress => continue,
-            AttachMode::Xdp => (PROGRAM_XDP, attach_xdp(ebpf, interface)),
+            AttachMode::AfPacket => continue,
+            AttachMode::Xdp => (
+                PROGRAM_XDP,
+                attach_xdp(ebpf, interface).map(LinkHandle::Xdp),
+            ),
             AttachMode::Tcx | AttachMode::Clsact => (
                 program,
-                attach_tc(ebpf, program, interface, direction, mode),
+                attach_tc(ebpf, program, interface, direction, mode).map(LinkHandle::Tc),
             ),
         };
         match result {
-            Ok(()) => {
-                return Ok(Attachment {
+            Ok(handle) => {
+                let attachment = Attachment {
                     interface: interface.to_owned(),
+                    index,
                     direction,
                     mode,
                     program: name,
-                });
+                };
+                return Ok((attachment, handle));
             }
             Err(source) => {
                 last = Some(CaptureError::Attach {
@@ -175,20 +215,30 @@ fn attach_one(
     }))
 }
 
+/// Detaches one attachment, in the calling thread's network namespace.
+/// An interface that is gone took its links with it: not an error.
+pub(crate) fn detach_one(ebpf: &mut Ebpf, attachment: &Attachment, handle: LinkHandle) {
+    let Some(program) = ebpf.program_mut(attachment.program) else {
+        return;
+    };
+    let _gone = match (program, handle) {
+        (aya::programs::Program::SchedClassifier(p), LinkHandle::Tc(id)) => p.detach(id),
+        (aya::programs::Program::Xdp(p), LinkHandle::Xdp(id)) => p.detach(id),
+        _ => Ok(()),
+    };
+}
+
 fn attach_tc(
     ebpf: &mut Ebpf,
     name: &str,
     interface: &str,
     direction: Direction,
     mode: AttachMode,
-) -> Result<(), ProgramError> {
+) -> Result<SchedClassifierLinkId, ProgramError> {
     let program: &mut SchedClassifier = ebpf
         .program_mut(name)
         .ok_or(ProgramError::NotLoaded)?
         .try_into()?;
-    if program.fd().is_err() {
-        program.load()?;
-    }
     let attach_type = if direction == Direction::Egress {
         TcAttachType::Egress
     } else {
@@ -203,20 +253,15 @@ fn attach_tc(
     } else {
         TcAttachOptions::TcxOrder(LinkOrder::first())
     };
-    program.attach_with_options(interface, attach_type, options)?;
-    Ok(())
+    program.attach_with_options(interface, attach_type, options)
 }
 
-fn attach_xdp(ebpf: &mut Ebpf, interface: &str) -> Result<(), ProgramError> {
+fn attach_xdp(ebpf: &mut Ebpf, interface: &str) -> Result<XdpLinkId, ProgramError> {
     let program: &mut Xdp = ebpf
         .program_mut(PROGRAM_XDP)
         .ok_or(ProgramError::NotLoaded)?
         .try_into()?;
-    if program.fd().is_err() {
-        program.load()?;
-    }
-    program.attach(interface, XdpMode::Default)?;
-    Ok(())
+    program.attach(interface, XdpMode::Default)
 }
 
 /// How many tcx programs are attached to `interface` (ingress, egress),
@@ -249,7 +294,7 @@ pub fn tcx_programs(interface: &str, netns: Option<&Path>) -> Result<(usize, usi
     }
 }
 
-const fn direction_name(direction: Direction) -> &'static str {
+pub(crate) const fn direction_name(direction: Direction) -> &'static str {
     match direction {
         Direction::Egress => "egress",
         _ => "ingress",
@@ -350,7 +395,12 @@ fd000000000000000000000000000000 40 00000000000000000000000000000000 00 00000000
 
     #[test]
     fn modes_parse_and_print() {
-        for mode in [AttachMode::Tcx, AttachMode::Clsact, AttachMode::Xdp] {
+        for mode in [
+            AttachMode::Tcx,
+            AttachMode::Clsact,
+            AttachMode::Xdp,
+            AttachMode::AfPacket,
+        ] {
             assert_eq!(mode.as_str().parse::<AttachMode>(), Ok(mode));
         }
         assert!("tc".parse::<AttachMode>().is_err());

@@ -10,9 +10,9 @@ use aya::programs::ProgramError;
 use aya::{Ebpf, EbpfError, EbpfLoader};
 use thiserror::Error;
 
-use crate::attach::{self, AttachMode, Attachment};
+use crate::attach::{self, AttachMode, Attachment, LinkHandle};
 use crate::bans::{BAN_GATE_PIN_NAME, BANS_PIN_NAME, BanTable, MAP_BAN_GATE, MAP_BANNED_EDGES};
-use crate::event::{self, Event, EventError, decode};
+use crate::event::{self, Direction, Event, EventError, decode};
 use crate::sys;
 
 /// The observer object (built by `build.rs`).
@@ -74,6 +74,16 @@ pub enum CaptureError {
         #[source]
         source: Box<ProgramError>,
     },
+    /// The interface does not exist (in the network namespace attached
+    /// to).
+    #[error("interface {interface}: {source}")]
+    NoInterface {
+        /// The interface.
+        interface: String,
+        /// The lookup's error.
+        #[source]
+        source: std::io::Error,
+    },
     /// No configured mode can attach in that direction (XDP alone for an
     /// egress interface, or no mode at all).
     #[error(
@@ -96,6 +106,24 @@ pub enum CaptureError {
         /// aya's error.
         #[source]
         source: Box<MapError>,
+    },
+    /// A packet socket could not be opened on an interface.
+    #[error("packet socket on {interface}: {source}")]
+    Socket {
+        /// The interface.
+        interface: String,
+        /// The failing call's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Netlink (the interfaces' list and changes) failed.
+    #[error("netlink {call}: {source}")]
+    Netlink {
+        /// What failed.
+        call: &'static str,
+        /// The error.
+        #[source]
+        source: std::io::Error,
     },
     /// The network namespace could not be entered.
     #[error("network namespace: {0}")]
@@ -170,39 +198,64 @@ pub struct Counters {
     pub dropped: u64,
 }
 
-/// Attached observers and their ring buffer. Dropping it detaches them.
+/// Loaded observers, where they are attached, and their ring buffer.
+/// Dropping it detaches them.
 pub struct Capture {
     events: RingBuf<MapData>,
     counters: PerCpuArray<MapData, u64>,
     bans: BanTable,
     pin_dir: Option<PathBuf>,
     attachments: Vec<Attachment>,
+    /// The kernel's handles of `attachments`, in the same order.
+    handles: Vec<LinkHandle>,
+    /// The (ingress, egress) programs attached.
+    programs: (&'static str, &'static str),
+    modes: Vec<AttachMode>,
     /// Owns the programs and their links (`None` only while dropping).
     ebpf: Option<Ebpf>,
-    /// Where the links were made: classic filters are removed through
-    /// netlink by interface index, so they must be removed from there.
+    /// Where the links are made: interface names resolve there, and
+    /// classic filters are removed through netlink by interface index, so
+    /// they must be removed from there.
     netns: Option<PathBuf>,
 }
 
 impl Capture {
-    /// Loads the observers and attaches them (first in each tcx chain).
+    /// Loads the observers and attaches them to every interface `config`
+    /// lists (first in each tcx chain): any interface that cannot be
+    /// attached is an error. [`Capture::load`] and
+    /// [`Capture::attach_interface`] attach one at a time instead, and
+    /// [`crate::follow`] follows interfaces as they come and go.
     ///
     /// # Errors
     /// [`CaptureError`] naming the program, map or interface at fault.
     pub fn attach(config: &CaptureConfig) -> Result<Self, CaptureError> {
+        let mut capture = Self::load(config)?;
+        for (interfaces, direction) in [
+            (&config.ingress, Direction::Ingress),
+            (&config.egress, Direction::Egress),
+        ] {
+            for name in interfaces {
+                // On error the capture is dropped: what was attached goes.
+                capture.attach_interface(name, direction)?;
+            }
+        }
+        Ok(capture)
+    }
+
+    /// Loads the observers (verified, their maps made and the drop map
+    /// pinned as `config` says) without attaching them anywhere;
+    /// `config.ingress` and `config.egress` are not read.
+    ///
+    /// # Errors
+    /// [`CaptureError`] naming the program or map at fault.
+    pub fn load(config: &CaptureConfig) -> Result<Self, CaptureError> {
         let (mut ebpf, pin_dir) = load(config)?;
         fill_egress_sources(&mut ebpf, &config.egress_sources)?;
-        let (ingress, egress) = match config.programs {
+        let programs = match config.programs {
             Programs::Observers => (PROGRAM_INGRESS, PROGRAM_EGRESS),
             Programs::PassThrough => (PROGRAM_PASS_THROUGH, PROGRAM_PASS_THROUGH),
         };
-        let attachments = match attach::attach_all(&mut ebpf, config, (ingress, egress)) {
-            Ok(attachments) => attachments,
-            Err(error) => {
-                release(config.netns.as_deref(), ebpf);
-                return Err(error);
-            }
-        };
+        attach::load_programs(&mut ebpf, &config.modes, programs)?;
         let map_error = |map: &'static str, source: MapError| CaptureError::Map {
             map,
             source: Box::new(source),
@@ -226,10 +279,89 @@ impl Capture {
             counters,
             bans,
             pin_dir,
-            attachments,
+            attachments: Vec::new(),
+            handles: Vec::new(),
+            programs,
+            modes: config.modes.clone(),
             ebpf: Some(ebpf),
             netns: config.netns.clone(),
         })
+    }
+
+    /// Attaches the observer of `direction` to `interface` ([`AUTO`]: the
+    /// default-route interface), trying the configured modes in order;
+    /// attached already, it is left as it is.
+    ///
+    /// # Errors
+    /// [`CaptureError::NoInterface`] when there is no such interface,
+    /// [`CaptureError::Attach`] (the last mode's error) or
+    /// [`CaptureError::NoMode`] when no mode takes it,
+    /// [`CaptureError::Netns`] when the namespace cannot be entered.
+    ///
+    /// [`AUTO`]: crate::AUTO
+    pub fn attach_interface(
+        &mut self,
+        interface: &str,
+        direction: Direction,
+    ) -> Result<&Attachment, CaptureError> {
+        let Some(ebpf) = self.ebpf.as_mut() else {
+            return Err(CaptureError::NoMode {
+                interface: interface.to_owned(),
+                direction: attach::direction_name(direction),
+            });
+        };
+        let program = if direction == Direction::Egress {
+            self.programs.1
+        } else {
+            self.programs.0
+        };
+        let (attachments, modes) = (&self.attachments, &self.modes);
+        let outcome = in_netns(self.netns.as_deref(), || {
+            let interface = attach::resolve(interface)?;
+            let index = sys::if_index(&interface).ok();
+            if let Some(at) = attachments
+                .iter()
+                .position(|a| Some(a.index) == index && a.direction == direction)
+            {
+                return Ok(Err(at));
+            }
+            attach::attach_one(ebpf, modes, program, &interface, direction).map(Ok)
+        })?;
+        let at = match outcome {
+            Err(existing) => existing,
+            Ok((attachment, handle)) => {
+                self.attachments.push(attachment);
+                self.handles.push(handle);
+                self.attachments.len() - 1
+            }
+        };
+        Ok(&self.attachments[at])
+    }
+
+    /// Detaches whatever is attached to the interface of index `index`
+    /// (gone already, or going); what was detached.
+    pub fn detach_interface(&mut self, index: u32) -> Vec<Attachment> {
+        let mut detached = Vec::new();
+        let Some(ebpf) = self.ebpf.as_mut() else {
+            return detached;
+        };
+        let mut at = 0;
+        let mut gone = Vec::new();
+        while at < self.attachments.len() {
+            if self.attachments[at].index == index {
+                gone.push((self.attachments.remove(at), self.handles.remove(at)));
+            } else {
+                at += 1;
+            }
+        }
+        let _ = in_netns(self.netns.as_deref(), || {
+            for (attachment, handle) in gone {
+                attach::detach_one(ebpf, &attachment, handle);
+                detached.push(attachment);
+            }
+            Ok(())
+        });
+        detached
     }
 
     /// How many times the attached programs ran and for how long in all,
@@ -339,6 +471,17 @@ impl Drop for Capture {
         if let Some(ebpf) = self.ebpf.take() {
             release(self.netns.as_deref(), ebpf);
         }
+    }
+}
+
+/// Runs `f` inside `netns` when given, else here.
+fn in_netns<T>(
+    netns: Option<&Path>,
+    f: impl FnOnce() -> Result<T, CaptureError>,
+) -> Result<T, CaptureError> {
+    match netns {
+        Some(netns) => sys::in_netns(netns, f).map_err(CaptureError::Netns)?,
+        None => f(),
     }
 }
 

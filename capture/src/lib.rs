@@ -24,6 +24,14 @@
 //! [`Capture`] detaches everything, and when the loading process dies its
 //! tcx and XDP links go and traffic passes.
 //!
+//! [`follow`] keeps sensors on every interface whose name matches a
+//! pattern (`cali*`, `lxc*`, a name, `auto`) as links come and go, told by
+//! netlink ([`links`]); an attach that fails on one interface is reported
+//! and the rest keep running. [`packets`] is the passive sensor for hosts
+//! where programs may not be attached: packet sockets with a classic BPF
+//! filter, their packets turned into the same events by the replay's
+//! rules.
+//!
 //! [`event`] decodes the ring's records without copying; [`replay`] turns a
 //! pcap or pcapng file into the same events by the same rules, for
 //! `edgewise replay` and for tests.
@@ -45,7 +53,13 @@ pub mod attach;
 #[cfg(feature = "kernel")]
 pub mod bans;
 #[cfg(feature = "kernel")]
+pub mod follow;
+#[cfg(feature = "kernel")]
 mod kernel;
+#[cfg(feature = "kernel")]
+pub mod links;
+#[cfg(feature = "kernel")]
+pub mod packets;
 #[cfg(feature = "kernel")]
 mod sys;
 
@@ -55,5 +69,9 @@ pub use attach::{AUTO, AttachMode, Attachment, PROGRAM_XDP, tcx_programs};
 pub use bans::{BAN_GATE_PIN_NAME, BANS_PIN_NAME, Ban, BanTable, MAP_BAN_GATE, MAP_BANNED_EDGES};
 pub use event::{Direction, Event, EventError, EventKind, decode};
 #[cfg(feature = "kernel")]
+pub use follow::{Change, Failure, Follower, InterfacePattern, Sensor};
+#[cfg(feature = "kernel")]
 pub use kernel::*;
+#[cfg(feature = "kernel")]
+pub use packets::PacketCapture;
 pub use replay::{Replay, ReplayConfig};

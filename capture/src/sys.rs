@@ -1,7 +1,8 @@
 //! Where the crate meets the kernel outside aya: the system calls aya does
-//! not wrap (`setns`, `poll`, `clock_gettime`), the map key and value types the
-//! programs share (`bpf/event.h`), and the kernel's way of counting time.
-//! Every `unsafe` block of the crate is here.
+//! not wrap (`setns`, `poll`, `clock_gettime`, `if_nametoindex`, packet
+//! sockets), the map key and value types the programs share
+//! (`bpf/event.h`), and the kernel's way of counting time. Every `unsafe`
+//! block of the crate is here.
 
 use std::fs::File;
 use std::io;
@@ -28,6 +29,25 @@ pub(crate) fn in_netns<T>(netns: &Path, f: impl FnOnce() -> T) -> io::Result<T> 
     Ok(result)
 }
 
+/// The index of the interface `name` in the calling thread's network
+/// namespace.
+///
+/// # Errors
+/// `NotFound` when there is no such interface (or the name cannot be one).
+pub(crate) fn if_index(name: &str) -> io::Result<u32> {
+    let not_found = || io::Error::new(io::ErrorKind::NotFound, "no such interface");
+    let name = std::ffi::CString::new(name).map_err(|_| not_found())?;
+    // SAFETY: `name` is a valid NUL-terminated string that outlives the
+    // call, which only reads it.
+    #[expect(unsafe_code, reason = "if_nametoindex(3) has no safe wrapper in std")]
+    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    if index == 0 {
+        Err(not_found())
+    } else {
+        Ok(index)
+    }
+}
+
 fn setns(namespace: &File) -> io::Result<()> {
     // SAFETY: `namespace` is an open file, so its descriptor is valid for
     // the duration of the call; setns only reads it.
@@ -48,16 +68,36 @@ pub(crate) fn wait_readable(
     fd: std::os::fd::BorrowedFd<'_>,
     timeout: std::time::Duration,
 ) -> io::Result<bool> {
-    let mut entry = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
+    wait_any(&[fd], timeout)
+}
+
+/// Waits until one of `fds` is readable or `timeout` passes; whether one
+/// is.
+///
+/// # Errors
+/// The `poll` error.
+pub(crate) fn wait_any(
+    fds: &[std::os::fd::BorrowedFd<'_>],
+    timeout: std::time::Duration,
+) -> io::Result<bool> {
+    let mut entries: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|fd| libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
     let millis = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
-    // SAFETY: `entry` is one valid pollfd that outlives the call, and the
-    // count passed is 1; `fd` is borrowed, so it stays open during it.
+    if entries.is_empty() {
+        std::thread::sleep(timeout);
+        return Ok(false);
+    }
+    let count = libc::nfds_t::try_from(entries.len()).unwrap_or(libc::nfds_t::MAX);
+    // SAFETY: `entries` holds `count` valid pollfds and outlives the call;
+    // the descriptors are borrowed, so they stay open during it.
     #[expect(unsafe_code, reason = "poll(2) has no safe wrapper in std")]
-    let ready = unsafe { libc::poll(&raw mut entry, 1, millis) };
+    let ready = unsafe { libc::poll(entries.as_mut_ptr(), count, millis) };
     match ready {
         -1 => {
             let error = io::Error::last_os_error();
@@ -126,4 +166,175 @@ pub(crate) fn monotonic_ns() -> u64 {
 /// at `u64::MAX`, some 584 years).
 pub(crate) fn nanos(duration: std::time::Duration) -> u64 {
     u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// `PACKET_OUTGOING`: a packet the host sent.
+pub(crate) const PACKET_OUTGOING: u8 = 4;
+
+/// A packet socket (`AF_PACKET`, `SOCK_DGRAM`: packets from their network
+/// header) on the interface of index `index` in the calling thread's
+/// namespace, non-blocking, with `filter` (classic BPF) attached before it
+/// is bound so that it never receives a packet the filter would refuse,
+/// and a receive buffer of `buffer_bytes`.
+///
+/// # Errors
+/// The failing call's error, naming it.
+pub(crate) fn packet_socket(
+    index: u32,
+    filter: &[libc::sock_filter],
+    buffer_bytes: u32,
+) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    let named = |call: &str| {
+        let error = io::Error::last_os_error();
+        io::Error::new(error.kind(), format!("{call}: {error}"))
+    };
+    // SAFETY: plain system call with constant arguments; protocol 0 means
+    // nothing is received until the bind below.
+    #[expect(unsafe_code, reason = "socket(2) for AF_PACKET has no safe wrapper")]
+    let raw = unsafe {
+        libc::socket(
+            libc::AF_PACKET,
+            libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
+    if raw < 0 {
+        return Err(named("socket(AF_PACKET)"));
+    }
+    // SAFETY: `raw` is a descriptor just returned by socket(2), owned by
+    // nothing else.
+    #[expect(unsafe_code, reason = "taking ownership of a new descriptor")]
+    let socket = unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) };
+    let program = libc::sock_fprog {
+        len: u16::try_from(filter.len()).unwrap_or(u16::MAX),
+        filter: filter.as_ptr().cast_mut(),
+    };
+    set_option(&socket, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &program)
+        .map_err(|_| named("setsockopt(SO_ATTACH_FILTER)"))?;
+    let buffer = libc::c_int::try_from(buffer_bytes).unwrap_or(libc::c_int::MAX);
+    // SO_RCVBUFFORCE needs CAP_NET_ADMIN; without it the capped size is fine.
+    if set_option(&socket, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &buffer).is_err() {
+        let _ = set_option(&socket, libc::SOL_SOCKET, libc::SO_RCVBUF, &buffer);
+    }
+    // SAFETY: an all-zero sockaddr_ll is a valid value of the type.
+    #[expect(unsafe_code, reason = "zeroed C struct")]
+    let mut address: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    address.sll_family = u16::try_from(libc::AF_PACKET).unwrap_or_default();
+    address.sll_protocol = u16::try_from(libc::ETH_P_ALL).unwrap_or_default().to_be();
+    address.sll_ifindex = libc::c_int::try_from(index).unwrap_or(0);
+    let length = libc::socklen_t::try_from(size_of::<libc::sockaddr_ll>()).unwrap_or(0);
+    // SAFETY: `address` is a valid sockaddr_ll of `length` bytes that
+    // outlives the call; the socket is open.
+    #[expect(unsafe_code, reason = "bind(2) of a sockaddr_ll has no safe wrapper")]
+    let status = unsafe {
+        libc::bind(
+            socket.as_raw_fd(),
+            (&raw const address).cast::<libc::sockaddr>(),
+            length,
+        )
+    };
+    if status != 0 {
+        return Err(named("bind(AF_PACKET)"));
+    }
+    Ok(socket)
+}
+
+fn set_option<T>(
+    socket: &std::os::fd::OwnedFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: &T,
+) -> io::Result<()> {
+    let length = libc::socklen_t::try_from(size_of::<T>()).unwrap_or(0);
+    // SAFETY: `value` points at a valid `T` of `length` bytes that outlives
+    // the call, which only reads it; the socket is open.
+    #[expect(unsafe_code, reason = "setsockopt(2) has no safe wrapper in std")]
+    let status = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            level,
+            name,
+            std::ptr::from_ref(value).cast::<libc::c_void>(),
+            length,
+        )
+    };
+    if status == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Reads one packet into `buffer` without waiting: its length and the
+/// kernel's packet type (`PACKET_HOST`, `PACKET_OUTGOING`, ...), or `None`
+/// when none waits.
+///
+/// # Errors
+/// The `recvfrom` error.
+pub(crate) fn receive_packet(
+    socket: std::os::fd::BorrowedFd<'_>,
+    buffer: &mut [u8],
+) -> io::Result<Option<(usize, u8)>> {
+    loop {
+        // SAFETY: an all-zero sockaddr_ll is a valid value of the type.
+        #[expect(unsafe_code, reason = "zeroed C struct")]
+        let mut address: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        let mut length = libc::socklen_t::try_from(size_of::<libc::sockaddr_ll>()).unwrap_or(0);
+        // SAFETY: `buffer` is valid for writes of its length, `address` for
+        // `length` bytes; both outlive the call; the socket is open.
+        #[expect(unsafe_code, reason = "recvfrom(2) has no safe wrapper in std")]
+        let read = unsafe {
+            libc::recvfrom(
+                socket.as_raw_fd(),
+                buffer.as_mut_ptr().cast::<libc::c_void>(),
+                buffer.len(),
+                libc::MSG_DONTWAIT,
+                (&raw mut address).cast::<libc::sockaddr>(),
+                &raw mut length,
+            )
+        };
+        if let Ok(read) = usize::try_from(read) {
+            return Ok(Some((read.min(buffer.len()), address.sll_pkttype)));
+        }
+        let error = io::Error::last_os_error();
+        match error.kind() {
+            io::ErrorKind::WouldBlock => return Ok(None),
+            io::ErrorKind::Interrupted => {}
+            _ => return Err(error),
+        }
+    }
+}
+
+/// The packets a packet socket received and dropped (its buffer was full)
+/// since the last call (`PACKET_STATISTICS` resets them).
+///
+/// # Errors
+/// The `getsockopt` error.
+pub(crate) fn packet_statistics(socket: std::os::fd::BorrowedFd<'_>) -> io::Result<(u64, u64)> {
+    let mut statistics = libc::tpacket_stats {
+        tp_packets: 0,
+        tp_drops: 0,
+    };
+    let mut length = libc::socklen_t::try_from(size_of::<libc::tpacket_stats>()).unwrap_or(0);
+    // SAFETY: `statistics` is valid for writes of `length` bytes and
+    // outlives the call; the socket is open.
+    #[expect(unsafe_code, reason = "getsockopt(2) has no safe wrapper in std")]
+    let status = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_STATISTICS,
+            (&raw mut statistics).cast::<libc::c_void>(),
+            &raw mut length,
+        )
+    };
+    if status == 0 {
+        Ok((
+            u64::from(statistics.tp_packets),
+            u64::from(statistics.tp_drops),
+        ))
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }

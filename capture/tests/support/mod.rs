@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use edgewise_capture::{Capture, Direction, EventKind};
+use edgewise_capture::{Direction, EventKind, Sensor};
 use edgewise_test_support::{Namespaces, have, is_root, run, skip};
 
 /// What one event said, owned.
@@ -148,12 +148,12 @@ pub fn connects(namespace: &str, from: &str, to: &str, port: u16, seconds: f32) 
 
 /// Polls until `count` events came, the ring ran dry after some, or 5 s
 /// passed.
-pub fn collect(capture: &mut Capture, count: usize) -> Vec<Seen> {
+pub fn collect(capture: &mut impl Sensor, count: usize) -> Vec<Seen> {
     let mut seen = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(5);
     while seen.len() < count && Instant::now() < deadline {
         let read = capture
-            .poll(Duration::from_millis(100), |event| {
+            .poll_events(Duration::from_millis(100), &mut |event| {
                 let event = event.expect("a record the programs wrote decodes");
                 seen.push(Seen {
                     kind: event.kind,
