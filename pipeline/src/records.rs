@@ -312,4 +312,10 @@ pub struct StatsRecord {
     /// Those packets, by the rule that holds the ban (`adopted` for an
     /// adopted one).
     pub packets_dropped_by_rule: BTreeMap<String, u64>,
+    /// Sensors attached now, one per interface and direction (live only;
+    /// the pipeline leaves it 0 for its runner to fill).
+    pub interfaces: usize,
+    /// Interfaces whose attach failed and waits for the link to change:
+    /// `"INTERFACE DIRECTION"` -> the error (live only).
+    pub interface_failures: BTreeMap<String, String>,
 }

@@ -2,12 +2,14 @@
 //! flag for each setting that overrides the file.
 //!
 //! ```toml
-//! # Where to observe (edgewise run): ingress and egress on these...
-//! observe_interfaces = ["cni0"]
+//! # Where to observe (edgewise run): ingress and egress on these names or
+//! # globs (followed as interfaces come and go)...
+//! observe_interfaces = ["cni0", "cali*"]
 //! # ...and egress only on these ("auto": the default-route interface),
 //! # limited to packets from the pod CIDRs when pod_cidrs is set.
 //! observe_egress_interfaces = ["auto"]
-//! observe_mode = "tcx"            # tcx | clsact | xdp (xdp: ingress; egress falls back to tcx)
+//! observe_mode = "tcx"            # tcx | clsact | xdp (xdp: ingress; egress falls back to tcx) | af_packet (observe only)
+//! observe_netns = "/run/netns/x"  # observe in this network namespace (a name under /run/netns, or a path)
 //! pod_cidrs = ["10.42.0.0/16"]
 //! service_cidrs = ["10.43.0.0/16"]
 //! home_nets = ["10.0.0.0/8"]      # net.dst_home (default: pod and service CIDRs, RFC 1918, fc00::/7)
@@ -57,7 +59,8 @@ pub struct Settings {
     #[arg(long)]
     #[serde(skip)]
     pub config: Option<PathBuf>,
-    /// Interfaces to observe on ingress and egress (repeat or comma-separate).
+    /// Interfaces to observe on ingress and egress: names or globs such as
+    /// `cali*` (repeat or comma-separate), followed as they come and go.
     #[arg(long = "observe-interfaces", value_delimiter = ',')]
     #[serde(default)]
     pub observe_interfaces: Vec<String>,
@@ -66,11 +69,16 @@ pub struct Settings {
     #[arg(long = "observe-egress-interfaces", value_delimiter = ',')]
     #[serde(default)]
     pub observe_egress_interfaces: Vec<String>,
-    /// How to attach: tcx (default), clsact or xdp (ingress only; egress
-    /// then falls back to tcx).
+    /// How to attach: tcx (default), clsact, xdp (ingress only; egress
+    /// then falls back to tcx), or `af_packet` (packet sockets, observe
+    /// only, for hosts where programs may not be attached).
     #[arg(long = "observe-mode")]
     #[serde(default, deserialize_with = "parsed")]
     pub observe_mode: Option<edgewise_capture::AttachMode>,
+    /// Observe in this network namespace: a name under /run/netns, or a
+    /// path such as /proc/PID/ns/net (default: the daemon's own).
+    #[arg(long = "observe-netns")]
+    pub observe_netns: Option<String>,
     /// Pod CIDRs: egress-only interfaces observe packets from these only.
     #[arg(long = "pod-cidrs", value_delimiter = ',')]
     #[serde(default)]
@@ -273,6 +281,7 @@ impl Settings {
                 config,
                 kubeconfig,
                 observe_mode,
+                observe_netns,
                 node_name,
                 identity_mmdb,
                 identity_stream,
@@ -308,6 +317,18 @@ impl Settings {
         Ok(settings)
     }
 
+    /// The network namespace to observe in, as a path: a bare name is one
+    /// under /run/netns (as `ip netns` makes them).
+    pub fn observe_netns_path(&self) -> Option<PathBuf> {
+        self.observe_netns.as_deref().map(|netns| {
+            if netns.contains('/') {
+                PathBuf::from(netns)
+            } else {
+                PathBuf::from("/run/netns").join(netns)
+            }
+        })
+    }
+
     fn check(&self) -> Result<(), ConfigError> {
         let invalid = |setting, problem: &str| {
             Err(ConfigError::Invalid {
@@ -323,6 +344,22 @@ impl Settings {
                 "objects",
                 "give identities either as objects (files or a cluster watch) or through the identity client, not both",
             );
+        }
+        for pattern in self
+            .observe_interfaces
+            .iter()
+            .chain(&self.observe_egress_interfaces)
+        {
+            if let Err(error) = pattern.parse::<edgewise_capture::InterfacePattern>() {
+                return invalid("observe_interfaces", &error.to_string());
+            }
+        }
+        if self
+            .observe_netns
+            .as_deref()
+            .is_some_and(|n| n.is_empty() || n.contains('\0'))
+        {
+            return invalid("observe_netns", "a namespace name or path");
         }
         if self
             .dns_max_payload
@@ -384,6 +421,7 @@ impl Settings {
                 !self.observe_egress_interfaces.is_empty(),
             ),
             ("observe_mode", self.observe_mode.is_some()),
+            ("observe_netns", self.observe_netns.is_some()),
             ("listen", self.listen.is_some()),
             ("audit_token_file", self.audit_token_file.is_some()),
             ("ring_bytes", self.ring_bytes.is_some()),
@@ -463,6 +501,8 @@ mod tests {
             .to_string()
         };
         assert!(error("observe_mode = \"tc\"").contains("unknown attach mode \"tc\""));
+        assert!(error("observe_interfaces = [\"cali[\"]").contains("interface pattern"));
+        assert!(error("observe_interfaces = [\"a/b\"]").contains("interface pattern"));
         assert!(error("ring_bytes = 5000").contains("setting ring_bytes"));
         assert!(error("max_edgez = 1").contains("unknown field"));
         assert!(error("pod_cidrs = [\"10.42.0.0/33\"]").contains("edgewise-config"));

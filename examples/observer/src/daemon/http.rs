@@ -2,8 +2,11 @@
 //! `edgewise-http-server` (its limits: headers, bodies refused unread,
 //! timeouts, a connection cap, a shutdown in bounded time):
 //!
-//! - `GET /healthz`: `200 ok` once the observers are attached (and the
-//!   cluster listed, when one is followed), `503` before.
+//! - `GET /healthz`: `200 ok` once the sensors are loaded (and the
+//!   cluster listed, when one is followed), `503` before; the body goes on
+//!   with how many attachments there are, each interface whose attach
+//!   failed (`failed: IFACE DIRECTION: error`) and each listed interface
+//!   that does not exist (`missing: IFACE`).
 //! - `GET /metrics`: the counters in the Prometheus text (`OpenMetrics`)
 //!   format (prometheus-client), as of the last stats tick.
 //! - `GET /graph`: the service graph of the last hour (`edgewise.graph/v1`
@@ -68,6 +71,8 @@ struct Metrics {
     packets_dropped: Family<Labels, Counter>,
     audit_dropped: Family<Labels, Counter>,
     secret_reads: Counter,
+    interfaces: Gauge,
+    interface_failures: Family<Labels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -90,6 +95,8 @@ impl Default for Metrics {
             packets_dropped: Family::default(),
             audit_dropped: Family::default(),
             secret_reads: Counter::default(),
+            interfaces: Gauge::default(),
+            interface_failures: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -118,6 +125,7 @@ impl Default for Metrics {
             metrics.lost_events.clone(),
         );
         registry.register("edges", "Edges held", metrics.edges.clone());
+        metrics.register_sensors(&mut registry);
         registry.register(
             "dns_responses",
             "DNS responses read",
@@ -158,16 +166,6 @@ impl Default for Metrics {
             "Packets the kernel dropped for banned edges, by the rule holding the ban (as reported, at most a second late)",
             metrics.packets_dropped.clone(),
         );
-        registry.register(
-            "audit_dropped",
-            "Audit events not kept, by reason",
-            metrics.audit_dropped.clone(),
-        );
-        registry.register(
-            "secret_reads",
-            "Secret reads by service accounts from the audit webhook",
-            metrics.secret_reads.clone(),
-        );
         Self {
             registry,
             ..metrics
@@ -193,6 +191,30 @@ fn set_family<K: AsRef<str>>(
 }
 
 impl Metrics {
+    /// The sensors' and the audit webhook's metrics.
+    fn register_sensors(&self, registry: &mut Registry) {
+        registry.register(
+            "audit_dropped",
+            "Audit events not kept, by reason",
+            self.audit_dropped.clone(),
+        );
+        registry.register(
+            "secret_reads",
+            "Secret reads by service accounts from the audit webhook",
+            self.secret_reads.clone(),
+        );
+        registry.register(
+            "interfaces_attached",
+            "Sensors attached, one per interface and direction",
+            self.interfaces.clone(),
+        );
+        registry.register(
+            "interface_attach_failed",
+            "1 for each interface and direction whose attach failed and waits for the link to change",
+            self.interface_failures.clone(),
+        );
+    }
+
     fn set(&self, stats: &StatsRecord) {
         set_family(&self.events, "kind", &stats.events);
         set_family(&self.parse_errors, "reason", &stats.parse_errors);
@@ -215,6 +237,19 @@ impl Metrics {
             .set(i64::try_from(stats.dns_mappings).unwrap_or(i64::MAX));
         self.bans_held
             .set(i64::try_from(stats.bans_held).unwrap_or(i64::MAX));
+        self.interfaces
+            .set(i64::try_from(stats.interfaces).unwrap_or(i64::MAX));
+        // Only the failures of now: one that cleared goes.
+        self.interface_failures.clear();
+        for key in stats.interface_failures.keys() {
+            let (interface, direction) = key.rsplit_once(' ').unwrap_or((key, ""));
+            self.interface_failures
+                .get_or_create(&vec![
+                    ("interface", interface.to_owned()),
+                    ("direction", direction.to_owned()),
+                ])
+                .set(1);
+        }
     }
 }
 
@@ -222,6 +257,8 @@ impl Metrics {
 #[derive(Default)]
 pub struct Shared {
     ready: AtomicBool,
+    /// The `/healthz` body when ready.
+    health: Mutex<Bytes>,
     graph: Mutex<Bytes>,
     metrics: Mutex<Metrics>,
     /// The metrics as last published, rendered.
@@ -238,6 +275,11 @@ impl Shared {
     /// The observers are attached (and the cluster listed, when followed).
     pub fn set_ready(&self) {
         self.ready.store(true, Ordering::Relaxed);
+    }
+
+    /// What the sensors' state says, for `/healthz`.
+    pub fn set_sensors(&self, health: &super::sensors::SensorHealth) {
+        *lock(&self.health) = Bytes::from(health.detail());
     }
 
     /// Whether [`Shared::set_ready`] was called.
@@ -387,7 +429,12 @@ impl Service for Endpoints {
         let shared = &self.shared;
         match (&head.method, head.path.as_str()) {
             (&Method::GET, "/healthz") => Some(if shared.ready.load(Ordering::Relaxed) {
-                Reply::text(StatusCode::OK, "ok\n")
+                let detail = lock(&shared.health).clone();
+                if detail.is_empty() {
+                    Reply::text(StatusCode::OK, "ok\n")
+                } else {
+                    Reply::ok("text/plain; charset=utf-8", detail)
+                }
             } else {
                 Reply::text(StatusCode::SERVICE_UNAVAILABLE, "starting\n")
             }),

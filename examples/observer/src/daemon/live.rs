@@ -2,13 +2,13 @@
 //! events through the pipeline, and `drop` rules' bans back into the
 //! kernel. Needs root.
 //!
-//! - `observe_interfaces` get the observers on ingress and egress;
-//!   `observe_egress_interfaces` on egress only, limited to packets from
-//!   `pod_cidrs` when set (each group is its own capture, so the limit does
-//!   not touch the first). A ban goes into every capture's drop map.
+//! - The sensors ([`super::sensors`]): `observe_interfaces` on ingress
+//!   and egress, `observe_egress_interfaces` on egress only, names or globs
+//!   followed as interfaces come and go (checked on every turn of the
+//!   loop, so a new pod's veth is observed within a fraction of a second).
 //! - Event times are the kernel's monotonic clock, turned into Unix time
 //!   with the offset measured at start.
-//! - The pipeline's kernel actions are applied to every capture's drop
+//! - The pipeline's kernel actions are applied to every sensor's drop
 //!   map and its answer given back ([`Pipeline::ban_applied`]); bans held
 //!   in the pinned map at start are adopted.
 //! - Every stats interval: the objects, policies and rules files read
@@ -23,19 +23,19 @@
 //! - SIGUSR1: write the graph files now (`--graph-out`).
 //! - SIGINT, SIGTERM or SIGHUP (a closed terminal): stop reading, detach
 //!   every program (dropping the
-//!   captures), write the last `stats` and the graph files, flush, exit 0.
+//!   sensors), write the last `stats` and the graph files, flush, exit 0.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use edgewise_capture::{AttachMode, Capture, CaptureConfig};
 use edgewise_edge_set::{GraphSlice, ServiceGraph};
 use edgewise_pipeline::{Output as Decided, Pipeline, Record, StatsRecord};
 
 use super::config::Settings;
 use super::http::{HttpServer, Shared};
+use super::sensors::Sensors;
 use super::{
     DaemonError, InputFiles, Output, build_pipeline, load_rules, reload_inputs, stats_interval,
     watch_cluster, write_graph_files,
@@ -100,59 +100,6 @@ fn monotonic_offset_ns() -> u64 {
 /// Where the drop map is pinned unless `bpf_pin_dir` says otherwise.
 pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/edgewise";
 
-/// One capture for `observe_interfaces` (ingress and egress) and one for
-/// `observe_egress_interfaces` (with the pod CIDRs as its source filter).
-/// The first one's drop map is pinned in `bpf_pin_dir` when bpffs allows,
-/// so another process can ban through it and bans outlive a restart.
-fn capture_configs(settings: &Settings) -> Vec<CaptureConfig> {
-    let modes = match settings.observe_mode {
-        Some(AttachMode::Clsact) => vec![AttachMode::Clsact],
-        Some(AttachMode::Xdp) => vec![AttachMode::Xdp, AttachMode::Tcx],
-        _ => vec![AttachMode::Tcx],
-    };
-    let mut base = CaptureConfig {
-        modes,
-        pin_dir: Some(
-            settings
-                .bpf_pin_dir
-                .clone()
-                .unwrap_or_else(|| DEFAULT_PIN_DIR.into()),
-        ),
-        ..CaptureConfig::default()
-    };
-    if let Some(bytes) = settings.ring_bytes {
-        base.ring_bytes = bytes;
-    }
-    if let Some(payload) = settings.dns_max_payload {
-        base.dns_max_payload = payload;
-    }
-    if let Some(seconds) = settings.flow_sample_seconds {
-        base.flow_sample_window = Duration::from_secs(seconds);
-    }
-    let mut configs = Vec::new();
-    if !settings.observe_interfaces.is_empty() {
-        configs.push(CaptureConfig {
-            ingress: settings.observe_interfaces.clone(),
-            egress: settings.observe_interfaces.clone(),
-            ..base.clone()
-        });
-    }
-    if !settings.observe_egress_interfaces.is_empty() {
-        configs.push(CaptureConfig {
-            egress: settings.observe_egress_interfaces.clone(),
-            egress_sources: settings.pod_cidrs.clone(),
-            // The first capture holds the pin.
-            pin_dir: if configs.is_empty() {
-                base.pin_dir.clone()
-            } else {
-                None
-            },
-            ..base
-        });
-    }
-    configs
-}
-
 /// Runs until SIGINT or SIGTERM.
 ///
 /// # Errors
@@ -160,15 +107,6 @@ fn capture_configs(settings: &Settings) -> Vec<CaptureConfig> {
 /// attach (naming the program and interface) or an output error.
 pub fn run(settings: &Settings) -> Result<(), DaemonError> {
     let (stop, dump) = signals()?;
-    let configs = capture_configs(settings);
-    if configs.is_empty() {
-        return Err(super::config::ConfigError::Invalid {
-            setting: "observe_interfaces",
-            problem: "no interface to observe (observe_interfaces or observe_egress_interfaces)"
-                .to_owned(),
-        }
-        .into());
-    }
     let cluster = watch_cluster(settings)?;
     let mut sources = Sources::new(settings, cluster.as_ref());
     let mut pipeline = build_pipeline(
@@ -183,9 +121,13 @@ pub fn run(settings: &Settings) -> Result<(), DaemonError> {
         Some(address) => Some(HttpServer::start(address, settings, Arc::clone(&shared))?),
         None => None,
     };
-    let mut captures = attach(&configs)?;
-    adopt_bans(&mut pipeline, &mut captures);
-    // Ready once attached and, when following a cluster, once it is listed.
+    let mut sensors = Sensors::start(settings)?;
+    for ban in sensors.held_bans() {
+        pipeline.adopt_ban(ban.edge, ban.remaining, unix_now_ns());
+    }
+    shared.set_sensors(&sensors.health());
+    // Ready once the sensors are loaded and, when following a cluster,
+    // once it is listed.
     let synced = || cluster.as_ref().is_none_or(ClusterWatch::synced);
     if synced() {
         shared.set_ready();
@@ -195,21 +137,19 @@ pub fn run(settings: &Settings) -> Result<(), DaemonError> {
     let mut next_tick = Instant::now() + interval;
     let mut window = SliceWindow::default();
     while !stop.load(Ordering::Relaxed) {
-        let wait = Duration::from_millis(100) / u32::try_from(captures.len()).unwrap_or(1);
-        for capture in &mut captures {
-            capture.poll(wait, |event| match event {
-                Ok(event) => {
-                    let now = event.timestamp_ns.saturating_add(offset);
-                    pipeline.handle_event(&event, now);
-                }
-                Err(error) => pipeline.parse_error(error.reason()),
-            })?;
-        }
+        sensors.poll(Duration::from_millis(100), &mut |event| match event {
+            Ok(event) => {
+                let now = event.timestamp_ns.saturating_add(offset);
+                pipeline.handle_event(&event, now);
+            }
+            Err(error) => pipeline.parse_error(error.reason()),
+        })?;
+        sensors.follow();
         let now = unix_now_ns();
         if pipeline.poll_timeout().is_some_and(|at| at <= now) {
             pipeline.handle_timeout(now);
         }
-        apply(&mut pipeline, &mut captures, &mut output);
+        apply(&mut pipeline, &mut sensors, &mut output);
         for batch in shared.take_audits() {
             for read in pipeline.secret_reads(batch) {
                 output.write(&Record::SecretRead(read));
@@ -231,10 +171,11 @@ pub fn run(settings: &Settings) -> Result<(), DaemonError> {
                 tracing::info!("the cluster is listed: ready");
                 shared.set_ready();
             }
-            apply(&mut pipeline, &mut captures, &mut output);
+            apply(&mut pipeline, &mut sensors, &mut output);
             pipeline.expire(now);
             window.push(pipeline.drain(now), now);
-            let stats = tick(&pipeline, &mut captures, now);
+            let stats = tick(&pipeline, &mut sensors, now);
+            shared.set_sensors(&sensors.health());
             shared.publish(&window.graph(), &stats);
             if settings.stats_interval_seconds != Some(0) {
                 output.write(&Record::Stats(stats));
@@ -252,8 +193,8 @@ pub fn run(settings: &Settings) -> Result<(), DaemonError> {
     let now = unix_now_ns();
     pipeline.flush(now);
     apply_records_only(&mut pipeline, &mut output);
-    let stats = tick(&pipeline, &mut captures, now);
-    drop(captures);
+    let stats = tick(&pipeline, &mut sensors, now);
+    drop(sensors);
     window.push(pipeline.drain(now), now);
     output.write(&Record::Stats(stats));
     output.flush()?;
@@ -282,84 +223,22 @@ fn signals() -> Result<(Arc<AtomicBool>, Arc<AtomicBool>), DaemonError> {
     Ok((stop, dump))
 }
 
-/// Attaches every capture, saying where.
-fn attach(configs: &[CaptureConfig]) -> Result<Vec<Capture>, DaemonError> {
-    let mut captures = Vec::new();
-    for config in configs {
-        captures.push(Capture::attach(config)?);
-    }
-    for attachment in captures.iter().flat_map(Capture::attachments) {
-        tracing::info!(
-            interface = %attachment.interface,
-            direction = ?attachment.direction,
-            mode = %attachment.mode,
-            "attached"
-        );
-    }
-    tracing::info!(
-        interfaces = captures.iter().flat_map(Capture::attachments).count(),
-        "observing"
-    );
-    if let Some(first) = captures.first()
-        && first.pin_dir().is_none()
-    {
-        tracing::warn!(
-            pin_dir = %configs
-                .first()
-                .and_then(|c| c.pin_dir.as_deref())
-                .unwrap_or(std::path::Path::new(DEFAULT_PIN_DIR))
-                .display(),
-            "the drop map is not pinned (no writable bpffs there): bans will not survive a restart; mount one (mount -t bpf bpf DIR) or set bpf_pin_dir"
-        );
-    }
-    Ok(captures)
-}
-
-/// Bans held in the pinned drop map (a restart) go on under the pipeline,
-/// lifted by their TTL.
-fn adopt_bans(pipeline: &mut Pipeline, captures: &mut [Capture]) {
-    let now = unix_now_ns();
-    let Some(first) = captures.first_mut() else {
-        return;
-    };
-    match first.bans().bans() {
-        Ok(bans) => {
-            for ban in bans {
-                pipeline.adopt_ban(ban.edge, ban.remaining, now);
-            }
-        }
-        Err(error) => tracing::warn!(%error, "the bans held cannot be read"),
-    }
-}
-
 /// Writes the pipeline's records and applies its kernel actions to every
-/// capture's drop map, telling it whether the kernel took each ban.
-fn apply(pipeline: &mut Pipeline, captures: &mut [Capture], output: &mut Output) {
+/// sensor's drop map, telling it whether the kernel took each ban.
+fn apply(pipeline: &mut Pipeline, sensors: &mut Sensors, output: &mut Output) {
     while let Some(decided) = pipeline.poll_output() {
         match decided {
             Decided::Record(record) => output.write(&record),
             Decided::Ban { edge, ttl } => {
-                let mut accepted = !captures.is_empty();
-                for capture in captures.iter_mut() {
-                    if let Err(error) = capture.bans().ban(&edge, ttl) {
-                        accepted = false;
-                        tracing::warn!(%edge, %error, "ban refused");
-                    }
-                }
+                let accepted = sensors.ban(&edge, ttl);
                 pipeline.ban_applied(edge, accepted);
             }
-            Decided::Unban { edge } => {
-                for capture in captures.iter_mut() {
-                    if let Err(error) = capture.bans().unban(&edge) {
-                        tracing::warn!(%edge, %error, "unban refused");
-                    }
-                }
-            }
+            Decided::Unban { edge } => sensors.unban(&edge),
         }
     }
 }
 
-/// Writes the pipeline's records once the captures are gone.
+/// Writes the pipeline's records once the sensors are gone.
 fn apply_records_only(pipeline: &mut Pipeline, output: &mut Output) {
     while let Some(decided) = pipeline.poll_output() {
         if let Decided::Record(record) = decided {
@@ -437,19 +316,17 @@ impl<'a> Sources<'a> {
     }
 }
 
-/// The periodic counters, with the kernel's; expired bans swept from the
-/// drop maps.
-fn tick(pipeline: &Pipeline, captures: &mut [Capture], now: u64) -> StatsRecord {
+/// The periodic counters, with the sensors' (and what is attached, what
+/// failed); expired bans swept from the drop maps.
+fn tick(pipeline: &Pipeline, sensors: &mut Sensors, now: u64) -> StatsRecord {
     let mut stats = pipeline.stats(now);
+    let counters = sensors.counters();
     // The kernel's count is the authority (the pipeline's lags its last
     // report by up to a second).
-    stats.packets_dropped = 0;
-    for capture in captures.iter_mut() {
-        if let Ok(counters) = capture.counters() {
-            stats.lost_events += counters.lost;
-            stats.packets_dropped += counters.dropped;
-        }
-        let _ = capture.bans().sweep();
-    }
+    stats.lost_events = counters.lost;
+    stats.packets_dropped = counters.dropped;
+    let health = sensors.health();
+    stats.interfaces = health.attached;
+    stats.interface_failures.clone_from(&health.failures);
     stats
 }

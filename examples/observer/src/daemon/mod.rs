@@ -12,6 +12,7 @@ pub mod config;
 pub mod http;
 pub mod live;
 pub mod replay;
+pub mod sensors;
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
