@@ -1,7 +1,17 @@
 //! The deployment files stay true to the binary: the systemd unit's
 //! settings file loads as `edgewise run` settings, every flag its
 //! `ExecStart` passes exists in `edgewise run --help`, and it grants the
-//! loader's capabilities and no more.
+//! loader's capabilities and no more; every Kubernetes manifest parses into
+//! its k8s-openapi type with no field that type does not know, its settings
+//! and rules load, its flags exist, and its role covers exactly the kinds
+//! watched; the Helm chart renders the same objects (rendered here with a
+//! Go-template engine, `gtmpl`, and the chart's one Sprig function,
+//! `indent`: Helm itself is not packaged in Debian); the audit policy logs
+//! Secret reads at Metadata level only and its webhook kubeconfig names the
+//! daemon's `/audit`; the Containerfile builds the daemon's package and
+//! runs the binary where the DaemonSet calls it. Building the image needs
+//! its base images from a registry this machine cannot reach: not done
+//! here.
 
 mod common;
 
@@ -107,16 +117,33 @@ fn configured(config: k8s_openapi::api::core::v1::ConfigMap) -> Settings {
 
 #[test]
 fn the_kubernetes_manifests_parse_and_match_the_binary() {
+    let text = std::fs::read_to_string(deploy("kubernetes/edgewise.yaml")).unwrap();
+    let documents: Vec<serde_json::Value> =
+        serde_saphyr::from_multiple(&text).expect("the manifests are YAML");
+    let kinds = check_manifests(&documents);
+    assert_eq!(
+        kinds,
+        [
+            "Namespace",
+            "ServiceAccount",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "ConfigMap",
+            "DaemonSet"
+        ]
+    );
+}
+
+/// Checks each document as its Kubernetes type (see the module docs);
+/// the kinds, in order.
+fn check_manifests(documents: &[serde_json::Value]) -> Vec<String> {
     use k8s_openapi::api::apps::v1::DaemonSet;
     use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ServiceAccount};
     use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 
-    let text = std::fs::read_to_string(deploy("kubernetes/edgewise.yaml")).unwrap();
-    let documents: Vec<serde_json::Value> =
-        serde_saphyr::from_multiple(&text).expect("the manifests are YAML");
     let mut kinds = Vec::new();
     let (mut role, mut config, mut daemonset) = (None, None, None);
-    for document in &documents {
+    for document in documents {
         let kind = document["kind"].as_str().unwrap().to_owned();
         match kind.as_str() {
             "Namespace" => drop(typed::<Namespace>(document)),
@@ -146,6 +173,11 @@ fn the_kubernetes_manifests_parse_and_match_the_binary() {
     // The ConfigMap's settings and rules load as the daemon loads them.
     let settings = configured(config.unwrap());
     assert!(settings.kube, "the DaemonSet follows its cluster");
+    assert!(
+        settings.observe_interfaces.iter().any(|i| i == "cali*"),
+        "the pods' interfaces are followed: {:?}",
+        settings.observe_interfaces
+    );
 
     // Every flag the DaemonSet passes exists; it mounts the settings where
     // it names them, bpffs, and probes /healthz on the listen port.
@@ -194,15 +226,205 @@ fn the_kubernetes_manifests_parse_and_match_the_binary() {
     assert_eq!(capabilities.drop.as_deref(), Some(&["ALL".to_owned()][..]));
     let added = capabilities.add.clone().unwrap();
     assert!(!added.iter().any(|c| c == "SYS_ADMIN"), "{added:?}");
+    kinds
+}
+
+/// `indent N TEXT` as Helm's Sprig has it: every line, the first
+/// included, `N` spaces in.
+fn indent(args: &[gtmpl::Value]) -> Result<gtmpl::Value, gtmpl::FuncError> {
+    let [gtmpl::Value::Number(width), gtmpl::Value::String(text)] = args else {
+        return Err(gtmpl::FuncError::ExactlyXArgs("indent".into(), 2));
+    };
+    let pad = " ".repeat(usize::try_from(width.as_u64().unwrap_or(0)).unwrap_or(0));
+    Ok(gtmpl::Value::String(format!(
+        "{pad}{}",
+        text.replace('\n', &format!("\n{pad}"))
+    )))
+}
+
+fn template_value(value: &serde_json::Value) -> gtmpl::Value {
+    use gtmpl::Value;
+    match value {
+        serde_json::Value::Null => Value::Nil,
+        serde_json::Value::Bool(b) => Value::Bool(*b),
+        serde_json::Value::Number(n) => n
+            .as_u64()
+            .map_or_else(|| Value::from(n.as_f64().unwrap_or(0.0)), Value::from),
+        serde_json::Value::String(s) => Value::String(s.clone()),
+        serde_json::Value::Array(items) => Value::Array(items.iter().map(template_value).collect()),
+        serde_json::Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(k, v)| (k.clone(), template_value(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// The chart's templates rendered as `helm template edgewise -n edgewise`
+/// renders them with the default values.
+fn render_chart() -> Vec<serde_json::Value> {
+    let chart = deploy("helm/edgewise");
+    let values: serde_json::Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(chart.join("values.yaml")).unwrap())
+            .expect("values.yaml is YAML");
+    let context = template_value(&serde_json::json!({
+        "Values": values,
+        "Release": {"Name": "edgewise", "Namespace": "edgewise"},
+    }));
+    let mut files: Vec<PathBuf> = std::fs::read_dir(chart.join("templates"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    files.sort();
+    let mut documents = Vec::new();
+    for file in files {
+        let mut template = gtmpl::Template::default();
+        template.add_func("indent", indent);
+        template
+            .parse(std::fs::read_to_string(&file).unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let text = template
+            .render(&gtmpl::Context::from(context.clone()))
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let rendered: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text)
+            .unwrap_or_else(|e| panic!("{} renders YAML: {e}\n{text}", file.display()));
+        documents.extend(rendered);
+    }
+    documents
+}
+
+#[test]
+fn the_helm_chart_renders_the_manifests() {
+    let chart = deploy("helm/edgewise");
+    let meta: serde_json::Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(chart.join("Chart.yaml")).unwrap())
+            .unwrap();
+    assert_eq!(meta["apiVersion"], "v2");
+    assert_eq!(meta["appVersion"], env!("CARGO_PKG_VERSION"));
+    let rendered = render_chart();
+    check_manifests(&rendered);
+    // The same objects as the plain manifests, less the Namespace (Helm's
+    // --create-namespace makes it).
+    let text = std::fs::read_to_string(deploy("kubernetes/edgewise.yaml")).unwrap();
+    let plain: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).unwrap();
+    let key = |d: &serde_json::Value| format!("{}/{}", d["kind"], d["metadata"]["name"]);
+    let mut plain: Vec<_> = plain
+        .into_iter()
+        .filter(|d| d["kind"] != "Namespace")
+        .collect();
+    let mut rendered = rendered;
+    plain.sort_by_key(key);
+    rendered.sort_by_key(key);
+    assert_eq!(rendered, plain);
+}
+
+#[test]
+fn the_audit_policy_and_webhook_send_secret_reads_to_the_daemon() {
+    let policy: serde_json::Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(deploy("kubernetes/audit/policy.yaml")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(policy["apiVersion"], "audit.k8s.io/v1");
+    assert_eq!(policy["kind"], "Policy");
+    let rules = policy["rules"].as_array().unwrap();
+    let secrets = &rules[0];
+    assert_eq!(secrets["resources"][0]["resources"][0], "secrets");
     assert_eq!(
-        kinds,
-        [
-            "Namespace",
-            "ServiceAccount",
-            "ClusterRole",
-            "ClusterRoleBinding",
-            "ConfigMap",
-            "DaemonSet"
-        ]
+        secrets["level"], "Metadata",
+        "never the Secret's content (Request or RequestResponse would log it)"
     );
+    assert_eq!(rules.last().unwrap()["level"], "None", "nothing else");
+    for rule in rules {
+        assert!(
+            rule["level"] == "Metadata" || rule["level"] == "None",
+            "{rule}"
+        );
+    }
+
+    let kubeconfig: kube::config::Kubeconfig = serde_saphyr::from_str(
+        &std::fs::read_to_string(deploy("kubernetes/audit/webhook.kubeconfig")).unwrap(),
+    )
+    .expect("a kubeconfig");
+    let server = kubeconfig.clusters[0]
+        .cluster
+        .as_ref()
+        .unwrap()
+        .server
+        .clone()
+        .unwrap();
+    let url: http::Uri = server.parse().unwrap();
+    assert_eq!(url.path(), "/audit");
+    assert_eq!(
+        url.host(),
+        Some("127.0.0.1"),
+        "plain HTTP stays on loopback"
+    );
+    // The daemon's listen port, as the DaemonSet's settings set it.
+    let text = std::fs::read_to_string(deploy("kubernetes/edgewise.yaml")).unwrap();
+    let documents: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).unwrap();
+    let config = documents.iter().find(|d| d["kind"] == "ConfigMap").unwrap();
+    let settings = configured(serde_json::from_value(config.clone()).unwrap());
+    assert_eq!(url.port_u16(), settings.listen.map(|a| a.port()));
+    let user = kubeconfig.auth_infos[0].auth_info.as_ref().unwrap();
+    assert!(user.token.is_some(), "the bearer token the webhook needs");
+}
+
+#[test]
+fn the_containerfile_builds_the_daemon_and_runs_it_where_the_daemonset_does() {
+    let text = std::fs::read_to_string(deploy("../Containerfile")).unwrap();
+    let joined = text.replace("\\\n", " ");
+    let instructions: Vec<(&str, &str)> = joined
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| l.split_once(' ').unwrap_or((l, "")))
+        .collect();
+    let stages: Vec<&str> = instructions
+        .iter()
+        .filter(|(i, _)| *i == "FROM")
+        .map(|(_, rest)| *rest)
+        .collect();
+    assert_eq!(stages.len(), 2, "multi-stage: {stages:?}");
+    // The builder's toolchain is the workspace's.
+    let manifest = std::fs::read_to_string(deploy("../Cargo.toml")).unwrap();
+    let rust = manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("rust-version = "))
+        .unwrap()
+        .trim_matches('"');
+    assert!(
+        stages[0].contains(&format!("rust:{rust}-")),
+        "{} builds with Rust {rust}",
+        stages[0]
+    );
+    let build = instructions
+        .iter()
+        .find(|(i, rest)| *i == "RUN" && rest.contains("cargo build"))
+        .unwrap()
+        .1;
+    assert!(build.contains("--release") && build.contains("--locked"));
+    assert!(build.contains(&format!("-p {}", env!("CARGO_PKG_NAME"))));
+    // The final stage: the binary where the DaemonSet calls it, not root.
+    let last = instructions
+        .iter()
+        .rposition(|(i, _)| *i == "FROM")
+        .unwrap();
+    let runtime = &instructions[last..];
+    let copy = runtime.iter().find(|(i, _)| *i == "COPY").unwrap().1;
+    assert!(copy.contains("target/release/edgewise /usr/local/bin/edgewise"));
+    let user = runtime.iter().find(|(i, _)| *i == "USER").unwrap().1;
+    assert!(
+        !user.starts_with('0') && !user.starts_with("root"),
+        "{user}"
+    );
+    let entrypoint = runtime.iter().find(|(i, _)| *i == "ENTRYPOINT").unwrap().1;
+    let manifests = std::fs::read_to_string(deploy("kubernetes/edgewise.yaml")).unwrap();
+    assert!(
+        manifests.contains(&format!("command: {entrypoint}")),
+        "the DaemonSet's command is the image's entrypoint {entrypoint}"
+    );
+    // The build context leaves the build output out.
+    let ignored = std::fs::read_to_string(deploy("../.containerignore")).unwrap();
+    assert!(ignored.lines().any(|l| l == "target"));
 }
