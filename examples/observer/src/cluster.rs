@@ -107,7 +107,7 @@ impl ClusterFile {
                     if let Some(json) = watch.snapshot_if_changed(&mut seen)
                         && let Err(error) = write(&path, &json)
                     {
-                        eprintln!("edgewise: {error}");
+                        tracing::warn!(%error, "the cluster's objects file cannot be written");
                     }
                 }
             })

@@ -312,6 +312,9 @@ fn run_identity_serve(
     epoch: Option<u64>,
     interval_ms: u64,
 ) -> ExitCode {
+    // A service: its state changes are logged as the daemon's are
+    // (`RUST_LOG` sets the levels).
+    init_logs(edgewise_observer::daemon::config::LogFormat::Text);
     let interval = std::time::Duration::from_millis(interval_ms.max(1));
     // The cluster's file is rewritten as it changes; serve reads it
     // again every interval with the others.
@@ -337,14 +340,14 @@ fn run_identity_serve(
         &stop,
         |server| {
             let version = server.version();
-            eprintln!(
-                "edgewise: serving identities on http://{} (epoch {}, seq {})",
-                server.local_addr(),
-                version.epoch,
-                version.seq
+            tracing::info!(
+                address = %format!("http://{}", server.local_addr()),
+                epoch = version.epoch,
+                seq = version.seq,
+                "serving identities"
             );
         },
-        |error| eprintln!("edgewise: keeping the last state: {error}"),
+        |error| tracing::warn!(%error, "keeping the last state"),
     );
     match served {
         Ok(()) => ExitCode::SUCCESS,
