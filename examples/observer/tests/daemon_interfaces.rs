@@ -3,10 +3,7 @@
 //! `lxc*` on a real node) attaches a pod's veth created after the start
 //! within 2 s and observes its traffic; deleting the veth leaves the daemon
 //! running; a listed interface that does not exist is a warning and shows
-//! in `/healthz`. And `--observe-mode af_packet` gives the same edges and
-//! fingerprints as tcx on the same traffic, both daemons running side by
-//! side, and refuses its drop rule's ban (`"enforced": false`, said in the
-//! log).
+//! in `/healthz`.
 //!
 //! Needs root, `ip`, `python3`, `dnsmasq` and `tcpdump`; skips with the
 //! reason otherwise (a failure under `CI=true`). Traffic stays between the
@@ -20,57 +17,12 @@ mod live;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::edges_of;
-use live::{Cluster, Collected, demo, http_get, preflight, scenario};
+use live::{Cluster, Collected, http_get, logged, preflight, run_daemon, scenario, stop};
 use serde_json::Value;
 
 fn ip(args: &[&str]) {
     let status = Command::new("ip").args(args).status().unwrap();
     assert!(status.success(), "ip {args:?}");
-}
-
-/// The demo's objects and policies (no rules: nothing is banned, so both
-/// daemons see the same traffic).
-fn inputs() -> Vec<String> {
-    [
-        "--objects",
-        demo("objects.json").to_str().unwrap(),
-        "--policies",
-        demo("policies.json").to_str().unwrap(),
-    ]
-    .map(str::to_owned)
-    .to_vec()
-}
-
-/// `edgewise run` in the node's namespace with `more` flags.
-fn daemon(more: &[&str]) -> Collected {
-    Collected::spawn(
-        Command::new("ip")
-            .args(["netns", "exec", "ewcl-node"])
-            .args([env!("CARGO_BIN_EXE_edgewise"), "run"])
-            .args(inputs())
-            .args(["--stats-interval-seconds", "1"])
-            .args(more),
-    )
-}
-
-fn stop(daemon: Collected) -> String {
-    daemon.signal("-TERM");
-    let mut daemon = daemon;
-    let exit = daemon.child.wait().unwrap();
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(
-        exit.success(),
-        "SIGTERM ends it cleanly: {}",
-        Collected::text(&daemon.stderr)
-    );
-    Collected::text(&daemon.stdout)
-}
-
-fn logged(daemon: &Collected, seconds: u64, words: &[&str]) -> bool {
-    Collected::wait_for(&daemon.stderr, seconds, |line| {
-        words.iter().all(|w| line.contains(w))
-    })
 }
 
 /// A pod starts: its host veth appears on the bridge, and the daemon
@@ -135,7 +87,7 @@ fn a_glob_attaches_a_pod_started_later_and_survives_its_deletion() {
     }
     assert!(scenario(&["up"]), "the cluster comes up");
     let _cluster = Cluster;
-    let daemon = daemon(&[
+    let daemon = run_daemon(&[
         "--observe-interfaces",
         "ewh-*,ewh-absent",
         "--listen",
@@ -203,71 +155,4 @@ fn a_glob_attaches_a_pod_started_later_and_survives_its_deletion() {
     .unwrap();
     assert_eq!(stats["interfaces"], 14, "as it stopped: {stats}");
     assert_eq!(stats["interface_failures"], serde_json::json!({}));
-}
-
-#[test]
-fn af_packet_gives_the_same_edges_as_tcx_on_the_same_traffic() {
-    if !preflight() {
-        return;
-    }
-    assert!(scenario(&["up"]), "the cluster comes up");
-    let _cluster = Cluster;
-    let dir = std::env::temp_dir().join(format!("edgewise-afp-{}", std::process::id()));
-    let pins = dir.join("pins");
-    let tcx = daemon(&["--observe-interfaces", "ewh-*"]);
-    let packets = daemon(&[
-        "--observe-interfaces",
-        "ewh-*",
-        "--observe-mode",
-        "af_packet",
-        "--bpf-pin-dir",
-        pins.to_str().unwrap(),
-        // Its drop rule cannot be enforced: refused, said, traffic untouched.
-        "--rules",
-        demo("rules.toml").to_str().unwrap(),
-    ]);
-    for daemon in [&tcx, &packets] {
-        assert!(
-            logged(daemon, 20, &[": observing"]),
-            "{}",
-            Collected::text(&daemon.stderr)
-        );
-    }
-    assert!(
-        logged(&packets, 1, &["mode=af_packet"]),
-        "{}",
-        Collected::text(&packets.stderr)
-    );
-    assert!(scenario(&["traffic"]), "the clients ran");
-    // Both settle (2 s) and write their records.
-    std::thread::sleep(Duration::from_secs(3));
-    assert!(
-        logged(&packets, 1, &["af_packet observes only: bans are refused"]),
-        "{}",
-        Collected::text(&packets.stderr)
-    );
-    let (tcx, packets) = (stop(tcx), stop(packets));
-    let (by_tcx, by_packets) = (edges_of(&tcx), edges_of(&packets));
-    assert_eq!(by_tcx.len(), 9, "{by_tcx:#?}");
-    assert_eq!(by_packets, by_tcx);
-    // The fingerprints agree too: the same SYN and SYN-ACK headers.
-    let fingerprints = |lines: &str| {
-        common::records(lines, "edge")
-            .filter(|e| e["update"] != true)
-            .map(|e| {
-                (
-                    e["src"]["ip"].to_string(),
-                    e["dst"]["port"].to_string(),
-                    e["ja4t"].to_string(),
-                    e["ja4ts"].to_string(),
-                )
-            })
-            .collect::<std::collections::BTreeSet<_>>()
-    };
-    assert_eq!(fingerprints(&packets), fingerprints(&tcx));
-    let refused = common::records(&packets, "rule")
-        .find(|r| r["action"] == "drop")
-        .expect("the drop rule matched");
-    assert_eq!(refused["enforced"], false, "{refused}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

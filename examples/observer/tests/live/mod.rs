@@ -161,3 +161,47 @@ pub(crate) fn start_daemon(inputs: &[String], graph_dir: &Path, more: &[&str]) -
             .args(more),
     )
 }
+
+/// The demo's objects and policies (no rules: nothing is banned).
+pub(crate) fn inputs() -> Vec<String> {
+    [
+        "--objects",
+        demo("objects.json").to_str().unwrap(),
+        "--policies",
+        demo("policies.json").to_str().unwrap(),
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+/// `edgewise run` in the node's namespace on the demo's objects and
+/// policies, with a stats tick a second and `more` flags.
+pub(crate) fn run_daemon(more: &[&str]) -> Collected {
+    Collected::spawn(
+        Command::new("ip")
+            .args(["netns", "exec", "ewcl-node"])
+            .args([env!("CARGO_BIN_EXE_edgewise"), "run"])
+            .args(inputs())
+            .args(["--stats-interval-seconds", "1"])
+            .args(more),
+    )
+}
+
+pub(crate) fn stop(daemon: Collected) -> String {
+    daemon.signal("-TERM");
+    let mut daemon = daemon;
+    let exit = daemon.child.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        exit.success(),
+        "SIGTERM ends it cleanly: {}",
+        Collected::text(&daemon.stderr)
+    );
+    Collected::text(&daemon.stdout)
+}
+
+pub(crate) fn logged(daemon: &Collected, seconds: u64, words: &[&str]) -> bool {
+    Collected::wait_for(&daemon.stderr, seconds, |line| {
+        words.iter().all(|w| line.contains(w))
+    })
+}
