@@ -340,11 +340,12 @@ fn run_identity_serve(
         &stop,
         |server| {
             let version = server.version();
+            // The address stands as a word of its own: scripts read it.
             tracing::info!(
-                address = %format!("http://{}", server.local_addr()),
                 epoch = version.epoch,
                 seq = version.seq,
-                "serving identities"
+                "serving identities on http://{}",
+                server.local_addr()
             );
         },
         |error| tracing::warn!(%error, "keeping the last state"),
