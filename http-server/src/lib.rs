@@ -1,7 +1,11 @@
 //! edgewise's one HTTP server stack, for every listener of the workspace
 //! (the daemon's `/healthz`, `/metrics`, `/graph` and `/audit`, and
-//! `edgewise identity serve`): hyper's HTTP/1 on a small runtime of its
-//! own thread, behind limits a hostile client cannot talk its way past.
+//! `edgewise identity serve`): hyper's HTTP/1.1 and HTTP/2, in the clear
+//! or over TLS (rustls; [`tls`]: certificates read again when their files
+//! change, optional client certificates), on a small runtime of its own
+//! thread, behind limits a hostile client cannot talk its way past.
+//! [`BearerTokens`] is the token check a service's [`Service::admit`]
+//! calls.
 //!
 //! The contract, for a [`Service`] served by a [`Server`]:
 //! - **Headers**: at most [`Limits::max_header_bytes`] (a request line and
@@ -25,7 +29,17 @@
 //!   cannot take every slot from the probes; one more is closed at accept. Accept errors (out of file descriptors) are
 //!   counted and retried after a pause: the listener never dies of them.
 //! - **Work**: [`Service::handle`] runs on the runtime's blocking pool,
-//!   so a slow handler does not stop the others from being answered.
+//!   so a slow handler does not stop the others from being answered. A
+//!   [`Reply::Stream`] is polled on the runtime only when its connection
+//!   can take more, so a stream never buffers ahead of its client.
+//! - **TLS**: a handshake must end within [`Limits::header_timeout`]; a
+//!   failed one is counted and logged at most once a minute per peer.
+//! - **HTTP/2**: at most 32 streams per connection, the header list at
+//!   [`Limits::max_header_bytes`], and keepalive pings every
+//!   [`Limits::header_timeout`] that must be answered within
+//!   [`Limits::write_timeout`].
+//! - **Refusals**: a 401 carries `WWW-Authenticate: Bearer` and nothing
+//!   the service did not put in its text.
 //! - **Shutdown**: dropping the [`Server`] (or [`Server::stop`]) stops
 //!   accepting, lets requests in flight finish for
 //!   [`Limits::shutdown_grace`], then ends every connection: it returns in
@@ -41,20 +55,33 @@
 mod io;
 mod rate;
 mod server;
+pub mod tls;
+mod tokens;
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
 pub use http::{HeaderMap, Method, StatusCode};
 pub use rate::RateLimiter;
-pub use server::{Server, ServerStats};
+pub use server::{Server, ServerStats, StartError, StatsSource};
+pub use tls::{TlsError, TlsFiles};
+pub use tokens::{BearerTokens, TokenError, bearer};
+
+/// The pieces of a streamed response body.
+pub type Chunks = Pin<Box<dyn futures::Stream<Item = Bytes> + Send>>;
 
 /// The limits of a [`Server`] (see the crate docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Connections served at once (default 256).
     pub max_connections: usize,
+    /// Connections one peer address may hold at once (0, the default: an
+    /// eighth of `max_connections`, at least 4).
+    pub max_connections_per_peer: usize,
+    /// Threads serving connections (default 1).
+    pub workers: usize,
     /// Bytes of a request line and headers (default 16 KiB).
     pub max_header_bytes: usize,
     /// Headers of a request (default 64).
@@ -74,6 +101,8 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_connections: 256,
+            max_connections_per_peer: 0,
+            workers: 1,
             max_header_bytes: 16 * 1024,
             max_headers: 64,
             header_timeout: Duration::from_secs(10),
@@ -110,7 +139,6 @@ pub struct Request {
 }
 
 /// What a [`Service`] answers.
-#[derive(Debug)]
 pub enum Reply {
     /// A whole response.
     Full {
@@ -121,15 +149,36 @@ pub enum Reply {
         /// The body.
         body: Bytes,
     },
-    /// A response whose body comes in pieces as they are sent on the
-    /// channel (a server-sent events stream); it ends when the sender is
-    /// dropped, and the sender sees an error once the client is gone.
+    /// A response whose body comes in pieces (a server-sent events
+    /// stream); it ends when the stream does, and the stream is dropped
+    /// once the client is gone.
     Stream {
         /// The `Content-Type`.
         content_type: &'static str,
         /// The pieces.
-        chunks: tokio::sync::mpsc::Receiver<Bytes>,
+        chunks: Chunks,
     },
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Full {
+                status,
+                content_type,
+                body,
+            } => f
+                .debug_struct("Full")
+                .field("status", status)
+                .field("content_type", content_type)
+                .field("bytes", &body.len())
+                .finish(),
+            Self::Stream { content_type, .. } => f
+                .debug_struct("Stream")
+                .field("content_type", content_type)
+                .finish_non_exhaustive(),
+        }
+    }
 }
 
 impl Reply {
@@ -139,6 +188,18 @@ impl Reply {
             status,
             content_type: "text/plain; charset=utf-8",
             body: Bytes::from(text.into()),
+        }
+    }
+
+    /// A stream of the pieces sent on `chunks`; it ends when the sender is
+    /// dropped, and the sender sees an error once the client is gone.
+    pub fn channel(
+        content_type: &'static str,
+        mut chunks: tokio::sync::mpsc::Receiver<Bytes>,
+    ) -> Self {
+        Self::Stream {
+            content_type,
+            chunks: Box::pin(futures::stream::poll_fn(move |cx| chunks.poll_recv(cx))),
         }
     }
 
@@ -187,11 +248,14 @@ pub mod fuzzing {
     }
 
     /// Serves `data` as the bytes of one connection: never a panic, and
-    /// whatever is answered is HTTP/1 (an HTTP/1.0 request gets 1.0).
+    /// whatever is answered is HTTP/1 (an HTTP/1.0 request gets 1.0) or,
+    /// for a client that opened with the HTTP/2 preface, HTTP/2 frames.
     pub fn request(data: &[u8]) {
         let answer = crate::server::answer(data, Arc::new(Routes));
         assert!(
-            answer.is_empty() || answer.starts_with(b"HTTP/1."),
+            answer.is_empty()
+                || answer.starts_with(b"HTTP/1.")
+                || data.starts_with(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
             "an answer that is not HTTP"
         );
     }

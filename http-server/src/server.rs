@@ -17,13 +17,15 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Body, Frame, Incoming};
 use hyper::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
-use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::sync::{Semaphore, mpsc, watch};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{Semaphore, watch};
 
 use crate::io::WriteDeadline;
-use crate::{Head, Limits, Reply, Request, Service, StatusCode};
+use crate::tls::{PeerLog, Reloading, TlsError, TlsFiles};
+use crate::{Chunks, Head, Limits, Reply, Request, Service, StatusCode};
 
 /// Counters of a [`Server`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -38,6 +40,14 @@ pub struct ServerStats {
     pub accept_errors: u64,
     /// Requests refused for their size (413, 431) or their slowness (408).
     pub oversized_or_slow: u64,
+    /// TLS handshakes that failed (a client that does not trust the
+    /// certificate, a missing or wrong client certificate, not TLS at all).
+    pub tls_handshake_failures: u64,
+    /// TLS configurations read again after their files changed.
+    pub tls_reloads: u64,
+    /// Rewrites of the TLS files that could not be used (the previous
+    /// configuration stayed).
+    pub tls_reload_errors: u64,
 }
 
 #[derive(Debug, Default)]
@@ -47,6 +57,21 @@ struct Counters {
     refused: AtomicU64,
     accept_errors: AtomicU64,
     oversized_or_slow: AtomicU64,
+    tls_handshake_failures: AtomicU64,
+    tls_reloads: AtomicU64,
+    tls_reload_errors: AtomicU64,
+}
+
+/// Why a [`Server`] could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The address could not be bound (or the thread started).
+    #[error(transparent)]
+    Bind(#[from] io::Error),
+    /// The TLS files cannot be used.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 /// A listener serving a [`Service`] on a thread of its own (see the crate
@@ -69,15 +94,19 @@ impl std::fmt::Debug for Server {
 
 impl Server {
     /// Binds `address` (port 0 picks one) and serves `service` within
-    /// `limits` until dropped.
+    /// `limits` until dropped, over TLS when `tls` names the files (see
+    /// [`crate::tls`]), else in the clear; HTTP/1.1 and HTTP/2 either way.
     ///
     /// # Errors
-    /// The bind's error, or the thread's when it cannot be started.
+    /// [`StartError`]: the bind's error, the thread's when it cannot be
+    /// started, or the TLS files' naming the file.
     pub fn start(
         address: SocketAddr,
         limits: Limits,
+        tls: Option<TlsFiles>,
         service: Arc<dyn Service>,
-    ) -> io::Result<Self> {
+    ) -> Result<Self, StartError> {
+        let tls = tls.map(Reloading::new).transpose()?;
         let (stop, stopped) = watch::channel(false);
         let failed = Arc::new(AtomicBool::new(false));
         let counters = Arc::new(Counters::default());
@@ -88,12 +117,7 @@ impl Server {
             std::thread::Builder::new()
                 .name("edgewise-http".to_owned())
                 .spawn(move || {
-                    let runtime = match tokio::runtime::Builder::new_current_thread()
-                        .enable_io()
-                        .enable_time()
-                        .max_blocking_threads(8)
-                        .build()
-                    {
+                    let runtime = match runtime(&limits) {
                         Ok(runtime) => runtime,
                         Err(error) => {
                             let _ = bound_tx.send(Err(error));
@@ -109,7 +133,7 @@ impl Server {
                     };
                     let _ = bound_tx.send(listener.local_addr());
                     let asked =
-                        runtime.block_on(serve(listener, limits, service, stopped, counters));
+                        runtime.block_on(serve(listener, limits, tls, service, stopped, counters));
                     // Connections past the grace are dropped here.
                     runtime.shutdown_timeout(Duration::from_millis(200));
                     if !asked {
@@ -143,16 +167,38 @@ impl Server {
 
     /// Its counters.
     pub fn stats(&self) -> ServerStats {
-        let c = &self.counters;
+        self.stats_source().get()
+    }
+
+    /// A handle that reads its counters, for a service that reports them.
+    pub fn stats_source(&self) -> StatsSource {
+        StatsSource(Arc::clone(&self.counters))
+    }
+}
+
+/// Reads a [`Server`]'s counters from anywhere (see
+/// [`Server::stats_source`]).
+#[derive(Debug, Clone)]
+pub struct StatsSource(Arc<Counters>);
+
+impl StatsSource {
+    /// The counters now.
+    pub fn get(&self) -> ServerStats {
+        let c = &self.0;
         ServerStats {
             connections: c.connections.load(Ordering::Relaxed),
             accepted: c.accepted.load(Ordering::Relaxed),
             refused: c.refused.load(Ordering::Relaxed),
             accept_errors: c.accept_errors.load(Ordering::Relaxed),
             oversized_or_slow: c.oversized_or_slow.load(Ordering::Relaxed),
+            tls_handshake_failures: c.tls_handshake_failures.load(Ordering::Relaxed),
+            tls_reloads: c.tls_reloads.load(Ordering::Relaxed),
+            tls_reload_errors: c.tls_reload_errors.load(Ordering::Relaxed),
         }
     }
+}
 
+impl Server {
     /// Stops accepting, lets requests in flight finish within the grace,
     /// and ends every connection.
     pub fn stop(mut self) {
@@ -173,11 +219,35 @@ impl Drop for Server {
     }
 }
 
-/// The most connections one peer address may hold at once: a share of
-/// the cap, so that one client cannot take every slot from the probes.
-fn per_peer_cap(limits: &Limits) -> usize {
-    (limits.max_connections / 8).max(4)
+/// The serving runtime: one thread, or `limits.workers` of them.
+fn runtime(limits: &Limits) -> io::Result<tokio::runtime::Runtime> {
+    let mut builder = if limits.workers > 1 {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(limits.workers);
+        builder
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    builder
+        .enable_io()
+        .enable_time()
+        .thread_name("edgewise-http")
+        .max_blocking_threads(8)
+        .build()
 }
+
+/// The most connections one peer address may hold at once: by default a
+/// share of the cap, so that one client cannot take every slot from the
+/// probes.
+fn per_peer_cap(limits: &Limits) -> usize {
+    match limits.max_connections_per_peer {
+        0 => (limits.max_connections / 8).max(4),
+        cap => cap,
+    }
+}
+
+/// How often a peer's failed TLS handshakes are logged at most.
+const HANDSHAKE_LOG_EVERY: Duration = Duration::from_mins(1);
 
 /// What the accept loop hands each connection.
 struct Acceptor {
@@ -186,8 +256,10 @@ struct Acceptor {
     counters: Arc<Counters>,
     slots: Arc<Semaphore>,
     per_peer: Arc<Mutex<HashMap<IpAddr, usize, foldhash::fast::RandomState>>>,
-    builder: http1::Builder,
+    builder: auto::Builder<TokioExecutor>,
     graceful: GracefulShutdown,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    handshake_log: Arc<PeerLog>,
 }
 
 impl Acceptor {
@@ -210,20 +282,41 @@ impl Acceptor {
             *count += 1;
         }
         let _ = stream.set_nodelay(true);
-        let io = TokioIo::new(WriteDeadline::new(stream, self.limits.write_timeout));
+        let io = WriteDeadline::new(stream, self.limits.write_timeout);
         let handler = handler(
             peer,
             Arc::clone(&self.service),
             self.limits,
             Arc::clone(counters),
         );
-        let connection = self
-            .graceful
-            .watch(self.builder.serve_connection(io, handler));
         let (counters, per_peer) = (Arc::clone(counters), Arc::clone(&self.per_peer));
         counters.connections.fetch_add(1, Ordering::Relaxed);
+        let builder = self.builder.clone();
+        let watcher = self.graceful.watcher();
+        let tls = self.tls.clone();
+        let (handshake_timeout, log) =
+            (self.limits.header_timeout, Arc::clone(&self.handshake_log));
         tokio::spawn(async move {
-            let _ = connection.await;
+            match tls {
+                None => serve_io(&builder, watcher, io, handler).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(handshake_timeout, acceptor.accept(io)).await {
+                        Ok(Ok(io)) => serve_io(&builder, watcher, io, handler).await,
+                        failed => {
+                            counters
+                                .tls_handshake_failures
+                                .fetch_add(1, Ordering::Relaxed);
+                            if log.should_log(peer.ip(), std::time::Instant::now()) {
+                                let error = match failed {
+                                    Ok(Err(error)) => error.to_string(),
+                                    _ => "timed out".to_owned(),
+                                };
+                                tracing::warn!(%peer, %error, "a TLS handshake failed (logged once a minute per peer)");
+                            }
+                        }
+                    }
+                }
+            }
             counters.connections.fetch_sub(1, Ordering::Relaxed);
             let mut held = lock(&per_peer);
             if let Some(count) = held.get_mut(&peer.ip()) {
@@ -234,6 +327,27 @@ impl Acceptor {
             }
             drop(slot);
         });
+    }
+}
+
+impl Acceptor {
+    /// Swaps in the TLS files read again when they changed; a rewrite
+    /// that does not load keeps the configuration in use.
+    fn reload_tls(&mut self, tls: &mut Reloading) {
+        match tls.check() {
+            None => {}
+            Some(Ok(())) => {
+                self.counters.tls_reloads.fetch_add(1, Ordering::Relaxed);
+                self.tls = Some(tokio_rustls::TlsAcceptor::from(tls.current()));
+                tracing::info!("the TLS certificate was read again");
+            }
+            Some(Err(error)) => {
+                self.counters
+                    .tls_reload_errors
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(%error, "the rewritten TLS files cannot be used; keeping the certificate in use");
+            }
+        }
     }
 }
 
@@ -266,15 +380,45 @@ fn handler(
     })
 }
 
-/// hyper's HTTP/1 settings for `limits`.
-fn http1_builder(limits: &Limits) -> http1::Builder {
-    let mut builder = http1::Builder::new();
+/// Serves one connection's requests, HTTP/1.1 or HTTP/2 as the client
+/// speaks, until it ends or the shutdown's grace is over.
+async fn serve_io<I, S>(builder: &auto::Builder<TokioExecutor>, watcher: Watcher, io: I, handler: S)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::Service<
+            http::Request<Incoming>,
+            Response = http::Response<ResponseBody>,
+            Error = Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let connection = builder.serve_connection(TokioIo::new(io), handler);
+    let _ = watcher.watch(connection).await;
+}
+
+/// Streams an HTTP/2 client may open at once on one connection.
+const MAX_STREAMS: u32 = 32;
+
+/// hyper's settings for `limits`: HTTP/1.1 with the header limits and
+/// read timeout, HTTP/2 with the header list size, a stream cap and
+/// keepalive pings (a peer that stops answering them is dropped).
+fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
+        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
         .max_headers(limits.max_headers)
-        .max_buf_size(limits.max_header_bytes.max(8192))
-        .max_header_size(limits.max_header_bytes);
+        .max_buf_size(limits.max_header_bytes.max(8192));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        .max_concurrent_streams(MAX_STREAMS)
+        .keep_alive_interval(limits.header_timeout)
+        .keep_alive_timeout(limits.write_timeout);
     builder
 }
 
@@ -302,9 +446,12 @@ pub(crate) fn answer(input: &[u8], service: Arc<dyn Service>) -> Vec<u8> {
             let (mut client, server) = tokio::io::duplex(64 * 1024);
             let peer: SocketAddr = ([127, 0, 0, 1], 1).into();
             let handler = handler(peer, service, limits, Arc::default());
-            let builder = http1_builder(&limits);
-            let connection = builder.serve_connection(TokioIo::new(server), handler);
-            let serving = tokio::spawn(connection);
+            let builder = builder(&limits);
+            let serving = tokio::spawn(async move {
+                let _ = builder
+                    .serve_connection(TokioIo::new(server), handler)
+                    .await;
+            });
             let _ = client.write_all(input).await;
             let _ = client.shutdown().await;
             let mut answer = Vec::new();
@@ -336,25 +483,36 @@ fn listen(address: SocketAddr) -> io::Result<tokio::net::TcpListener> {
 async fn serve(
     listener: tokio::net::TcpListener,
     limits: Limits,
+    mut tls: Option<Reloading>,
     service: Arc<dyn Service>,
     mut stop: watch::Receiver<bool>,
     counters: Arc<Counters>,
 ) -> bool {
-    let builder = http1_builder(&limits);
-    let acceptor = Acceptor {
+    let mut acceptor = Acceptor {
         limits,
         service,
         counters,
         slots: Arc::new(Semaphore::new(limits.max_connections.max(1))),
         per_peer: Arc::default(),
-        builder,
+        builder: builder(&limits),
         graceful: GracefulShutdown::new(),
+        tls: tls
+            .as_ref()
+            .map(|tls| tokio_rustls::TlsAcceptor::from(tls.current())),
+        handshake_log: Arc::new(PeerLog::new(HANDSHAKE_LOG_EVERY, 4096)),
     };
+    let mut reload = tokio::time::interval(crate::tls::RELOAD_CHECK);
+    reload.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             changed = stop.changed() => {
                 if changed.is_err() || *stop.borrow() {
                     break;
+                }
+            }
+            _ = reload.tick(), if tls.is_some() => {
+                if let Some(tls) = &mut tls {
+                    acceptor.reload_tls(tls);
                 }
             }
             accepted = listener.accept() => {
@@ -377,12 +535,13 @@ async fn serve(
     true
 }
 
-type ResponseBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
+type ResponseBody = http_body_util::combinators::UnsyncBoxBody<Bytes, Infallible>;
 
 /// A response that also closes the connection (its body, if any, was
 /// never read).
 fn refuse(status: StatusCode, text: &str) -> http::Response<ResponseBody> {
-    let mut response = http::Response::new(Full::new(Bytes::from(format!("{text}\n"))).boxed());
+    let mut response =
+        http::Response::new(Full::new(Bytes::from(format!("{text}\n"))).boxed_unsync());
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(CONNECTION, HeaderValue::from_static("close"));
@@ -475,18 +634,23 @@ fn reply_to_response(reply: Reply) -> http::Response<ResponseBody> {
             content_type,
             body,
         } => {
-            let mut response = http::Response::new(Full::new(body).boxed());
+            let mut response = http::Response::new(Full::new(body).boxed_unsync());
             *response.status_mut() = status;
-            response
-                .headers_mut()
-                .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+            let headers = response.headers_mut();
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+            if status == StatusCode::UNAUTHORIZED {
+                headers.insert(
+                    http::header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer"),
+                );
+            }
             response
         }
         Reply::Stream {
             content_type,
             chunks,
         } => {
-            let mut response = http::Response::new(ChannelBody(chunks).boxed());
+            let mut response = http::Response::new(StreamBody(chunks).boxed_unsync());
             let headers = response.headers_mut();
             headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
             headers.insert(
@@ -498,10 +662,12 @@ fn reply_to_response(reply: Reply) -> http::Response<ResponseBody> {
     }
 }
 
-/// A body whose pieces come from a channel, ending when it closes.
-struct ChannelBody(mpsc::Receiver<Bytes>);
+/// A body whose pieces come from a stream, ending when it does (polled
+/// only when the connection can take more: a stream never runs ahead of
+/// its client).
+struct StreamBody(Chunks);
 
-impl Body for ChannelBody {
+impl Body for StreamBody {
     type Data = Bytes;
     type Error = Infallible;
 
@@ -510,7 +676,8 @@ impl Body for ChannelBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         self.0
-            .poll_recv(cx)
+            .as_mut()
+            .poll_next(cx)
             .map(|chunk| chunk.map(|bytes| Ok(Frame::data(bytes))))
     }
 }

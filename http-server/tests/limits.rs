@@ -27,7 +27,7 @@ impl Service for Echo {
 }
 
 fn start(limits: Limits) -> Server {
-    Server::start("127.0.0.1:0".parse().unwrap(), limits, Arc::new(Echo)).unwrap()
+    Server::start("127.0.0.1:0".parse().unwrap(), limits, None, Arc::new(Echo)).unwrap()
 }
 
 fn status(server: SocketAddr, request: &[u8]) -> String {

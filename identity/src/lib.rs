@@ -15,6 +15,9 @@
 //! - [`table`]: wait-free reads ([`IdentityReader`], [`IdentitySnapshot`]).
 //! - [`producer`]: [`Producer`], successive states diffed into deltas, and
 //!   baselines on demand.
+//! - [`policy`]: declared edges on the same rails: NetworkPolicy,
+//!   Namespace and allow-list documents as a baseline plus deltas
+//!   ([`PolicyProducer`], [`PolicyClient`]).
 //!
 //! With the `http` feature, [`http`] adds the transport: a server of the
 //! baseline and a server-sent events stream, and a follower that keeps a
@@ -56,6 +59,7 @@ pub mod delta;
 mod error;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod policy;
 pub mod producer;
 pub mod table;
 
@@ -65,6 +69,10 @@ pub use client::{
 };
 pub use delta::{DeltaLimits, IdentityDelta, Upsert, read_delta, read_deltas};
 pub use error::IdentityError;
+pub use policy::{
+    PolicyBaseline, PolicyClient, PolicyDelta, PolicyDocument, PolicyOutcome, PolicyProducer,
+    read_policy_delta,
+};
 pub use producer::Producer;
 pub use table::{IdentityReader, IdentitySnapshot};
 

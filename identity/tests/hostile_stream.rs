@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use edgewise_identity::IdentityClient;
-use edgewise_identity::http::{FollowConfig, FollowEvent, follow};
+use edgewise_identity::http::{FollowConfig, FollowEvent, Transport, follow};
 
 /// A server that answers every request with `head` and then writes
 /// `chunk` until the client goes.
@@ -43,7 +43,9 @@ fn first_disconnection(url: &str) -> String {
         let (stop, reason, url) = (Arc::clone(&stop), Arc::clone(&reason), url.to_owned());
         std::thread::spawn(move || {
             let mut client = IdentityClient::default();
-            follow(&mut client, &FollowConfig::new(url), &stop, |event| {
+            let config = FollowConfig::new(url);
+            let transport = Transport::new(&config).unwrap();
+            follow(&mut client, &config, &transport, &stop, |_, event| {
                 if let FollowEvent::Disconnected(why) = event {
                     reason.lock().unwrap().get_or_insert_with(|| why.clone());
                     stop.store(true, Ordering::Relaxed);

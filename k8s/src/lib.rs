@@ -19,5 +19,5 @@ pub mod state;
 pub mod testing;
 pub mod watch;
 
-pub use state::{ClusterState, Kind};
+pub use state::{Changes, ClusterState, JOURNAL, Kind, ObjectChange};
 pub use watch::{ClusterWatch, Synced, WatchError, kube_config};

@@ -6,10 +6,44 @@
 //! buffered and replaces the kind's objects whole when it is done: objects
 //! that still exist stay, objects deleted meanwhile go, and readers never
 //! see a half-listed kind. A kind is synced once its first list is done.
+//!
+//! Each change is also kept in a bounded journal ([`JOURNAL`] entries), so
+//! that a reader that keeps its own state (the identity producer) applies
+//! what changed since it last looked ([`ClusterState::changes_since`])
+//! instead of reading everything again. A relist, or a reader further
+//! behind than the journal, is told to read everything
+//! ([`Changes::Everything`]): the journal never hides a change.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
 use serde_json::Value;
+
+/// Changes the journal keeps.
+pub const JOURNAL: usize = 16_384;
+
+/// One change of the journal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectChange {
+    /// The object's kind.
+    pub kind: Kind,
+    /// The object as applied, or as it was when deleted.
+    pub object: Arc<Value>,
+    /// Whether it was deleted.
+    pub deleted: bool,
+}
+
+/// What changed since a reader's version.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Changes {
+    /// Nothing.
+    Nothing,
+    /// These, in order.
+    Since(Vec<ObjectChange>),
+    /// Too much to say change by change (a relist, a reader further
+    /// behind than the journal, a first look): read every object.
+    Everything,
+}
 
 /// A kind the watchers follow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -55,11 +89,14 @@ impl Kind {
 /// The objects held (see the module docs).
 #[derive(Debug, Default)]
 pub struct ClusterState {
-    objects: BTreeMap<(Kind, String), Value>,
-    relisting: BTreeMap<Kind, BTreeMap<String, Value>>,
+    objects: BTreeMap<(Kind, String), Arc<Value>>,
+    relisting: BTreeMap<Kind, BTreeMap<String, Arc<Value>>>,
     synced: BTreeSet<Kind>,
     version: u64,
     relists: u64,
+    /// Changes after `floor`, each with the version it made.
+    journal: VecDeque<(u64, ObjectChange)>,
+    floor: u64,
 }
 
 /// An object's identity: its uid, else `namespace/name`.
@@ -85,18 +122,60 @@ fn with_kind(kind: Kind, mut value: Value) -> Value {
 }
 
 impl ClusterState {
+    fn record(&mut self, kind: Kind, object: Arc<Value>, deleted: bool) {
+        self.version += 1;
+        if self.journal.len() >= JOURNAL
+            && let Some((version, _)) = self.journal.pop_front()
+        {
+            self.floor = version;
+        }
+        self.journal.push_back((
+            self.version,
+            ObjectChange {
+                kind,
+                object,
+                deleted,
+            },
+        ));
+    }
+
     /// An object was added or changed.
     pub fn apply(&mut self, kind: Kind, value: Value) {
-        let value = with_kind(kind, value);
-        self.objects.insert((kind, key_of(&value)), value);
-        self.version += 1;
+        let value = Arc::new(with_kind(kind, value));
+        self.objects
+            .insert((kind, key_of(&value)), Arc::clone(&value));
+        self.record(kind, value, false);
     }
 
     /// An object was deleted.
     pub fn delete(&mut self, kind: Kind, value: &Value) {
-        if self.objects.remove(&(kind, key_of(value))).is_some() {
-            self.version += 1;
+        if let Some(old) = self.objects.remove(&(kind, key_of(value))) {
+            self.record(kind, old, true);
         }
+    }
+
+    /// What changed after `seen` (a version this state gave); `None`: a
+    /// reader that has seen nothing yet.
+    pub fn changes_since(&self, seen: Option<u64>) -> Changes {
+        match seen {
+            Some(seen) if seen == self.version => Changes::Nothing,
+            Some(seen) if seen >= self.floor && seen < self.version => Changes::Since(
+                self.journal
+                    .iter()
+                    .filter(|(version, _)| *version > seen)
+                    .map(|(_, change)| change.clone())
+                    .collect(),
+            ),
+            _ => Changes::Everything,
+        }
+    }
+
+    /// The objects of `kind`.
+    pub fn objects(&self, kind: Kind) -> impl Iterator<Item = &Arc<Value>> {
+        self.objects
+            .range((kind, String::new())..)
+            .take_while(move |((k, _), _)| *k == kind)
+            .map(|(_, value)| value)
     }
 
     /// A list of `kind` starts (the first, or a relist).
@@ -110,7 +189,7 @@ impl ClusterState {
         self.relisting
             .entry(kind)
             .or_default()
-            .insert(key_of(&value), value);
+            .insert(key_of(&value), Arc::new(value));
     }
 
     /// The list of `kind` is done: it replaces the kind's objects.
@@ -124,6 +203,9 @@ impl ClusterState {
             self.relists += 1;
         }
         self.version += 1;
+        // Readers take everything after a relist.
+        self.journal.clear();
+        self.floor = self.version;
     }
 
     /// Whether every kind has been listed once.
@@ -149,7 +231,7 @@ impl ClusterState {
 
     /// Every object as one Kubernetes `List` document.
     pub fn to_json_list(&self) -> Vec<u8> {
-        let items: Vec<&Value> = self.objects.values().collect();
+        let items: Vec<&Value> = self.objects.values().map(|v| &**v).collect();
         serde_json::to_vec(&serde_json::json!({"kind": "List", "apiVersion": "v1", "items": items}))
             .unwrap_or_default()
     }
@@ -189,5 +271,40 @@ mod tests {
         assert_eq!(uids, ["a", "c"]);
         assert_eq!(list["items"][0]["kind"], "Pod");
         assert_eq!(state.relists(), 1);
+    }
+
+    #[test]
+    fn the_journal_says_what_changed_and_everything_after_a_relist() {
+        let mut state = ClusterState::default();
+        assert_eq!(state.changes_since(None), Changes::Everything);
+        state.relist_start(Kind::Pod);
+        state.relist_done(Kind::Pod);
+        let seen = state.version();
+        assert_eq!(state.changes_since(Some(seen)), Changes::Nothing);
+        state.apply(Kind::Pod, pod("a", "10.0.0.1"));
+        state.delete(Kind::Pod, &pod("a", "10.0.0.1"));
+        state.delete(Kind::Pod, &pod("never", "10.0.0.9"));
+        let Changes::Since(changes) = state.changes_since(Some(seen)) else {
+            panic!("two changes");
+        };
+        assert_eq!(changes.len(), 2);
+        assert!(!changes[0].deleted && changes[1].deleted);
+        assert_eq!(changes[1].object["metadata"]["uid"], "a");
+        let later = state.version();
+        state.relist_start(Kind::Pod);
+        state.relist_done(Kind::Pod);
+        assert_eq!(state.changes_since(Some(later)), Changes::Everything);
+
+        let seen = state.version();
+        for n in 0..=JOURNAL {
+            state.apply(Kind::Pod, pod(&n.to_string(), "10.0.0.2"));
+        }
+        assert_eq!(
+            state.changes_since(Some(seen)),
+            Changes::Everything,
+            "further behind than the journal"
+        );
+        assert_eq!(state.objects(Kind::Pod).count(), JOURNAL + 1);
+        assert_eq!(state.objects(Kind::Service).count(), 0);
     }
 }

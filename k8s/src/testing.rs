@@ -96,6 +96,7 @@ impl FakeApiServer {
         let server = Server::start(
             "127.0.0.1:0".parse().expect("an address"),
             Limits::default(),
+            None,
             Arc::new(Api(Arc::clone(&shared))),
         )
         .expect("the fake API server listens");
@@ -242,10 +243,7 @@ impl Service for Api {
         let (sender, chunks) = tokio::sync::mpsc::channel(64);
         let shared = Arc::clone(&self.0);
         std::thread::spawn(move || stream(&shared, kind, api_version, from, timeout, &sender));
-        Reply::Stream {
-            content_type: "application/json",
-            chunks,
-        }
+        Reply::channel("application/json", chunks)
     }
 }
 

@@ -25,7 +25,7 @@ use kube::{Api, Client, Resource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::state::{ClusterState, Kind};
+use crate::state::{Changes, ClusterState, Kind};
 
 /// Why the cluster cannot be watched.
 #[derive(Debug, thiserror::Error)]
@@ -175,6 +175,26 @@ impl ClusterWatch {
     /// Relists done after the first list (410 Gone and the like).
     pub fn relists(&self) -> u64 {
         lock(&self.state).relists()
+    }
+
+    /// What changed since `seen` (which is moved on; see
+    /// [`ClusterState::changes_since`]).
+    pub fn changes(&self, seen: &mut Option<u64>) -> Changes {
+        let state = lock(&self.state);
+        let changes = state.changes_since(*seen);
+        *seen = Some(state.version());
+        changes
+    }
+
+    /// Every object as one `List` document and the version it is of.
+    pub fn everything(&self) -> (Vec<u8>, u64) {
+        let state = lock(&self.state);
+        (state.to_json_list(), state.version())
+    }
+
+    /// The objects of `kind` now.
+    pub fn objects(&self, kind: Kind) -> Vec<Arc<serde_json::Value>> {
+        lock(&self.state).objects(kind).cloned().collect()
     }
 
     /// Every object as one `List` document, when anything changed since

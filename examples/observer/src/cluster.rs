@@ -1,13 +1,11 @@
 //! `--kubeconfig FILE` / `--kube` for the commands that read Kubernetes
-//! objects from files (`resolve`, `edges`, `identity build`, `identity
-//! serve`): the cluster is watched (`edgewise-k8s`), and its objects, once
-//! listed, are written to a file of their own that the command reads
-//! beside the ones it was given. `identity serve`, which reads its files
-//! again every interval, gets the file rewritten as the cluster changes.
+//! objects: the cluster is watched (`edgewise-k8s`, [`watch`]). The
+//! one-shot commands (`resolve`, `edges`, `identity build`) get its
+//! objects, once listed, in a file of their own that they read beside the
+//! ones they were given ([`ClusterFile`]); `identity serve` follows the
+//! watch's changes itself.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use edgewise_k8s::{ClusterWatch, Synced, WatchError};
@@ -57,8 +55,6 @@ pub enum ClusterError {
 /// The cluster's objects in a file, removed when dropped.
 pub struct ClusterFile {
     path: PathBuf,
-    stop: Arc<AtomicBool>,
-    follower: Option<std::thread::JoinHandle<()>>,
 }
 
 fn write(path: &Path, json: &[u8]) -> Result<(), ClusterError> {
@@ -72,51 +68,38 @@ fn write(path: &Path, json: &[u8]) -> Result<(), ClusterError> {
         })
 }
 
+/// Watches the cluster `args` name, if any, once every kind is listed.
+///
+/// # Errors
+/// [`ClusterError`] when the watch cannot start or the cluster is not
+/// listed within [`SYNC_WAIT`].
+pub fn watch(args: &ClusterArgs) -> Result<Option<ClusterWatch>, ClusterError> {
+    if args.kubeconfig.is_none() && !args.kube {
+        return Ok(None);
+    }
+    let watch = ClusterWatch::start(args.kubeconfig.as_deref())?;
+    match watch.wait_synced(SYNC_WAIT, FAILED_ATTEMPTS) {
+        Synced::Listed => Ok(Some(watch)),
+        Synced::TimedOut => Err(ClusterError::NotSynced),
+        Synced::Failing(errors) => Err(ClusterError::Unreachable(errors)),
+    }
+}
+
 impl ClusterFile {
     /// Watches the cluster `args` name, if any, and writes its objects once
-    /// listed; with `follow`, the file is rewritten as the cluster changes
-    /// (checked every `follow` interval) until dropped.
+    /// listed.
     ///
     /// # Errors
     /// [`ClusterError`] when the watch cannot start, the cluster is not
     /// listed within [`SYNC_WAIT`], or the file cannot be written.
-    pub fn start(
-        args: &ClusterArgs,
-        follow: Option<Duration>,
-    ) -> Result<Option<Self>, ClusterError> {
-        if args.kubeconfig.is_none() && !args.kube {
+    pub fn start(args: &ClusterArgs) -> Result<Option<Self>, ClusterError> {
+        let Some(watch) = watch(args)? else {
             return Ok(None);
-        }
-        let watch = ClusterWatch::start(args.kubeconfig.as_deref())?;
-        match watch.wait_synced(SYNC_WAIT, FAILED_ATTEMPTS) {
-            Synced::Listed => {}
-            Synced::TimedOut => return Err(ClusterError::NotSynced),
-            Synced::Failing(errors) => return Err(ClusterError::Unreachable(errors)),
-        }
+        };
         let path =
             std::env::temp_dir().join(format!("edgewise-cluster-{}.json", std::process::id()));
-        let mut seen = None;
-        let json = watch.snapshot_if_changed(&mut seen).unwrap_or_default();
-        write(&path, &json)?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let follower = follow.map(|interval| {
-            let (path, stop) = (path.clone(), Arc::clone(&stop));
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    std::thread::sleep(interval);
-                    if let Some(json) = watch.snapshot_if_changed(&mut seen)
-                        && let Err(error) = write(&path, &json)
-                    {
-                        tracing::warn!(%error, "the cluster's objects file cannot be written");
-                    }
-                }
-            })
-        });
-        Ok(Some(Self {
-            path,
-            stop,
-            follower,
-        }))
+        write(&path, &watch.everything().0)?;
+        Ok(Some(Self { path }))
     }
 
     /// The file.
@@ -127,10 +110,6 @@ impl ClusterFile {
 
 impl Drop for ClusterFile {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(follower) = self.follower.take() {
-            let _ = follower.join();
-        }
         let _ = std::fs::remove_file(&self.path);
     }
 }

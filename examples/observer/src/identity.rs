@@ -6,9 +6,8 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use std::sync::atomic::AtomicBool;
-use std::time::Duration;
 
-use edgewise_identity::http::{FollowConfig, FollowEvent, IdentityServer, ServerConfig, follow};
+use edgewise_identity::http::{FollowConfig, FollowEvent, Transport, follow};
 use edgewise_identity::{
     Baseline, ClientState, DeltaLimits, IdentityClient, IdentityError, Producer, read_deltas,
     unix_time,
@@ -38,6 +37,9 @@ pub enum IdentityCommandError {
     /// The listener stopped serving.
     #[error("{0}: the HTTP listener stopped")]
     Listener(std::net::SocketAddr),
+    /// Objects, policies or allow-lists that cannot be used.
+    #[error(transparent)]
+    Inputs(crate::edges::EdgesError),
 }
 
 /// Builds the identity MMDB of the `objects` into `out` (written beside it
@@ -138,54 +140,23 @@ pub fn lookup(
     })
 }
 
-/// `edgewise identity serve`: re-reads the `objects` files every
-/// `interval`, diffs them into deltas and serves the baseline and the
-/// stream on `listen` until `stop` is set. `on_listen` is told the address
-/// once bound; a file that cannot be read or used is reported to `on_error`
-/// and the last good state is kept.
+/// `edgewise identity follow`: keeps a client in step with the server of
+/// `config` until `stop` is set, reporting each event as a JSON line.
 ///
 /// # Errors
-/// [`IdentityCommandError`] when the first load fails or the address cannot
-/// be bound.
-pub fn serve(
-    objects: &[PathBuf],
-    listen: &str,
-    epoch: u64,
-    interval: Duration,
+/// [`IdentityCommandError`] when the CA, client certificate or token file
+/// cannot be used.
+pub fn follow_stream(
+    config: &FollowConfig,
     stop: &AtomicBool,
-    on_listen: impl FnOnce(&IdentityServer),
-    mut on_error: impl FnMut(&ResolveError),
+    mut on_line: impl FnMut(String),
 ) -> Result<(), IdentityCommandError> {
-    let mut producer = Producer::new(epoch);
-    producer.update_from_index(&load_index(objects)?.snapshot());
-    let server = IdentityServer::bind(listen, &producer.baseline(), ServerConfig::default())
-        .map_err(|error| IdentityCommandError::Identity {
-            path: PathBuf::from(listen),
-            error,
-        })?;
-    on_listen(&server);
-    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-        std::thread::sleep(interval);
-        if server.failed() {
-            return Err(IdentityCommandError::Listener(server.local_addr()));
-        }
-        match load_index(objects) {
-            Ok(index) => {
-                if let Some(delta) = producer.update_from_index(&index.snapshot()) {
-                    server.publish(&delta);
-                }
-            }
-            Err(error) => on_error(&error),
-        }
-    }
-    Ok(())
-}
-
-/// `edgewise identity follow`: keeps a client in step with the server at
-/// `url` until `stop` is set, reporting each event as a JSON line.
-pub fn follow_stream(url: &str, stop: &AtomicBool, mut on_line: impl FnMut(String)) {
+    let transport = Transport::new(config).map_err(|error| IdentityCommandError::Identity {
+        path: PathBuf::from(&config.url),
+        error,
+    })?;
     let mut client = IdentityClient::default();
-    follow(&mut client, &FollowConfig::new(url), stop, |event| {
+    follow(&mut client, config, &transport, stop, |_, event| {
         let version =
             |v: &edgewise_identity::Version| serde_json::json!({"epoch": v.epoch, "seq": v.seq});
         let line = match event {
@@ -205,4 +176,5 @@ pub fn follow_stream(url: &str, stop: &AtomicBool, mut on_line: impl FnMut(Strin
         };
         on_line(line.to_string());
     });
+    Ok(())
 }

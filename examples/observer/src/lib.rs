@@ -9,17 +9,21 @@
 //!   and the graph.
 //! - [`identity`]: Kubernetes objects -> identity MMDB; MMDB + deltas ->
 //!   identities.
+//! - [`serve`]: the cluster and files -> identity and policy streams for
+//!   every agent; [`declared`]: declared edges as the stream's documents.
 //! - [`daemon`]: `edgewise run` and `edgewise replay`, the full observer:
 //!   capture events -> fingerprints, names, identities, edges, verdicts,
 //!   rules -> records, graph, metrics, bans.
 
 pub mod cluster;
 pub mod daemon;
+pub mod declared;
 pub mod dns;
 pub mod edges;
 pub mod fingerprints;
 pub mod identity;
 pub mod resolve;
+pub mod serve;
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};

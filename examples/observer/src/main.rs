@@ -142,15 +142,21 @@ enum IdentityCommand {
         #[arg(long)]
         build_time: Option<u64>,
     },
-    /// Serve the identities of Kubernetes objects to node agents over HTTP:
-    /// GET /baseline (the MMDB) and GET /deltas (a server-sent events
-    /// stream). The objects files (and the cluster, with --kubeconfig or
-    /// --kube) are read again every interval and the changes sent as
-    /// deltas.
+    /// Serve identities and declared edges to node agents: GET
+    /// /identities/baseline (the MMDB), /identities/deltas, /policies/baseline
+    /// and /policies/deltas (server-sent events streams), /healthz and
+    /// /metrics. Follows the cluster (--kubeconfig or --kube) and any files
+    /// given, publishing what changed every interval.
     Serve {
         /// Kubernetes JSON; repeat for several files.
         #[arg(long = "objects", required_unless_present_any = ["kubeconfig", "kube"])]
         objects: Vec<PathBuf>,
+        /// NetworkPolicy JSON; repeat for several files.
+        #[arg(long = "policies")]
+        policies: Vec<PathBuf>,
+        /// A hand-written allow-list; repeat for several files.
+        #[arg(long = "allow-list")]
+        allow_lists: Vec<PathBuf>,
         #[command(flatten)]
         cluster: ClusterArgs,
         /// The address to listen on (port 0 picks one; the address is
@@ -161,16 +167,22 @@ enum IdentityCommand {
         /// a restart always takes a greater one).
         #[arg(long)]
         epoch: Option<u64>,
-        /// How often the objects files are re-read, in milliseconds.
-        #[arg(long, default_value_t = 1000)]
+        /// How often changes are looked for and published, in
+        /// milliseconds.
+        #[arg(long, default_value_t = 100)]
         interval_ms: u64,
+        #[command(flatten)]
+        server: edgewise_observer::serve::ServerArgs,
     },
-    /// Follow a server's stream as a node agent does, printing each event
-    /// (connected, baseline, delta, resync, disconnected) as a JSON line.
+    /// Follow a server's identity stream as a node agent does, printing
+    /// each event (connected, baseline, delta, resync, disconnected) as a
+    /// JSON line.
     Follow {
         /// The server's base URL (scheme, address and port).
         #[arg(long)]
         url: String,
+        #[command(flatten)]
+        client: edgewise_observer::serve::ClientArgs,
     },
     /// Look addresses up in an identity MMDB, after applying a file of
     /// delta lines if given; prints one JSON identity (or null) per address.
@@ -210,7 +222,7 @@ fn main() -> ExitCode {
             internet,
             peers,
         } => {
-            let (objects, _cluster) = match with_cluster(objects, &cluster, None) {
+            let (objects, _cluster) = match with_cluster(objects, &cluster) {
                 Ok(found) => found,
                 Err(code) => return code,
             };
@@ -232,7 +244,7 @@ fn main() -> ExitCode {
             granularity,
             keep_self_edges,
         } => {
-            let (objects, _cluster) = match with_cluster(objects, &cluster, None) {
+            let (objects, _cluster) = match with_cluster(objects, &cluster) {
                 Ok(found) => found,
                 Err(code) => return code,
             };
@@ -282,15 +294,13 @@ fn main() -> ExitCode {
 }
 
 /// `objects` and, when `cluster` asks for one, the file of the cluster's
-/// objects (kept while the returned handle lives; rewritten every
-/// `follow` interval when given); an error is printed and its exit code
-/// returned.
+/// objects (kept while the returned handle lives); an error is printed and
+/// its exit code returned.
 fn with_cluster(
     mut objects: Vec<PathBuf>,
     cluster: &ClusterArgs,
-    follow: Option<std::time::Duration>,
 ) -> Result<(Vec<PathBuf>, Option<ClusterFile>), ExitCode> {
-    match ClusterFile::start(cluster, follow) {
+    match ClusterFile::start(cluster) {
         Ok(file) => {
             if let Some(file) = &file {
                 objects.push(file.path().to_owned());
@@ -306,23 +316,22 @@ fn with_cluster(
 
 /// `edgewise identity serve` until SIGINT, SIGTERM or SIGHUP.
 fn run_identity_serve(
-    objects: Vec<PathBuf>,
+    mut options: edgewise_observer::serve::ServeOptions,
     cluster: &ClusterArgs,
-    listen: &str,
     epoch: Option<u64>,
-    interval_ms: u64,
 ) -> ExitCode {
     // A service: its state changes are logged as the daemon's are
     // (`RUST_LOG` sets the levels).
     init_logs(edgewise_observer::daemon::config::LogFormat::Text);
-    let interval = std::time::Duration::from_millis(interval_ms.max(1));
-    // The cluster's file is rewritten as it changes; serve reads it
-    // again every interval with the others.
-    let (objects, _cluster) = match with_cluster(objects, cluster, Some(interval)) {
-        Ok(found) => found,
-        Err(code) => return code,
+    let cluster = match edgewise_observer::cluster::watch(cluster) {
+        Ok(cluster) => cluster,
+        Err(error) => {
+            eprintln!("edgewise: {error}");
+            return ExitCode::FAILURE;
+        }
     };
-    let epoch = epoch.unwrap_or_else(|| u64::try_from(unix_now().as_millis()).unwrap_or(u64::MAX));
+    options.epoch =
+        epoch.unwrap_or_else(|| u64::try_from(unix_now().as_millis()).unwrap_or(u64::MAX));
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     // SIGINT, SIGTERM or SIGHUP: stop at the next interval, exit 0.
     for signal in [
@@ -332,11 +341,14 @@ fn run_identity_serve(
     ] {
         let _ = signal_hook::flag::register(signal, std::sync::Arc::clone(&stop));
     }
-    let served = edgewise_observer::identity::serve(
-        &objects,
-        listen,
-        epoch,
-        interval,
+    let scheme = if options.server.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let served = edgewise_observer::serve::serve(
+        &options,
+        cluster.as_ref(),
         &stop,
         |server| {
             let version = server.version();
@@ -344,7 +356,7 @@ fn run_identity_serve(
             tracing::info!(
                 epoch = version.epoch,
                 seq = version.seq,
-                "serving identities on http://{}",
+                "serving identities on {scheme}://{}",
                 server.local_addr()
             );
         },
@@ -377,7 +389,7 @@ fn run_identity(command: IdentityCommand) -> ExitCode {
             epoch,
             build_time,
         } => {
-            let (objects, _cluster) = match with_cluster(objects, &cluster, None) {
+            let (objects, _cluster) = match with_cluster(objects, &cluster) {
                 Ok(found) => found,
                 Err(code) => return code,
             };
@@ -399,18 +411,39 @@ fn run_identity(command: IdentityCommand) -> ExitCode {
         }
         IdentityCommand::Serve {
             objects,
+            policies,
+            allow_lists,
             cluster,
             listen,
             epoch,
             interval_ms,
-        } => run_identity_serve(objects, &cluster, &listen, epoch, interval_ms),
-        IdentityCommand::Follow { url } => {
+            server,
+        } => {
+            let options = edgewise_observer::serve::ServeOptions {
+                objects,
+                policies,
+                allow_lists,
+                listen,
+                epoch: 0,
+                interval: std::time::Duration::from_millis(interval_ms.max(1)),
+                server: server.config(),
+            };
+            run_identity_serve(options, &cluster, epoch)
+        }
+        IdentityCommand::Follow { url, client } => {
             let stop = std::sync::atomic::AtomicBool::new(false);
-            edgewise_observer::identity::follow_stream(url.trim_end_matches('/'), &stop, |line| {
+            let config = client.config(url.trim_end_matches('/'));
+            let followed = edgewise_observer::identity::follow_stream(&config, &stop, |line| {
                 let mut out = io::stdout().lock();
                 let _ = writeln!(out, "{line}").and_then(|()| out.flush());
             });
-            ExitCode::SUCCESS
+            match followed {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("edgewise: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         IdentityCommand::Lookup { mmdb, deltas, ips } => {
             match lookup(&mmdb, deltas.as_deref(), &ips) {

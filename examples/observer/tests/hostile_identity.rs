@@ -34,13 +34,13 @@ fn hostile_clients_do_not_knock_identity_serve_over() {
     let pid = serve.child.id();
     healthy(server, "at start");
 
-    announced_bodies(server, "POST /deltas HTTP/1.1\r\nHost: e\r\n");
+    announced_bodies(server, "POST /identities/deltas HTTP/1.1\r\nHost: e\r\n");
     // No route takes a body: a request announcing one is answered at once,
     // so the slow attacker is a stream that is never read.
     let held = slow_and_deaf(
         server,
-        b"GET /deltas HTTP/1.1\r\nHost: e\r\n\r\n",
-        b"GET /baseline HTTP/1.1\r\nHost: e\r\n\r\n",
+        b"GET /identities/deltas HTTP/1.1\r\nHost: e\r\n\r\n",
+        b"GET /identities/baseline HTTP/1.1\r\nHost: e\r\n\r\n",
     );
     let floods = endless_headers(server, pid);
     connection_flood(server);

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use edgewise_identity::http::{FollowConfig, follow};
+use edgewise_identity::http::{FollowConfig, Transport, follow};
 use edgewise_identity::{IdentityClient, IdentityReader, Version};
 
 /// Two pods whose `generation` label moves together in every write.
@@ -119,7 +119,10 @@ fn the_client_follows_the_producer_across_a_restart() {
             max_backoff: Duration::from_millis(200),
             ..FollowConfig::new(format!("http://{address}"))
         };
-        std::thread::spawn(move || follow(&mut client, &config, &stop, |_| {}))
+        std::thread::spawn(move || {
+            let transport = Transport::new(&config).unwrap();
+            follow(&mut client, &config, &transport, &stop, |_, _| {});
+        })
     };
     let watcher = {
         let reader = reader.clone();
@@ -205,6 +208,7 @@ fn a_reopened_stream_resumes_without_a_baseline() {
     let server = IdentityServer::bind(
         "127.0.0.1:0",
         &producer.baseline(),
+        edgewise_identity::PolicyBaseline::default(),
         ServerConfig {
             heartbeat: Duration::from_millis(20),
             ..ServerConfig::default()
@@ -224,7 +228,8 @@ fn a_reopened_stream_resumes_without_a_baseline() {
             ..FollowConfig::new(format!("http://{}", server.local_addr()))
         };
         std::thread::spawn(move || {
-            follow(&mut client, &config, &stop, |event| {
+            let transport = Transport::new(&config).unwrap();
+            follow(&mut client, &config, &transport, &stop, |_, event| {
                 events.lock().unwrap().push(event.clone());
             });
         })

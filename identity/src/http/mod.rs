@@ -1,11 +1,15 @@
 //! The HTTP transport (feature `http`): [`IdentityServer`] serves a
-//! producer's baseline and delta stream, [`follow`] keeps an
-//! [`crate::IdentityClient`] in step with one. Plain HTTP (put TLS in front
-//! for anything but a node-local or mesh-protected link).
+//! producer's identity and policy channels (baselines and delta streams)
+//! over HTTP/1.1 or HTTP/2, in the clear or over TLS, with bearer tokens
+//! and a follower cap; [`follow`] keeps an [`crate::IdentityClient`] or a
+//! [`crate::PolicyClient`] in step with one.
 
+mod channel;
 mod follow;
+mod metrics;
 mod server;
 pub(crate) mod sse;
 
-pub use follow::{FollowConfig, FollowEvent, follow};
+pub use edgewise_http_server::TlsFiles;
+pub use follow::{FollowConfig, FollowEvent, LineOutcome, StreamClient, Transport, follow};
 pub use server::{IdentityServer, ServerConfig};

@@ -1,84 +1,129 @@
-//! The producer's side: `GET /baseline` (the identity MMDB at the current
-//! version), `GET /deltas` (a server-sent events stream) and `GET /healthz`
-//! (`ok` while it serves).
+//! The producer's side: two channels, identities and policies, each a
+//! baseline and a delta stream:
 //!
-//! The stream starts with a `hello` event, `{"epoch": E, "seq": S,
+//! - `GET /identities/baseline`: the identity MMDB at the current version;
+//!   `GET /identities/deltas`: its server-sent events stream.
+//! - `GET /policies/baseline`: the policy documents as JSON
+//!   ([`crate::policy`]); `GET /policies/deltas`: their stream.
+//! - `GET /healthz`: `ok` while it serves; `GET /metrics`: followers,
+//!   deltas sent, resumes, followers cut, baselines served, the largest
+//!   lag, and the listener's counters (TLS handshake failures among them),
+//!   in the Prometheus text format.
+//!
+//! A stream starts with a `hello` event, `{"epoch": E, "seq": S,
 //! "resumed": bool}`. A client that gives the version it holds
-//! (`/deltas?epoch=E&seq=S`) gets the deltas after it replayed from the
-//! server's bounded history when they are all still there (`resumed`);
-//! otherwise it gets only what is published from then on and fetches a
-//! baseline. Then one `delta` event per delta (data: the delta's JSON line),
-//! and a `: keepalive` comment whenever nothing was sent for the heartbeat
-//! interval. Every event is on the wire as soon as it is written (one
-//! chunk each).
+//! (`deltas?epoch=E&seq=S`) gets the deltas after it from the server's
+//! bounded history when they are all still there (`resumed`); otherwise it
+//! gets what is published from then on and fetches a baseline. Then one
+//! `delta` event per delta (data: the delta's JSON line), and a
+//! `: keepalive` comment whenever nothing was sent for the heartbeat.
+//! How followers are fanned out, batched and cut when they fall behind is
+//! [`super::channel`]'s.
 //!
-//! It is served by `edgewise-http-server`, so its listener has the same
-//! limits as the daemon's: no request body is accepted (a request
-//! announcing one is refused unread), headers, connections and writes are
-//! bounded (a stream whose client stops reading is ended), and dropping the
-//! server ends every stream in bounded time. Each stream is fed by a
-//! thread of its own, as many as the connection cap allows at most.
+//! With [`ServerConfig::tokens`], every baseline and stream needs
+//! `Authorization: Bearer TOKEN` with a token of the file (read again when
+//! it changes); anything else gets 401 and nothing more. `/healthz` and
+//! `/metrics` stay open for probes and scrapers. With
+//! [`ServerConfig::tls`], the listener speaks TLS only (see
+//! `edgewise_http_server::tls`: certificates read again when they change,
+//! client certificates when a client CA is set). At most
+//! [`ServerConfig::max_followers`] streams are open at once; one more gets
+//! 503. It is served by `edgewise-http-server`, with its limits: no request
+//! body is accepted, headers, connections and writes are bounded, and
+//! dropping the server ends every stream in bounded time.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use edgewise_http_server::{Head, Limits, Method, Reply, Request, Server, Service, StatusCode};
+use edgewise_http_server::{
+    BearerTokens, Head, Limits, Method, Reply, Request, Server, Service, StatsSource, StatusCode,
+    TlsFiles,
+};
 use edgewise_ip_index::{ClusterObject, ip_key, ip_of};
 
-use super::sse::{write_event, write_heartbeat};
+use super::channel::{Channel, ChannelConfig};
+use super::metrics::render_metrics;
+use crate::policy::{PolicyBaseline, PolicyDelta};
 use crate::{Baseline, IdentityDelta, IdentityError, Version};
 
-/// Events buffered per stream before its feeder waits for the client.
-const STREAM_BUFFER: usize = 64;
-
 /// Settings of an [`IdentityServer`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerConfig {
-    /// Deltas kept for clients that reconnect (default 4,096).
+    /// Deltas kept per channel for followers that reconnect (default
+    /// 4,096).
     pub history: usize,
+    /// A follower more than this many deltas behind is cut and resyncs
+    /// from a baseline (default 256).
+    pub max_lag: usize,
     /// A keepalive comment after this long without an event (default 5 s).
     pub heartbeat: Duration,
+    /// Streams open at once, both channels together (default 4,096).
+    pub max_followers: usize,
+    /// Connections one peer address may hold (0, the default: an eighth of
+    /// the connection cap).
+    pub max_connections_per_peer: usize,
+    /// Threads serving connections (default 1).
+    pub workers: usize,
+    /// Serve TLS from these files (default: in the clear).
+    pub tls: Option<TlsFiles>,
+    /// The bearer tokens accepted, one per line (default: no token asked).
+    pub tokens: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             history: 4096,
+            max_lag: 256,
             heartbeat: Duration::from_secs(5),
+            max_followers: 4096,
+            max_connections_per_peer: 0,
+            workers: 1,
+            tls: None,
+            tokens: None,
         }
     }
 }
 
-struct State {
-    version: Version,
+/// Connections beyond the followers, for probes, scrapers and baselines.
+const SPARE_CONNECTIONS: usize = 64;
+
+struct Identities {
     entries: BTreeMap<u128, Arc<ClusterObject>>,
-    /// The last deltas, oldest first, as JSON lines.
-    history: VecDeque<(Version, Arc<str>)>,
-    /// How many deltas were ever published (the next one's position).
-    published: u64,
+    version: Version,
     mmdb: Option<(Version, Bytes)>,
-    closed: bool,
 }
 
-struct Shared {
+struct Policies {
+    baseline: PolicyBaseline,
+    json: Option<(Version, Bytes)>,
+}
+
+pub(super) struct Shared {
     config: ServerConfig,
-    state: Mutex<State>,
-    changed: Condvar,
+    pub(super) identities: Arc<Channel>,
+    pub(super) policies: Arc<Channel>,
+    identity_state: Mutex<Identities>,
+    policy_state: Mutex<Policies>,
+    tokens: Option<BearerTokens>,
+    pub(super) unauthorized: AtomicU64,
+    pub(super) refused_followers: AtomicU64,
+    pub(super) listener: OnceLock<StatsSource>,
 }
 
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // A panicked request thread leaves the state whole (every change
-        // is a few assignments), so a poisoned lock is still usable.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every change under these locks is a few assignments: a panic
+    // elsewhere leaves them whole.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Serves a producer's baseline and delta stream over HTTP (see the module
-/// docs). Dropping it stops accepting and ends every stream.
+/// Serves a producer's identity and policy channels over HTTP (see the
+/// module docs). Dropping it stops accepting and ends every stream.
 pub struct IdentityServer {
     shared: Arc<Shared>,
     http: Option<Server>,
@@ -87,14 +132,16 @@ pub struct IdentityServer {
 
 impl IdentityServer {
     /// Listens on `address` (`127.0.0.1:0` picks a port) and serves
-    /// `baseline` until deltas are published.
+    /// `baseline` and `policies` until deltas are published.
     ///
     /// # Errors
     /// [`IdentityError::Transport`] when the address is not one or cannot
-    /// be bound.
+    /// be bound, or the token or TLS files cannot be used (naming the
+    /// file).
     pub fn bind(
         address: &str,
         baseline: &Baseline,
+        policies: PolicyBaseline,
         config: ServerConfig,
     ) -> Result<Self, IdentityError> {
         let fail = |problem: String| IdentityError::Transport {
@@ -104,24 +151,48 @@ impl IdentityServer {
         let socket: SocketAddr = address
             .parse()
             .map_err(|e| fail(format!("not an address: {e}")))?;
+        let tokens = config
+            .tokens
+            .as_deref()
+            .map(BearerTokens::load)
+            .transpose()
+            .map_err(|e| fail(e.to_string()))?;
+        let channel = ChannelConfig {
+            history: config.history.max(1),
+            max_lag: config.max_lag.max(1),
+            heartbeat: config.heartbeat,
+        };
         let shared = Arc::new(Shared {
-            config,
-            state: Mutex::new(State {
-                version: baseline.version(),
+            identities: Arc::new(Channel::new(channel, baseline.version())),
+            policies: Arc::new(Channel::new(channel, policies.version())),
+            identity_state: Mutex::new(Identities {
                 entries: baseline
                     .iter()
                     .map(|(ip, o)| (ip_key(ip), Arc::clone(o)))
                     .collect(),
-                history: VecDeque::new(),
-                published: 0,
+                version: baseline.version(),
                 mmdb: None,
-                closed: false,
             }),
-            changed: Condvar::new(),
+            policy_state: Mutex::new(Policies {
+                baseline: policies,
+                json: None,
+            }),
+            tokens,
+            unauthorized: AtomicU64::new(0),
+            refused_followers: AtomicU64::new(0),
+            listener: OnceLock::new(),
+            config,
         });
+        let limits = Limits {
+            max_connections: shared.config.max_followers + SPARE_CONNECTIONS,
+            max_connections_per_peer: shared.config.max_connections_per_peer,
+            workers: shared.config.workers.max(1),
+            ..Limits::default()
+        };
         let service = Arc::new(Endpoints(Arc::clone(&shared)));
-        let http =
-            Server::start(socket, Limits::default(), service).map_err(|e| fail(e.to_string()))?;
+        let http = Server::start(socket, limits, shared.config.tls.clone(), service)
+            .map_err(|e| fail(e.to_string()))?;
+        let _ = shared.listener.set(http.stats_source());
         Ok(Self {
             address: http.local_addr(),
             shared,
@@ -139,39 +210,63 @@ impl IdentityServer {
         self.address
     }
 
-    /// The version served.
+    /// The identity version served.
     pub fn version(&self) -> Version {
-        self.shared.lock().version
+        self.shared.identities.version()
     }
 
-    /// Publishes the producer's next delta to every stream.
+    /// The policy version served.
+    pub fn policy_version(&self) -> Version {
+        self.shared.policies.version()
+    }
+
+    /// Streams open now, both channels.
+    pub fn followers(&self) -> usize {
+        self.shared
+            .identities
+            .stats
+            .followers
+            .load(Ordering::Relaxed)
+            + self.shared.policies.stats.followers.load(Ordering::Relaxed)
+    }
+
+    /// The metrics page as served at `/metrics`.
+    pub fn metrics_text(&self) -> String {
+        render_metrics(&self.shared)
+    }
+
+    /// Publishes the producer's next identity delta to every follower.
     pub fn publish(&self, delta: &IdentityDelta) {
-        let line: Arc<str> = delta.to_line().into();
-        let mut state = self.shared.lock();
-        for ip in &delta.removes {
-            state.entries.remove(&ip_key(*ip));
+        let line = delta.to_line();
+        {
+            let mut state = lock(&self.shared.identity_state);
+            for ip in &delta.removes {
+                state.entries.remove(&ip_key(*ip));
+            }
+            for upsert in &delta.upserts {
+                state
+                    .entries
+                    .insert(ip_key(upsert.ip), Arc::new(upsert.identity.clone()));
+            }
+            state.version = delta.version();
         }
-        for upsert in &delta.upserts {
-            state
-                .entries
-                .insert(ip_key(upsert.ip), Arc::new(upsert.identity.clone()));
-        }
-        state.version = delta.version();
-        state.history.push_back((delta.version(), line));
-        while state.history.len() > self.shared.config.history {
-            state.history.pop_front();
-        }
-        state.published += 1;
-        drop(state);
-        self.shared.changed.notify_all();
+        self.shared.identities.publish(delta.version(), &line);
+    }
+
+    /// Publishes the policy producer's next delta to every follower.
+    pub fn publish_policies(&self, delta: &PolicyDelta, current: PolicyBaseline) {
+        lock(&self.shared.policy_state).baseline = current;
+        self.shared
+            .policies
+            .publish(delta.version(), &delta.to_line());
     }
 }
 
 impl Drop for IdentityServer {
     fn drop(&mut self) {
-        self.shared.lock().closed = true;
-        self.shared.changed.notify_all();
-        // Ends the streams whose feeders saw the close, within the grace.
+        self.shared.identities.close();
+        self.shared.policies.close();
+        // Ends the streams that saw the close, within the grace.
         drop(self.http.take());
     }
 }
@@ -179,42 +274,118 @@ impl Drop for IdentityServer {
 /// What the listener serves.
 struct Endpoints(Arc<Shared>);
 
+/// A route's channel and what it asks of it.
+#[derive(Clone, Copy)]
+enum Route {
+    Baseline(ChannelName),
+    Deltas(ChannelName),
+}
+
+#[derive(Clone, Copy)]
+enum ChannelName {
+    Identities,
+    Policies,
+}
+
+fn route(path: &str) -> Option<Route> {
+    Some(match path {
+        "/identities/baseline" => Route::Baseline(ChannelName::Identities),
+        "/identities/deltas" => Route::Deltas(ChannelName::Identities),
+        "/policies/baseline" => Route::Baseline(ChannelName::Policies),
+        "/policies/deltas" => Route::Deltas(ChannelName::Policies),
+        _ => return None,
+    })
+}
+
+impl Shared {
+    fn channel(&self, name: ChannelName) -> &Arc<Channel> {
+        match name {
+            ChannelName::Identities => &self.identities,
+            ChannelName::Policies => &self.policies,
+        }
+    }
+
+    fn followers(&self) -> usize {
+        self.identities.stats.followers.load(Ordering::Relaxed)
+            + self.policies.stats.followers.load(Ordering::Relaxed)
+    }
+
+    /// Whether the request carries an accepted token (always, without a
+    /// token file). A rewritten token file is read again first.
+    fn authorized(&self, head: &Head) -> bool {
+        let Some(tokens) = &self.tokens else {
+            return true;
+        };
+        if let Err(error) = tokens.reload_if_changed() {
+            tracing::warn!(%error, "the rewritten token file cannot be used; keeping the tokens in use");
+        }
+        tokens.accepts(&head.headers)
+    }
+}
+
 impl Service for Endpoints {
     fn body_limit(&self, _method: &Method, _path: &str) -> u64 {
         0
     }
 
     fn admit(&self, head: &Head) -> Option<Reply> {
-        match (&head.method, head.path.as_str()) {
-            (&Method::GET, "/healthz") => Some(Reply::text(StatusCode::OK, "ok\n")),
-            (&Method::GET, "/baseline" | "/deltas") => None,
-            (_, "/baseline" | "/deltas") => {
-                Some(Reply::text(StatusCode::METHOD_NOT_ALLOWED, "only GET\n"))
+        let shared = &self.0;
+        let path = head.path.as_str();
+        match (&head.method, path) {
+            (&Method::GET, "/healthz") => return Some(Reply::text(StatusCode::OK, "ok\n")),
+            (&Method::GET, "/metrics") => {
+                return Some(Reply::ok(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    render_metrics(shared),
+                ));
             }
-            _ => Some(Reply::text(StatusCode::NOT_FOUND, "not found\n")),
+            _ => {}
         }
+        let Some(route) = route(path) else {
+            return Some(Reply::text(StatusCode::NOT_FOUND, "not found\n"));
+        };
+        if head.method != Method::GET {
+            return Some(Reply::text(StatusCode::METHOD_NOT_ALLOWED, "only GET\n"));
+        }
+        if !shared.authorized(head) {
+            shared.unauthorized.fetch_add(1, Ordering::Relaxed);
+            return Some(Reply::text(StatusCode::UNAUTHORIZED, "unauthorized\n"));
+        }
+        if matches!(route, Route::Deltas(_)) && shared.followers() >= shared.config.max_followers {
+            shared.refused_followers.fetch_add(1, Ordering::Relaxed);
+            return Some(Reply::text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many followers\n",
+            ));
+        }
+        None
     }
 
     fn handle(&self, request: Request) -> Reply {
         let shared = &self.0;
-        if request.head.path == "/baseline" {
-            return match baseline_bytes(shared) {
-                Ok(bytes) => Reply::ok("application/octet-stream", bytes),
-                Err(error) => Reply::text(StatusCode::INTERNAL_SERVER_ERROR, error.to_string()),
-            };
-        }
-        let held = held_version(&request.head.query);
-        let (sender, chunks) = tokio::sync::mpsc::channel(STREAM_BUFFER);
-        let shared = Arc::clone(shared);
-        let feeder = std::thread::Builder::new()
-            .name("edgewise-identity-stream".to_owned())
-            .spawn(move || stream(&shared, &sender, held));
-        match feeder {
-            Ok(_) => Reply::Stream {
+        match route(&request.head.path) {
+            Some(Route::Baseline(name)) => {
+                shared
+                    .channel(name)
+                    .stats
+                    .baselines
+                    .fetch_add(1, Ordering::Relaxed);
+                let bytes = match name {
+                    ChannelName::Identities => identity_baseline(shared),
+                    ChannelName::Policies => Ok(policy_baseline(shared)),
+                };
+                match bytes {
+                    Ok(bytes) => Reply::ok("application/octet-stream", bytes),
+                    Err(error) => Reply::text(StatusCode::INTERNAL_SERVER_ERROR, error.to_string()),
+                }
+            }
+            Some(Route::Deltas(name)) => Reply::Stream {
                 content_type: "text/event-stream",
-                chunks,
+                chunks: shared
+                    .channel(name)
+                    .follow(held_version(&request.head.query)),
             },
-            Err(error) => Reply::text(StatusCode::SERVICE_UNAVAILABLE, error.to_string()),
+            None => Reply::text(StatusCode::NOT_FOUND, "not found\n"),
         }
     }
 }
@@ -236,9 +407,9 @@ fn held_version(query: &str) -> Option<Version> {
     })
 }
 
-fn baseline_bytes(shared: &Shared) -> Result<Bytes, IdentityError> {
+fn identity_baseline(shared: &Shared) -> Result<Bytes, IdentityError> {
     let (version, entries) = {
-        let state = shared.lock();
+        let state = lock(&shared.identity_state);
         if let Some((version, bytes)) = &state.mmdb
             && *version == state.version
         {
@@ -254,79 +425,22 @@ fn baseline_bytes(shared: &Shared) -> Result<Bytes, IdentityError> {
     // Encoding a large table takes a while: not under the lock.
     let baseline = Baseline::new(version, entries.into_iter().map(|(k, v)| (ip_of(k), v)));
     let bytes = Bytes::from(baseline.to_mmdb(SystemTime::now())?);
-    let mut state = shared.lock();
+    let mut state = lock(&shared.identity_state);
     if state.version == version {
         state.mmdb = Some((version, bytes.clone()));
     }
     Ok(bytes)
 }
 
-/// Feeds one stream until the client is gone or the server closes.
-fn stream(shared: &Shared, out: &tokio::sync::mpsc::Sender<Bytes>, held: Option<Version>) {
-    let send = |bytes: Vec<u8>| out.blocking_send(Bytes::from(bytes)).is_ok();
-    let (hello, mut next) = {
-        let state = shared.lock();
-        let oldest = state.published - state.history.len() as u64;
-        // Resume when every delta after the held version is in the history.
-        let resume_from = held
-            .filter(|held| held.epoch == state.version.epoch)
-            .and_then(|held| {
-                if held.seq == state.version.seq {
-                    return Some(state.published);
-                }
-                let position = state
-                    .history
-                    .iter()
-                    .position(|(v, _)| v.seq == held.seq + 1)?;
-                Some(oldest + position as u64)
-            });
-        let hello = format!(
-            r#"{{"epoch":{},"seq":{},"resumed":{}}}"#,
-            state.version.epoch,
-            state.version.seq,
-            resume_from.is_some()
-        );
-        (hello, resume_from.unwrap_or(state.published))
-    };
-    let mut event = Vec::new();
-    let _ = write_event(&mut event, "hello", &hello);
-    if !send(event) {
-        return;
+fn policy_baseline(shared: &Shared) -> Bytes {
+    let mut state = lock(&shared.policy_state);
+    let version = state.baseline.version();
+    if let Some((cached, bytes)) = &state.json
+        && *cached == version
+    {
+        return bytes.clone();
     }
-    loop {
-        let lines: Vec<Arc<str>> = {
-            let mut state = shared.lock();
-            if state.published <= next && !state.closed {
-                state = shared
-                    .changed
-                    .wait_timeout(state, shared.config.heartbeat)
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .0;
-            }
-            if state.closed {
-                return;
-            }
-            let oldest = state.published - state.history.len() as u64;
-            // A stream that fell behind the history skips ahead; the client
-            // sees the gap and fetches a baseline.
-            let start = next.max(oldest);
-            next = state.published;
-            state
-                .history
-                .iter()
-                .skip(usize::try_from(start - oldest).unwrap_or(usize::MAX))
-                .map(|(_, line)| Arc::clone(line))
-                .collect()
-        };
-        let mut chunk = Vec::new();
-        if lines.is_empty() {
-            let _ = write_heartbeat(&mut chunk);
-        }
-        for line in lines {
-            let _ = write_event(&mut chunk, "delta", &line);
-        }
-        if !send(chunk) {
-            return;
-        }
-    }
+    let bytes = Bytes::from(state.baseline.to_json());
+    state.json = Some((version, bytes.clone()));
+    bytes
 }

@@ -19,8 +19,13 @@
 //! kubeconfig = "/etc/edgewise/kubeconfig"  # watch the cluster (or kube = true: in-cluster, $KUBECONFIG, ~/.kube/config)
 //! objects = ["cluster.json"]      # Kubernetes JSON lists or watch events
 //! identity_mmdb = "identity.mmdb" # or: the identity client
-//! identity_stream = "http://10.0.0.5:9470"
+//! identity_stream = "https://edgewise-identity.edgewise:9470"  # identities and policies (follow mode)
+//! identity_stream_ca = "/etc/edgewise/ca.pem"            # verifies the server (needed for https)
+//! identity_stream_token_file = "/etc/edgewise/token"     # bearer token (read again at each reconnect)
+//! identity_stream_cert = "client.pem"                    # mutual TLS (with identity_stream_key)
+//! identity_stream_key = "client-key.pem"
 //! policies = ["netpol.json"]
+//! allow_lists = ["egress.allow"]  # hand-written allow-lists (see the README)
 //! rules = "rules.toml"
 //!
 //! # Outputs
@@ -29,6 +34,9 @@
 //! granularity = "workload"        # workload | namespace | namespace+LABEL
 //! listen = "127.0.0.1:9464"       # /metrics, /graph, /healthz, /audit (off when absent)
 //! audit_token_file = "token"
+//! graph_token_file = "graph-tokens"  # /graph needs one of these bearer tokens
+//! listen_tls_cert = "cert.pem"    # serve the listener over TLS (with listen_tls_key)
+//! listen_tls_key = "key.pem"
 //! stats_interval_seconds = 10
 //! log_format = "text"             # text | json (RUST_LOG sets the levels; default info)
 //!
@@ -116,10 +124,28 @@ pub struct Settings {
     /// `http://10.0.0.5:9470`.
     #[arg(long = "identity-stream")]
     pub identity_stream: Option<String>,
+    /// CA certificates (PEM) the identity server's certificate must chain
+    /// to (needed for `https://`).
+    #[arg(long = "identity-stream-ca")]
+    pub identity_stream_ca: Option<PathBuf>,
+    /// A client certificate (PEM) for the identity server (mutual TLS).
+    #[arg(long = "identity-stream-cert")]
+    pub identity_stream_cert: Option<PathBuf>,
+    /// The client certificate's key (PEM).
+    #[arg(long = "identity-stream-key")]
+    pub identity_stream_key: Option<PathBuf>,
+    /// A file holding the identity server's bearer token.
+    #[arg(long = "identity-stream-token-file")]
+    pub identity_stream_token_file: Option<PathBuf>,
     /// NetworkPolicy JSON for verdicts; repeat for several files.
     #[arg(long)]
     #[serde(default)]
     pub policies: Vec<PathBuf>,
+    /// A hand-written allow-list (`<src> -> <dst> [port ...]` per line;
+    /// see the README); repeat for several files.
+    #[arg(long = "allow-list")]
+    #[serde(default)]
+    pub allow_lists: Vec<PathBuf>,
     /// Rules (TOML; see the README).
     #[arg(long)]
     pub rules: Option<PathBuf>,
@@ -141,6 +167,17 @@ pub struct Settings {
     /// The audit webhook's bearer token, in a file.
     #[arg(long = "audit-token-file")]
     pub audit_token_file: Option<PathBuf>,
+    /// Bearer tokens (one per line) that `/graph` asks for; without it,
+    /// `/graph` is open.
+    #[arg(long = "graph-token-file")]
+    pub graph_token_file: Option<PathBuf>,
+    /// Serve the listener over TLS with this certificate chain (PEM; read
+    /// again when it changes).
+    #[arg(long = "listen-tls-cert")]
+    pub listen_tls_cert: Option<PathBuf>,
+    /// The listener certificate's key (PEM).
+    #[arg(long = "listen-tls-key")]
+    pub listen_tls_key: Option<PathBuf>,
     /// Logs on standard error: text (default) or json, one line per state
     /// change; `RUST_LOG` sets the levels (default `info`).
     #[arg(long = "log-format")]
@@ -285,6 +322,10 @@ impl Settings {
                 node_name,
                 identity_mmdb,
                 identity_stream,
+                identity_stream_ca,
+                identity_stream_cert,
+                identity_stream_key,
+                identity_stream_token_file,
                 rules,
                 output,
                 graph_out,
@@ -292,6 +333,9 @@ impl Settings {
                 listen,
                 log_format,
                 audit_token_file,
+                graph_token_file,
+                listen_tls_cert,
+                listen_tls_key,
                 stats_interval_seconds,
                 max_edges,
                 edge_idle_ttl_seconds,
@@ -309,7 +353,8 @@ impl Settings {
                 pod_cidrs,
                 service_cidrs,
                 objects,
-                policies
+                policies,
+                allow_lists
             ]
         );
         settings.kube |= flags.kube;
@@ -329,6 +374,54 @@ impl Settings {
         })
     }
 
+    /// The follow mode's and the listener's settings.
+    fn check_streams(&self) -> Result<(), ConfigError> {
+        let invalid = |setting, problem: &str| {
+            Err(ConfigError::Invalid {
+                setting,
+                problem: problem.to_owned(),
+            })
+        };
+        if self.identity_stream.is_some()
+            && (!self.policies.is_empty() || !self.allow_lists.is_empty())
+        {
+            return invalid(
+                "policies",
+                "in follow mode (identity_stream) the policies come from the server; give the files to edgewise identity serve",
+            );
+        }
+        let stream_tls = [
+            self.identity_stream_ca.is_some(),
+            self.identity_stream_cert.is_some(),
+            self.identity_stream_key.is_some(),
+            self.identity_stream_token_file.is_some(),
+        ];
+        if self.identity_stream.is_none() && stream_tls.contains(&true) {
+            return invalid(
+                "identity_stream",
+                "identity_stream_ca, _cert, _key and _token_file need identity_stream",
+            );
+        }
+        if self.identity_stream_cert.is_some() != self.identity_stream_key.is_some() {
+            return invalid(
+                "identity_stream_cert",
+                "identity_stream_cert and identity_stream_key go together",
+            );
+        }
+        if self.listen_tls_cert.is_some() != self.listen_tls_key.is_some() {
+            return invalid(
+                "listen_tls_cert",
+                "listen_tls_cert and listen_tls_key go together",
+            );
+        }
+        if self.listen.is_none()
+            && (self.listen_tls_cert.is_some() || self.graph_token_file.is_some())
+        {
+            return invalid("listen", "listen_tls_* and graph_token_file need listen");
+        }
+        Ok(())
+    }
+
     fn check(&self) -> Result<(), ConfigError> {
         let invalid = |setting, problem: &str| {
             Err(ConfigError::Invalid {
@@ -345,6 +438,7 @@ impl Settings {
                 "give identities either as objects (files or a cluster watch) or through the identity client, not both",
             );
         }
+        self.check_streams()?;
         for pattern in self
             .observe_interfaces
             .iter()
@@ -424,6 +518,8 @@ impl Settings {
             ("observe_netns", self.observe_netns.is_some()),
             ("listen", self.listen.is_some()),
             ("audit_token_file", self.audit_token_file.is_some()),
+            ("graph_token_file", self.graph_token_file.is_some()),
+            ("listen_tls_cert", self.listen_tls_cert.is_some()),
             ("ring_bytes", self.ring_bytes.is_some()),
             ("bpf_pin_dir", self.bpf_pin_dir.is_some()),
             ("flow_sample_seconds", self.flow_sample_seconds.is_some()),

@@ -10,11 +10,17 @@
 //! - `GET /metrics`: the counters in the Prometheus text (`OpenMetrics`)
 //!   format (prometheus-client), as of the last stats tick.
 //! - `GET /graph`: the service graph of the last hour (`edgewise.graph/v1`
-//!   JSON), as of the last stats tick.
+//!   JSON), as of the last stats tick; with `--graph-token-file`, only
+//!   for a bearer token of that file (401 otherwise).
+//!
+//! With `listen_tls_cert` and `listen_tls_key` the listener speaks TLS
+//! (HTTP/1.1 and HTTP/2 by ALPN; the certificate read again when its
+//! files change); a kubelet probe then uses `scheme: HTTPS`.
 //! - `POST /audit`: the Kubernetes API server's audit webhook
 //!   (`audit.k8s.io/v1` event lists). It needs `Authorization: Bearer
-//!   TOKEN` with the token of `--audit-token-file` (compared in constant
-//!   time, the scheme in any case; without a token file the webhook is off
+//!   TOKEN` with a token of `--audit-token-file` (one per line, compared
+//!   in constant time, the scheme in any case, the file read again when
+//!   it changes; without a token file the webhook is off
 //!   and answers 404). Each peer address may send 10 requests a second
 //!   (bursts of 20; 429 past that; 4,096 peers remembered, the least
 //!   recently seen forgotten first), and a body over 8 MiB is refused (413)
@@ -36,7 +42,8 @@ use bytes::Bytes;
 use edgewise_edge_set::ServiceGraph;
 use edgewise_edge_set::render::graph_json;
 use edgewise_http_server::{
-    Head, Limits, Method, RateLimiter, Reply, Request, Server, Service, StatusCode,
+    BearerTokens, Head, Limits, Method, RateLimiter, Reply, Request, Server, Service, StatusCode,
+    TlsFiles,
 };
 use edgewise_ip_index::{AuditBatch, AuditDrop, AuditLimits, read_audit};
 use prometheus_client::encoding::text::encode;
@@ -44,7 +51,6 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use subtle::ConstantTimeEq;
 
 use super::DaemonError;
 use super::config::{ConfigError, Settings};
@@ -360,17 +366,30 @@ impl HttpServer {
         settings: &Settings,
         shared: Arc<Shared>,
     ) -> Result<Self, DaemonError> {
-        let token = settings
-            .audit_token_file
-            .as_deref()
-            .map(read_token)
-            .transpose()?;
+        let tokens = |setting: &'static str, path: Option<&Path>| {
+            path.map(BearerTokens::load)
+                .transpose()
+                .map_err(|error| ConfigError::Invalid {
+                    setting,
+                    problem: error.to_string(),
+                })
+        };
         let service = Arc::new(Endpoints {
             shared,
-            token,
+            audit_tokens: tokens("audit_token_file", settings.audit_token_file.as_deref())?,
+            graph_tokens: tokens("graph_token_file", settings.graph_token_file.as_deref())?,
             limiter: RateLimiter::new(RATE_PER_SECOND, BURST, MAX_PEERS),
         });
-        let server = Server::start(address, Limits::default(), service)
+        let tls = settings
+            .listen_tls_cert
+            .clone()
+            .zip(settings.listen_tls_key.clone())
+            .map(|(cert, key)| TlsFiles {
+                cert,
+                key,
+                client_ca: None,
+            });
+        let server = Server::start(address, Limits::default(), tls, service)
             .map_err(|source| DaemonError::Listen { address, source })?;
         Ok(Self { server })
     }
@@ -386,34 +405,21 @@ impl HttpServer {
     }
 }
 
-fn read_token(path: &Path) -> Result<Vec<u8>, DaemonError> {
-    let text = std::fs::read_to_string(path).map_err(crate::FileError::at(path))?;
-    let token = text.trim();
-    if token.is_empty() {
-        return Err(ConfigError::Invalid {
-            setting: "audit_token_file",
-            problem: format!("{} is empty", path.display()),
-        }
-        .into());
-    }
-    Ok(token.as_bytes().to_vec())
-}
-
 /// What the listener serves (see the module docs).
 struct Endpoints {
     shared: Arc<Shared>,
-    token: Option<Vec<u8>>,
+    audit_tokens: Option<BearerTokens>,
+    graph_tokens: Option<BearerTokens>,
     limiter: RateLimiter,
 }
 
-/// The token of an `Authorization: Bearer TOKEN` header (the scheme in
-/// any case, RFC 7235).
-fn bearer(head: &Head) -> Option<&[u8]> {
-    let value = head.headers.get(http::header::AUTHORIZATION)?.as_bytes();
-    let (scheme, token) = value.split_at_checked(7)?;
-    scheme
-        .eq_ignore_ascii_case(b"bearer ")
-        .then(|| token.trim_ascii())
+/// Whether `head` carries one of `tokens` (a rewritten file is read
+/// again first; one that cannot be used keeps the tokens in use).
+fn authorized(tokens: &BearerTokens, head: &Head) -> bool {
+    if let Err(error) = tokens.reload_if_changed() {
+        tracing::warn!(%error, "the rewritten token file cannot be used; keeping the tokens in use");
+    }
+    tokens.accepts(&head.headers)
 }
 
 impl Service for Endpoints {
@@ -442,11 +448,14 @@ impl Service for Endpoints {
                 "application/openmetrics-text; version=1.0.0; charset=utf-8",
                 shared.metrics_text(),
             )),
-            (&Method::GET, "/graph") => {
-                Some(Reply::ok("application/json", lock(&shared.graph).clone()))
-            }
+            (&Method::GET, "/graph") => Some(match &self.graph_tokens {
+                Some(tokens) if !authorized(tokens, head) => {
+                    Reply::text(StatusCode::UNAUTHORIZED, "unauthorized\n")
+                }
+                _ => Reply::ok("application/json", lock(&shared.graph).clone()),
+            }),
             (&Method::POST, "/audit") => {
-                let Some(token) = &self.token else {
+                let Some(tokens) = &self.audit_tokens else {
                     return Some(Reply::text(
                         StatusCode::NOT_FOUND,
                         "the audit webhook is off (no --audit-token-file)\n",
@@ -458,10 +467,7 @@ impl Service for Endpoints {
                         "too many requests\n",
                     ));
                 }
-                // Constant time over the token's bytes (a length mismatch
-                // is not).
-                let presented = bearer(head).unwrap_or_default();
-                if !bool::from(presented.ct_eq(token.as_slice())) {
+                if !authorized(tokens, head) {
                     return Some(Reply::text(StatusCode::UNAUTHORIZED, "unauthorized\n"));
                 }
                 None

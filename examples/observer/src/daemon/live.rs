@@ -36,6 +36,7 @@ use edgewise_pipeline::{Output as Decided, Pipeline, Record, StatsRecord};
 use super::config::Settings;
 use super::http::{HttpServer, Shared};
 use super::sensors::Sensors;
+use super::streams::Streams;
 use super::{
     DaemonError, InputFiles, Output, build_pipeline, load_rules, reload_inputs, stats_interval,
     watch_cluster, write_graph_files,
@@ -108,10 +109,12 @@ pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/edgewise";
 pub fn run(settings: &Settings) -> Result<(), DaemonError> {
     let (stop, dump) = signals()?;
     let cluster = watch_cluster(settings)?;
+    let streams = Streams::start(settings)?;
     let mut sources = Sources::new(settings, cluster.as_ref());
     let mut pipeline = build_pipeline(
         settings,
         sources.cluster_json.as_deref(),
+        streams.as_ref(),
         true,
         unix_now_ns(),
     )?;
@@ -146,6 +149,10 @@ pub fn run(settings: &Settings) -> Result<(), DaemonError> {
         })?;
         sensors.follow();
         let now = unix_now_ns();
+        if let Some(policies) = streams.as_ref().and_then(Streams::take_policies) {
+            pipeline.replace_inputs(None, policies, now);
+            tracing::info!("streamed policies applied");
+        }
         if pipeline.poll_timeout().is_some_and(|at| at <= now) {
             pipeline.handle_timeout(now);
         }
@@ -163,7 +170,7 @@ pub fn run(settings: &Settings) -> Result<(), DaemonError> {
                 // Never run on blind: a supervisor restarts the daemon.
                 return Err(DaemonError::Listen {
                     address: server.address(),
-                    source: std::io::Error::other("the HTTP listener stopped"),
+                    source: std::io::Error::other("the HTTP listener stopped").into(),
                 });
             }
             sources.follow(settings, &mut pipeline, now);

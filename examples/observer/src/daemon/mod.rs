@@ -6,6 +6,8 @@
 //! - [`config`]: the settings (TOML file and flags).
 //! - [`replay`]: a capture file through the replay source.
 //! - [`live`]: the kernel observers, bans, signals.
+//! - [`sensors`]: a sensor per interface group, following the links.
+//! - [`streams`]: follow mode, identities and policies from a server.
 //! - [`http`]: `/metrics`, `/graph`, `/healthz` and the audit webhook.
 
 pub mod config;
@@ -13,6 +15,7 @@ pub mod http;
 pub mod live;
 pub mod replay;
 pub mod sensors;
+pub mod streams;
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -76,7 +79,7 @@ pub enum DaemonError {
         /// The address.
         address: std::net::SocketAddr,
         /// Why.
-        source: io::Error,
+        source: edgewise_http_server::StartError,
     },
     /// Writing the output failed.
     #[error("writing output: {0}")]
@@ -131,21 +134,26 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// Loads identities, policies and rules, and builds the pipeline.
+/// Loads identities, policies and rules, and builds the pipeline
+/// (identities and policies from `streams` in follow mode).
 ///
 /// # Errors
 /// [`DaemonError`] naming the first input that cannot be used.
 pub fn build_pipeline(
     settings: &Settings,
     listed: Option<&[u8]>,
+    streams: Option<&streams::Streams>,
     enforce: bool,
     now_ns: u64,
 ) -> Result<Pipeline, DaemonError> {
     let Inputs {
         identities: from_objects,
-        policies,
+        mut policies,
         services,
     } = reload_inputs(settings, listed)?;
+    if let Some(streamed) = streams.and_then(streams::Streams::take_policies) {
+        policies = streamed;
+    }
     let identities = if let Some(path) = &settings.identity_mmdb {
         let bytes = std::fs::read(path).map_err(FileError::at(path))?;
         let baseline = Baseline::from_mmdb(&bytes).map_err(|e| DaemonError::Identity {
@@ -155,9 +163,9 @@ pub fn build_pipeline(
         let mut client = IdentityClient::new(ClientConfig::default());
         client.load_baseline(baseline);
         Identities::Client(client.reader(), Some(Box::new(client)))
-    } else if let Some(url) = &settings.identity_stream {
+    } else if let Some(streams) = streams {
         // The following thread holds the client.
-        Identities::Client(follow_in_background(url), None)
+        Identities::Client(streams.identities(), None)
     } else {
         from_objects.unwrap_or(Identities::None)
     };
@@ -229,6 +237,7 @@ impl InputFiles {
                 .objects
                 .iter()
                 .chain(&settings.policies)
+                .chain(&settings.allow_lists)
                 .cloned()
                 .collect(),
         )
@@ -239,7 +248,8 @@ impl InputFiles {
         Self::of(settings.rules.iter().cloned().collect())
     }
 
-    fn of(paths: Vec<PathBuf>) -> Self {
+    /// These files, as they are now.
+    pub fn of(paths: Vec<PathBuf>) -> Self {
         let stamps = paths.iter().map(|p| stamp(p)).collect();
         Self { paths, stamps }
     }
@@ -280,7 +290,7 @@ pub fn reload_inputs(settings: &Settings, cluster: Option<&[u8]>) -> Result<Inpu
     let (index, policies) = load(&EdgesInput {
         objects: settings.objects.clone(),
         policies: settings.policies.clone(),
-        allow_lists: Vec::new(),
+        allow_lists: settings.allow_lists.clone(),
         cluster: cluster.map(<[u8]>::to_vec),
     })?;
     let mut catalog = ServiceCatalog::default();
@@ -327,38 +337,6 @@ pub fn watch_cluster(settings: &Settings) -> Result<Option<ClusterWatch>, Daemon
         );
     }
     Ok(Some(watch))
-}
-
-/// How long the daemon waits for the identity stream's first baseline
-/// before it starts without identities (they arrive as the stream syncs).
-pub const IDENTITY_WAIT: Duration = Duration::from_secs(10);
-
-/// Follows the identity server at `url` on a thread of its own for the
-/// rest of the process, logging its events; the table's
-/// reader, once it holds a baseline or [`IDENTITY_WAIT`] passed.
-fn follow_in_background(url: &str) -> edgewise_identity::IdentityReader {
-    let mut client = IdentityClient::new(ClientConfig::default());
-    let reader = client.reader();
-    let url = url.trim_end_matches('/').to_owned();
-    std::thread::spawn(move || {
-        let stop = std::sync::atomic::AtomicBool::new(false);
-        let config = edgewise_identity::http::FollowConfig::new(url);
-        edgewise_identity::http::follow(&mut client, &config, &stop, |event| {
-            tracing::info!(?event, "identity stream");
-        });
-    });
-    let deadline = std::time::Instant::now() + IDENTITY_WAIT;
-    while reader.snapshot().version().is_none() {
-        if std::time::Instant::now() >= deadline {
-            tracing::warn!(
-                waited_s = IDENTITY_WAIT.as_secs(),
-                "no identity baseline yet; starting without identities"
-            );
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    reader
 }
 
 /// This machine's host name, or `edgewise`.

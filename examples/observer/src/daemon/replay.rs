@@ -77,6 +77,7 @@ pub fn replay(file: &Path, settings: &Settings) -> Result<ReplaySummary, DaemonE
         }
     })?;
     let cluster = super::watch_cluster(settings)?;
+    let streams = super::streams::Streams::start(settings)?;
     let listed = cluster
         .as_ref()
         .and_then(|watch| watch.snapshot_if_changed(&mut None));
@@ -107,7 +108,13 @@ pub fn replay(file: &Path, settings: &Settings) -> Result<ReplaySummary, DaemonE
         // capture's time.
         let pipeline = match &mut pipeline {
             Some(pipeline) => pipeline,
-            None => pipeline.insert(build_pipeline(settings, listed.as_deref(), false, now)?),
+            None => pipeline.insert(build_pipeline(
+                settings,
+                listed.as_deref(),
+                streams.as_ref(),
+                false,
+                now,
+            )?),
         };
         if let Some(interval) = interval_ns {
             if next_stats == 0 {
@@ -137,7 +144,7 @@ pub fn replay(file: &Path, settings: &Settings) -> Result<ReplaySummary, DaemonE
     progress.clear();
     let mut pipeline = match pipeline {
         Some(pipeline) => pipeline,
-        None => build_pipeline(settings, listed.as_deref(), false, 0)?,
+        None => build_pipeline(settings, listed.as_deref(), streams.as_ref(), false, 0)?,
     };
     // The capture ended: what still waits to settle is reported as it is.
     pipeline.flush(last_ns);
