@@ -203,7 +203,7 @@ impl Reloading {
 }
 
 /// Remembers when each peer was last logged, so that a failure is logged
-/// at most once per peer and [`PeerLog::every`]; the memory is bounded
+/// at most once per peer and interval; the memory is bounded
 /// (the oldest entries are forgotten first when full).
 #[derive(Debug)]
 pub struct PeerLog {
