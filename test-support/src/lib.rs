@@ -144,3 +144,5 @@ pub fn run(args: &[&str]) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+pub mod pki;

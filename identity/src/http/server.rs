@@ -69,6 +69,9 @@ pub struct ServerConfig {
     pub max_connections_per_peer: usize,
     /// Threads serving connections (default 1).
     pub workers: usize,
+    /// A follower whose connection takes nothing for this long (it stopped
+    /// reading) is cut (default 10 s).
+    pub write_timeout: Duration,
     /// Serve TLS from these files (default: in the clear).
     pub tls: Option<TlsFiles>,
     /// The bearer tokens accepted, one per line (default: no token asked).
@@ -84,6 +87,7 @@ impl Default for ServerConfig {
             max_followers: 4096,
             max_connections_per_peer: 0,
             workers: 1,
+            write_timeout: Duration::from_secs(10),
             tls: None,
             tokens: None,
         }
@@ -187,6 +191,7 @@ impl IdentityServer {
             max_connections: shared.config.max_followers + SPARE_CONNECTIONS,
             max_connections_per_peer: shared.config.max_connections_per_peer,
             workers: shared.config.workers.max(1),
+            write_timeout: shared.config.write_timeout,
             ..Limits::default()
         };
         let service = Arc::new(Endpoints(Arc::clone(&shared)));
