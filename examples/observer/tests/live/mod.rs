@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 use crate::common::{have, is_root, skip};
 
+pub(crate) mod fake;
+
 pub(crate) fn demo(file: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../demo/cluster")
