@@ -277,10 +277,14 @@ fn stream(
     let generation = store.generation;
     let mut next = from;
     loop {
-        let events: Vec<Value> = store
+        // Events are kept in resourceVersion order: skip to those after
+        // `next` instead of walking the whole history at every wake.
+        let after = store
             .events
+            .partition_point(|(version, ..)| *version <= next);
+        let events: Vec<Value> = store.events[after..]
             .iter()
-            .filter(|(version, k, _, _)| *k == kind && *version > next)
+            .filter(|(_, k, _, _)| *k == kind)
             .map(|(_, _, kind_event, object)| json!({"type": kind_event, "object": object}))
             .collect();
         next = store.version;

@@ -273,11 +273,14 @@ fn identities_from_the_identity_clients_mmdb_give_the_same_edges() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Identities and policies both from `edgewise identity serve` (follow
+/// mode): the same edges and verdicts as from the files.
 #[test]
 fn identities_from_the_identity_stream_give_the_same_edges() {
     use std::io::BufRead;
     let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_edgewise"))
         .args(["identity", "serve", "--objects", &demo("objects.json")])
+        .args(["--policies", &demo("policies.json")])
         .args(["--listen", "127.0.0.1:0"])
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -296,8 +299,6 @@ fn identities_from_the_identity_stream_give_the_same_edges() {
         &demo("capture.pcap"),
         "--identity-stream",
         &url,
-        "--policies",
-        &demo("policies.json"),
     ]);
     let _ = server.kill();
     let _ = server.wait();
