@@ -155,6 +155,9 @@ pub enum Reply {
     Stream {
         /// The `Content-Type`.
         content_type: &'static str,
+        /// The `Content-Encoding` of the pieces, if any (such as `gzip`,
+        /// each piece a whole gzip member).
+        content_encoding: Option<&'static str>,
         /// The pieces.
         chunks: Chunks,
     },
@@ -199,6 +202,7 @@ impl Reply {
     ) -> Self {
         Self::Stream {
             content_type,
+            content_encoding: None,
             chunks: Box::pin(futures::stream::poll_fn(move |cx| chunks.poll_recv(cx))),
         }
     }

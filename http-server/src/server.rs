@@ -648,11 +648,18 @@ fn reply_to_response(reply: Reply) -> http::Response<ResponseBody> {
         }
         Reply::Stream {
             content_type,
+            content_encoding,
             chunks,
         } => {
             let mut response = http::Response::new(StreamBody(chunks).boxed_unsync());
             let headers = response.headers_mut();
             headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+            if let Some(encoding) = content_encoding {
+                headers.insert(
+                    http::header::CONTENT_ENCODING,
+                    HeaderValue::from_static(encoding),
+                );
+            }
             headers.insert(
                 http::header::CACHE_CONTROL,
                 HeaderValue::from_static("no-cache"),

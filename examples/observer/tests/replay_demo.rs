@@ -294,12 +294,8 @@ fn identities_from_the_identity_stream_give_the_same_edges() {
         .find(|word| word.starts_with("http://"))
         .unwrap_or_else(|| panic!("no address in {line:?}"))
         .to_owned();
-    let (stdout, stderr, ok) = edgewise(&[
-        "replay",
-        &demo("capture.pcap"),
-        "--identity-stream",
-        &url,
-    ]);
+    let (stdout, stderr, ok) =
+        edgewise(&["replay", &demo("capture.pcap"), "--identity-stream", &url]);
     let _ = server.kill();
     let _ = server.wait();
     assert!(ok, "{stderr}");

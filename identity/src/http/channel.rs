@@ -13,6 +13,12 @@
 //! the stream cannot resume and loads a baseline. The `hello` event, the
 //! `delta` events and the `: keepalive` comment are those of the module
 //! docs of [`super::server`].
+//!
+//! Each delta is encoded once, when it is published, both as text and as
+//! one gzip member; a follower that accepts gzip gets the members (a
+//! stream of concatenated members is one gzip stream, RFC 1952), so the
+//! server compresses a delta once however many followers it has and sends
+//! each of them a fraction of the bytes.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -25,8 +31,33 @@ use edgewise_http_server::Chunks;
 use super::sse::{write_event, write_heartbeat};
 use crate::Version;
 
-/// The most bytes of deltas sent to a follower in one chunk.
-pub(crate) const MAX_BATCH_BYTES: usize = 256 * 1024;
+/// The most bytes of deltas sent to a follower in one chunk (what the
+/// server holds for a follower beyond its socket is about this much).
+pub(crate) const MAX_BATCH_BYTES: usize = 64 * 1024;
+
+/// `bytes` as one gzip member.
+pub(crate) fn gzip(bytes: &[u8]) -> Bytes {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(bytes.len() / 4 + 32),
+        flate2::Compression::default(),
+    );
+    // Writing to a Vec cannot fail.
+    let _ = encoder.write_all(bytes);
+    Bytes::from(encoder.finish().unwrap_or_default())
+}
+
+/// One delta, as text and as a gzip member.
+struct Encoded {
+    text: Bytes,
+    gzip: Bytes,
+}
+
+impl Encoded {
+    fn get(&self, gzip: bool) -> &Bytes {
+        if gzip { &self.gzip } else { &self.text }
+    }
+}
 
 /// Settings of one channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +70,7 @@ pub(crate) struct ChannelConfig {
 struct History {
     version: Version,
     /// The last deltas as encoded events, oldest first.
-    events: VecDeque<Bytes>,
+    events: VecDeque<Encoded>,
     /// How many deltas were ever published (the next one's position).
     published: u64,
     closed: bool,
@@ -101,9 +132,14 @@ impl Channel {
     pub(crate) fn publish(&self, version: Version, line: &str) {
         let mut event = Vec::with_capacity(line.len() + 24);
         let _ = write_event(&mut event, "delta", line);
+        // Encoded before the lock: followers read the history meanwhile.
+        let encoded = Encoded {
+            gzip: gzip(&event),
+            text: Bytes::from(event),
+        };
         let mut history = self.lock();
         history.version = version;
-        history.events.push_back(Bytes::from(event));
+        history.events.push_back(encoded);
         while history.events.len() > self.config.history {
             history.events.pop_front();
         }
@@ -120,7 +156,7 @@ impl Channel {
     }
 
     /// Where a follower holding `held` starts, and its hello event.
-    fn start(&self, held: Option<Version>) -> (Bytes, Start) {
+    fn start(&self, held: Option<Version>, gzip: bool) -> (Bytes, Start) {
         let history = self.lock();
         let oldest = history.published - history.events.len() as u64;
         let current = history.version;
@@ -140,15 +176,20 @@ impl Channel {
         );
         let mut event = Vec::new();
         let _ = write_event(&mut event, "hello", &hello);
+        let event = if gzip {
+            self::gzip(&event)
+        } else {
+            Bytes::from(event)
+        };
         let start = match resume {
             Some(from) => Start::Resume(from),
             None => Start::Fresh(history.published),
         };
-        (Bytes::from(event), start)
+        (event, start)
     }
 
     /// The next batch for a follower at `next`.
-    fn batch(&self, next: &mut u64) -> Batch {
+    fn batch(&self, next: &mut u64, gzip: bool) -> Batch {
         let history = self.lock();
         if history.closed {
             return Batch::End;
@@ -165,6 +206,7 @@ impl Channel {
         let mut chunk = BytesMut::new();
         let mut sent = 0u64;
         for event in history.events.iter().skip(skip) {
+            let event = event.get(gzip);
             if sent > 0 && chunk.len() + event.len() > MAX_BATCH_BYTES {
                 break;
             }
@@ -178,9 +220,10 @@ impl Channel {
         Batch::Send(chunk.freeze())
     }
 
-    /// A follower's stream from the version it holds (see the module docs).
-    pub(crate) fn follow(self: &Arc<Self>, held: Option<Version>) -> Chunks {
-        let (hello, start) = self.start(held);
+    /// A follower's stream from the version it holds, gzip members when
+    /// `gzip` (see the module docs).
+    pub(crate) fn follow(self: &Arc<Self>, held: Option<Version>, gzip: bool) -> Chunks {
+        let (hello, start) = self.start(held, gzip);
         let next = match start {
             Start::Resume(from) => {
                 self.stats.resumed.fetch_add(1, Ordering::Relaxed);
@@ -194,6 +237,7 @@ impl Channel {
             changed: self.published.subscribe(),
             next,
             hello: Some(hello),
+            gzip,
         };
         Box::pin(futures::stream::unfold(follower, Follower::next_chunk))
     }
@@ -212,6 +256,7 @@ struct Follower {
     changed: tokio::sync::watch::Receiver<u64>,
     next: u64,
     hello: Option<Bytes>,
+    gzip: bool,
 }
 
 impl Drop for Follower {
@@ -228,7 +273,7 @@ impl Follower {
         let heartbeat = self.channel.config.heartbeat;
         loop {
             self.changed.borrow_and_update();
-            match self.channel.batch(&mut self.next) {
+            match self.channel.batch(&mut self.next, self.gzip) {
                 Batch::Send(chunk) => return Some((chunk, self)),
                 Batch::End => return None,
                 Batch::Behind => {
@@ -246,7 +291,8 @@ impl Follower {
                 () = tokio::time::sleep(heartbeat) => {
                     let mut beat = Vec::new();
                     let _ = write_heartbeat(&mut beat);
-                    return Some((Bytes::from(beat), self));
+                    let beat = if self.gzip { gzip(&beat) } else { Bytes::from(beat) };
+                    return Some((beat, self));
                 }
             }
         }

@@ -16,7 +16,10 @@
 //! bounded history when they are all still there (`resumed`); otherwise it
 //! gets what is published from then on and fetches a baseline. Then one
 //! `delta` event per delta (data: the delta's JSON line), and a
-//! `: keepalive` comment whenever nothing was sent for the heartbeat.
+//! `: keepalive` comment whenever nothing was sent for the heartbeat. A
+//! client that sends `Accept-Encoding: gzip` gets the stream as gzip
+//! (`Content-Encoding: gzip`), each chunk whole gzip members, so every
+//! chunk can be read as soon as it arrives.
 //! How followers are fanned out, batched and cut when they fall behind is
 //! [`super::channel`]'s.
 //!
@@ -384,15 +387,41 @@ impl Service for Endpoints {
                     Err(error) => Reply::text(StatusCode::INTERNAL_SERVER_ERROR, error.to_string()),
                 }
             }
-            Some(Route::Deltas(name)) => Reply::Stream {
-                content_type: "text/event-stream",
-                chunks: shared
-                    .channel(name)
-                    .follow(held_version(&request.head.query)),
-            },
+            Some(Route::Deltas(name)) => {
+                let gzip = accepts_gzip(&request.head.headers);
+                Reply::Stream {
+                    content_type: "text/event-stream",
+                    content_encoding: gzip.then_some("gzip"),
+                    chunks: shared
+                        .channel(name)
+                        .follow(held_version(&request.head.query), gzip),
+                }
+            }
             None => Reply::text(StatusCode::NOT_FOUND, "not found\n"),
         }
     }
+}
+
+/// Whether `Accept-Encoding` lists gzip (and not with `q=0`).
+fn accepts_gzip(headers: &edgewise_http_server::HeaderMap) -> bool {
+    headers
+        .get_all("accept-encoding")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let gzip = parts
+                .next()
+                .is_some_and(|name| name.eq_ignore_ascii_case("gzip"));
+            let refused = parts.any(|param| {
+                param
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            gzip && !refused
+        })
 }
 
 /// `epoch=E&seq=S`, when both are there.
@@ -448,4 +477,23 @@ fn policy_baseline(shared: &Shared) -> Bytes {
     let bytes = Bytes::from(state.baseline.to_json());
     state.json = Some((version, bytes.clone()));
     bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gzip_is_taken_when_accepted_and_not_when_refused() {
+        let with = |value: &str| {
+            let mut headers = edgewise_http_server::HeaderMap::new();
+            headers.insert("accept-encoding", value.parse().unwrap());
+            accepts_gzip(&headers)
+        };
+        assert!(with("gzip"));
+        assert!(with("br, GZIP;q=0.5"));
+        assert!(!with("gzip;q=0"));
+        assert!(!with("identity"));
+        assert!(!accepts_gzip(&edgewise_http_server::HeaderMap::new()));
+    }
 }
