@@ -3,7 +3,8 @@
 //! and token follow both channels; a wrong token gets 401 and nothing
 //! else; a server certificate from another CA, or one that expired, is
 //! refused by the follower and counted by the server; a client
-//! certificate is asked for when the server has a client CA; and a
+//! certificate is asked for when the server has a client CA; a rewritten
+//! certificate is served and a broken rewrite keeps the old one; and a
 //! follower that stops reading is cut and the server's memory is not its
 //! buffer.
 
@@ -190,12 +191,7 @@ fn the_right_ca_and_token_follow_both_channels_and_others_are_refused() {
         |e| matches!(e, FollowEvent::Disconnected(why) if why.to_lowercase().contains("certificate")),
     );
     let metrics = server.metrics_text();
-    let failures = metrics
-        .lines()
-        .find(|l| l.starts_with("edgewise_stream_http_tls_handshake_failures_total"))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|n| n.parse::<u64>().ok())
-        .unwrap_or(0);
+    let failures = metric(&server, "edgewise_stream_http_tls_handshake_failures_total");
     assert!(failures >= 1, "{metrics}");
     assert!(
         metrics.contains("edgewise_stream_unauthorized_total"),
@@ -311,4 +307,64 @@ fn a_follower_that_stops_reading_is_cut_while_the_others_keep_up() {
         std::thread::sleep(Duration::from_millis(20));
     }
     stop.store(true, Ordering::Relaxed);
+}
+
+fn metric(server: &IdentityServer, name: &str) -> u64 {
+    server
+        .metrics_text()
+        .lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_rewritten_certificate_is_served_and_a_broken_rewrite_keeps_the_old_one() {
+    let dir = scratch("stream-reload");
+    let pki = Pki::new(&dir.join("first"));
+    let next = Pki::new(&dir.join("next"));
+    let cert = (dir.join("tls.crt"), dir.join("tls.key"));
+    std::fs::copy(&pki.server.0, &cert.0).unwrap();
+    std::fs::copy(&pki.server.1, &cert.1).unwrap();
+    let tokens = dir.join("tokens");
+    std::fs::write(&tokens, "agent-token\n").unwrap();
+    let server = server(&pki, &cert, &tokens, false);
+    let (first, stop_first) = start(IdentityClient::default(), config(&server, &pki.ca, &tokens));
+    wait(&first, "a baseline", |e| {
+        matches!(e, FollowEvent::BaselineLoaded(_))
+    });
+
+    // A broken rewrite (half a file): the old certificate stays.
+    std::fs::write(&cert.0, "-----BEGIN CERTIFICATE-----\nMIIB\n").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metric(&server, "edgewise_stream_http_tls_reload_errors_total") == 0 {
+        assert!(Instant::now() < deadline, "{}", server.metrics_text());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (still, stop_still) = start(IdentityClient::default(), config(&server, &pki.ca, &tokens));
+    wait(&still, "a baseline with the old certificate", |e| {
+        matches!(e, FollowEvent::BaselineLoaded(_))
+    });
+
+    // A rotation to a certificate of another CA: new connections get it.
+    std::fs::copy(&next.server.1, &cert.1).unwrap();
+    std::fs::copy(&next.server.0, &cert.0).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metric(&server, "edgewise_stream_http_tls_reloads_total") == 0 {
+        assert!(Instant::now() < deadline, "{}", server.metrics_text());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (rotated, stop_rotated) = start(
+        IdentityClient::default(),
+        config(&server, &next.ca, &tokens),
+    );
+    wait(&rotated, "a baseline with the new certificate", |e| {
+        matches!(e, FollowEvent::BaselineLoaded(_))
+    });
+    for stop in [stop_first, stop_still, stop_rotated] {
+        stop.store(true, Ordering::Relaxed);
+    }
+    drop(server);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
