@@ -103,3 +103,68 @@ fn build_then_look_up_through_a_baseline_and_deltas() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// `identity serve` refuses to start on a token or TLS file it cannot use,
+/// naming the file, and on an allow-list with a wrong line; `run` refuses
+/// policy files in follow mode.
+#[test]
+fn serve_stops_at_start_on_files_it_cannot_use() {
+    let dir = std::env::temp_dir().join(format!("edgewise-serve-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let objects = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../ip-index/tests/fixtures/cluster.json");
+    let objects = objects.to_str().unwrap();
+    let missing = dir.join("no-such-tokens");
+    let empty = dir.join("empty-tokens");
+    std::fs::write(&empty, "# no token yet\n").unwrap();
+    let bad_pem = dir.join("bad.pem");
+    std::fs::write(&bad_pem, "not a certificate\n").unwrap();
+    let bad_allow = dir.join("bad.allow");
+    std::fs::write(&bad_allow, "this is not an allow-list line\n").unwrap();
+    let serve = |more: &[&str]| {
+        let mut args = vec![
+            "identity",
+            "serve",
+            "--objects",
+            objects,
+            "--listen",
+            "127.0.0.1:0",
+        ];
+        args.extend_from_slice(more);
+        edgewise(&args)
+    };
+    for (more, named) in [
+        (vec!["--token-file", missing.to_str().unwrap()], &missing),
+        (vec!["--token-file", empty.to_str().unwrap()], &empty),
+        (
+            vec![
+                "--tls-cert",
+                bad_pem.to_str().unwrap(),
+                "--tls-key",
+                bad_pem.to_str().unwrap(),
+            ],
+            &bad_pem,
+        ),
+        (
+            vec!["--allow-list", bad_allow.to_str().unwrap()],
+            &bad_allow,
+        ),
+    ] {
+        let (_, stderr, ok) = serve(&more);
+        assert!(!ok, "{more:?} started");
+        assert!(
+            stderr.contains(named.to_str().unwrap()),
+            "{more:?}: {stderr}"
+        );
+    }
+    let (_, stderr, ok) = edgewise(&[
+        "run",
+        "--identity-stream",
+        "http://127.0.0.1:9",
+        "--allow-list",
+        bad_allow.to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert!(stderr.contains("follow mode"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
