@@ -116,6 +116,9 @@ pub(super) struct Shared {
     pub(super) identities: Arc<Channel>,
     pub(super) policies: Arc<Channel>,
     identity_state: Mutex<Identities>,
+    /// Held while an identity baseline is built: one build at a time, and
+    /// the requests that waited take its result (see `identity_baseline`).
+    building: Mutex<()>,
     policy_state: Mutex<Policies>,
     tokens: Option<BearerTokens>,
     pub(super) unauthorized: AtomicU64,
@@ -180,6 +183,7 @@ impl IdentityServer {
                 version: baseline.version(),
                 mmdb: None,
             }),
+            building: Mutex::new(()),
             policy_state: Mutex::new(Policies {
                 baseline: policies,
                 json: None,
@@ -441,7 +445,13 @@ fn held_version(query: &str) -> Option<Version> {
     })
 }
 
+/// The identity MMDB at the current version: from the cache, or built.
+/// Builds are one at a time (a large table takes seconds): requests that
+/// arrive meanwhile wait and then take the cached result when the version
+/// has not moved, so a thousand followers resyncing at once cost one
+/// build, not a thousand.
 fn identity_baseline(shared: &Shared) -> Result<Bytes, IdentityError> {
+    let _building = lock(&shared.building);
     let (version, entries) = {
         let state = lock(&shared.identity_state);
         if let Some((version, bytes)) = &state.mmdb
