@@ -259,15 +259,10 @@ impl PolicyProducer {
         current: impl IntoIterator<Item = PolicyDocument>,
     ) -> Option<PolicyDelta> {
         let next: BTreeMap<String, String> = current.into_iter().map(|d| (d.key, d.body)).collect();
-        let removes: Vec<String> = self
-            .state
-            .keys()
-            .filter(|key| !next.contains_key(*key))
-            .cloned()
-            .collect();
-        let upserts: Vec<PolicyDocument> = next
-            .iter()
-            .filter(|(key, body)| self.state.get(*key) != Some(body))
+        let (changed, gone) = crate::producer::diff(&self.state, &next);
+        let removes: Vec<String> = gone.into_iter().cloned().collect();
+        let upserts: Vec<PolicyDocument> = changed
+            .into_iter()
             .map(|(key, body)| PolicyDocument {
                 key: key.clone(),
                 body: body.clone(),

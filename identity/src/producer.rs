@@ -18,6 +18,20 @@ use edgewise_ip_index::{ClusterObject, Snapshot, ip_key, ip_of};
 use crate::baseline::{Baseline, Version};
 use crate::delta::{IdentityDelta, Upsert};
 
+/// What changed from `old` to `new`: the entries new or different in
+/// `new`, and the keys `new` no longer has (both in key order).
+pub(crate) fn diff<'o, 'n, K: Ord, V: PartialEq>(
+    old: &'o BTreeMap<K, V>,
+    new: &'n BTreeMap<K, V>,
+) -> (Vec<(&'n K, &'n V)>, Vec<&'o K>) {
+    let changed = new
+        .iter()
+        .filter(|(key, value)| old.get(*key) != Some(*value))
+        .collect();
+    let gone = old.keys().filter(|key| !new.contains_key(*key)).collect();
+    (changed, gone)
+}
+
 /// Diffs states into deltas (see the module docs).
 #[derive(Debug, Clone)]
 pub struct Producer {
@@ -49,15 +63,10 @@ impl Producer {
             .into_iter()
             .map(|(ip, object)| (ip_key(ip), object))
             .collect();
-        let removes: Vec<IpAddr> = self
-            .state
-            .keys()
-            .filter(|key| !next.contains_key(key))
-            .map(|key| ip_of(*key))
-            .collect();
-        let upserts: Vec<Upsert> = next
-            .iter()
-            .filter(|(key, object)| self.state.get(key) != Some(object))
+        let (changed, gone) = diff(&self.state, &next);
+        let removes: Vec<IpAddr> = gone.into_iter().map(|key| ip_of(*key)).collect();
+        let upserts: Vec<Upsert> = changed
+            .into_iter()
             .map(|(key, object)| Upsert {
                 ip: ip_of(*key),
                 identity: (**object).clone(),

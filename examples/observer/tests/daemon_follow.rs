@@ -17,9 +17,10 @@ mod live;
 use std::process::Command;
 
 use edgewise_test_support::pki::Pki;
-use live::fake::{self, Fake, edge_record, items};
-use live::{Cluster, Collected, demo, preflight, scenario, start_daemon};
-use serde_json::{Value, json};
+use live::fake::{
+    self, Fake, edge_record, frontend_to_postgres, let_frontend_into_postgres, replace_postgres,
+};
+use live::{Cluster, Collected, preflight, scenario, start_daemon};
 
 /// The fake API server's process (see `live::fake`).
 #[test]
@@ -41,15 +42,7 @@ fn an_agent_in_follow_mode_needs_no_api_access() {
     std::fs::write(&token, "agent-token\n").unwrap();
     assert!(scenario(&["up"]), "the cluster comes up");
     let _cluster = Cluster;
-    let (mut fake, url) = Fake::start();
-    for object in items(&demo("objects.json"))
-        .iter()
-        .chain(&items(&demo("policies.json")))
-    {
-        fake.send("apply", Some(object));
-    }
-    let kubeconfig = dir.join("kubeconfig");
-    std::fs::write(&kubeconfig, edgewise_k8s::testing::kubeconfig(&url)).unwrap();
+    let (mut fake, kubeconfig) = Fake::with_demo(&dir);
 
     // The server, in the node's namespace beside the fake.
     let server = Collected::spawn(
@@ -89,42 +82,15 @@ fn an_agent_in_follow_mode_needs_no_api_access() {
         Collected::text(&daemon.stderr)
     );
     assert!(scenario(&["traffic"]), "the clients ran");
-    let to_db = |e: &Value| {
-        e["src"]["identity"]["name"] == "frontend-7d9f8c6b5-x0"
-            && e["dst"]["identity"]["name"] == "postgres-0"
-    };
-    let first = edge_record(&daemon, |e| to_db(e) && e["update"] == false);
+    let first = edge_record(&daemon, |e| frontend_to_postgres(e) && e["update"] == false);
     assert_eq!(first["verdict"], "violation", "{first}");
 
     // A NetworkPolicy edited on the API: the server streams it, the edge's
     // verdict follows.
-    let mut policy = items(&demo("policies.json"))
-        .into_iter()
-        .find(|p| p["metadata"]["name"] == "postgres-ingress")
-        .unwrap();
-    policy["spec"]["ingress"][0]["from"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"podSelector": {"matchLabels": {"app": "frontend"}}}));
-    fake.send("apply", Some(&policy));
-    edge_record(&daemon, |e| {
-        to_db(e) && e["update"] == true && e["verdict"] == "declared"
-    });
+    let_frontend_into_postgres(&mut fake, &daemon);
 
     // Pod churn: postgres replaced by another pod on the same address.
-    let mut postgres = items(&demo("objects.json"))
-        .into_iter()
-        .find(|o| o["metadata"]["name"] == "postgres-0")
-        .unwrap();
-    fake.send("delete", Some(&postgres));
-    postgres["metadata"]["name"] = json!("postgres-1");
-    postgres["metadata"]["uid"] = json!("postgres-1-uid");
-    fake.send("apply", Some(&postgres));
-    edge_record(&daemon, |e| {
-        e["update"] == true
-            && e["src"]["identity"]["name"] == "frontend-7d9f8c6b5-x0"
-            && e["dst"]["identity"]["name"] == "postgres-1"
-    });
+    replace_postgres(&mut fake, &daemon);
 
     daemon.signal("-TERM");
     let mut daemon = daemon;

@@ -7,9 +7,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use super::Collected;
+use super::{Collected, demo};
 use crate::common::records;
 
 /// The child: a fake API server on the namespace's loopback, its URL on
@@ -112,4 +112,62 @@ pub(crate) fn edge_record(daemon: &Collected, found: impl Fn(&Value) -> bool) ->
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     panic!("no such edge record: {}", Collected::text(&daemon.stdout));
+}
+
+impl Fake {
+    /// A fake holding the demo's objects and policies, and a kubeconfig
+    /// for it written into `dir`.
+    pub(crate) fn with_demo(dir: &Path) -> (Self, std::path::PathBuf) {
+        let (mut fake, url) = Self::start();
+        for object in items(&demo("objects.json"))
+            .iter()
+            .chain(&items(&demo("policies.json")))
+        {
+            fake.send("apply", Some(object));
+        }
+        let kubeconfig = dir.join("kubeconfig");
+        std::fs::write(&kubeconfig, edgewise_k8s::testing::kubeconfig(&url)).unwrap();
+        (fake, kubeconfig)
+    }
+}
+
+/// The demo's frontend -> postgres edge.
+pub(crate) fn frontend_to_postgres(edge: &Value) -> bool {
+    edge["src"]["identity"]["name"] == "frontend-7d9f8c6b5-x0"
+        && edge["dst"]["identity"]["name"] == "postgres-0"
+}
+
+/// Edits the demo's `postgres-ingress` NetworkPolicy on the API to let the
+/// frontend in, and waits for the edge's verdict to follow.
+pub(crate) fn let_frontend_into_postgres(fake: &mut Fake, daemon: &Collected) {
+    let mut policy = items(&demo("policies.json"))
+        .into_iter()
+        .find(|p| p["metadata"]["name"] == "postgres-ingress")
+        .unwrap();
+    policy["spec"]["ingress"][0]["from"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"podSelector": {"matchLabels": {"app": "frontend"}}}));
+    fake.send("apply", Some(&policy));
+    edge_record(daemon, |e| {
+        frontend_to_postgres(e) && e["update"] == true && e["verdict"] == "declared"
+    });
+}
+
+/// Replaces the demo's postgres pod by another on the same address, and
+/// waits for the edge to name the new pod.
+pub(crate) fn replace_postgres(fake: &mut Fake, daemon: &Collected) {
+    let mut postgres = items(&demo("objects.json"))
+        .into_iter()
+        .find(|o| o["metadata"]["name"] == "postgres-0")
+        .unwrap();
+    fake.send("delete", Some(&postgres));
+    postgres["metadata"]["name"] = json!("postgres-1");
+    postgres["metadata"]["uid"] = json!("postgres-1-uid");
+    fake.send("apply", Some(&postgres));
+    edge_record(daemon, |e| {
+        e["update"] == true
+            && e["src"]["identity"]["name"] == "frontend-7d9f8c6b5-x0"
+            && e["dst"]["identity"]["name"] == "postgres-1"
+    });
 }
