@@ -428,3 +428,100 @@ fn the_containerfile_builds_the_daemon_and_runs_it_where_the_daemonset_does() {
     let ignored = std::fs::read_to_string(deploy("../.containerignore")).unwrap();
     assert!(ignored.lines().any(|l| l == "target"));
 }
+
+/// The identity server's manifests: each document parses into its
+/// Kubernetes type with no unknown field; the Deployment passes only
+/// flags of `edgewise identity serve`, reads the TLS and token files where
+/// it mounts the Secrets, and probes `/healthz` over HTTPS on the port it
+/// listens on, which the Service targets; it binds the DaemonSet's role.
+#[test]
+fn the_identity_server_manifests_parse_and_match_the_binary() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::{Service, ServiceAccount};
+    use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+    let text = std::fs::read_to_string(deploy("kubernetes/identity-server.yaml")).unwrap();
+    let documents: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).unwrap();
+    let kinds: Vec<&str> = documents
+        .iter()
+        .map(|d| d["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "ServiceAccount",
+            "ClusterRoleBinding",
+            "Deployment",
+            "Service"
+        ]
+    );
+    drop(typed::<ServiceAccount>(&documents[0]));
+    let binding: ClusterRoleBinding = typed(&documents[1]);
+    assert_eq!(binding.role_ref.name, "edgewise", "the DaemonSet's role");
+    let deployment: Deployment = typed(&documents[2]);
+    let service: Service = typed(&documents[3]);
+
+    let spec = deployment.spec.template.spec.unwrap();
+    let container = &spec.containers[0];
+    let args = container.args.clone().unwrap();
+    assert_eq!(args[..2], ["identity", "serve"]);
+    let (help, _, ok) = edgewise(&["identity", "serve", "--help"]);
+    assert!(ok);
+    for flag in args.iter().filter(|a| a.starts_with("--")) {
+        assert!(
+            help.contains(flag.as_str()),
+            "{flag} is not a flag of identity serve"
+        );
+    }
+    let value = |flag: &str| {
+        let at = args.iter().position(|a| a == flag).unwrap();
+        args[at + 1].clone()
+    };
+    let port: i32 = value("--listen")
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mounts: Vec<(String, String)> = container
+        .volume_mounts
+        .iter()
+        .flatten()
+        .map(|m| (m.name.clone(), m.mount_path.clone()))
+        .collect();
+    let secrets: Vec<(String, String)> = spec
+        .volumes
+        .iter()
+        .flatten()
+        .map(|v| {
+            (
+                v.name.clone(),
+                v.secret.as_ref().unwrap().secret_name.clone().unwrap(),
+            )
+        })
+        .collect();
+    for (flag, secret) in [
+        ("--tls-cert", "edgewise-identity-tls"),
+        ("--tls-key", "edgewise-identity-tls"),
+        ("--token-file", "edgewise-identity-tokens"),
+    ] {
+        let file = value(flag);
+        let (volume, _) = mounts
+            .iter()
+            .find(|(_, path)| file.starts_with(&format!("{path}/")))
+            .unwrap_or_else(|| panic!("{flag} {file} is not in a mounted volume"));
+        assert!(
+            secrets.contains(&(volume.clone(), secret.to_owned())),
+            "{flag} reads the Secret {secret}"
+        );
+    }
+    for probe in [&container.liveness_probe, &container.readiness_probe] {
+        let get = probe.as_ref().unwrap().http_get.as_ref().unwrap();
+        assert_eq!(get.path.as_deref(), Some("/healthz"));
+        assert_eq!(get.scheme.as_deref(), Some("HTTPS"));
+        assert_eq!(get.port, IntOrString::Int(port));
+    }
+    let target = &service.spec.unwrap().ports.unwrap()[0];
+    assert_eq!(target.target_port, Some(IntOrString::Int(port)));
+}
