@@ -159,3 +159,57 @@ fn the_audit_webhook_guards_its_door_and_hands_secret_reads_on() {
     std::fs::remove_file(objects).unwrap();
     std::fs::remove_file(token).unwrap();
 }
+
+/// With `graph_token_file`, `/graph` answers only a token of the file
+/// (401 with a bearer challenge otherwise); the probes stay open. With
+/// `listen_tls_*`, the listener speaks TLS only.
+#[test]
+fn the_graph_can_ask_for_a_token_and_the_listener_can_speak_tls() {
+    let dir = std::env::temp_dir().join(format!("edgewise-graph-token-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let tokens = dir.join("graph-tokens");
+    std::fs::write(&tokens, "# dashboards\nviewer-token\n").unwrap();
+    let settings = Settings {
+        graph_token_file: Some(tokens),
+        ..Settings::default()
+    };
+    let shared = Arc::new(Shared::default());
+    let server = HttpServer::start(
+        "127.0.0.1:0".parse().unwrap(),
+        &settings,
+        Arc::clone(&shared),
+    )
+    .unwrap();
+    let address = server.address();
+    shared.set_ready();
+    shared.publish(&ServiceGraph::new(), &StatsRecord::default());
+    let (code, body) = request(address, "GET /graph HTTP/1.1", b"");
+    assert_eq!((code, body.as_str()), (401, "unauthorized\n"));
+    let (code, body) = request(
+        address,
+        "GET /graph HTTP/1.1\r\nAuthorization: Bearer viewer-token",
+        b"",
+    );
+    assert_eq!(code, 200);
+    assert!(body.contains("edgewise.graph/v1"), "{body}");
+    assert_eq!(request(address, "GET /healthz HTTP/1.1", b"").0, 200);
+    drop(server);
+
+    let pki = edgewise_test_support::pki::Pki::new(&dir.join("pki"));
+    let settings = Settings {
+        listen_tls_cert: Some(pki.server.0.clone()),
+        listen_tls_key: Some(pki.server.1.clone()),
+        ..Settings::default()
+    };
+    let server = HttpServer::start(
+        "127.0.0.1:0".parse().unwrap(),
+        &settings,
+        Arc::new(Shared::default()),
+    )
+    .unwrap();
+    // A plain request gets no HTTP answer from a TLS listener.
+    let (code, _) = request(server.address(), "GET /healthz HTTP/1.1", b"");
+    assert_eq!(code, 0);
+    drop(server);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
