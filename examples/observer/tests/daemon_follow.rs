@@ -17,10 +17,8 @@ mod live;
 use std::process::Command;
 
 use edgewise_test_support::pki::Pki;
-use live::fake::{
-    self, Fake, edge_record, frontend_to_postgres, let_frontend_into_postgres, replace_postgres,
-};
-use live::{Cluster, Collected, preflight, scenario, start_daemon};
+use live::fake::{self, Fake, let_frontend_into_postgres, observe_demo_traffic, replace_postgres};
+use live::{Cluster, Collected, preflight, scenario};
 
 /// The fake API server's process (see `live::fake`).
 #[test]
@@ -75,15 +73,7 @@ fn an_agent_in_follow_mode_needs_no_api_access() {
         "--identity-stream-token-file".to_owned(),
         token.display().to_string(),
     ];
-    let daemon = start_daemon(&inputs, &dir.join("graph"), &[]);
-    assert!(
-        Collected::wait_for(&daemon.stderr, 40, |line| line.contains(": observing")),
-        "the daemon attached: {}",
-        Collected::text(&daemon.stderr)
-    );
-    assert!(scenario(&["traffic"]), "the clients ran");
-    let first = edge_record(&daemon, |e| frontend_to_postgres(e) && e["update"] == false);
-    assert_eq!(first["verdict"], "violation", "{first}");
+    let daemon = observe_demo_traffic(&inputs, &dir.join("graph"));
 
     // A NetworkPolicy edited on the API: the server streams it, the edge's
     // verdict follows.

@@ -16,10 +16,8 @@
 mod common;
 mod live;
 
-use live::fake::{
-    self, Fake, edge_record, frontend_to_postgres, let_frontend_into_postgres, replace_postgres,
-};
-use live::{Cluster, Collected, preflight, scenario, start_daemon};
+use live::fake::{self, Fake, let_frontend_into_postgres, observe_demo_traffic, replace_postgres};
+use live::{Cluster, preflight, scenario};
 
 /// The fake API server's process (see `live::fake`).
 #[test]
@@ -43,18 +41,9 @@ fn edgewise_run_follows_a_cluster_through_its_api() {
         "--kubeconfig".to_owned(),
         kubeconfig.to_str().unwrap().to_owned(),
     ];
-    let daemon = start_daemon(&inputs, &dir.join("graph"), &[]);
-    assert!(
-        Collected::wait_for(&daemon.stderr, 40, |line| line.contains(": observing")),
-        "the daemon attached: {}",
-        Collected::text(&daemon.stderr)
-    );
-    assert!(scenario(&["traffic"]), "the clients ran");
-
     // Both ends named from the watched objects, the verdict from the
     // watched NetworkPolicies.
-    let first = edge_record(&daemon, |e| frontend_to_postgres(e) && e["update"] == false);
-    assert_eq!(first["verdict"], "violation", "{first}");
+    let daemon = observe_demo_traffic(&inputs, &dir.join("graph"));
 
     // A NetworkPolicy edited on the API: the edge's verdict follows.
     let_frontend_into_postgres(&mut fake, &daemon);

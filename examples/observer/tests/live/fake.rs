@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
 
-use super::{Collected, demo};
+use super::{Collected, demo, scenario, start_daemon};
 use crate::common::records;
 
 /// The child: a fake API server on the namespace's loopback, its URL on
@@ -170,4 +170,20 @@ pub(crate) fn replace_postgres(fake: &mut Fake, daemon: &Collected) {
             && e["src"]["identity"]["name"] == "frontend-7d9f8c6b5-x0"
             && e["dst"]["identity"]["name"] == "postgres-1"
     });
+}
+
+/// `edgewise run` with `inputs` on the demo cluster, its traffic run, and
+/// the first frontend -> postgres edge named from the cluster and judged a
+/// violation (the demo's policies let only checkout in).
+pub(crate) fn observe_demo_traffic(inputs: &[String], graph_dir: &Path) -> Collected {
+    let daemon = start_daemon(inputs, graph_dir, &[]);
+    assert!(
+        Collected::wait_for(&daemon.stderr, 40, |line| line.contains(": observing")),
+        "the daemon attached: {}",
+        Collected::text(&daemon.stderr)
+    );
+    assert!(scenario(&["traffic"]), "the clients ran");
+    let first = edge_record(&daemon, |e| frontend_to_postgres(e) && e["update"] == false);
+    assert_eq!(first["verdict"], "violation", "{first}");
+    daemon
 }
