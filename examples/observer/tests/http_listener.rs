@@ -51,18 +51,23 @@ fn post(address: SocketAddr, token: Option<&str>, body: &str) -> u16 {
 fn start(tag: &str) -> (HttpServer, Arc<Shared>, std::path::PathBuf) {
     let token = std::env::temp_dir().join(format!("edgewise-token-{tag}-{}", std::process::id()));
     std::fs::write(&token, "s3cret-token\n").unwrap();
-    let settings = Settings {
+    let (server, shared) = serve(&Settings {
         audit_token_file: Some(token.clone()),
         ..Settings::default()
-    };
+    });
+    (server, shared, token)
+}
+
+/// The listener with `settings` on a free loopback port.
+fn serve(settings: &Settings) -> (HttpServer, Arc<Shared>) {
     let shared = Arc::new(Shared::default());
     let server = HttpServer::start(
         "127.0.0.1:0".parse().unwrap(),
-        &settings,
+        settings,
         Arc::clone(&shared),
     )
     .unwrap();
-    (server, shared, token)
+    (server, shared)
 }
 
 #[test]
@@ -169,17 +174,10 @@ fn the_graph_can_ask_for_a_token_and_the_listener_can_speak_tls() {
     std::fs::create_dir_all(&dir).unwrap();
     let tokens = dir.join("graph-tokens");
     std::fs::write(&tokens, "# dashboards\nviewer-token\n").unwrap();
-    let settings = Settings {
+    let (server, shared) = serve(&Settings {
         graph_token_file: Some(tokens),
         ..Settings::default()
-    };
-    let shared = Arc::new(Shared::default());
-    let server = HttpServer::start(
-        "127.0.0.1:0".parse().unwrap(),
-        &settings,
-        Arc::clone(&shared),
-    )
-    .unwrap();
+    });
     let address = server.address();
     shared.set_ready();
     shared.publish(&ServiceGraph::new(), &StatsRecord::default());
@@ -196,17 +194,11 @@ fn the_graph_can_ask_for_a_token_and_the_listener_can_speak_tls() {
     drop(server);
 
     let pki = edgewise_test_support::pki::Pki::new(&dir.join("pki"));
-    let settings = Settings {
+    let (server, _) = serve(&Settings {
         listen_tls_cert: Some(pki.server.0.clone()),
         listen_tls_key: Some(pki.server.1.clone()),
         ..Settings::default()
-    };
-    let server = HttpServer::start(
-        "127.0.0.1:0".parse().unwrap(),
-        &settings,
-        Arc::new(Shared::default()),
-    )
-    .unwrap();
+    });
     // A plain request gets no HTTP answer from a TLS listener.
     let (code, _) = request(server.address(), "GET /healthz HTTP/1.1", b"");
     assert_eq!(code, 0);
