@@ -24,10 +24,12 @@
 //! - **Writes**: a response write that makes no progress for
 //!   [`Limits::write_timeout`] (a client that does not read) ends the
 //!   connection.
-//! - **Connections**: at most [`Limits::max_connections`] at once, and an
-//!   eighth of them (at least 4) from one peer address, so that one client
-//!   cannot take every slot from the probes; one more is closed at accept. Accept errors (out of file descriptors) are
-//!   counted and retried after a pause: the listener never dies of them.
+//! - **Connections**: at most [`Limits::max_connections`] at once, and
+//!   [`Limits::max_connections_per_peer`] (by default an eighth of them, at
+//!   least 4) from one peer address, so that one client cannot take every
+//!   slot from the probes; one more is closed at accept. Accept errors (out
+//!   of file descriptors) are counted and retried after a pause: the
+//!   listener never dies of them.
 //! - **Work**: [`Service::handle`] runs on the runtime's blocking pool,
 //!   so a slow handler does not stop the others from being answered. A
 //!   [`Reply::Stream`] is polled on the runtime only when its connection
