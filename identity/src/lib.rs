@@ -19,10 +19,11 @@
 //!   Namespace and allow-list documents as a baseline plus deltas
 //!   ([`PolicyProducer`], [`PolicyClient`]).
 //!
-//! With the `http` feature, [`http`] adds the transport: a server of the
-//! baseline and a server-sent events stream, and a follower that keeps a
-//! client in step with it, reconnecting with backoff. Without it, the crate
-//! does no I/O.
+//! With the `http` feature, [`http`] adds the transport: a server of both
+//! channels (identities and policies, each a baseline and a server-sent
+//! events stream; TLS, bearer tokens, a follower cap, deltas gzipped once
+//! for every follower), and a follower that keeps a client in step with
+//! one, reconnecting with backoff. Without it, the crate does no I/O.
 //!
 //! The identity type is ip-index's [`edgewise_ip_index::ClusterObject`], so
 //! an identity from the stream and one from a local index are the same
