@@ -341,6 +341,7 @@ fn run_identity_serve(
     ] {
         let _ = signal_hook::flag::register(signal, std::sync::Arc::clone(&stop));
     }
+    let mut last_error = None::<String>;
     let scheme = if options.server.tls.is_some() {
         "https"
     } else {
@@ -360,7 +361,15 @@ fn run_identity_serve(
                 server.local_addr()
             );
         },
-        |error| tracing::warn!(%error, "keeping the last state"),
+        |error| {
+            // Said once until it changes: the same failure comes back at
+            // every change of the cluster until the file is fixed.
+            let error = error.to_string();
+            if last_error.as_ref() != Some(&error) {
+                tracing::warn!(%error, "keeping the last state");
+                last_error = Some(error);
+            }
+        },
     );
     match served {
         Ok(()) => ExitCode::SUCCESS,

@@ -144,6 +144,8 @@ struct Sources<'a> {
     seen: Option<u64>,
     index: IpIndex,
     first: bool,
+    /// The last rebuild failed (a file that cannot be used).
+    failed: bool,
 }
 
 /// What a tick found.
@@ -159,10 +161,12 @@ impl Sources<'_> {
         let changes = self
             .cluster
             .map_or(Changes::Nothing, |cluster| cluster.changes(&mut self.seen));
-        if files_changed || changes == Changes::Everything {
-            // A file that fails leaves the cluster's changes unapplied:
-            // read everything again next time.
-            self.seen = None;
+        // After a file failed, the cluster's changes were not applied: the
+        // index is rebuilt from everything at the next change of either
+        // (not at every tick, which would only repeat the failure).
+        let retry = self.failed && changes != Changes::Nothing;
+        if files_changed || retry || changes == Changes::Everything {
+            self.failed = true;
             let mut index = load_index(&self.options.objects)?;
             if let Some(cluster) = self.cluster {
                 let (everything, version) = cluster.everything();
@@ -170,6 +174,7 @@ impl Sources<'_> {
                 self.seen = Some(version);
             }
             self.index = index;
+            self.failed = false;
             return Ok(Tick { policies: true });
         }
         let Changes::Since(changes) = changes else {
@@ -246,6 +251,7 @@ pub fn serve(
         seen: None,
         index: IpIndex::default(),
         first: true,
+        failed: false,
     };
     let mut producer = Producer::new(options.epoch);
     let mut policy_producer = PolicyProducer::new(options.epoch);
@@ -290,4 +296,95 @@ pub fn serve(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+
+    fn pod(ip: &str) -> String {
+        format!(
+            r#"{{"kind": "Pod", "metadata": {{"name": "a", "namespace": "shop", "uid": "1"}},
+                "status": {{"phase": "Running", "podIP": "{ip}"}}}}"#
+        )
+    }
+
+    /// The identity channel's seq, from `/metrics`.
+    fn seq(address: std::net::SocketAddr) -> u64 {
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut page = String::new();
+        let _ = stream.read_to_string(&mut page);
+        page.lines()
+            .find(|l| l.starts_with("edgewise_stream_seq{channel=\"identities\"}"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap()
+    }
+
+    fn wait_until(what: &str, done: impl Fn() -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(std::time::Instant::now() < deadline, "waited for {what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn a_file_that_breaks_keeps_the_last_state_is_said_once_and_a_fix_is_published() {
+        let dir = std::env::temp_dir().join(format!("edgewise-serve-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let objects = dir.join("objects.json");
+        std::fs::write(&objects, pod("10.0.0.1")).unwrap();
+        let options = ServeOptions {
+            objects: vec![objects.clone()],
+            policies: Vec::new(),
+            allow_lists: Vec::new(),
+            listen: "127.0.0.1:0".to_owned(),
+            epoch: 3,
+            interval: Duration::from_millis(20),
+            server: ServerConfig::default(),
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let errors = Arc::new(AtomicUsize::new(0));
+        let (address_tx, address_rx) = std::sync::mpsc::channel();
+        let serving = {
+            let (stop, errors) = (Arc::clone(&stop), Arc::clone(&errors));
+            std::thread::spawn(move || {
+                serve(
+                    &options,
+                    None,
+                    &stop,
+                    |server| address_tx.send(server.local_addr()).unwrap(),
+                    |_| {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    },
+                )
+            })
+        };
+        let address = address_rx.recv().unwrap();
+        assert_eq!(seq(address), 1, "the first state");
+
+        std::fs::write(&objects, "{\"kind\": \"Pod\", \"metadata\": 7}").unwrap();
+        wait_until("the error", || errors.load(Ordering::Relaxed) == 1);
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(
+            errors.load(Ordering::Relaxed),
+            1,
+            "said once, not every tick"
+        );
+        assert_eq!(seq(address), 1, "nothing published from a broken file");
+
+        std::fs::write(&objects, pod("10.0.0.2")).unwrap();
+        wait_until("the fix", || seq(address) == 2);
+        stop.store(true, Ordering::Relaxed);
+        serving.join().unwrap().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
