@@ -13,8 +13,12 @@
 //!
 //! What differs from the eBPF [`crate::Capture`]:
 //! - observe only: there is no drop map ([`Sensor::ban_table`] is `None`);
-//! - the time is when the packet was read (the monotonic clock, as the
-//!   kernel programs stamp theirs), not when it arrived;
+//! - each socket is its own queue, so the packets of one round of reads
+//!   are gathered from every socket and handed on in the order the kernel
+//!   received them (each packet is stamped as it is queued,
+//!   `SO_TIMESTAMPNS`): a SYN on one interface and its SYN-ACK on another
+//!   keep their order. The time is the monotonic clock (as the kernel
+//!   programs stamp theirs) moved back by how long the packet waited;
 //! - `wire_len` is the packet's length from its network header, cut at
 //!   [`SNAP_BYTES`];
 //! - packets the sockets' buffers had no room for are counted as lost
@@ -33,6 +37,10 @@ use crate::event::{Direction, Event, EventError};
 use crate::follow::Sensor;
 use crate::replay::{Replay, ReplayConfig};
 use crate::{CaptureConfig, CaptureError, Counters, sys};
+
+/// The most packets read from one socket in one round (a round holds at
+/// most this many [`SNAP_BYTES`] packets per socket).
+const PACKETS_PER_ROUND: usize = 256;
 
 /// The most bytes of a packet read, from its network header: room for
 /// tunnel headers, a TCP header with options and a 512-byte DNS payload.
@@ -79,6 +87,10 @@ pub struct PacketCapture {
     sockets: Vec<OwnedFd>,
     replay: Replay,
     buffer: Vec<u8>,
+    /// One round's packets, their bytes one after another, and for each
+    /// (received ns, socket, start, length); sorted before they are used.
+    round: Vec<u8>,
+    received: Vec<(u64, usize, usize, usize)>,
     events: u64,
     /// Drops counted by sockets since closed, and by the open ones.
     lost: u64,
@@ -100,6 +112,8 @@ impl PacketCapture {
             attachments: Vec::new(),
             sockets: Vec::new(),
             buffer: vec![0; usize::try_from(SNAP_BYTES).unwrap_or(2048)],
+            round: Vec::new(),
+            received: Vec::new(),
             events: 0,
             lost: 0,
         }
@@ -190,38 +204,50 @@ impl Sensor for PacketCapture {
         if !sys::wait_any(&fds, timeout).map_err(CaptureError::Poll)? {
             return Ok(0);
         }
-        let mut read = 0;
+        // Gather the round from every socket, then hand it on in the
+        // order the kernel received it.
+        self.round.clear();
+        self.received.clear();
         for at in 0..self.sockets.len() {
-            let (index, direction) = (self.attachments[at].index, self.attachments[at].direction);
             // Bounded per socket and round, so a busy interface cannot
             // starve the others or the caller's loop.
-            for _ in 0..1024 {
+            for _ in 0..PACKETS_PER_ROUND {
+                let socket = self.sockets[at].as_fd();
                 let Some((length, _)) =
-                    sys::receive_packet(self.sockets[at].as_fd(), &mut self.buffer)
-                        .map_err(CaptureError::Poll)?
+                    sys::receive_packet(socket, &mut self.buffer).map_err(CaptureError::Poll)?
                 else {
                     break;
                 };
-                read += 1;
-                let now = sys::monotonic_ns();
-                let Ok(packet) = decode(LinkType::RawIp, &self.buffer[..length]) else {
-                    continue;
-                };
-                let wire_len = u32::try_from(length).unwrap_or(u32::MAX);
-                let (sources, events) = (&self.config.egress_sources, &mut self.events);
-                self.replay.packet(now, wire_len, &packet, |event| {
-                    let event = Event {
-                        direction,
-                        ifindex: index,
-                        ..event
-                    };
-                    if from_sources(sources, direction, &event) {
-                        *events += 1;
-                        on_event(Ok(event));
-                    }
-                });
+                let received =
+                    sys::packet_received_ns(socket).unwrap_or_else(|_| sys::realtime_ns());
+                self.received.push((received, at, self.round.len(), length));
+                self.round.extend_from_slice(&self.buffer[..length]);
             }
         }
+        // Stable: packets of one socket stamped alike keep their order.
+        self.received.sort_by_key(|(received, ..)| *received);
+        let (mono_now, real_now) = (sys::monotonic_ns(), sys::realtime_ns());
+        for &(received, at, start, length) in &self.received {
+            let (index, direction) = (self.attachments[at].index, self.attachments[at].direction);
+            let now = mono_now.saturating_sub(real_now.saturating_sub(received));
+            let Ok(packet) = decode(LinkType::RawIp, &self.round[start..start + length]) else {
+                continue;
+            };
+            let wire_len = u32::try_from(length).unwrap_or(u32::MAX);
+            let (sources, events) = (&self.config.egress_sources, &mut self.events);
+            self.replay.packet(now, wire_len, &packet, |event| {
+                let event = Event {
+                    direction,
+                    ifindex: index,
+                    ..event
+                };
+                if from_sources(sources, direction, &event) {
+                    *events += 1;
+                    on_event(Ok(event));
+                }
+            });
+        }
+        let read = self.received.len();
         Ok(read)
     }
 

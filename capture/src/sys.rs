@@ -217,6 +217,11 @@ pub(crate) fn packet_socket(
     if set_option(&socket, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &buffer).is_err() {
         let _ = set_option(&socket, libc::SOL_SOCKET, libc::SO_RCVBUF, &buffer);
     }
+    // Every packet stamped as the kernel queues it (`packet_received_ns`),
+    // from the first one on.
+    let on: libc::c_int = 1;
+    set_option(&socket, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, &on)
+        .map_err(|_| named("setsockopt(SO_TIMESTAMPNS)"))?;
     // SAFETY: an all-zero sockaddr_ll is a valid value of the type.
     #[expect(unsafe_code, reason = "zeroed C struct")]
     let mut address: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
@@ -304,6 +309,41 @@ pub(crate) fn receive_packet(
             _ => return Err(error),
         }
     }
+}
+
+/// `SIOCGSTAMPNS` (linux/sockios.h, 0x8907; `SIOCGSTAMPNS_OLD`, whose
+/// `timespec` is the 64-bit one on 64-bit hosts): when the kernel received
+/// the packet last read from a socket. libc does not name it.
+const SIOCGSTAMPNS: libc::c_ulong = 0x8907;
+
+/// When the kernel received the packet last read from `socket`, in
+/// nanoseconds of the real-time clock (sockets made by `packet_socket`
+/// have every packet stamped).
+///
+/// # Errors
+/// The `ioctl` error (`ENOENT` for a packet that was not stamped).
+pub(crate) fn packet_received_ns(socket: std::os::fd::BorrowedFd<'_>) -> io::Result<u64> {
+    let mut stamp = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `stamp` is a valid timespec that outlives the call, the
+    // size SIOCGSTAMPNS writes on a 64-bit host; the socket is open.
+    #[expect(unsafe_code, reason = "ioctl(2) has no safe wrapper in std")]
+    let status = unsafe { libc::ioctl(socket.as_raw_fd(), SIOCGSTAMPNS, &raw mut stamp) };
+    if status != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let seconds = u64::try_from(stamp.tv_sec).unwrap_or(0);
+    let nanos = u64::try_from(stamp.tv_nsec).unwrap_or(0);
+    Ok(seconds.saturating_mul(1_000_000_000).saturating_add(nanos))
+}
+
+/// The real-time clock, in nanoseconds since the Unix epoch.
+pub(crate) fn realtime_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
 /// The packets a packet socket received and dropped (its buffer was full)
