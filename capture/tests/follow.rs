@@ -8,7 +8,6 @@
 //! failure under `CI=true`). Traffic stays between the namespaces each test
 //! creates.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use edgewise_capture::{
@@ -16,13 +15,9 @@ use edgewise_capture::{
     PacketCapture, Sensor,
 };
 use edgewise_test_support::{Namespaces, run};
-use support::{Listener, Net, check_handshake, collect, connects, preflight};
+use support::{Listener, Net, check_handshake, collect, connects, netns, preflight};
 
 mod support;
-
-fn netns(name: &str) -> PathBuf {
-    PathBuf::from(format!("/run/netns/{name}"))
-}
 
 fn patterns(list: &[&str]) -> Vec<InterfacePattern> {
     list.iter().map(|p| p.parse().unwrap()).collect()

@@ -18,13 +18,9 @@ use edgewise_capture::{
 use edgewise_edge_set::EdgeKey;
 use edgewise_ip_index::Protocol;
 use edgewise_test_support::{have, run, skip};
-use support::{Listener, Net, check_handshake, collect, connects, preflight};
+use support::{Listener, Net, check_handshake, collect, connects, netns, preflight};
 
 mod support;
-
-fn netns(name: &str) -> PathBuf {
-    PathBuf::from(format!("/run/netns/{name}"))
-}
 
 /// The program names of the classic tc filters on `interface` in
 /// `direction`.

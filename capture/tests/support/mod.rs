@@ -11,6 +11,11 @@ use std::time::{Duration, Instant};
 use edgewise_capture::{Direction, EventKind, Sensor};
 use edgewise_test_support::{Namespaces, have, is_root, run, skip};
 
+/// The path `ip netns` gives the namespace `name`.
+pub fn netns(name: &str) -> PathBuf {
+    PathBuf::from(format!("/run/netns/{name}"))
+}
+
 /// What one event said, owned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Seen {
