@@ -37,6 +37,9 @@ pub enum IdentityCommandError {
     /// The listener stopped serving.
     #[error("{0}: the HTTP listener stopped")]
     Listener(std::net::SocketAddr),
+    /// The server could not start (the error names the address or file).
+    #[error(transparent)]
+    Serve(IdentityError),
     /// Objects, policies or allow-lists that cannot be used.
     #[error(transparent)]
     Inputs(crate::edges::EdgesError),

@@ -264,10 +264,7 @@ pub fn serve(
         policy_producer.baseline(),
         options.server.clone(),
     )
-    .map_err(|error| IdentityCommandError::Identity {
-        path: PathBuf::from(&options.listen),
-        error,
-    })?;
+    .map_err(IdentityCommandError::Serve)?;
     on_listen(&server);
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(options.interval);
