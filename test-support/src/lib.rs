@@ -146,3 +146,4 @@ pub fn run(args: &[&str]) {
 }
 
 pub mod pki;
+pub mod postgres;

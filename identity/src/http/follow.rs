@@ -336,6 +336,46 @@ impl Transport {
     }
 }
 
+impl Transport {
+    /// Posts `body` to `url` with the transport's TLS and token, and
+    /// returns the status and at most 4 KiB of the answer (any status: the
+    /// caller decides what a refusal means).
+    ///
+    /// # Errors
+    /// [`IdentityError::Transport`] when no answer came (refused, timed
+    /// out, TLS failed) or the token file cannot be read.
+    pub fn post(
+        &self,
+        url: &str,
+        content_type: &str,
+        content_encoding: Option<&str>,
+        body: &[u8],
+    ) -> Result<(u16, String), IdentityError> {
+        let mut request = self.agent.post(url).header("Content-Type", content_type);
+        if let Some(encoding) = content_encoding {
+            request = request.header("Content-Encoding", encoding);
+        }
+        if let Some(path) = &self.token_file {
+            request = request.header("Authorization", format!("Bearer {}", read_token(path)?));
+        }
+        let mut response = request
+            .config()
+            .http_status_as_error(false)
+            .timeout_recv_body(Some(Duration::from_secs(30)))
+            .build()
+            .send(body)
+            .map_err(|e| failure(url, e))?;
+        let status = response.status().as_u16();
+        let mut answer = String::new();
+        let _ = response
+            .body_mut()
+            .as_reader()
+            .take(4096)
+            .read_to_string(&mut answer);
+        Ok((status, answer))
+    }
+}
+
 /// The first token line of a token file.
 fn read_token(path: &Path) -> Result<String, IdentityError> {
     let fail = |problem: String| failure(&path.display().to_string(), problem);

@@ -1,0 +1,134 @@
+//! Slices for the trail's tests, and the stores to write them to.
+
+#![allow(
+    dead_code,
+    unreachable_pub,
+    reason = "each test binary uses a part; pub is for the test binaries"
+)]
+
+use std::sync::Arc;
+
+use edgewise_edge_set::{
+    EdgeVerdict, EndpointInfo, GraphSlice, ServiceSeen, SliceEdge, SliceNode, VerdictKind, Window,
+};
+use edgewise_ip_index::{ClusterObject, Protocol};
+use edgewise_test_support::postgres::TestDatabase;
+use edgewise_trail::StoreUrl;
+
+/// 2025-11-30T00:00:00Z in nanoseconds.
+pub const DAY0_NS: u64 = 1_764_460_800 * 1_000_000_000;
+
+/// A pod `ns/name` of Deployment `name` at `ip`, or a bare address when
+/// `who` has no `/`.
+pub fn endpoint(who: &str, ip: &str, fqdn: Option<&str>) -> EndpointInfo {
+    let identity = who.split_once('/').map(|(ns, name)| {
+        let object: ClusterObject = serde_json::from_value(serde_json::json!({
+            "kind": "Pod",
+            "namespace": ns,
+            "name": format!("{name}-0"),
+            "workload": {"namespace": ns, "kind": "Deployment", "name": name},
+            "labels": {"service-identity": name},
+            "display": format!("{ns}/{name}-0"),
+        }))
+        .expect("a pod");
+        Arc::new(object)
+    });
+    EndpointInfo {
+        ip: ip.parse().expect("an address"),
+        identity,
+        fqdn: fqdn.map(str::to_owned),
+    }
+}
+
+/// An edge seen `flows` times between `at_s` seconds after `DAY0_NS`.
+pub fn edge(
+    src: EndpointInfo,
+    dst: EndpointInfo,
+    port: u16,
+    flows: u64,
+    at_s: u64,
+    violation: bool,
+) -> SliceEdge {
+    let at = DAY0_NS + at_s * 1_000_000_000;
+    SliceEdge {
+        src,
+        dst,
+        port,
+        protocol: Protocol::Tcp,
+        flows,
+        bytes: flows * 100,
+        first_seen_ns: at,
+        last_seen_ns: at,
+        verdict: Some(EdgeVerdict {
+            verdict: if violation {
+                VerdictKind::Violation
+            } else {
+                VerdictKind::Declared
+            },
+            policy: Some(
+                if violation {
+                    "shop/isolate"
+                } else {
+                    "shop/allow"
+                }
+                .to_owned(),
+            ),
+        }),
+    }
+}
+
+/// The slice of `agent` for window `n` (30 s each from `DAY0_NS`): the
+/// same three edges every window, flows growing with `n`, and one node
+/// with a fingerprint and a service.
+pub fn slice(agent: &str, n: u64) -> GraphSlice {
+    let start = DAY0_NS + n * 30_000_000_000;
+    let at = n * 30 + 10;
+    let web = endpoint("shop/web", "10.0.0.1", None);
+    let db = endpoint("data/db", "10.0.1.1", None);
+    let cache = endpoint("shop/cache", "10.0.0.2", None);
+    let api = endpoint("example.com", "93.184.216.34", Some("api.example.com"));
+    GraphSlice {
+        agent: agent.to_owned(),
+        window: Window {
+            start_ns: start,
+            end_ns: start + 30_000_000_000,
+        },
+        edges: vec![
+            edge(web.clone(), db.clone(), 5432, n + 1, at, false),
+            edge(web.clone(), cache, 6379, 2, at, false),
+            edge(web.clone(), api, 443, 1, at, n % 2 == 1),
+        ],
+        nodes: vec![SliceNode {
+            endpoint: db,
+            client_fingerprints: Vec::new(),
+            server_fingerprints: vec!["64240_2-4-8-1-3_1460_7".to_owned()],
+            services: vec![ServiceSeen {
+                port: 5432,
+                protocol: Protocol::Tcp,
+                name: "postgresql".to_owned(),
+            }],
+            last_seen_ns: DAY0_NS + at * 1_000_000_000,
+        }],
+    }
+}
+
+/// A SQLite store in a fresh temporary file.
+pub fn sqlite(name: &str) -> StoreUrl {
+    let path =
+        std::env::temp_dir().join(format!("edgewise-trail-{name}-{}.db", std::process::id()));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    StoreUrl::Sqlite(path)
+}
+
+/// A Postgres database for the test, or `None` after saying why it skips.
+pub fn postgres(name: &str) -> Option<(StoreUrl, TestDatabase)> {
+    match TestDatabase::create(name) {
+        Ok(db) => Some((StoreUrl::Postgres(db.url.clone()), db)),
+        Err(why) => {
+            edgewise_test_support::skip(&why);
+            None
+        }
+    }
+}
