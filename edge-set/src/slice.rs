@@ -116,8 +116,131 @@ impl GraphSlice {
         self.nodes.sort_by_key(|node| node.endpoint.ip);
     }
 
+    /// Takes in the next slice of the same agent, so that one slice
+    /// covers both windows (an agent that drains more often than it
+    /// exports). Edges of the same addresses, port and protocol add their
+    /// counts, keep the earliest first seen and the latest last seen, and
+    /// take the later slice's identities, names and verdict; nodes of the
+    /// same address unite their fingerprints and services.
+    pub fn absorb(&mut self, later: GraphSlice) {
+        self.window = Window {
+            start_ns: self.window.start_ns.min(later.window.start_ns),
+            end_ns: self.window.end_ns.max(later.window.end_ns),
+        };
+        let key = |edge: &SliceEdge| (edge.src.ip, edge.dst.ip, edge.port, edge.protocol);
+        let mut edges: std::collections::BTreeMap<_, SliceEdge> = self
+            .edges
+            .drain(..)
+            .map(|edge| (key(&edge), edge))
+            .collect();
+        for edge in later.edges {
+            match edges.get_mut(&key(&edge)) {
+                Some(held) => {
+                    held.flows = held.flows.saturating_add(edge.flows);
+                    held.bytes = held.bytes.saturating_add(edge.bytes);
+                    held.first_seen_ns = held.first_seen_ns.min(edge.first_seen_ns);
+                    held.last_seen_ns = held.last_seen_ns.max(edge.last_seen_ns);
+                    held.src = edge.src;
+                    held.dst = edge.dst;
+                    held.verdict = edge.verdict;
+                }
+                None => {
+                    edges.insert(key(&edge), edge);
+                }
+            }
+        }
+        self.edges = edges.into_values().collect();
+        let mut nodes: std::collections::BTreeMap<IpAddr, SliceNode> = self
+            .nodes
+            .drain(..)
+            .map(|node| (node.endpoint.ip, node))
+            .collect();
+        for node in later.nodes {
+            match nodes.get_mut(&node.endpoint.ip) {
+                Some(held) => {
+                    for (mine, theirs) in [
+                        (&mut held.client_fingerprints, node.client_fingerprints),
+                        (&mut held.server_fingerprints, node.server_fingerprints),
+                    ] {
+                        mine.extend(theirs);
+                        mine.sort();
+                        mine.dedup();
+                    }
+                    held.services.extend(node.services);
+                    held.services.sort();
+                    held.services.dedup();
+                    held.endpoint = node.endpoint;
+                    held.last_seen_ns = held.last_seen_ns.max(node.last_seen_ns);
+                }
+                None => {
+                    nodes.insert(node.endpoint.ip, node);
+                }
+            }
+        }
+        self.nodes = nodes.into_values().collect();
+        self.sort();
+    }
+
     /// The flows of all its edges.
     pub fn total_flows(&self) -> u64 {
         self.edges.iter().map(|edge| edge.flows).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slice(start_ns: u64, flows: u64, fingerprint: &str) -> GraphSlice {
+        let end = |ip: &str| EndpointInfo {
+            ip: ip.parse().unwrap(),
+            identity: None,
+            fqdn: None,
+        };
+        GraphSlice {
+            agent: "node-1".into(),
+            window: Window {
+                start_ns,
+                end_ns: start_ns + 10,
+            },
+            edges: vec![SliceEdge {
+                src: end("10.0.0.1"),
+                dst: end("10.0.0.2"),
+                port: 80,
+                protocol: Protocol::Tcp,
+                flows,
+                bytes: flows,
+                first_seen_ns: start_ns + 1,
+                last_seen_ns: start_ns + 2,
+                verdict: None,
+            }],
+            nodes: vec![SliceNode {
+                endpoint: end("10.0.0.2"),
+                client_fingerprints: Vec::new(),
+                server_fingerprints: vec![fingerprint.into()],
+                services: Vec::new(),
+                last_seen_ns: start_ns + 2,
+            }],
+        }
+    }
+
+    #[test]
+    fn absorbing_the_next_slice_covers_both_windows() {
+        let mut first = slice(0, 2, "a");
+        first.absorb(slice(10, 3, "b"));
+        assert_eq!(
+            first.window,
+            Window {
+                start_ns: 0,
+                end_ns: 20
+            }
+        );
+        assert_eq!(first.edges.len(), 1);
+        let edge = &first.edges[0];
+        assert_eq!(
+            (edge.flows, edge.first_seen_ns, edge.last_seen_ns),
+            (5, 1, 12)
+        );
+        assert_eq!(first.nodes[0].server_fingerprints, ["a", "b"]);
     }
 }

@@ -197,6 +197,15 @@ impl Exporter {
         }
     }
 
+    /// Hands a slice over, waiting while the thread is behind (a replay,
+    /// which drains faster than any network).
+    pub fn export_waiting(&self, slice: GraphSlice) {
+        let handed = self.sender.as_ref().is_some_and(|s| s.send(slice).is_ok());
+        if !handed {
+            self.counters.unspooled.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// The counters now.
     pub fn stats(&self) -> ExportStats {
         self.counters.snapshot()

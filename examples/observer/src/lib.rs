@@ -24,6 +24,7 @@ pub mod fingerprints;
 pub mod identity;
 pub mod resolve;
 pub mod serve;
+pub mod trail;
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};

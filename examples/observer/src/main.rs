@@ -118,6 +118,35 @@ enum Command {
         #[command(subcommand)]
         command: IdentityCommand,
     },
+    /// The trail's collector: agents (`run` or `replay` with --export)
+    /// POST their slices to /slices; each is merged once into the store
+    /// (Postgres, or SQLite on one machine). Also /metrics and /healthz.
+    /// Runs until SIGINT or SIGTERM.
+    Collect(edgewise_observer::trail::CollectArgs),
+    /// Ask the trail: recipes and the daily digest.
+    Trail {
+        /// The store: `postgres://USER@HOST/DB` or `sqlite:PATH`.
+        #[arg(long, global = true)]
+        store: Option<edgewise_trail::StoreUrl>,
+        #[command(subcommand)]
+        command: TrailCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TrailCommand {
+    /// Run a recipe: an aligned table on a terminal, JSON lines otherwise.
+    Query {
+        /// JSON lines even on a terminal.
+        #[arg(long)]
+        json: bool,
+        #[command(subcommand)]
+        recipe: edgewise_observer::trail::RecipeArgs,
+    },
+    /// What is new since a time (edges, violations, external
+    /// destinations) and which agents went silent; markdown or JSON,
+    /// optionally posted to a webhook.
+    Digest(edgewise_observer::trail::DigestArgs),
 }
 
 #[derive(Subcommand)]
@@ -272,6 +301,11 @@ fn main() -> ExitCode {
             }
         }
         Command::Identity { command } => run_identity(command),
+        Command::Collect(args) => {
+            init_logs(edgewise_observer::daemon::config::LogFormat::Text);
+            finish(edgewise_observer::trail::collect(&args))
+        }
+        Command::Trail { store, command } => run_trail(store, command),
         Command::Run(flags) => daemon(|| {
             let settings = Settings::resolve(&flags)?;
             init_logs(settings.log_format.unwrap_or_default());
@@ -290,6 +324,36 @@ fn main() -> ExitCode {
             eprint!("{}", summary.table());
             Ok(())
         }),
+    }
+}
+
+/// `edgewise trail query | digest`.
+fn run_trail(store: Option<edgewise_trail::StoreUrl>, command: TrailCommand) -> ExitCode {
+    let Some(store) = store else {
+        eprintln!("edgewise: --store postgres://USER@HOST/DB or sqlite:PATH is needed");
+        return ExitCode::from(2);
+    };
+    finish(match command {
+        TrailCommand::Query { json, recipe } => {
+            edgewise_observer::trail::query(&store, &recipe, json)
+        }
+        TrailCommand::Digest(args) => edgewise_observer::trail::digest(&store, &args),
+    })
+}
+
+/// Exit 0, or print the error and exit 1.
+fn finish(result: Result<(), edgewise_observer::trail::TrailCommandError>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(edgewise_observer::trail::TrailCommandError::Output(e))
+            if e.kind() == io::ErrorKind::BrokenPipe =>
+        {
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("edgewise: {error}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -38,6 +38,16 @@
 //! listen_tls_cert = "cert.pem"    # serve the listener over TLS (with listen_tls_key)
 //! listen_tls_key = "key.pem"
 //! stats_interval_seconds = 10
+//!
+//! # The trail (edgewise collect)
+//! export = "https://edgewise-collector.edgewise:9480"  # send a slice every interval
+//! export_interval_seconds = 30
+//! export_ca = "/etc/edgewise/ca.pem"       # verifies the collector (needed for https)
+//! export_token_file = "/etc/edgewise/export-token"
+//! export_cert = "client.pem"               # mutual TLS (with export_key)
+//! export_key = "client-key.pem"
+//! export_spool_dir = "/var/lib/edgewise/spool"  # slices wait here while the collector is away
+//! export_spool_bytes = 268435456
 //! log_format = "text"             # text | json (RUST_LOG sets the levels; default info)
 //!
 //! # Bounds
@@ -178,6 +188,37 @@ pub struct Settings {
     /// The listener certificate's key (PEM).
     #[arg(long = "listen-tls-key")]
     pub listen_tls_key: Option<PathBuf>,
+    /// Send a slice of the graph to this collector (`edgewise collect`)
+    /// every `export_interval_seconds`, such as
+    /// `https://edgewise-collector.edgewise:9480`.
+    #[arg(long)]
+    pub export: Option<String>,
+    /// Seconds between exported slices (default 30; a replay counts
+    /// capture time).
+    #[arg(long = "export-interval-seconds")]
+    pub export_interval_seconds: Option<u64>,
+    /// CA certificates (PEM) the collector's certificate must chain to
+    /// (needed for `https://`).
+    #[arg(long = "export-ca")]
+    pub export_ca: Option<PathBuf>,
+    /// A file holding the collector's bearer token.
+    #[arg(long = "export-token-file")]
+    pub export_token_file: Option<PathBuf>,
+    /// A client certificate (PEM) for the collector (mutual TLS).
+    #[arg(long = "export-cert")]
+    pub export_cert: Option<PathBuf>,
+    /// The client certificate's key (PEM).
+    #[arg(long = "export-key")]
+    pub export_key: Option<PathBuf>,
+    /// Where slices wait while the collector is away (default
+    /// `/var/lib/edgewise/spool`; for a replay, a folder under the
+    /// temporary directory named after the agent).
+    #[arg(long = "export-spool-dir")]
+    pub export_spool_dir: Option<PathBuf>,
+    /// The spool's bound in bytes; past it the oldest slices go first
+    /// (default 256 MiB).
+    #[arg(long = "export-spool-bytes")]
+    pub export_spool_bytes: Option<u64>,
     /// Logs on standard error: text (default) or json, one line per state
     /// change; `RUST_LOG` sets the levels (default `info`).
     #[arg(long = "log-format")]
@@ -337,6 +378,14 @@ impl Settings {
                 listen_tls_cert,
                 listen_tls_key,
                 stats_interval_seconds,
+                export,
+                export_interval_seconds,
+                export_ca,
+                export_token_file,
+                export_cert,
+                export_key,
+                export_spool_dir,
+                export_spool_bytes,
                 max_edges,
                 edge_idle_ttl_seconds,
                 edge_settle_ms,
@@ -419,7 +468,51 @@ impl Settings {
         {
             return invalid("listen", "listen_tls_* and graph_token_file need listen");
         }
+        let export_only = [
+            self.export_interval_seconds.is_some(),
+            self.export_ca.is_some(),
+            self.export_token_file.is_some(),
+            self.export_cert.is_some(),
+            self.export_spool_dir.is_some(),
+            self.export_spool_bytes.is_some(),
+        ];
+        if self.export.is_none() && export_only.contains(&true) {
+            return invalid("export", "export_* settings need export");
+        }
+        if self.export_cert.is_some() != self.export_key.is_some() {
+            return invalid("export_cert", "export_cert and export_key go together");
+        }
+        if self.export_interval_seconds == Some(0) {
+            return invalid("export_interval_seconds", "must be at least 1");
+        }
         Ok(())
+    }
+
+    /// Where and how to export slices (none without `export`); a replay's
+    /// default spool is a folder under the temporary directory named after
+    /// the agent.
+    pub fn export_config(
+        &self,
+        agent: &str,
+        replay: bool,
+    ) -> Option<edgewise_trail::export::ExportConfig> {
+        let url = self.export.clone()?;
+        let spool_dir = self.export_spool_dir.clone().unwrap_or_else(|| {
+            if replay {
+                std::env::temp_dir().join(format!("edgewise-spool-{agent}"))
+            } else {
+                PathBuf::from("/var/lib/edgewise/spool")
+            }
+        });
+        Some(edgewise_trail::export::ExportConfig {
+            url,
+            ca: self.export_ca.clone(),
+            client_cert: self.export_cert.clone().zip(self.export_key.clone()),
+            token_file: self.export_token_file.clone(),
+            interval: std::time::Duration::from_secs(self.export_interval_seconds.unwrap_or(30)),
+            spool_dir,
+            spool_bytes: self.export_spool_bytes.unwrap_or(256 << 20),
+        })
     }
 
     fn check(&self) -> Result<(), ConfigError> {

@@ -20,6 +20,8 @@
 //!   slices: the last [`GRAPH_WINDOW`] and at most [`MAX_WINDOW_EDGES`]
 //!   slice edges in all, the oldest slice going first, so that memory
 //!   stays bounded however long the daemon runs.
+//! - With `export`, each drained slice is also offered to the trail's
+//!   exporter ([`super::export`]), which sends one per export interval.
 //! - SIGUSR1: write the graph files now (`--graph-out`).
 //! - SIGINT, SIGTERM or SIGHUP (a closed terminal): stop reading, detach
 //!   every program (dropping the
@@ -34,6 +36,7 @@ use edgewise_edge_set::{GraphSlice, ServiceGraph};
 use edgewise_pipeline::{Output as Decided, Pipeline, Record, StatsRecord};
 
 use super::config::Settings;
+use super::export::Export;
 use super::http::{HttpServer, Shared};
 use super::sensors::Sensors;
 use super::streams::Streams;
@@ -124,6 +127,7 @@ pub fn run(settings: &Settings) -> Result<(), DaemonError> {
         Some(address) => Some(HttpServer::start(address, settings, Arc::clone(&shared))?),
         None => None,
     };
+    let mut export = Export::start(settings, false)?;
     let mut sensors = Sensors::start(settings)?;
     for ban in sensors.held_bans() {
         pipeline.adopt_ban(ban.edge, ban.remaining, unix_now_ns());
@@ -180,7 +184,7 @@ pub fn run(settings: &Settings) -> Result<(), DaemonError> {
             }
             apply(&mut pipeline, &mut sensors, &mut output);
             pipeline.expire(now);
-            window.push(pipeline.drain(now), now);
+            window.push(drained(&mut pipeline, export.as_mut(), now, false), now);
             let stats = tick(&pipeline, &mut sensors, now);
             shared.set_sensors(&sensors.health());
             shared.publish(&window.graph(), &stats);
@@ -189,7 +193,7 @@ pub fn run(settings: &Settings) -> Result<(), DaemonError> {
             }
         }
         if dump.swap(false, Ordering::Relaxed) {
-            window.push(pipeline.drain(now), now);
+            window.push(drained(&mut pipeline, export.as_mut(), now, false), now);
             for path in write_graph_files(settings, &window.graph())? {
                 tracing::info!(file = %path.display(), "graph written");
             }
@@ -202,13 +206,42 @@ pub fn run(settings: &Settings) -> Result<(), DaemonError> {
     apply_records_only(&mut pipeline, &mut output);
     let stats = tick(&pipeline, &mut sensors, now);
     drop(sensors);
-    window.push(pipeline.drain(now), now);
+    window.push(drained(&mut pipeline, export.as_mut(), now, true), now);
+    finish_export(export);
     output.write(&Record::Stats(stats));
     output.flush()?;
     for path in write_graph_files(settings, &window.graph())? {
         tracing::info!(file = %path.display(), "graph written");
     }
     Ok(())
+}
+
+/// How long a stopping daemon keeps trying to deliver its last slices
+/// (what is left waits in the spool for the next start).
+const EXPORT_GRACE: Duration = Duration::from_secs(5);
+
+/// Sends the last slices for at most [`EXPORT_GRACE`].
+fn finish_export(export: Option<Export>) {
+    if let Some(export) = export {
+        match export.finish(EXPORT_GRACE) {
+            Ok(stats) => tracing::info!(merged = stats.merged, "slices exported"),
+            Err(error) => tracing::warn!(%error, "stopping with slices in the spool"),
+        }
+    }
+}
+
+/// Drains a slice, offering a copy to the export when there is one.
+fn drained(
+    pipeline: &mut Pipeline,
+    export: Option<&mut Export>,
+    now: u64,
+    last: bool,
+) -> GraphSlice {
+    let slice = pipeline.drain(now);
+    if let Some(export) = export {
+        export.offer(slice.clone(), now, last);
+    }
+    slice
 }
 
 /// The flags SIGINT, SIGTERM and SIGHUP (stop) and SIGUSR1 (write the

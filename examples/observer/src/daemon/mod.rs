@@ -8,9 +8,11 @@
 //! - [`live`]: the kernel observers, bans, signals.
 //! - [`sensors`]: a sensor per interface group, following the links.
 //! - [`streams`]: follow mode, identities and policies from a server.
+//! - [`export`]: slices to the trail's collector.
 //! - [`http`]: `/metrics`, `/graph`, `/healthz` and the audit webhook.
 
 pub mod config;
+pub mod export;
 pub mod http;
 pub mod live;
 pub mod replay;
@@ -84,6 +86,20 @@ pub enum DaemonError {
     /// Writing the output failed.
     #[error("writing output: {0}")]
     Output(#[source] io::Error),
+    /// Exporting to the trail cannot start.
+    #[error("export: {0}")]
+    Export(#[source] edgewise_trail::TrailError),
+    /// Slices were not delivered before the end (they wait in the spool
+    /// for the next run with the same spool).
+    #[error("export: {spooled} slices were not delivered ({problem}); they wait in {} for the next run", dir.display())]
+    Undelivered {
+        /// How many.
+        spooled: u64,
+        /// The spool.
+        dir: PathBuf,
+        /// The last failure.
+        problem: String,
+    },
 }
 
 /// A TOML file (settings or rules) that could not be read or parsed.

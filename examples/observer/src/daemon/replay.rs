@@ -6,7 +6,7 @@
 //! Kubernetes objects, NetworkPolicies and rules.
 
 use std::fmt::Write as _;
-use std::io::{IsTerminal, Read};
+use std::io::{BufReader, IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -15,8 +15,10 @@ use edgewise_edge_set::ServiceGraph;
 use edgewise_packet::{CaptureReader, decode};
 
 use edgewise_pipeline::{Output as Decided, Pipeline, Record, StatsRecord};
+use edgewise_trail::export::ExportStats;
 
 use super::config::Settings;
+use super::export::Export;
 use super::{DaemonError, Output, build_pipeline, stats_interval, write_graph_files};
 
 /// The bundled demo's folder (in the source tree).
@@ -55,6 +57,8 @@ pub struct ReplaySummary {
     pub stats: StatsRecord,
     /// Graph files written.
     pub graph_files: Vec<PathBuf>,
+    /// What the export did, when exporting.
+    pub export: Option<ExportStats>,
 }
 
 /// Replays `file` with `settings` (the settings already resolved).
@@ -63,24 +67,18 @@ pub struct ReplaySummary {
 /// [`DaemonError`] for inputs that cannot be used, a broken capture (what
 /// came before it was handled and written) or an output error.
 pub fn replay(file: &Path, settings: &Settings) -> Result<ReplaySummary, DaemonError> {
-    let input: Box<dyn Read + Send> = if file.as_os_str() == "-" {
-        Box::new(std::io::stdin())
-    } else {
-        Box::new(std::fs::File::open(file).map_err(crate::FileError::at(file))?)
-    };
     let started = Instant::now();
     let mut output = Output::open(settings.output.as_deref())?;
-    let mut reader = CaptureReader::new(std::io::BufReader::new(input)).map_err(|source| {
-        DaemonError::Capture {
-            path: file.to_owned(),
-            source,
-        }
-    })?;
+    let mut reader = open_capture(file)?;
     let cluster = super::watch_cluster(settings)?;
     let streams = super::streams::Streams::start(settings)?;
     let listed = cluster
         .as_ref()
         .and_then(|watch| watch.snapshot_if_changed(&mut None));
+    let mut drains = Drains {
+        graph: ServiceGraph::new(),
+        export: Export::start(settings, true)?,
+    };
     let mut pipeline: Option<Pipeline> = None;
     let mut replay = Replay::new(ReplayConfig::default());
     let interval_ns =
@@ -106,6 +104,9 @@ pub fn replay(file: &Path, settings: &Settings) -> Result<ReplaySummary, DaemonE
         last_ns = last_ns.max(now);
         // Built at the first packet, so that the graph starts at the
         // capture's time.
+        if pipeline.is_none() {
+            drains.begin(now);
+        }
         let pipeline = match &mut pipeline {
             Some(pipeline) => pipeline,
             None => pipeline.insert(build_pipeline(
@@ -116,6 +117,7 @@ pub fn replay(file: &Path, settings: &Settings) -> Result<ReplaySummary, DaemonE
                 now,
             )?),
         };
+        drains.tick(pipeline, now);
         if let Some(interval) = interval_ns {
             if next_stats == 0 {
                 next_stats = now.saturating_add(interval);
@@ -152,7 +154,7 @@ pub fn replay(file: &Path, settings: &Settings) -> Result<ReplaySummary, DaemonE
     let stats = pipeline.stats(last_ns);
     output.write(&Record::Stats(stats.clone()));
     output.flush()?;
-    let graph = ServiceGraph::from_slice(&pipeline.drain(last_ns));
+    let (graph, export) = drains.finish(&mut pipeline, last_ns)?;
     let graph_files = write_graph_files(settings, &graph)?;
     if let Some(source) = broken {
         return Err(DaemonError::Capture {
@@ -166,6 +168,67 @@ pub fn replay(file: &Path, settings: &Settings) -> Result<ReplaySummary, DaemonE
         seconds: started.elapsed().as_secs_f64(),
         stats,
         graph_files,
+        export,
+    })
+}
+
+/// How long a replay keeps trying to deliver its slices at the end.
+const EXPORT_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The graph of a replay and, when exporting, the slices drained every
+/// export interval of capture time (a replay that does not export drains
+/// once, at the end).
+struct Drains {
+    graph: ServiceGraph,
+    export: Option<Export>,
+}
+
+impl Drains {
+    /// The first packet came at `now`.
+    fn begin(&mut self, now: u64) {
+        if let Some(export) = &mut self.export {
+            export.begin(now);
+        }
+    }
+
+    /// Drains and exports when an interval has passed.
+    fn tick(&mut self, pipeline: &mut Pipeline, now: u64) {
+        if let Some(export) = self.export.as_mut().filter(|e| e.due(now)) {
+            let slice = pipeline.drain(now);
+            self.graph.merge_slice(&slice);
+            export.offer(slice, now, false);
+        }
+    }
+
+    /// The last drain: the whole graph, and what the export did.
+    fn finish(
+        mut self,
+        pipeline: &mut Pipeline,
+        last_ns: u64,
+    ) -> Result<(ServiceGraph, Option<ExportStats>), DaemonError> {
+        let slice = pipeline.drain(last_ns);
+        self.graph.merge_slice(&slice);
+        let export = match self.export {
+            Some(mut export) => {
+                export.offer(slice, last_ns, true);
+                Some(export.finish(EXPORT_GRACE)?)
+            }
+            None => None,
+        };
+        Ok((self.graph, export))
+    }
+}
+
+/// The capture file (`-`: standard input), its header read.
+fn open_capture(file: &Path) -> Result<CaptureReader<'static>, DaemonError> {
+    let input: Box<dyn Read + Send> = if file.as_os_str() == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(std::fs::File::open(file).map_err(crate::FileError::at(file))?)
+    };
+    CaptureReader::new(BufReader::new(input)).map_err(|source| DaemonError::Capture {
+        path: file.to_owned(),
+        source,
     })
 }
 
@@ -275,6 +338,17 @@ impl ReplaySummary {
                 value
             };
             let _ = writeln!(table, "  {name:<9} {value}");
+        }
+        if let Some(export) = &self.export {
+            let _ = writeln!(
+                table,
+                "  exported  {} slices merged, {} already merged, {} older than the collector keeps, {} refused ({} KiB sent)",
+                export.merged,
+                export.duplicate,
+                export.expired,
+                export.refused,
+                export.bytes_sent / 1024
+            );
         }
         for path in &self.graph_files {
             let _ = writeln!(table, "  wrote     {}", path.display());

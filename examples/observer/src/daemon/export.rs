@@ -1,0 +1,119 @@
+//! The daemon's side of the trail: drained slices handed to
+//! `edgewise-trail`'s exporter every `export_interval_seconds`.
+//!
+//! The live loop drains at every stats tick (for `/graph`); the slices
+//! of the ticks in between are absorbed into one
+//! ([`GraphSlice::absorb`]), so the collector gets one slice per export
+//! interval whatever the tick. A replay drains when an interval of
+//! capture time has passed and waits for the exporter to take each slice
+//! (it drains faster than any network).
+
+use std::time::Duration;
+
+use edgewise_edge_set::GraphSlice;
+use edgewise_trail::export::{ExportStats, Exporter};
+use edgewise_trail::upload::is_agent_name;
+
+use super::DaemonError;
+use super::config::{ConfigError, Settings};
+
+/// Slices on their way to the collector.
+#[derive(Debug)]
+pub struct Export {
+    exporter: Exporter,
+    interval_ns: u64,
+    next_ns: Option<u64>,
+    pending: Option<GraphSlice>,
+    replay: bool,
+    spool_dir: std::path::PathBuf,
+}
+
+impl Export {
+    /// Starts exporting when `export` is set, as the agent `node_name`
+    /// (default: the host name).
+    ///
+    /// # Errors
+    /// [`DaemonError::Config`] for an agent name the trail cannot take,
+    /// [`DaemonError::Export`] when the spool or the collector's TLS
+    /// files cannot be used.
+    pub fn start(settings: &Settings, replay: bool) -> Result<Option<Self>, DaemonError> {
+        let agent = &settings.node_name.clone().unwrap_or_else(super::host_name);
+        let Some(config) = settings.export_config(agent, replay) else {
+            return Ok(None);
+        };
+        if !is_agent_name(agent) {
+            return Err(ConfigError::Invalid {
+                setting: "node_name",
+                problem: format!(
+                    "{agent:?} cannot name an agent in the trail: 1 to 253 of a-z, 0-9, '-', '.', '_'"
+                ),
+            }
+            .into());
+        }
+        let exporter = Exporter::start(&config).map_err(DaemonError::Export)?;
+        tracing::info!(url = %config.url, spool = %config.spool_dir.display(), "exporting slices");
+        Ok(Some(Self {
+            exporter,
+            interval_ns: u64::try_from(config.interval.as_nanos()).unwrap_or(u64::MAX),
+            next_ns: None,
+            pending: None,
+            replay,
+            spool_dir: config.spool_dir,
+        }))
+    }
+
+    /// Whether a slice is due at `now_ns` (a replay drains only then).
+    pub fn due(&self, now_ns: u64) -> bool {
+        self.next_ns.is_some_and(|next| now_ns >= next)
+    }
+
+    /// Takes a drained slice; sends what was gathered when its interval
+    /// has passed, or at once when `last`.
+    pub fn offer(&mut self, slice: GraphSlice, now_ns: u64, last: bool) {
+        let start = slice.window.start_ns;
+        match &mut self.pending {
+            Some(pending) => pending.absorb(slice),
+            None => self.pending = Some(slice),
+        }
+        let next = *self
+            .next_ns
+            .get_or_insert_with(|| start.saturating_add(self.interval_ns));
+        if last || now_ns >= next {
+            self.next_ns = Some(now_ns.saturating_add(self.interval_ns));
+            if let Some(pending) = self.pending.take() {
+                if self.replay {
+                    self.exporter.export_waiting(pending);
+                } else {
+                    self.exporter.export(pending);
+                }
+            }
+        }
+    }
+
+    /// Sets when the first slice is due (a replay, at its first packet).
+    pub fn begin(&mut self, now_ns: u64) {
+        self.next_ns
+            .get_or_insert(now_ns.saturating_add(self.interval_ns));
+    }
+
+    /// The counters now.
+    pub fn stats(&self) -> ExportStats {
+        self.exporter.stats()
+    }
+
+    /// Keeps sending for at most `grace`, then stops.
+    ///
+    /// # Errors
+    /// [`DaemonError::Undelivered`] when slices still wait in the spool.
+    pub fn finish(self, grace: Duration) -> Result<ExportStats, DaemonError> {
+        let stats = self.exporter.finish(grace);
+        if stats.spooled > 0 {
+            return Err(DaemonError::Undelivered {
+                spooled: stats.spooled,
+                dir: self.spool_dir,
+                problem: stats.last_error.clone().unwrap_or_default(),
+            });
+        }
+        Ok(stats)
+    }
+}
