@@ -20,6 +20,8 @@ if [ "$(id -u)" = 0 ]; then
   command -v mmdblookup >/dev/null 2>&1 || missing+=(mmdb-bin)
   command -v clang-19 >/dev/null 2>&1 || missing+=(clang-19)
   [ -f /usr/include/bpf/bpf_helpers.h ] || missing+=(libbpf-dev)
+  # The trail's store tests: a throwaway Postgres cluster (below).
+  { command -v psql && ls /usr/lib/postgresql/*/bin/initdb; } >/dev/null 2>&1 || missing+=(postgresql)
   if [ "${#missing[@]}" -gt 0 ]; then
     echo "installing: ${missing[*]}"
     apt-get update -qq
@@ -30,12 +32,38 @@ else
   echo "note: the DNS server tests need dnsmasq and unbound (apt-get install dnsmasq-base unbound)"
   echo "note: the identity MMDB cross-check needs mmdblookup (apt-get install mmdb-bin)"
   echo "note: the eBPF object check needs clang-19 and libbpf-dev"
+  echo "note: the trail's store tests need Postgres (apt-get install postgresql)"
 fi
 
 # `--install-only`: CI installs first, so that build scripts (capture's
 # clang-19 build) already see the tools when clippy compiles the workspace.
 if [ "${1:-}" = "--install-only" ]; then
   exit 0
+fi
+
+# A throwaway Postgres cluster for the trail's tests: a temporary folder,
+# a free loopback port, trust authentication, stopped and removed at the
+# end. Each test makes a database of its own on it; the fault tests that
+# restart the server start clusters of their own the same way.
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+if [ -n "$pg_bin" ] && [ -z "${EDGEWISE_TEST_POSTGRES:-}" ]; then
+  pg_dir=$(mktemp -d /tmp/edgewise-pg.XXXXXX)
+  as_postgres=()
+  if [ "$(id -u)" = 0 ]; then
+    # initdb refuses root.
+    chown postgres:postgres "$pg_dir"
+    as_postgres=(runuser -u postgres --)
+  fi
+  pg_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  "${as_postgres[@]}" "$pg_bin/initdb" -D "$pg_dir/data" -A trust -U postgres --no-sync -E UTF8 >/dev/null
+  "${as_postgres[@]}" "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/log" -w start \
+    -o "-c listen_addresses=127.0.0.1 -c port=$pg_port -c unix_socket_directories=$pg_dir -c fsync=off" >/dev/null
+  stop_postgres() {
+    "${as_postgres[@]}" "$pg_bin/pg_ctl" -D "$pg_dir/data" -m immediate -w stop >/dev/null 2>&1 || true
+    rm -rf "$pg_dir"
+  }
+  trap stop_postgres EXIT
+  export EDGEWISE_TEST_POSTGRES="postgres://postgres@127.0.0.1:$pg_port/postgres"
 fi
 
 cargo test --workspace --locked
