@@ -53,7 +53,12 @@ impl CollectorProcess {
             StoreUrl::Sqlite(path) => format!("sqlite:{}", path.display()),
         };
         let child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "collector_process", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "collector_process",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env("EDGEWISE_TEST_COLLECTOR", format!("{address} {url}"))
             .stdout(Stdio::null())
             .spawn()
@@ -96,9 +101,14 @@ fn slice_n(n: u64) -> GraphSlice {
         for i in 0..20_000u32 {
             let [_, _, hi, lo] = i.to_be_bytes();
             let server = endpoint(&format!("10.9.{hi}.{lo}"), &format!("10.9.{hi}.{lo}"), None);
-            slice
-                .edges
-                .push(support::edge(client.clone(), server, 443, 1, n * 30 + 5, false));
+            slice.edges.push(support::edge(
+                client.clone(),
+                server,
+                443,
+                1,
+                n * 30 + 5,
+                false,
+            ));
         }
         slice.sort();
     }
@@ -142,14 +152,14 @@ fn temporary(name: &str) -> PathBuf {
     dir
 }
 
-fn exporter(address: SocketAddr, spool: &PathBuf) -> Exporter {
+fn exporter(address: SocketAddr, spool: &std::path::Path) -> Exporter {
     Exporter::start(&ExportConfig {
         url: format!("http://{address}"),
         ca: None,
         client_cert: None,
         token_file: None,
         interval: Duration::from_secs(30),
-        spool_dir: spool.clone(),
+        spool_dir: spool.to_owned(),
         spool_bytes: 1 << 30,
     })
     .unwrap()
@@ -157,7 +167,7 @@ fn exporter(address: SocketAddr, spool: &PathBuf) -> Exporter {
 
 /// Waits until the exporter has nothing left to send.
 fn drained(exporter: &Exporter) {
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let deadline = Instant::now() + Duration::from_mins(2);
     loop {
         let stats = exporter.stats();
         if stats.spooled == 0 {
@@ -209,7 +219,11 @@ fn run_with_faults(name: &str, store: &StoreUrl, postgres: Option<&PgCluster>) {
     }
     drained(&agent);
     let stats = agent.finish(Duration::from_secs(5));
-    assert_eq!((stats.refused, stats.dropped, stats.unspooled), (0, 0, 0), "{stats:?}");
+    assert_eq!(
+        (stats.refused, stats.dropped, stats.unspooled),
+        (0, 0, 0),
+        "{stats:?}"
+    );
     collector.take().unwrap().kill();
     // Resends of slices already merged change nothing.
     let mut direct = Store::open(store, 0).unwrap();
@@ -218,7 +232,10 @@ fn run_with_faults(name: &str, store: &StoreUrl, postgres: Option<&PgCluster>) {
         direct.write(&[again], 0).unwrap().outcomes,
         [edgewise_trail::Outcome::Duplicate]
     );
-    assert!(tables(&mut direct) == undisturbed(name), "the tables differ from an undisturbed run");
+    assert!(
+        tables(&mut direct) == undisturbed(name),
+        "the tables differ from an undisturbed run"
+    );
 }
 
 #[test]

@@ -525,3 +525,72 @@ fn the_identity_server_manifests_parse_and_match_the_binary() {
     let target = &service.spec.unwrap().ports.unwrap()[0];
     assert_eq!(target.target_port, Some(IntOrString::Int(port)));
 }
+
+#[test]
+fn the_trail_manifests_parse_and_call_the_binary_as_it_is() {
+    let text = std::fs::read_to_string(deploy("kubernetes/collector.yaml")).unwrap();
+    let documents: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).unwrap();
+    let kinds: Vec<&str> = documents
+        .iter()
+        .map(|d| d["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["Deployment", "Service", "CronJob"]);
+    let deployment: k8s_openapi::api::apps::v1::Deployment = typed(&documents[0]);
+    drop(typed::<k8s_openapi::api::core::v1::Service>(&documents[1]));
+    let cron: k8s_openapi::api::batch::v1::CronJob = typed(&documents[2]);
+    let collect = &deployment.spec.template.spec.unwrap().containers[0];
+    let digest = &cron
+        .spec
+        .job_template
+        .spec
+        .unwrap()
+        .template
+        .spec
+        .unwrap()
+        .containers[0];
+    for (container, command) in [
+        (collect, &["collect"][..]),
+        (digest, &["trail", "digest"][..]),
+    ] {
+        let line = &container.args.as_ref().unwrap()[0];
+        let mut help_args = command.to_vec();
+        help_args.push("--help");
+        let (help, _, ok) = edgewise(&help_args);
+        assert!(ok);
+        for flag in line.split_whitespace().filter(|a| a.starts_with("--")) {
+            assert!(help.contains(flag), "{flag} is not a flag of {command:?}");
+        }
+    }
+    let text = std::fs::read_to_string(deploy("kubernetes/postgres.yaml")).unwrap();
+    let documents: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).unwrap();
+    drop(typed::<k8s_openapi::api::apps::v1::StatefulSet>(
+        &documents[0],
+    ));
+    let text = std::fs::read_to_string(deploy("kubernetes/alerts.yaml")).unwrap();
+    let rule: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    let alerts: Vec<&str> = rule["spec"]["groups"][0]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["alert"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        alerts,
+        [
+            "EdgewiseCollectorDown",
+            "EdgewiseAgentSilent",
+            "EdgewiseDigestFailing"
+        ]
+    );
+    let metrics = include_str!("../../../trail/src/collector.rs");
+    for name in [
+        "store_up",
+        "agents_silent",
+        "digest_last_success_timestamp_seconds",
+    ] {
+        assert!(
+            metrics.contains(&format!("\"{name}\"")),
+            "the collector has no {name}"
+        );
+    }
+}
