@@ -13,6 +13,10 @@
 //!   (1 s, doubling up to 30 s); a token rotated on either side, or the
 //!   collector coming back, lets it through on the next try.
 //!
+//! An upload's sequence number is the spool's own (growing across
+//! restarts, so two live slices never share one), or for a replay the
+//! slice's index in the capture ([`Exporter::export_numbered`]).
+//!
 //! [`Exporter::finish`] hands the last slice over and keeps sending for a
 //! grace period; what is still in the spool then is sent by the next
 //! start with the same spool directory.
@@ -131,7 +135,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// The exporter (see the module docs).
 #[derive(Debug)]
 pub struct Exporter {
-    sender: Option<SyncSender<GraphSlice>>,
+    sender: Option<SyncSender<(GraphSlice, Option<u64>)>>,
     thread: Option<JoinHandle<()>>,
     counters: Arc<Counters>,
     deadline: Arc<Mutex<Option<Instant>>>,
@@ -188,7 +192,7 @@ impl Exporter {
     /// far behind, the slice is dropped and counted).
     pub fn export(&self, slice: GraphSlice) {
         if let Some(sender) = &self.sender {
-            match sender.try_send(slice) {
+            match sender.try_send((slice, None)) {
                 Ok(()) => {}
                 Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                     self.counters.unspooled.fetch_add(1, Ordering::Relaxed);
@@ -197,10 +201,15 @@ impl Exporter {
         }
     }
 
-    /// Hands a slice over, waiting while the thread is behind (a replay,
-    /// which drains faster than any network).
-    pub fn export_waiting(&self, slice: GraphSlice) {
-        let handed = self.sender.as_ref().is_some_and(|s| s.send(slice).is_ok());
+    /// Hands a slice over with its own sequence number, waiting while the
+    /// thread is behind: a replay, which drains faster than any network
+    /// and numbers its slices from 0, so that loading the same capture
+    /// again merges nothing twice.
+    pub fn export_numbered(&self, slice: GraphSlice, seq: u64) {
+        let handed = self
+            .sender
+            .as_ref()
+            .is_some_and(|s| s.send((slice, Some(seq))).is_ok());
         if !handed {
             self.counters.unspooled.fetch_add(1, Ordering::Relaxed);
         }
@@ -259,7 +268,7 @@ enum Sent {
 }
 
 impl Sending {
-    fn run(&mut self, receiver: &Receiver<GraphSlice>) {
+    fn run(&mut self, receiver: &Receiver<(GraphSlice, Option<u64>)>) {
         let mut open = true;
         loop {
             let wait = if self.spool.is_empty() {
@@ -269,10 +278,10 @@ impl Sending {
             };
             if open {
                 match receiver.recv_timeout(wait) {
-                    Ok(slice) => {
-                        self.spool_slice(slice);
-                        while let Ok(slice) = receiver.try_recv() {
-                            self.spool_slice(slice);
+                    Ok((slice, seq)) => {
+                        self.spool_slice(slice, seq);
+                        while let Ok((slice, seq)) = receiver.try_recv() {
+                            self.spool_slice(slice, seq);
                         }
                     }
                     Err(RecvTimeoutError::Timeout) => {}
@@ -291,10 +300,12 @@ impl Sending {
         }
     }
 
-    fn spool_slice(&mut self, slice: GraphSlice) {
-        let stored = self.spool.take_seq().and_then(|seq| {
-            let encoded = SliceUpload::new(seq, self.interval_ms, slice).encode()?;
-            self.spool.push(seq, &encoded)
+    /// Spools a slice as the upload numbered `seq` (default: the spool's
+    /// own number, which keeps growing across restarts).
+    fn spool_slice(&mut self, slice: GraphSlice, seq: Option<u64>) {
+        let stored = self.spool.take_seq().and_then(|number| {
+            let upload = SliceUpload::new(seq.unwrap_or(number), self.interval_ms, slice);
+            self.spool.push(number, &upload.encode()?)
         });
         if let Err(error) = stored {
             self.counters.unspooled.fetch_add(1, Ordering::Relaxed);

@@ -6,7 +6,8 @@
 //! ([`GraphSlice::absorb`]), so the collector gets one slice per export
 //! interval whatever the tick. A replay drains when an interval of
 //! capture time has passed and waits for the exporter to take each slice
-//! (it drains faster than any network).
+//! (it drains faster than any network); its slices are numbered from 0,
+//! so loading the same capture again merges nothing twice.
 
 use std::time::Duration;
 
@@ -24,7 +25,8 @@ pub struct Export {
     interval_ns: u64,
     next_ns: Option<u64>,
     pending: Option<GraphSlice>,
-    replay: bool,
+    /// A replay's slices so far (its sequence numbers).
+    replayed: Option<u64>,
     spool_dir: std::path::PathBuf,
 }
 
@@ -57,7 +59,7 @@ impl Export {
             interval_ns: u64::try_from(config.interval.as_nanos()).unwrap_or(u64::MAX),
             next_ns: None,
             pending: None,
-            replay,
+            replayed: replay.then_some(0),
             spool_dir: config.spool_dir,
         }))
     }
@@ -81,10 +83,12 @@ impl Export {
         if last || now_ns >= next {
             self.next_ns = Some(now_ns.saturating_add(self.interval_ns));
             if let Some(pending) = self.pending.take() {
-                if self.replay {
-                    self.exporter.export_waiting(pending);
-                } else {
-                    self.exporter.export(pending);
+                match &mut self.replayed {
+                    Some(seq) => {
+                        self.exporter.export_numbered(pending, *seq);
+                        *seq += 1;
+                    }
+                    None => self.exporter.export(pending),
                 }
             }
         }
