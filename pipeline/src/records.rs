@@ -318,4 +318,11 @@ pub struct StatsRecord {
     /// Interfaces whose attach failed and waits for the link to change:
     /// `"INTERFACE DIRECTION"` -> the error (live only).
     pub interface_failures: BTreeMap<String, String>,
+    /// The trail export's counters when exporting (the pipeline leaves it
+    /// empty for its runner to fill): slices `merged`, `duplicate`,
+    /// `expired`, `refused`, `dropped` (from a full spool), `unspooled`;
+    /// `failures` (sends to try again), `bytes_sent`; and now: `spooled`,
+    /// `spooled_bytes`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub export: BTreeMap<&'static str, u64>,
 }

@@ -275,72 +275,81 @@ impl Rows {
         let agent = text(&slice.agent);
         self.edges.add(
             &EDGES,
-            vec![
-                Value::Int(at.div_euclid(HOUR_MS) * HOUR_MS),
-                text(&src.ip),
-                text(&src.ns),
-                text(&src.name),
-                text(&dst.ip),
-                text(&dst.ns),
-                text(&dst.name),
-                Value::Int(port),
-                text(proto),
-                text(&src.kind),
-                text(&src.workload_kind),
-                text(&src.workload),
-                text(&src.identity),
-                text(&src.label),
-                text(&dst.kind),
-                text(&dst.workload_kind),
-                text(&dst.workload),
-                text(&dst.identity),
-                text(&dst.label),
-                text(&fqdn),
-                text(&verdict),
-                text(&policy),
-                Value::Int(first),
-                Value::Int(last),
-                Value::Int(flows),
-                Value::Int(bytes),
-                agent.clone(),
-            ],
+            named(
+                &EDGES,
+                [
+                    ("bucket", Value::Int(at.div_euclid(HOUR_MS) * HOUR_MS)),
+                    ("port", Value::Int(port)),
+                    ("src_ip", text(&src.ip)),
+                    ("dst_ip", text(&dst.ip)),
+                    ("src_ns", text(&src.ns)),
+                    ("src_name", text(&src.name)),
+                    ("dst_ns", text(&dst.ns)),
+                    ("dst_name", text(&dst.name)),
+                    ("proto", text(proto)),
+                    ("src_kind", text(&src.kind)),
+                    ("src_workload_kind", text(&src.workload_kind)),
+                    ("src_workload", text(&src.workload)),
+                    ("src_identity", text(&src.identity)),
+                    ("src_label", text(&src.label)),
+                    ("dst_kind", text(&dst.kind)),
+                    ("dst_workload_kind", text(&dst.workload_kind)),
+                    ("dst_workload", text(&dst.workload)),
+                    ("dst_identity", text(&dst.identity)),
+                    ("dst_label", text(&dst.label)),
+                    ("dst_fqdn", text(&fqdn)),
+                    ("verdict", text(&verdict)),
+                    ("policy", text(&policy)),
+                    ("first_seen", Value::Int(first)),
+                    ("last_seen", Value::Int(last)),
+                    ("flow_count", Value::Int(flows)),
+                    ("byte_count", Value::Int(bytes)),
+                    ("agents", agent.clone()),
+                ],
+            ),
         );
         let day = Value::Int(day_of(at));
         if !src.ns.is_empty() && !dst.ns.is_empty() && src.ns != dst.ns {
             self.namespace_edges.add(
                 &NAMESPACE_EDGES,
-                vec![
-                    day.clone(),
-                    text(&src.ns),
-                    text(&src.identity),
-                    text(&dst.ns),
-                    text(&dst.identity),
-                    text(&verdict),
-                    Value::Int(first),
-                    Value::Int(last),
-                    Value::Int(flows),
-                    agent.clone(),
-                ],
+                named(
+                    &NAMESPACE_EDGES,
+                    [
+                        ("day", day.clone()),
+                        ("src_ns", text(&src.ns)),
+                        ("src_identity", text(&src.identity)),
+                        ("dst_ns", text(&dst.ns)),
+                        ("dst_identity", text(&dst.identity)),
+                        ("verdict", text(&verdict)),
+                        ("first_seen", Value::Int(first)),
+                        ("last_seen", Value::Int(last)),
+                        ("flow_count", Value::Int(flows)),
+                        ("agents", agent.clone()),
+                    ],
+                ),
             );
         }
         if !src.ns.is_empty() && !dst.known {
             self.external_edges.add(
                 &EXTERNAL_EDGES,
-                vec![
-                    day,
-                    text(&src.ns),
-                    text(&src.identity),
-                    text(&dst.ip),
-                    Value::Int(port),
-                    text(proto),
-                    text(&fqdn),
-                    text(&verdict),
-                    text(&policy),
-                    Value::Int(first),
-                    Value::Int(last),
-                    Value::Int(flows),
-                    agent,
-                ],
+                named(
+                    &EXTERNAL_EDGES,
+                    [
+                        ("day", day),
+                        ("port", Value::Int(port)),
+                        ("dst_ip", text(&dst.ip)),
+                        ("src_ns", text(&src.ns)),
+                        ("src_identity", text(&src.identity)),
+                        ("proto", text(proto)),
+                        ("dst_fqdn", text(&fqdn)),
+                        ("verdict", text(&verdict)),
+                        ("policy", text(&policy)),
+                        ("first_seen", Value::Int(first)),
+                        ("last_seen", Value::Int(last)),
+                        ("flow_count", Value::Int(flows)),
+                        ("agents", agent),
+                    ],
+                ),
             );
         }
     }
@@ -373,25 +382,42 @@ impl Rows {
             for (fact, value, port, proto) in facts {
                 self.nodes.add(
                     &NODES,
-                    vec![
-                        Value::Int(day_of(at)),
-                        text(&end.ip),
-                        text(&end.ns),
-                        text(&end.name),
-                        text(fact),
-                        text(value),
-                        Value::Int(port),
-                        text(proto),
-                        text(&end.kind),
-                        text(&end.label),
-                        Value::Int(last),
-                        Value::Int(last),
-                        agent.clone(),
-                    ],
+                    named(
+                        &NODES,
+                        [
+                            ("day", Value::Int(day_of(at))),
+                            ("port", Value::Int(port)),
+                            ("ip", text(&end.ip)),
+                            ("ns", text(&end.ns)),
+                            ("name", text(&end.name)),
+                            ("fact", text(fact)),
+                            ("value", text(value)),
+                            ("proto", text(proto)),
+                            ("kind", text(&end.kind)),
+                            ("label", text(&end.label)),
+                            ("first_seen", Value::Int(last)),
+                            ("last_seen", Value::Int(last)),
+                            ("agents", agent.clone()),
+                        ],
+                    ),
                 );
             }
         }
     }
+}
+
+/// A row of `table` from its values named in column order (the names are
+/// checked in debug builds, where every test runs).
+fn named<const N: usize>(table: &Table, values: [(&'static str, Value); N]) -> Vec<Value> {
+    debug_assert_eq!(N, table.columns.len(), "{}", table.name);
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, value))| {
+            debug_assert_eq!(name, table.columns[i].name, "{}", table.name);
+            value
+        })
+        .collect()
 }
 
 /// The `slices` row of an upload, received at `now_ms`.

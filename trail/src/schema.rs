@@ -4,8 +4,12 @@
 //! [`crate::rows`] and the `INSERT ... ON CONFLICT DO UPDATE` of both
 //! stores, so the merge in Rust and the merge in SQL cannot drift apart.
 //!
-//! Every table is keyed by a day column (`day`, or `bucket` for hourly
-//! edges) first: on Postgres each table is partitioned by day and
+//! Keys put the fixed-width columns first (the day, the port), then the
+//! addresses: an index comparison is mostly decided before the first
+//! variable-length column, whose offset Postgres can cache.
+//!
+//! Every table but `agents` is keyed by a day column (`day`, or `bucket`
+//! for hourly edges) first: on Postgres each table is partitioned by day and
 //! retention drops whole partitions; on SQLite retention deletes by it.
 //! Times are Unix milliseconds (`BIGINT`); absent strings are `''` (so
 //! that they can be part of a key on both engines).
@@ -79,13 +83,13 @@ pub const EDGES: Table = Table {
     name: "edges",
     columns: &[
         col("bucket", Int, Key),
+        col("port", Int, Key),
         col("src_ip", Text, Key),
+        col("dst_ip", Text, Key),
         col("src_ns", Text, Key),
         col("src_name", Text, Key),
-        col("dst_ip", Text, Key),
         col("dst_ns", Text, Key),
         col("dst_name", Text, Key),
-        col("port", Int, Key),
         col("proto", Text, Key),
         col("src_kind", Text, Keep),
         col("src_workload_kind", Text, Keep),
@@ -133,10 +137,10 @@ pub const EXTERNAL_EDGES: Table = Table {
     name: "external_edges",
     columns: &[
         col("day", Int, Key),
+        col("port", Int, Key),
+        col("dst_ip", Text, Key),
         col("src_ns", Text, Key),
         col("src_identity", Text, Key),
-        col("dst_ip", Text, Key),
-        col("port", Int, Key),
         col("proto", Text, Key),
         col("dst_fqdn", Text, LatestNonEmpty),
         col("verdict", Text, Latest),
@@ -154,12 +158,12 @@ pub const NODES: Table = Table {
     name: "nodes",
     columns: &[
         col("day", Int, Key),
+        col("port", Int, Key),
         col("ip", Text, Key),
         col("ns", Text, Key),
         col("name", Text, Key),
         col("fact", Text, Key),
         col("value", Text, Key),
-        col("port", Int, Key),
         col("proto", Text, Key),
         col("kind", Text, Keep),
         col("label", Text, Keep),
@@ -229,15 +233,16 @@ impl Table {
             .unwrap_or_else(|| panic!("{} has no column {name}", self.name))
     }
 
-    /// `CREATE TABLE` (without partitioning; the stores add it).
-    pub fn create(&self, int: &str) -> String {
+    /// `CREATE TABLE` with the engine's integer and text types (without
+    /// partitioning; the stores add it).
+    pub fn create(&self, int: &str, text: &str) -> String {
         let columns: Vec<String> = self
             .columns
             .iter()
             .map(|c| {
                 let ty = match c.ty {
                     Int => int,
-                    Text => "TEXT",
+                    Text => text,
                 };
                 format!("{} {ty} NOT NULL", c.name)
             })
@@ -254,46 +259,8 @@ impl Table {
     /// The `ON CONFLICT (key) DO UPDATE SET ...` (or `DO NOTHING`) clause
     /// that merges `excluded` into the stored row, as [`Merge`] says.
     pub fn on_conflict(&self) -> String {
-        let t = self.name;
         let key: Vec<&str> = self.key().map(|c| c.name).collect();
-        let latest: Vec<&str> = self
-            .columns
-            .iter()
-            .filter(|c| c.merge == Latest)
-            .map(|c| c.name)
-            .collect();
-        let newer = {
-            let mut tuple = vec![LAST_SEEN];
-            tuple.extend(&latest);
-            let mine: Vec<String> = tuple.iter().map(|c| format!("{t}.{c}")).collect();
-            let theirs: Vec<String> = tuple.iter().map(|c| format!("excluded.{c}")).collect();
-            format!("({}) > ({})", theirs.join(", "), mine.join(", "))
-        };
-        let sets: Vec<String> = self
-            .columns
-            .iter()
-            .filter_map(|c| {
-                let n = c.name;
-                let value = match c.merge {
-                    Key | Keep => return None,
-                    Sum => format!("{t}.{n} + excluded.{n}"),
-                    Min => format!(
-                        "CASE WHEN excluded.{n} < {t}.{n} THEN excluded.{n} ELSE {t}.{n} END"
-                    ),
-                    Max => format!(
-                        "CASE WHEN excluded.{n} > {t}.{n} THEN excluded.{n} ELSE {t}.{n} END"
-                    ),
-                    Latest => {
-                        format!("CASE WHEN {newer} THEN excluded.{n} ELSE {t}.{n} END")
-                    }
-                    LatestNonEmpty => format!(
-                        "CASE WHEN excluded.{n} <> '' AND ({t}.{n} = '' OR (excluded.{LAST_SEEN}, excluded.{n}) > ({t}.{LAST_SEEN}, {t}.{n})) THEN excluded.{n} ELSE {t}.{n} END"
-                    ),
-                    Agents => format!("agents_union({t}.{n}, excluded.{n})"),
-                };
-                Some(format!("{n} = {value}"))
-            })
-            .collect();
+        let sets = self.merge_sets(self.name, "excluded");
         if sets.is_empty() {
             format!("ON CONFLICT ({}) DO NOTHING", key.join(", "))
         } else {
@@ -303,6 +270,48 @@ impl Table {
                 sets.join(", ")
             )
         }
+    }
+
+    /// The assignments `column = ...` that merge the row called `theirs`
+    /// into the stored row called `mine` (none for a table that only
+    /// inserts).
+    pub fn merge_sets(&self, mine: &str, theirs: &str) -> Vec<String> {
+        let (t, x) = (mine, theirs);
+        let latest: Vec<&str> = self
+            .columns
+            .iter()
+            .filter(|c| c.merge == Latest)
+            .map(|c| c.name)
+            .collect();
+        let newer = {
+            let mut tuple = vec![LAST_SEEN];
+            tuple.extend(&latest);
+            let stored: Vec<String> = tuple.iter().map(|c| format!("{t}.{c}")).collect();
+            let new: Vec<String> = tuple.iter().map(|c| format!("{x}.{c}")).collect();
+            format!("({}) > ({})", new.join(", "), stored.join(", "))
+        };
+        self.columns
+            .iter()
+            .filter_map(|c| {
+                let n = c.name;
+                let value = match c.merge {
+                    Key | Keep => return None,
+                    Sum => format!("{t}.{n} + {x}.{n}"),
+                    Min => format!("CASE WHEN {x}.{n} < {t}.{n} THEN {x}.{n} ELSE {t}.{n} END"),
+                    Max => format!("CASE WHEN {x}.{n} > {t}.{n} THEN {x}.{n} ELSE {t}.{n} END"),
+                    Latest => format!("CASE WHEN {newer} THEN {x}.{n} ELSE {t}.{n} END"),
+                    LatestNonEmpty => format!(
+                        "CASE WHEN {x}.{n} <> '' AND ({t}.{n} = '' OR ({x}.{LAST_SEEN}, {x}.{n}) > ({t}.{LAST_SEEN}, {t}.{n})) THEN {x}.{n} ELSE {t}.{n} END"
+                    ),
+                    // The same agent reporting again is the common case:
+                    // no call then.
+                    Agents => format!(
+                        "CASE WHEN {t}.{n} = {x}.{n} THEN {t}.{n} ELSE agents_union({t}.{n}, {x}.{n}) END"
+                    ),
+                };
+                Some(format!("{n} = {value}"))
+            })
+            .collect()
     }
 }
 

@@ -83,8 +83,13 @@ impl SliceUpload {
     /// [`TrailError::Encode`] (serializing cannot fail for a slice; this
     /// is the gzip writer's error).
     pub fn encode(&self) -> Result<Vec<u8>, TrailError> {
-        let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
-        serde_json::to_writer(&mut encoder, self).map_err(|e| TrailError::Encode(e.to_string()))?;
+        // One write of the whole text: flate2 zeroes its output buffer's
+        // spare room at every write, which many small writes from the
+        // serializer turn into most of the cost.
+        let json = serde_json::to_vec(self).map_err(|e| TrailError::Encode(e.to_string()))?;
+        let mut encoder = GzEncoder::new(Vec::with_capacity(json.len() / 8), Compression::fast());
+        std::io::Write::write_all(&mut encoder, &json)
+            .map_err(|e| TrailError::Encode(e.to_string()))?;
         encoder
             .finish()
             .map_err(|e| TrailError::Encode(e.to_string()))

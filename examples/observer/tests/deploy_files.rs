@@ -99,8 +99,11 @@ fn granted(role: k8s_openapi::api::rbac::v1::ClusterRole) -> Vec<String> {
 /// The settings of the `ConfigMap`, loaded as the daemon loads them (and
 /// its rules parsed).
 fn configured(config: k8s_openapi::api::core::v1::ConfigMap) -> Settings {
+    // A folder per call: tests calling this run at the same time.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let data = config.data.unwrap();
-    let dir = std::env::temp_dir().join(format!("edgewise-deploy-{}", std::process::id()));
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("edgewise-deploy-{}-{call}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let settings_file = dir.join("edgewise.toml");
     std::fs::write(&settings_file, &data["edgewise.toml"]).unwrap();

@@ -330,7 +330,9 @@ impl Transaction for PgTransaction<'_> {
         writer.finish().map_err(|e| failed(&e))?;
         self.tx
             .batch_execute(&format!(
-                "INSERT INTO {t} ({cols}) SELECT {cols} FROM stage_{t} {conflict}; TRUNCATE stage_{t}",
+                // The staging table empties at the commit (ON COMMIT
+                // DELETE ROWS); a batch stages each table once.
+                "INSERT INTO {t} ({cols}) SELECT {cols} FROM stage_{t} {conflict}",
                 t = table.name,
                 cols = names.join(", "),
                 conflict = table.on_conflict()

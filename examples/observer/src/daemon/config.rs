@@ -587,6 +587,13 @@ impl Settings {
                 100_000_000,
             ),
             ("ring_bytes", self.ring_bytes.map(u64::from), 1 << 30),
+            // A window is at most a day (the collector refuses longer).
+            (
+                "export_interval_seconds",
+                self.export_interval_seconds,
+                86_400,
+            ),
+            ("export_spool_bytes", self.export_spool_bytes, 1 << 40),
         ] {
             if above(value, max) {
                 return invalid(setting, &format!("must be at most {max}"));

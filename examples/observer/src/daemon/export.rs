@@ -100,9 +100,24 @@ impl Export {
             .get_or_insert(now_ns.saturating_add(self.interval_ns));
     }
 
-    /// The counters now.
-    pub fn stats(&self) -> ExportStats {
-        self.exporter.stats()
+    /// The counters now, named as `stats` records and `/metrics` name
+    /// them.
+    pub fn counters(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        let stats = self.exporter.stats();
+        [
+            ("merged", stats.merged),
+            ("duplicate", stats.duplicate),
+            ("expired", stats.expired),
+            ("refused", stats.refused),
+            ("dropped", stats.dropped),
+            ("unspooled", stats.unspooled),
+            ("failures", stats.failures),
+            ("bytes_sent", stats.bytes_sent),
+            ("spooled", stats.spooled),
+            ("spooled_bytes", stats.spooled_bytes),
+        ]
+        .into_iter()
+        .collect()
     }
 
     /// Keeps sending for at most `grace`, then stops.

@@ -79,6 +79,11 @@ struct Metrics {
     secret_reads: Counter,
     interfaces: Gauge,
     interface_failures: Family<Labels, Gauge>,
+    export_slices: Family<Labels, Counter>,
+    export_failures: Counter,
+    export_bytes_sent: Counter,
+    export_spooled: Gauge,
+    export_spooled_bytes: Gauge,
 }
 
 impl Default for Metrics {
@@ -103,6 +108,11 @@ impl Default for Metrics {
             secret_reads: Counter::default(),
             interfaces: Gauge::default(),
             interface_failures: Family::default(),
+            export_slices: Family::default(),
+            export_failures: Counter::default(),
+            export_bytes_sent: Counter::default(),
+            export_spooled: Gauge::default(),
+            export_spooled_bytes: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -219,6 +229,31 @@ impl Metrics {
             "1 for each interface and direction whose attach failed and waits for the link to change",
             self.interface_failures.clone(),
         );
+        registry.register(
+            "export_slices",
+            "Slices exported to the trail, by outcome (merged, duplicate, expired, refused; dropped from a full spool, unspooled)",
+            self.export_slices.clone(),
+        );
+        registry.register(
+            "export_failures",
+            "Sends to the collector that failed and wait to be tried again",
+            self.export_failures.clone(),
+        );
+        registry.register(
+            "export_bytes_sent",
+            "Bytes of slices sent to the collector",
+            self.export_bytes_sent.clone(),
+        );
+        registry.register(
+            "export_spooled_slices",
+            "Slices waiting in the spool",
+            self.export_spooled.clone(),
+        );
+        registry.register(
+            "export_spooled_bytes",
+            "Bytes waiting in the spool",
+            self.export_spooled_bytes.clone(),
+        );
     }
 
     fn set(&self, stats: &StatsRecord) {
@@ -245,6 +280,30 @@ impl Metrics {
             .set(i64::try_from(stats.bans_held).unwrap_or(i64::MAX));
         self.interfaces
             .set(i64::try_from(stats.interfaces).unwrap_or(i64::MAX));
+        if !stats.export.is_empty() {
+            let get = |key: &str| stats.export.get(key).copied().unwrap_or(0);
+            for outcome in [
+                "merged",
+                "duplicate",
+                "expired",
+                "refused",
+                "dropped",
+                "unspooled",
+            ] {
+                set_counter(
+                    &self
+                        .export_slices
+                        .get_or_create(&vec![("outcome", outcome.to_owned())]),
+                    get(outcome),
+                );
+            }
+            set_counter(&self.export_failures, get("failures"));
+            set_counter(&self.export_bytes_sent, get("bytes_sent"));
+            self.export_spooled
+                .set(i64::try_from(get("spooled")).unwrap_or(i64::MAX));
+            self.export_spooled_bytes
+                .set(i64::try_from(get("spooled_bytes")).unwrap_or(i64::MAX));
+        }
         // Only the failures of now: one that cleared goes.
         self.interface_failures.clear();
         for key in stats.interface_failures.keys() {

@@ -185,7 +185,7 @@ pub fn run(settings: &Settings) -> Result<(), DaemonError> {
             apply(&mut pipeline, &mut sensors, &mut output);
             pipeline.expire(now);
             window.push(drained(&mut pipeline, export.as_mut(), now, false), now);
-            let stats = tick(&pipeline, &mut sensors, now);
+            let stats = tick(&pipeline, &mut sensors, export.as_ref(), now);
             shared.set_sensors(&sensors.health());
             shared.publish(&window.graph(), &stats);
             if settings.stats_interval_seconds != Some(0) {
@@ -204,7 +204,7 @@ pub fn run(settings: &Settings) -> Result<(), DaemonError> {
     let now = unix_now_ns();
     pipeline.flush(now);
     apply_records_only(&mut pipeline, &mut output);
-    let stats = tick(&pipeline, &mut sensors, now);
+    let stats = tick(&pipeline, &mut sensors, export.as_ref(), now);
     drop(sensors);
     window.push(drained(&mut pipeline, export.as_mut(), now, true), now);
     finish_export(export);
@@ -358,8 +358,16 @@ impl<'a> Sources<'a> {
 
 /// The periodic counters, with the sensors' (and what is attached, what
 /// failed); expired bans swept from the drop maps.
-fn tick(pipeline: &Pipeline, sensors: &mut Sensors, now: u64) -> StatsRecord {
+fn tick(
+    pipeline: &Pipeline,
+    sensors: &mut Sensors,
+    export: Option<&Export>,
+    now: u64,
+) -> StatsRecord {
     let mut stats = pipeline.stats(now);
+    if let Some(export) = export {
+        stats.export = export.counters();
+    }
     let counters = sensors.counters();
     // The kernel's count is the authority (the pipeline's lags its last
     // report by up to a second).
