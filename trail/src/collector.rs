@@ -84,7 +84,7 @@ pub struct CollectorConfig {
 
 impl CollectorConfig {
     /// Defaults for `store`: 90 days, silent after 3 windows, 16 MiB
-    /// bodies, 128 MiB inflated, no tokens, no TLS.
+    /// bodies, 128 MiB inflated, no tokens, no TLS, 1,024 connections.
     pub fn new(store: StoreUrl) -> Self {
         Self {
             store,
@@ -94,7 +94,11 @@ impl CollectorConfig {
             max_slice_bytes: 128 << 20,
             tokens: None,
             tls: None,
+            // Agents hold a connection only while they post (the idle
+            // timeout closes it between windows), but a thousand of them
+            // may post at once.
             limits: Limits {
+                max_connections: 1024,
                 body_timeout: Duration::from_mins(1),
                 ..Limits::default()
             },
@@ -429,6 +433,10 @@ impl Writer {
                     let _ = answer.try_send(Ok((*outcome, upload.slice.edges.len())));
                 }
                 self.set_store_up(true);
+                if written.outcomes.contains(&Outcome::Merged) && self.knows_no_agent() {
+                    // The first slices: say so at the next turn, not in 15 s.
+                    self.next_health = Instant::now();
+                }
             }
             Err(error) => {
                 self.counters.store_errors.fetch_add(1, Ordering::Relaxed);
@@ -441,6 +449,15 @@ impl Writer {
                 std::thread::sleep(Duration::from_millis(200));
             }
         }
+    }
+
+    fn knows_no_agent(&self) -> bool {
+        self.counters
+            .health
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .agents
+            .is_empty()
     }
 
     fn set_store_up(&self, up: bool) {

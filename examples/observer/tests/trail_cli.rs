@@ -267,6 +267,13 @@ fn the_demo_lands_in(store: &str, url: &StoreUrl, name: &str) {
         metrics.contains("edgewise_collector_slices_total{outcome=\"duplicate\"} 1"),
         "{metrics}"
     );
+    for line in [
+        "edgewise_collector_agents 1",
+        "edgewise_collector_agent_lag_seconds{agent=\"demo-node\"}",
+        "edgewise_collector_store_up 1",
+    ] {
+        assert!(metrics.contains(line), "{line} not in {metrics}");
+    }
 }
 
 #[test]
