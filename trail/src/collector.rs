@@ -4,8 +4,9 @@
 //!   and bearer tokens). An upload is read within
 //!   [`CollectorConfig::max_body_bytes`], inflated within
 //!   [`CollectorConfig::max_slice_bytes`] and checked
-//!   ([`SliceUpload::decode`]) on the handler's thread; a bad one gets 400
-//!   with the reason, and nothing is stored.
+//!   ([`SliceUpload::decode`]) on the handler's thread, at most
+//!   [`DECODING`] at once (one more gets 503, so memory stays bounded); a
+//!   bad one gets 400 with the reason, and nothing is stored.
 //! - **One writer** thread owns the store: it takes every upload waiting
 //!   (up to [`MAX_BATCH_EDGES`] edges) and merges them in one transaction,
 //!   so the store sees few large batches however many agents post at
@@ -23,7 +24,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -57,6 +58,10 @@ const RETAIN_EVERY: Duration = Duration::from_hours(1);
 /// Uploads waiting for the writer before requests are told to come back.
 const QUEUE: usize = 256;
 
+/// Uploads inflated and parsed at once; one more is told to come back, so
+/// that memory stays bounded (each may take `max_slice_bytes`).
+pub const DECODING: usize = 4;
+
 /// How long a request waits for its batch to commit.
 const ANSWER_WITHIN: Duration = Duration::from_mins(1);
 
@@ -84,7 +89,7 @@ pub struct CollectorConfig {
 
 impl CollectorConfig {
     /// Defaults for `store`: 90 days, silent after 3 windows, 16 MiB
-    /// bodies, 128 MiB inflated, no tokens, no TLS, 1,024 connections.
+    /// bodies, 128 MiB inflated, no tokens, no TLS.
     pub fn new(store: StoreUrl) -> Self {
         Self {
             store,
@@ -95,10 +100,9 @@ impl CollectorConfig {
             tokens: None,
             tls: None,
             // Agents hold a connection only while they post (the idle
-            // timeout closes it between windows), but a thousand of them
-            // may post at once.
+            // timeout closes it between windows); one refused at accept
+            // keeps its slice and tries again.
             limits: Limits {
-                max_connections: 1024,
                 body_timeout: Duration::from_mins(1),
                 ..Limits::default()
             },
@@ -174,6 +178,7 @@ struct Endpoints {
     tokens: Option<BearerTokens>,
     max_body_bytes: u64,
     max_slice_bytes: u64,
+    decoding: AtomicUsize,
 }
 
 /// A running collector (see the module docs).
@@ -222,6 +227,7 @@ impl Collector {
             tokens,
             max_body_bytes: config.max_body_bytes,
             max_slice_bytes: config.max_slice_bytes,
+            decoding: AtomicUsize::new(0),
         };
         let server = Server::start(
             address,
@@ -333,7 +339,14 @@ impl Service for Endpoints {
             .headers
             .get(http::header::CONTENT_ENCODING)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
-        let upload = match SliceUpload::decode(&request.body, gzip, self.max_slice_bytes) {
+        if self.decoding.fetch_add(1, Ordering::AcqRel) >= DECODING {
+            self.decoding.fetch_sub(1, Ordering::AcqRel);
+            self.counters.count("busy");
+            return Reply::text(StatusCode::SERVICE_UNAVAILABLE, "busy: send again later\n");
+        }
+        let decoded = SliceUpload::decode(&request.body, gzip, self.max_slice_bytes);
+        self.decoding.fetch_sub(1, Ordering::AcqRel);
+        let upload = match decoded {
             Ok(upload) => upload,
             Err(error) => {
                 self.counters.count("refused");
