@@ -304,7 +304,7 @@ impl Rows {
                     ("last_seen", Value::Int(last)),
                     ("flow_count", Value::Int(flows)),
                     ("byte_count", Value::Int(bytes)),
-                    ("agents", agent.clone()),
+                    ("agents", agent),
                 ],
             ),
         );
@@ -324,7 +324,6 @@ impl Rows {
                         ("first_seen", Value::Int(first)),
                         ("last_seen", Value::Int(last)),
                         ("flow_count", Value::Int(flows)),
-                        ("agents", agent.clone()),
                     ],
                 ),
             );
@@ -347,7 +346,6 @@ impl Rows {
                         ("first_seen", Value::Int(first)),
                         ("last_seen", Value::Int(last)),
                         ("flow_count", Value::Int(flows)),
-                        ("agents", agent),
                     ],
                 ),
             );
@@ -355,7 +353,6 @@ impl Rows {
     }
 
     fn add_nodes(&mut self, slice: &GraphSlice) {
-        let agent = text(&slice.agent);
         for node in &slice.nodes {
             let end = End::of(&node.endpoint);
             let last = ms(node.last_seen_ns);
@@ -397,7 +394,6 @@ impl Rows {
                             ("label", text(&end.label)),
                             ("first_seen", Value::Int(last)),
                             ("last_seen", Value::Int(last)),
-                            ("agents", agent.clone()),
                         ],
                     ),
                 );

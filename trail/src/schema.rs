@@ -127,7 +127,6 @@ pub const NAMESPACE_EDGES: Table = Table {
         col("first_seen", Int, Min),
         col("last_seen", Int, Max),
         col("flow_count", Int, Sum),
-        col("agents", Text, Agents),
     ],
 };
 
@@ -148,7 +147,6 @@ pub const EXTERNAL_EDGES: Table = Table {
         col("first_seen", Int, Min),
         col("last_seen", Int, Max),
         col("flow_count", Int, Sum),
-        col("agents", Text, Agents),
     ],
 };
 
@@ -169,7 +167,6 @@ pub const NODES: Table = Table {
         col("label", Text, Keep),
         col("first_seen", Int, Min),
         col("last_seen", Int, Max),
-        col("agents", Text, Agents),
     ],
 };
 

@@ -52,9 +52,10 @@ fn pod(ns: &str, name: &str, ip: &str) -> EndpointInfo {
     }
 }
 
-/// Agent `a`'s slice of window `w`: its node's 20 pods (namespaces
-/// `ns-0`..`ns-49`) talking to servers across the cluster and, one edge
-/// in ten, outside it.
+/// Agent `a`'s slice of window `w`, from a cluster of 50 namespaces of
+/// 10 workloads each: the node's 20 pods each talk to 100 servers (pods
+/// of 5 workloads in 3 namespaces, their own and the next two) and, one
+/// edge in ten, to an address outside the cluster.
 fn slice(a: u32, w: u64, edges: u32) -> GraphSlice {
     let start = T0 + w * WINDOW_NS;
     let at = start + WINDOW_NS / 2;
@@ -62,9 +63,11 @@ fn slice(a: u32, w: u64, edges: u32) -> GraphSlice {
     let list = (0..edges)
         .map(|e| {
             let client = e % 20;
+            let pod_index = a * 20 + client;
+            let namespace = pod_index % 50;
             let src = pod(
-                &format!("ns-{}", (a + client) % 50),
-                &format!("app-{client}"),
+                &format!("ns-{namespace}"),
+                &format!("app-{}", pod_index / 50 % 10),
                 &format!("10.{hi}.{lo}.{client}"),
             );
             let server = e / 20;
@@ -79,8 +82,8 @@ fn slice(a: u32, w: u64, edges: u32) -> GraphSlice {
             } else {
                 let [_, _, s_hi, s_lo] = (a * 7 + server).to_be_bytes();
                 pod(
-                    &format!("ns-{}", server % 50),
-                    &format!("svc-{}", server % 30),
+                    &format!("ns-{}", (namespace + server % 3) % 50),
+                    &format!("svc-{}", server % 5),
                     &format!("10.{}.{s_lo}.100", 128 + s_hi % 64),
                 )
             };
