@@ -5,17 +5,17 @@
 //! A throwaway Postgres cluster (Debian's server binaries, a temporary
 //! folder, `fsync` left on as a real database has it) receives WINDOWS
 //! windows of AGENTS agents' slices of EDGES edges each, merged as the
-//! collector's writer merges them: batches of up to
-//! `MAX_BATCH_EDGES` edges, one transaction each (`Store::write`, which
-//! includes building and merging the rows in Rust). The first window
-//! inserts; the later ones find every row there (the steady state: the
-//! same edges in the same hour). Printed: slice edges merged per second
+//! collector's writers merge them: batches of up to `MAX_BATCH_EDGES`
+//! edges, one transaction each (`Store::write`, which includes building
+//! and merging the rows in Rust), `POSTGRES_WRITERS` at a time on as many
+//! connections. The first window inserts; the later ones find every row
+//! there (the steady state: the same edges in the same hour). Printed: slice edges merged per second
 //! for the first window and the later ones; then, for
 //! `ROW_BY_ROW_AGENTS` agents in fresh databases, staging against one
 //! `INSERT ... ON CONFLICT` per row (what staging with `COPY` is measured
-//! against, at the same size); the Rust part of a merge alone; and the agent's
-//! side: the CPU time to encode one slice (gzipped JSON) and its bytes
-//! per edge on the wire.
+//! against, at the same size); the Rust part of a merge alone; and the
+//! agent's side: the CPU time to encode one slice (gzipped JSON) and its
+//! bytes per edge on the wire.
 
 #![expect(
     clippy::cast_precision_loss,
@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use edgewise_edge_set::{EdgeVerdict, EndpointInfo, GraphSlice, SliceEdge, VerdictKind, Window};
 use edgewise_ip_index::{ClusterObject, Protocol};
 use edgewise_test_support::postgres::PgCluster;
-use edgewise_trail::collector::MAX_BATCH_EDGES;
+use edgewise_trail::collector::{MAX_BATCH_EDGES, POSTGRES_WRITERS};
 use edgewise_trail::store::Loading;
 use edgewise_trail::{SliceUpload, Store, StoreUrl};
 
@@ -116,17 +116,27 @@ fn slice(a: u32, w: u64, edges: u32) -> GraphSlice {
     slice
 }
 
-/// Merges window `w` of `agents` agents in collector-sized batches;
-/// returns the time taken.
-fn window(store: &mut Store, agents: u32, edges: u32, w: u64) -> Duration {
+/// Merges window `w` of `agents` agents in collector-sized batches, the
+/// batches dealt to the stores in turn and each store on a thread of its
+/// own (as the collector's writers take them); returns the time taken.
+fn window(stores: &mut [Store], agents: u32, edges: u32, w: u64) -> Duration {
     let per_batch = (MAX_BATCH_EDGES / edges as usize).max(1);
     let uploads: Vec<SliceUpload> = (0..agents)
         .map(|a| SliceUpload::new(w, 30_000, slice(a, w, edges)))
         .collect();
+    let batches: Vec<&[SliceUpload]> = uploads.chunks(per_batch).collect();
+    let writers = stores.len();
     let started = Instant::now();
-    for batch in uploads.chunks(per_batch) {
-        store.write(batch, 0).expect("the batch is stored");
-    }
+    std::thread::scope(|scope| {
+        for (index, store) in stores.iter_mut().enumerate() {
+            let batches = &batches;
+            scope.spawn(move || {
+                for batch in batches.iter().skip(index).step_by(writers) {
+                    store.write(batch, 0).expect("the batch is stored");
+                }
+            });
+        }
+    });
     started.elapsed()
 }
 
@@ -147,7 +157,10 @@ fn main() {
     let cluster = PgCluster::start_durable().expect("Postgres is installed");
     let per_window = u64::from(agents) * u64::from(edges);
 
-    let mut store = Store::open(&StoreUrl::Postgres(cluster.create_database("staged")), 0).unwrap();
+    let url = StoreUrl::Postgres(cluster.create_database("staged"));
+    let mut store: Vec<Store> = (0..POSTGRES_WRITERS)
+        .map(|_| Store::open(&url, 0).unwrap())
+        .collect();
     let first = window(&mut store, agents, edges, 0);
     println!(
         "staged COPY, window 1 (inserts): {} ({per_window} edges in {first:.2?})",
@@ -173,8 +186,8 @@ fn main() {
         } else {
             "rows"
         });
-        let mut store = Store::open(&StoreUrl::Postgres(db), 0).unwrap();
-        store.set_loading(loading);
+        let mut store = [Store::open(&StoreUrl::Postgres(db), 0).unwrap()];
+        store[0].set_loading(loading);
         let first = window(&mut store, row_agents, edges, 0);
         let second = window(&mut store, row_agents, edges, 1);
         println!(
