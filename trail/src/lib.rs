@@ -8,7 +8,7 @@
 //! - [`spool`] and [`export`]: the agent side. Every drained slice is
 //!   written to a bounded spool directory first, then sent in order over
 //!   HTTPS with a bearer token; a collector that is away only delays it;
-//! - [`collector`]: `POST /slices`, a batching writer in front of the
+//! - [`collector`]: `POST /slices`, batching writers in front of the
 //!   store, `/metrics` and `/healthz`;
 //! - [`schema`] and [`rows`]: the tables and how a slice becomes rows
 //!   (sans-IO, one merge rule per column shared by Rust and SQL);
