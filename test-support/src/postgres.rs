@@ -109,21 +109,26 @@ impl PgCluster {
         self.dir.join("data")
     }
 
-    fn pg(&self, args: &[&str]) -> Output {
-        let program = self.bin.join(args[0]).display().to_string();
-        let mut command = match self.owner {
+    /// The server binary `name`, run as the cluster's owner.
+    fn command(&self, name: &str) -> Command {
+        let program = self.bin.join(name).display().to_string();
+        match self.owner {
             Some(owner) => {
                 let mut command = Command::new("runuser");
                 command.args(["-u", owner, "--", &program]);
                 command
             }
             None => Command::new(&program),
-        };
-        let output = command
+        }
+    }
+
+    fn pg(&self, args: &[&str]) -> Output {
+        let output = self
+            .command(args[0])
             .args(&args[1..])
             .current_dir(&self.dir)
             .output()
-            .unwrap_or_else(|e| panic!("{program}: {e}"));
+            .unwrap_or_else(|e| panic!("{}: {e}", args[0]));
         assert!(
             output.status.success(),
             "{} failed: {}{}",
@@ -240,16 +245,8 @@ fn create_database(base: &str, db: &str) -> String {
 impl Drop for PgCluster {
     fn drop(&mut self) {
         let data = self.data().display().to_string();
-        let program = self.bin.join("pg_ctl").display().to_string();
-        let mut command = match self.owner {
-            Some(owner) => {
-                let mut command = Command::new("runuser");
-                command.args(["-u", owner, "--", &program]);
-                command
-            }
-            None => Command::new(&program),
-        };
-        let _ = command
+        let _ = self
+            .command("pg_ctl")
             .args(["-D", &data, "-m", "immediate", "-w", "stop"])
             .output();
         let _ = std::fs::remove_dir_all(&self.dir);

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::TrailError;
-use crate::query::{Answer, Kind, Recipe, run};
+use crate::query::{Answer, Kind, Recipe, edge_columns, run};
 use crate::rows::{DAY_MS, Value};
 use crate::store::Store;
 use crate::time::rfc3339;
@@ -55,19 +55,6 @@ pub struct Digest {
     pub new_external: Answer,
     /// Agents silent for more than the set number of their intervals.
     pub silent_agents: Answer,
-}
-
-fn edge_columns(fifth: &'static str) -> Vec<(&'static str, Kind)> {
-    vec![
-        ("src", Kind::Text),
-        ("dst", Kind::Text),
-        ("port", Kind::Int),
-        ("proto", Kind::Text),
-        (fifth, Kind::Text),
-        ("flows", Kind::Int),
-        ("first_seen", Kind::Time),
-        ("last_seen", Kind::Time),
-    ]
 }
 
 impl Digest {

@@ -66,17 +66,20 @@ pub enum Recipe {
     },
 }
 
-/// The columns of the edge recipes.
-const EDGE_COLUMNS: &[(&str, Kind)] = &[
-    ("src", Kind::Text),
-    ("dst", Kind::Text),
-    ("port", Kind::Int),
-    ("proto", Kind::Text),
-    ("verdict", Kind::Text),
-    ("flows", Kind::Int),
-    ("first_seen", Kind::Time),
-    ("last_seen", Kind::Time),
-];
+/// The columns of the edge recipes, the fifth named `fifth` (`verdict`,
+/// or `policy` for violations).
+pub(crate) fn edge_columns(fifth: &'static str) -> Vec<(&'static str, Kind)> {
+    vec![
+        ("src", Kind::Text),
+        ("dst", Kind::Text),
+        ("port", Kind::Int),
+        ("proto", Kind::Text),
+        (fifth, Kind::Text),
+        ("flows", Kind::Int),
+        ("first_seen", Kind::Time),
+        ("last_seen", Kind::Time),
+    ]
+}
 
 /// `edges --namespace NS --since D`: $1 the first hour bucket, $2 the
 /// time, $3 the namespace.
@@ -145,12 +148,12 @@ impl Recipe {
                     Value::Int(*since_ms),
                     Value::Text(namespace.clone()),
                 ],
-                EDGE_COLUMNS.to_vec(),
+                edge_columns("verdict"),
             ),
             Self::New { since_ms } => (
                 NEW_SQL,
                 vec![Value::Int(bucket(*since_ms)), Value::Int(*since_ms)],
-                EDGE_COLUMNS.to_vec(),
+                edge_columns("verdict"),
             ),
             Self::Egress {
                 namespace,
@@ -173,15 +176,11 @@ impl Recipe {
                     ("last_seen", Kind::Time),
                 ],
             ),
-            Self::Violations { since_ms } => {
-                let mut columns = EDGE_COLUMNS.to_vec();
-                columns[4] = ("policy", Kind::Text);
-                (
-                    VIOLATIONS_SQL,
-                    vec![Value::Int(bucket(*since_ms)), Value::Int(*since_ms)],
-                    columns,
-                )
-            }
+            Self::Violations { since_ms } => (
+                VIOLATIONS_SQL,
+                vec![Value::Int(bucket(*since_ms)), Value::Int(*since_ms)],
+                edge_columns("policy"),
+            ),
         }
     }
 

@@ -253,6 +253,21 @@ impl Table {
         )
     }
 
+    /// `INSERT` of one row, its values numbered parameters written with
+    /// `mark` (`$` for Postgres, `?` for SQLite), merged by
+    /// [`Table::on_conflict`].
+    pub fn insert(&self, mark: char) -> String {
+        let names: Vec<&str> = self.columns.iter().map(|c| c.name).collect();
+        let marks: Vec<String> = (1..=names.len()).map(|i| format!("{mark}{i}")).collect();
+        format!(
+            "INSERT INTO {} ({}) VALUES ({}) {}",
+            self.name,
+            names.join(", "),
+            marks.join(", "),
+            self.on_conflict()
+        )
+    }
+
     /// The `ON CONFLICT (key) DO UPDATE SET ...` (or `DO NOTHING`) clause
     /// that merges `excluded` into the stored row, as [`Merge`] says.
     pub fn on_conflict(&self) -> String {

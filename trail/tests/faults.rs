@@ -20,9 +20,8 @@ use edgewise_test_support::postgres::PgCluster;
 use edgewise_trail::collector::{Collector, CollectorConfig};
 use edgewise_trail::export::{ExportConfig, Exporter};
 use edgewise_trail::rows::Value;
-use edgewise_trail::schema::{DATA_TABLES, Type};
 use edgewise_trail::{SliceUpload, Store, StoreUrl};
-use support::{endpoint, slice, sqlite};
+use support::{endpoint, everything, slice, sqlite};
 
 /// When this binary is started with `EDGEWISE_TEST_COLLECTOR=ADDR STORE`,
 /// this test serves as the collector until it is killed.
@@ -117,23 +116,6 @@ fn slice_n(n: u64) -> GraphSlice {
 
 const SLICES: u64 = 24;
 
-fn tables(store: &mut Store) -> Vec<Vec<Vec<Value>>> {
-    DATA_TABLES
-        .iter()
-        .map(|table| {
-            let names: Vec<&str> = table.columns.iter().map(|c| c.name).collect();
-            let types: Vec<Type> = table.columns.iter().map(|c| c.ty).collect();
-            let sql = format!(
-                "SELECT {} FROM {} ORDER BY {}",
-                names.join(", "),
-                table.name,
-                names.join(", ")
-            );
-            store.query(&sql, &[], &types).unwrap()
-        })
-        .collect()
-}
-
 /// What an undisturbed run stores: every slice written once, in order.
 fn undisturbed(name: &str) -> Vec<Vec<Vec<Value>>> {
     let url = sqlite(&format!("undisturbed-{name}"));
@@ -143,7 +125,7 @@ fn undisturbed(name: &str) -> Vec<Vec<Vec<Value>>> {
             .write(&[SliceUpload::new(n, 30_000, slice_n(n))], 0)
             .unwrap();
     }
-    tables(&mut store)
+    everything(&mut store)
 }
 
 fn temporary(name: &str) -> PathBuf {
@@ -233,7 +215,7 @@ fn run_with_faults(name: &str, store: &StoreUrl, postgres: Option<&PgCluster>) {
         [edgewise_trail::Outcome::Duplicate]
     );
     assert!(
-        tables(&mut direct) == undisturbed(name),
+        everything(&mut direct) == undisturbed(name),
         "the tables differ from an undisturbed run"
     );
 }

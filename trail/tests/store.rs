@@ -8,10 +8,10 @@ mod support;
 
 use edgewise_trail::query::Recipe;
 use edgewise_trail::rows::{DAY_MS, Value};
-use edgewise_trail::schema::{DATA_TABLES, Table, Type};
+use edgewise_trail::schema::Type;
 use edgewise_trail::store::{Outcome, Store};
 use edgewise_trail::{SliceUpload, StoreUrl};
-use support::{DAY0_NS, postgres, slice, sqlite};
+use support::{DAY0_NS, dump, everything, postgres, slice, sqlite};
 
 const DAY0_MS: i64 = (DAY0_NS / 1_000_000).cast_signed();
 
@@ -23,22 +23,6 @@ fn uploads() -> Vec<SliceUpload> {
                 .map(move |agent| SliceUpload::new(n, 30_000, slice(agent, n)))
         })
         .collect()
-}
-
-fn dump(store: &mut Store, table: &Table) -> Vec<Vec<Value>> {
-    let names: Vec<&str> = table.columns.iter().map(|c| c.name).collect();
-    let types: Vec<Type> = table.columns.iter().map(|c| c.ty).collect();
-    let sql = format!(
-        "SELECT {} FROM {} ORDER BY {}",
-        names.join(", "),
-        table.name,
-        names.join(", ")
-    );
-    store.query(&sql, &[], &types).unwrap()
-}
-
-fn everything(store: &mut Store) -> Vec<Vec<Vec<Value>>> {
-    DATA_TABLES.iter().map(|table| dump(store, table)).collect()
 }
 
 fn total_flows(store: &mut Store, table: &str) -> i64 {

@@ -34,9 +34,9 @@ use crate::edges::EdgesError;
 use crate::identity::IdentityCommandError;
 use crate::resolve::load_index;
 
-/// The listener settings of `edgewise identity serve`.
+/// TLS and bearer tokens of a listener (`identity serve`, `collect`).
 #[derive(Debug, Clone, Default, clap::Args)]
-pub struct ServerArgs {
+pub struct ListenerArgs {
     /// Serve TLS with this certificate chain (PEM; read again when it
     /// changes). Needs --tls-key.
     #[arg(long, requires = "tls_key")]
@@ -53,6 +53,28 @@ pub struct ServerArgs {
     /// open.
     #[arg(long)]
     pub token_file: Option<PathBuf>,
+}
+
+impl ListenerArgs {
+    /// The TLS files, when a certificate and key are given.
+    pub fn tls(&self) -> Option<TlsFiles> {
+        self.tls_cert
+            .clone()
+            .zip(self.tls_key.clone())
+            .map(|(cert, key)| TlsFiles {
+                cert,
+                key,
+                client_ca: self.client_ca.clone(),
+            })
+    }
+}
+
+/// The listener settings of `edgewise identity serve`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServerArgs {
+    /// TLS and bearer tokens.
+    #[command(flatten)]
+    pub listener: ListenerArgs,
     /// Streams open at once; one more gets 503.
     #[arg(long, default_value_t = 4096)]
     pub max_followers: usize,
@@ -69,15 +91,8 @@ impl ServerArgs {
     /// The server's settings.
     pub fn config(&self) -> ServerConfig {
         ServerConfig {
-            tls: match (&self.tls_cert, &self.tls_key) {
-                (Some(cert), Some(key)) => Some(TlsFiles {
-                    cert: cert.clone(),
-                    key: key.clone(),
-                    client_ca: self.client_ca.clone(),
-                }),
-                _ => None,
-            },
-            tokens: self.token_file.clone(),
+            tls: self.listener.tls(),
+            tokens: self.listener.token_file.clone(),
             max_followers: self.max_followers.max(1),
             max_lag: self.max_lag.max(1),
             workers: self.workers.max(1),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use edgewise_http_server::{Limits, TlsFiles};
+use edgewise_http_server::Limits;
 use edgewise_trail::collector::{Collector, CollectorConfig, CollectorError};
 use edgewise_trail::digest::{Digest, post, record_run};
 use edgewise_trail::query::Recipe;
@@ -53,21 +53,9 @@ pub struct CollectArgs {
     /// are reported silent.
     #[arg(long, default_value_t = 3)]
     pub silent_after_windows: u32,
-    /// Serve TLS with this certificate chain (PEM; read again when it
-    /// changes). Needs --tls-key.
-    #[arg(long, requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
-    /// The certificate's private key (PEM).
-    #[arg(long, requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
-    /// Ask every agent for a certificate signed by one of these CAs
-    /// (PEM): mutual TLS. Needs --tls-cert.
-    #[arg(long, requires = "tls_cert")]
-    pub client_ca: Option<PathBuf>,
-    /// Accept only uploads with one of these bearer tokens (one per line;
-    /// read again when the file changes). /healthz and /metrics stay open.
-    #[arg(long)]
-    pub token_file: Option<PathBuf>,
+    /// TLS and bearer tokens.
+    #[command(flatten)]
+    pub listener: crate::serve::ListenerArgs,
     /// The most bytes of one upload, gzipped.
     #[arg(long, default_value_t = 16 << 20)]
     pub max_body_bytes: u64,
@@ -85,16 +73,8 @@ pub fn collect(args: &CollectArgs) -> Result<(), TrailCommandError> {
     config.retain_days = args.retain_days;
     config.silent_after_windows = args.silent_after_windows;
     config.max_body_bytes = args.max_body_bytes;
-    config.tokens.clone_from(&args.token_file);
-    config.tls = args
-        .tls_cert
-        .clone()
-        .zip(args.tls_key.clone())
-        .map(|(cert, key)| TlsFiles {
-            cert,
-            key,
-            client_ca: args.client_ca.clone(),
-        });
+    config.tokens.clone_from(&args.listener.token_file);
+    config.tls = args.listener.tls();
     config.limits = Limits {
         workers: args.workers.max(1),
         ..config.limits

@@ -271,23 +271,11 @@ struct PgTransaction<'a> {
     loading: Loading,
 }
 
-fn insert_sql(table: &Table) -> String {
-    let names: Vec<&str> = table.columns.iter().map(|c| c.name).collect();
-    let marks: Vec<String> = (1..=names.len()).map(|i| format!("${i}")).collect();
-    format!(
-        "INSERT INTO {} ({}) VALUES ({}) {}",
-        table.name,
-        names.join(", "),
-        marks.join(", "),
-        table.on_conflict()
-    )
-}
-
 impl Transaction for PgTransaction<'_> {
     fn insert_new(&mut self, table: &Table, row: &[Value]) -> Result<bool, TrailError> {
         let changed = self
             .tx
-            .execute(&insert_sql(table), &refs(row))
+            .execute(&table.insert('$'), &refs(row))
             .map_err(|e| failed(&e))?;
         Ok(changed == 1)
     }
@@ -297,7 +285,7 @@ impl Transaction for PgTransaction<'_> {
         if self.loading == Loading::RowByRow || !staged {
             let statement = self
                 .tx
-                .prepare(&insert_sql(table))
+                .prepare(&table.insert('$'))
                 .map_err(|e| failed(&e))?;
             for row in rows.iter() {
                 self.tx

@@ -173,23 +173,11 @@ struct LiteTransaction<'a> {
     tx: &'a rusqlite::Transaction<'a>,
 }
 
-fn insert_sql(table: &Table) -> String {
-    let names: Vec<&str> = table.columns.iter().map(|c| c.name).collect();
-    let marks: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
-    format!(
-        "INSERT INTO {} ({}) VALUES ({}) {}",
-        table.name,
-        names.join(", "),
-        marks.join(", "),
-        table.on_conflict()
-    )
-}
-
 impl Transaction for LiteTransaction<'_> {
     fn insert_new(&mut self, table: &Table, row: &[Value]) -> Result<bool, TrailError> {
         let changed = self
             .tx
-            .prepare_cached(&insert_sql(table))
+            .prepare_cached(&table.insert('?'))
             .and_then(|mut statement| statement.execute(params_from_iter(row)))
             .map_err(|e| failed(&e))?;
         Ok(changed == 1)
@@ -198,7 +186,7 @@ impl Transaction for LiteTransaction<'_> {
     fn upsert(&mut self, table: &Table, rows: &TableRows) -> Result<(), TrailError> {
         let mut statement = self
             .tx
-            .prepare_cached(&insert_sql(table))
+            .prepare_cached(&table.insert('?'))
             .map_err(|e| failed(&e))?;
         for row in rows.iter() {
             statement

@@ -13,7 +13,9 @@ use edgewise_edge_set::{
 };
 use edgewise_ip_index::{ClusterObject, Protocol};
 use edgewise_test_support::postgres::TestDatabase;
-use edgewise_trail::StoreUrl;
+use edgewise_trail::rows::Value;
+use edgewise_trail::schema::{DATA_TABLES, Table, Type};
+use edgewise_trail::{Store, StoreUrl};
 
 /// 2025-11-30T00:00:00Z in nanoseconds.
 pub const DAY0_NS: u64 = 1_764_460_800 * 1_000_000_000;
@@ -110,6 +112,24 @@ pub fn slice(agent: &str, n: u64) -> GraphSlice {
             last_seen_ns: DAY0_NS + at * 1_000_000_000,
         }],
     }
+}
+
+/// Every row of `table`, sorted.
+pub fn dump(store: &mut Store, table: &Table) -> Vec<Vec<Value>> {
+    let names: Vec<&str> = table.columns.iter().map(|c| c.name).collect();
+    let types: Vec<Type> = table.columns.iter().map(|c| c.ty).collect();
+    let sql = format!(
+        "SELECT {} FROM {} ORDER BY {}",
+        names.join(", "),
+        table.name,
+        names.join(", ")
+    );
+    store.query(&sql, &[], &types).unwrap()
+}
+
+/// Every row of every table of merged data, sorted.
+pub fn everything(store: &mut Store) -> Vec<Vec<Vec<Value>>> {
+    DATA_TABLES.iter().map(|table| dump(store, table)).collect()
 }
 
 /// A SQLite store in a fresh temporary file.
