@@ -545,6 +545,18 @@ impl Checker<'_> {
                 _ => Err(wrong("bool")),
             },
             ("dyn", None, [_]) => Ok(Ty::Dyn),
+            ("inCidr", Some(t), [a]) | ("inCidr", None, [t, a]) => {
+                if !(matches!(t, Ty::String | Ty::Dyn) && matches!(a, Ty::String | Ty::Dyn)) {
+                    return Err(wrong("inCidr"));
+                }
+                let block = call.args.last().map(|b| &b.expr);
+                if let Some(Expr::Literal(LiteralValue::String(block))) = block
+                    && block.parse::<ipnet::IpNet>().is_err()
+                {
+                    return Err(self.fail(e, format!("inCidr(): {block:?} is not a CIDR")));
+                }
+                Ok(Ty::Bool)
+            }
             ("max" | "min", None, args) if !args.is_empty() && args.iter().all(Ty::is_numeric) => {
                 Ok(args[0].clone())
             }
@@ -563,6 +575,7 @@ impl Checker<'_> {
                     "dyn",
                     "max",
                     "min",
+                    "inCidr",
                     "has",
                     "all",
                     "exists",

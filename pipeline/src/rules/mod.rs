@@ -54,13 +54,16 @@
 //!
 //! Functions: the operators, `size`, `contains`, `startsWith`, `endsWith`,
 //! `matches` (RE2 syntax), `int`, `uint`, `double`, `string`, `bool`,
-//! `dyn`, `max`, `min`, and the macros `has`, `all`, `exists`,
+//! `dyn`, `max`, `min`, `inCidr` (`dst_ip.inCidr("203.0.113.0/24")`: the
+//! address is in the block; false for a string that is not an address or
+//! a block that is not a CIDR), and the macros `has`, `all`, `exists`,
 //! `exists_one`, `map`, `filter` (their bound variables are in scope).
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use cel::extractors::This;
 use cel::{Context, Program, Value};
 use serde::{Deserialize, Serialize};
 
@@ -297,7 +300,7 @@ impl Rules {
         }
         Ok(Self {
             rules,
-            root: Context::default(),
+            root: root_context(),
         })
     }
 
@@ -449,6 +452,29 @@ action = "log"
     }
 
     #[test]
+    fn in_cidr_tells_addresses_inside_a_block() {
+        let mut input = input();
+        input.dst_ip = "203.0.113.77".to_owned();
+        for (when, matched) in [
+            (r#"dst_ip.inCidr("203.0.113.0/24")"#, Some(true)),
+            (r#"dst_ip.inCidr("203.0.113.0/26")"#, Some(false)),
+            (r#"inCidr(dst_ip, "0.0.0.0/0")"#, Some(true)),
+            (r#"dst_ip.inCidr("2001:db8::/32")"#, Some(false)),
+            (r#"src_ip.inCidr("10.0.0.0/8")"#, Some(false)),
+        ] {
+            let rules = one(when).unwrap_or_else(|e| panic!("{when}: {e}"));
+            assert_eq!(rules.evaluate(&input).results, [matched], "{when}");
+        }
+        input.dst_ip = "::ffff:203.0.113.77".to_owned();
+        let rules = one(r#"dst_ip.inCidr("203.0.113.0/24")"#).unwrap();
+        assert_eq!(rules.evaluate(&input).results, [Some(true)]);
+        let error = one(r#"dst_ip.inCidr("203.0.113.0/33")"#).unwrap_err();
+        assert!(error.to_string().contains("is not a CIDR"), "{error}");
+        let error = one("dst_port.inCidr(\"10.0.0.0/8\")").unwrap_err();
+        assert!(error.to_string().contains("inCidr"), "{error}");
+    }
+
+    #[test]
     fn macros_bind_their_variables() {
         for when in [
             "[1, 2].all(x, x > 0)",
@@ -543,5 +569,24 @@ action = "log"
         assert!(error(nested).contains("macros (all, exists, map, filter) nest deeper than 2"));
         let long = format!("service == \"{}\"", "x".repeat(2_000));
         assert!(error(&long).contains("string literal is longer than 1024 bytes"));
+    }
+}
+
+/// The functions every rule may call beyond CEL's own.
+fn root_context() -> Context<'static, 'static> {
+    let mut context = Context::default();
+    // The name is not one of CEL's, so it cannot clash.
+    let _ = context.add_function("inCidr", in_cidr);
+    context
+}
+
+/// `ip.inCidr(block)`.
+fn in_cidr(This(ip): This<std::sync::Arc<String>>, block: std::sync::Arc<String>) -> bool {
+    match (
+        ip.parse::<core::net::IpAddr>(),
+        block.parse::<ipnet::IpNet>(),
+    ) {
+        (Ok(ip), Ok(block)) => block.contains(&ip.to_canonical()),
+        _ => false,
     }
 }
