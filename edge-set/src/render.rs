@@ -34,13 +34,16 @@
 use core::fmt::Write as _;
 use std::collections::BTreeSet;
 
-use serde::Serialize;
+use edgewise_ip_index::Protocol;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::aggregate::{Aggregated, Granularity};
 use crate::graph::ServiceGraph;
 use crate::policy::VerdictKind;
-use crate::slice::{EndpointInfo, ServiceSeen};
+use crate::slice::{
+    EdgeVerdict, EndpointInfo, GraphSlice, ServiceSeen, SliceEdge, SliceNode, Window,
+};
 
 #[derive(Serialize)]
 struct EdgeJson<'a> {
@@ -100,6 +103,106 @@ pub fn graph_json(graph: &ServiceGraph) -> Value {
         })
         .collect();
     serde_json::json!({"schema": "edgewise.graph/v1", "edges": edges, "nodes": nodes})
+}
+
+#[derive(Deserialize)]
+struct GraphIn {
+    schema: String,
+    edges: Vec<EdgeIn>,
+    #[serde(default)]
+    nodes: Vec<NodeIn>,
+}
+
+#[derive(Deserialize)]
+struct EdgeIn {
+    src: EndpointInfo,
+    dst: EndpointInfo,
+    port: u16,
+    proto: Protocol,
+    flows: u64,
+    #[serde(default)]
+    bytes: u64,
+    first_seen_ns: u64,
+    last_seen_ns: u64,
+    #[serde(default)]
+    verdict: Option<VerdictKind>,
+    #[serde(default)]
+    policy: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct NodeIn {
+    #[serde(flatten)]
+    endpoint: EndpointInfo,
+    #[serde(default)]
+    ja4t: Vec<String>,
+    #[serde(default)]
+    ja4ts: Vec<String>,
+    #[serde(default)]
+    services: Vec<ServiceSeen>,
+    last_seen_ns: u64,
+}
+
+/// Reads an `edgewise.graph/v1` document back as one slice of `agent`,
+/// its window from the earliest first seen to the latest last seen time
+/// (what a graph file holds, ready to merge or to load into a trail).
+///
+/// # Errors
+/// A message when the bytes are not such a document.
+pub fn read_graph_json(agent: &str, bytes: &[u8]) -> Result<GraphSlice, String> {
+    let graph: GraphIn =
+        serde_json::from_slice(bytes).map_err(|e| format!("not a graph document: {e}"))?;
+    if graph.schema != "edgewise.graph/v1" {
+        return Err(format!(
+            "schema {:?}: expected \"edgewise.graph/v1\"",
+            graph.schema
+        ));
+    }
+    let edges: Vec<SliceEdge> = graph
+        .edges
+        .into_iter()
+        .map(|e| SliceEdge {
+            src: e.src,
+            dst: e.dst,
+            port: e.port,
+            protocol: e.proto,
+            flows: e.flows,
+            bytes: e.bytes,
+            first_seen_ns: e.first_seen_ns,
+            last_seen_ns: e.last_seen_ns.max(e.first_seen_ns),
+            verdict: e.verdict.map(|verdict| EdgeVerdict {
+                verdict,
+                policy: e.policy,
+            }),
+        })
+        .collect();
+    let nodes: Vec<SliceNode> = graph
+        .nodes
+        .into_iter()
+        .map(|n| SliceNode {
+            endpoint: n.endpoint,
+            client_fingerprints: n.ja4t,
+            server_fingerprints: n.ja4ts,
+            services: n.services,
+            last_seen_ns: n.last_seen_ns,
+        })
+        .collect();
+    let start_ns = edges.iter().map(|e| e.first_seen_ns).min().unwrap_or(0);
+    let end_ns = edges
+        .iter()
+        .map(|e| e.last_seen_ns)
+        .chain(nodes.iter().map(|n| n.last_seen_ns))
+        .max()
+        .unwrap_or(start_ns)
+        .max(start_ns);
+    let mut slice = GraphSlice {
+        agent: agent.to_owned(),
+        window: Window { start_ns, end_ns },
+        edges,
+        nodes,
+    };
+    slice.sort();
+    Ok(slice)
 }
 
 /// An aggregated graph as an `edgewise.aggregate/v1` document.

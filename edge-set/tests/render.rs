@@ -1,6 +1,6 @@
 //! JSON and DOT output of a small graph.
 
-use edgewise_edge_set::render::{aggregate_json, dot, graph_json};
+use edgewise_edge_set::render::{aggregate_json, dot, graph_json, read_graph_json};
 use edgewise_edge_set::{
     AggregateOptions, DeclaredPolicies, EdgeKey, Fingerprint, Granularity, GraphConfig,
     ObservedGraph, ServiceGraph, aggregate,
@@ -88,6 +88,32 @@ fn graph_json_follows_the_documented_schema() {
         node["services"],
         json!([{"port": 8086, "proto": "tcp", "name": "http"}])
     );
+}
+
+#[test]
+fn a_graph_document_reads_back_as_the_same_graph() {
+    let graph = graph();
+    let text = serde_json::to_vec(&graph_json(&graph)).unwrap();
+    let slice = read_graph_json("from-file", &text).unwrap();
+    assert_eq!(slice.agent, "from-file");
+    assert_eq!(
+        graph_json(&ServiceGraph::from_slice(&slice)),
+        graph_json(&graph)
+    );
+    for (bad, expected) in [
+        (
+            &br#"{"schema": "edgewise.aggregate/v1", "edges": []}"#[..],
+            "schema",
+        ),
+        (
+            br#"{"schema": "edgewise.graph/v1"}"#,
+            "not a graph document",
+        ),
+        (b"[", "not a graph document"),
+    ] {
+        let error = read_graph_json("x", bad).unwrap_err();
+        assert!(error.contains(expected), "{error}");
+    }
 }
 
 #[test]

@@ -15,7 +15,8 @@
 //! - [`store`]: Postgres or SQLite, each batch in one transaction, a
 //!   slice merged at most once;
 //! - [`query`] and [`digest`]: the recipes users run, and the daily
-//!   digest with its webhook.
+//!   digest with its webhook; [`history`]: the egress per day and source
+//!   that `edgewise advise` reads.
 //!
 //! Unlike the sans-IO crates, this one does I/O (files, sockets, the
 //! database): it is where the trail's state lives.
@@ -25,6 +26,7 @@
 pub mod collector;
 pub mod digest;
 pub mod export;
+pub mod history;
 pub mod query;
 pub mod rows;
 pub mod schema;

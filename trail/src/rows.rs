@@ -168,6 +168,7 @@ struct End {
     workload: String,
     identity: String,
     label: String,
+    labels: String,
     known: bool,
 }
 
@@ -184,6 +185,7 @@ impl End {
                 workload_kind: String::new(),
                 workload: String::new(),
                 identity: String::new(),
+                labels: String::new(),
                 known: false,
             };
         };
@@ -208,6 +210,11 @@ impl End {
                 .cloned()
                 .unwrap_or_default(),
             label,
+            labels: if object.labels.is_empty() {
+                String::new()
+            } else {
+                serde_json::to_string(&object.labels).unwrap_or_default()
+            },
             known: true,
         }
     }
@@ -305,6 +312,7 @@ impl Rows {
                     ("flow_count", Value::Int(flows)),
                     ("byte_count", Value::Int(bytes)),
                     ("agents", agent),
+                    ("dst_labels", text(&dst.labels)),
                 ],
             ),
         );

@@ -54,10 +54,28 @@ pub struct Column {
     pub ty: Type,
     /// How it merges.
     pub merge: Merge,
+    /// The schema version that added it (see `store::migrate`).
+    pub since: i64,
 }
 
 const fn col(name: &'static str, ty: Type, merge: Merge) -> Column {
-    Column { name, ty, merge }
+    Column {
+        name,
+        ty,
+        merge,
+        since: 1,
+    }
+}
+
+/// A column added by schema version `since` (with `''` or 0 for the rows
+/// written before it).
+const fn added(since: i64, name: &'static str, ty: Type, merge: Merge) -> Column {
+    Column {
+        name,
+        ty,
+        merge,
+        since,
+    }
 }
 
 /// A table of the trail.
@@ -78,7 +96,9 @@ pub const LAST_SEEN: &str = "last_seen";
 /// Address-level edges per hour: who (namespace, object, workload,
 /// `service-identity` label, label as the recipes print it) talked to
 /// whom on which port, the verdict and deciding policy, the FQDN the
-/// client resolved, first and last seen, flows, bytes, reporting agents.
+/// client resolved, first and last seen, flows, bytes, reporting agents,
+/// and (since version 2) the server's stable labels as a JSON object (what
+/// `edgewise advise` writes pod selectors from).
 pub const EDGES: Table = Table {
     name: "edges",
     columns: &[
@@ -109,6 +129,7 @@ pub const EDGES: Table = Table {
         col("flow_count", Int, Sum),
         col("byte_count", Int, Sum),
         col("agents", Text, Agents),
+        added(2, "dst_labels", Text, Keep),
     ],
 };
 
@@ -230,12 +251,14 @@ impl Table {
             .unwrap_or_else(|| panic!("{} has no column {name}", self.name))
     }
 
-    /// `CREATE TABLE` with the engine's integer and text types (without
-    /// partitioning; the stores add it).
-    pub fn create(&self, int: &str, text: &str) -> String {
+    /// `CREATE TABLE` as schema version `version` had it, with the
+    /// engine's integer and text types (without partitioning; the stores
+    /// add it).
+    pub fn create(&self, version: i64, int: &str, text: &str) -> String {
         let columns: Vec<String> = self
             .columns
             .iter()
+            .filter(|c| c.since <= version)
             .map(|c| {
                 let ty = match c.ty {
                     Int => int,

@@ -77,9 +77,10 @@ fn counts_once(calm_url: &StoreUrl, disturbed_url: &StoreUrl) {
     let mut disturbed = disturbed(disturbed_url);
     assert_eq!(total_flows(&mut calm, "edges"), expected_flows());
     assert_eq!(everything(&mut calm), everything(&mut disturbed));
+    let at = edgewise_trail::schema::EDGES.index("agents");
     let agents = dump(&mut disturbed, &edgewise_trail::schema::EDGES)
         .into_iter()
-        .map(|row| row.last().cloned().unwrap())
+        .map(|row| row[at].clone())
         .collect::<Vec<_>>();
     assert!(
         agents

@@ -15,6 +15,9 @@
 //!  "egress": "allowed"|"denied"|"not_governed"}
 //! ```
 //!
+//! Objects and policies are Kubernetes JSON, or YAML in a `.yaml` / `.yml`
+//! file (one or more documents).
+//!
 //! `identity` is the JSON form of ip-index's `ClusterObject` (null for an
 //! address no object owns, or one several objects claim). Any input that
 //! cannot be used (an unreadable file, an object or policy that fails its
@@ -71,6 +74,14 @@ pub enum EdgesError {
         /// What is wrong.
         problem: String,
     },
+    /// A YAML manifests file does not parse.
+    #[error("{}: not YAML: {problem}", path.display())]
+    Yaml {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message.
+        problem: String,
+    },
     /// Writing the output failed.
     #[error("writing output: {0}")]
     Output(#[source] io::Error),
@@ -99,7 +110,7 @@ pub fn load(input: &EdgesInput) -> Result<(IpIndex, PolicySet), EdgesError> {
     let mut index = load_index(&input.objects)?;
     let mut declared = DeclaredPolicies::default();
     for path in input.objects.iter().chain(&input.policies) {
-        let text = read(path)?;
+        let text = read_manifests(path)?;
         if let Some(error) = declared.load(&text).errors.into_iter().next() {
             return Err(EdgesError::Policy {
                 path: path.clone(),
@@ -123,6 +134,36 @@ pub fn load(input: &EdgesInput) -> Result<(IpIndex, PolicySet), EdgesError> {
 
 fn read(path: &Path) -> Result<Vec<u8>, EdgesError> {
     Ok(std::fs::read(path).map_err(FileError::at(path))?)
+}
+
+/// Reads a manifests file: JSON as it is; YAML (a `.yaml` or `.yml`
+/// file, one or more documents) as one JSON `List` of its documents.
+///
+/// # Errors
+/// [`EdgesError::File`] when it cannot be read, [`EdgesError::Yaml`] when
+/// a YAML file does not parse.
+pub fn read_manifests(path: &Path) -> Result<Vec<u8>, EdgesError> {
+    let bytes = read(path)?;
+    let yaml = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"));
+    if !yaml {
+        return Ok(bytes);
+    }
+    let fail = |problem: String| EdgesError::Yaml {
+        path: path.to_owned(),
+        problem,
+    };
+    let text = std::str::from_utf8(&bytes).map_err(|e| fail(e.to_string()))?;
+    let documents: Vec<serde_json::Value> =
+        serde_saphyr::from_multiple(text).map_err(|e| fail(e.to_string()))?;
+    let items: Vec<serde_json::Value> = documents.into_iter().filter(|d| !d.is_null()).collect();
+    Ok(
+        serde_json::to_vec(
+            &serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}),
+        )
+        .unwrap_or_default(),
+    )
 }
 
 #[derive(Deserialize)]

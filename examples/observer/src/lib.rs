@@ -15,6 +15,7 @@
 //!   capture events -> fingerprints, names, identities, edges, verdicts,
 //!   rules -> records, graph, metrics, bans.
 
+pub mod advise;
 pub mod cluster;
 pub mod daemon;
 pub mod declared;

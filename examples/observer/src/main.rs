@@ -123,6 +123,18 @@ enum Command {
     /// (Postgres, or SQLite on one machine). Also /metrics and /healthz.
     /// Runs until SIGINT or SIGTERM.
     Collect(edgewise_observer::trail::CollectArgs),
+    /// Advise per-namespace egress allow-lists from the trail or graph
+    /// files: a report (fan-out, baseline, rollout tier, confidence,
+    /// CIDRs) and, for the tiers asked for, NetworkPolicy,
+    /// CiliumNetworkPolicy, Calico and edgewise rules. `advise check`
+    /// replays the history against candidate policies.
+    #[command(args_conflicts_with_subcommands = true)]
+    Advise {
+        #[command(subcommand)]
+        command: Option<AdviseCommand>,
+        #[command(flatten)]
+        args: Box<edgewise_observer::advise::AdviseArgs>,
+    },
     /// Ask the trail: recipes and the daily digest.
     Trail {
         /// The store: `postgres://USER@HOST/DB` or `sqlite:PATH`.
@@ -131,6 +143,13 @@ enum Command {
         #[command(subcommand)]
         command: TrailCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum AdviseCommand {
+    /// What candidate NetworkPolicies would have denied of the history,
+    /// per day; exits 3 when anything would have been.
+    Check(edgewise_observer::advise::CheckArgs),
 }
 
 #[derive(Subcommand)]
@@ -147,6 +166,17 @@ enum TrailCommand {
     /// destinations) and which agents went silent; markdown or JSON,
     /// optionally posted to a webhook.
     Digest(edgewise_observer::trail::DigestArgs),
+    /// Load graph files (`edgewise.graph/v1`, one per day, say) into the
+    /// trail as slices of one agent; loading them again merges nothing
+    /// twice.
+    Import {
+        /// The agent the slices are told apart by.
+        #[arg(long, default_value = "import")]
+        agent: String,
+        /// The graph files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -306,6 +336,7 @@ fn main() -> ExitCode {
             finish(edgewise_observer::trail::collect(&args))
         }
         Command::Trail { store, command } => run_trail(store, command),
+        Command::Advise { command, args } => run_advise(command, &args),
         Command::Run(flags) => daemon(|| {
             let settings = Settings::resolve(&flags)?;
             init_logs(settings.log_format.unwrap_or_default());
@@ -338,7 +369,48 @@ fn run_trail(store: Option<edgewise_trail::StoreUrl>, command: TrailCommand) -> 
             edgewise_observer::trail::query(&store, &recipe, json)
         }
         TrailCommand::Digest(args) => edgewise_observer::trail::digest(&store, &args),
+        TrailCommand::Import { agent, files } => {
+            return match edgewise_observer::advise::import(&store, &agent, &files) {
+                Ok((merged, again)) => {
+                    eprintln!("edgewise: {merged} slices merged, {again} already in the trail");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("edgewise: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
     })
+}
+
+/// `edgewise advise [check]`: exit 1 on an error; `check` exits 3 when
+/// the policies would have denied something.
+fn run_advise(
+    command: Option<AdviseCommand>,
+    args: &edgewise_observer::advise::AdviseArgs,
+) -> ExitCode {
+    use edgewise_observer::advise::{AdviseCommandError, advise, check_policies};
+    let result = match command {
+        None => advise(args).map(|()| ExitCode::SUCCESS),
+        Some(AdviseCommand::Check(check)) => check_policies(&check).map(|denied| {
+            if denied {
+                ExitCode::from(3)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }),
+    };
+    match result {
+        Ok(code) => code,
+        Err(AdviseCommandError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => {
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("edgewise: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Exit 0, or print the error and exit 1.

@@ -342,6 +342,29 @@ impl Rules {
     }
 }
 
+/// The functions every rule may call beyond CEL's own.
+fn root_context() -> Context<'static, 'static> {
+    let mut context = Context::default();
+    // The name is not one of CEL's, so it cannot clash.
+    let _ = context.add_function("inCidr", in_cidr);
+    context
+}
+
+/// `ip.inCidr(block)`.
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "CEL hands functions their arguments by value"
+)]
+fn in_cidr(This(ip): This<std::sync::Arc<String>>, block: std::sync::Arc<String>) -> bool {
+    match (
+        ip.parse::<core::net::IpAddr>(),
+        block.parse::<ipnet::IpNet>(),
+    ) {
+        (Ok(ip), Ok(block)) => block.contains(&ip.to_canonical()),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -569,24 +592,5 @@ action = "log"
         assert!(error(nested).contains("macros (all, exists, map, filter) nest deeper than 2"));
         let long = format!("service == \"{}\"", "x".repeat(2_000));
         assert!(error(&long).contains("string literal is longer than 1024 bytes"));
-    }
-}
-
-/// The functions every rule may call beyond CEL's own.
-fn root_context() -> Context<'static, 'static> {
-    let mut context = Context::default();
-    // The name is not one of CEL's, so it cannot clash.
-    let _ = context.add_function("inCidr", in_cidr);
-    context
-}
-
-/// `ip.inCidr(block)`.
-fn in_cidr(This(ip): This<std::sync::Arc<String>>, block: std::sync::Arc<String>) -> bool {
-    match (
-        ip.parse::<core::net::IpAddr>(),
-        block.parse::<ipnet::IpNet>(),
-    ) {
-        (Ok(ip), Ok(block)) => block.contains(&ip.to_canonical()),
-        _ => false,
     }
 }

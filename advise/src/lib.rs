@@ -1,0 +1,88 @@
+//! `edgewise-advise`: from what a cluster's workloads were seen to reach
+//! to per-namespace egress allowlists a team can roll out, and a check of
+//! a candidate policy set against the same history. Sans-IO: observations
+//! come in as values ([`Observation`], from graph files with
+//! [`observation::from_graph`] or from the trail's rows by the caller),
+//! reports and policies go out as values and text.
+//!
+//! The analysis ([`analyze`]):
+//! - **sources** are pods, grouped by namespace, or by namespace and
+//!   `service-identity` label ([`Granularity`]); addresses that are not
+//!   pods (nodes, outside clients) are not sources;
+//! - **destinations** ([`Target`]) are pods of another namespace (by
+//!   workload), Services, nodes, names the client resolved (every address
+//!   of a name is one destination) and addresses without a name; a
+//!   source's own namespace is not an egress destination (every policy
+//!   lets it in whole);
+//! - the **baseline** is every destination at least
+//!   [`Settings::baseline_share`] of the sources use;
+//! - the **tier** ([`Tier`]) sorts sources by fan-out: A (pilot) at most
+//!   [`Settings::pilot_max_destinations`] destinations, B (small) at most
+//!   [`Settings::small_max_external`] outside and
+//!   [`Settings::small_max_internal`] inside, D (broad) at least
+//!   [`Settings::broad_min_external`] outside, which never gets a static
+//!   list, and C (moderate) the rest;
+//! - **confidence** is low while the source's horizon is under
+//!   [`Settings::min_days`] days or a new destination appeared in its last
+//!   [`Settings::stable_days`] days;
+//! - addresses without a name are grouped into the widest CIDRs that leave
+//!   at most [`Settings::cidr_max_unseen`] of their space unseen, or into
+//!   a user's ranges ([`Prefixes`]); a name whose addresses rotate is never
+//!   pinned to its addresses (see [`policies`]).
+
+#![forbid(unsafe_code)]
+
+pub mod analysis;
+pub mod check;
+pub mod cidr;
+pub mod observation;
+pub mod policies;
+pub mod render;
+pub mod settings;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use analysis::{Block, BlockOrigin, Confidence, Destination, FanOut, Group, Report, analyze};
+pub use check::{CheckReport, Denial, check};
+pub use cidr::{Prefix, Prefixes};
+pub use observation::{Observation, Source, Target};
+pub use settings::{Granularity, Settings, Tier};
+
+/// Why advice could not be given.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AdviseError {
+    /// A graph file is not an `edgewise.graph/v1` document.
+    #[error("{source_name}: {problem}")]
+    Graph {
+        /// The file (as the caller named it).
+        source_name: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A prefixes file is not a JSON list of `{"prefix", "name"}`.
+    #[error("{source_name}: {problem}")]
+    Prefixes {
+        /// The file.
+        source_name: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A settings value is out of its range.
+    #[error("settings: {0}")]
+    Settings(String),
+    /// A tier that is not A, B, C or D (or pilot, small, moderate, broad).
+    #[error("{0:?} is not a tier: expected A, B, C, D (or pilot, small, moderate, broad)")]
+    Tier(String),
+    /// There was nothing to analyse.
+    #[error("no egress from pods was observed in the input")]
+    Empty,
+}
+
+/// Milliseconds in a day; days are UTC days in Unix milliseconds.
+pub const DAY_MS: i64 = 86_400_000;
+
+/// The start of the UTC day of `ms`.
+pub fn day_of(ms: i64) -> i64 {
+    ms.div_euclid(DAY_MS) * DAY_MS
+}
