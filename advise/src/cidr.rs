@@ -194,6 +194,31 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Every address is in exactly one block; a block wider than one
+        /// address leaves at most the share unseen and is never wider
+        /// than the widest prefix.
+        #[test]
+        fn blocks_cover_each_address_once_within_the_share(
+            octets in proptest::collection::btree_set((0u8..4, 0u8..=255), 1..200),
+            share in 0.0f64..0.9,
+        ) {
+            let set: BTreeSet<IpAddr> = octets
+                .iter()
+                .map(|&(c, d)| IpAddr::from([198, 51, 100 + c, d]))
+                .collect();
+            let blocks = cover(&set, share, 23, 64);
+            for ip in &set {
+                proptest::prop_assert_eq!(blocks.iter().filter(|(n, _)| n.contains(ip)).count(), 1);
+            }
+            for (net, seen) in &blocks {
+                proptest::prop_assert!(net.prefix_len() >= 23);
+                proptest::prop_assert_eq!(*seen, set.iter().filter(|ip| net.contains(*ip)).count());
+                proptest::prop_assert!(net.prefix_len() == 32 || unseen_share(net, *seen) <= share);
+            }
+        }
+    }
+
     #[test]
     fn prefixes_are_checked_and_the_most_specific_wins() {
         let prefixes = Prefixes::from_json(

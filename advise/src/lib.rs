@@ -86,3 +86,34 @@ pub const DAY_MS: i64 = 86_400_000;
 pub fn day_of(ms: i64) -> i64 {
     ms.div_euclid(DAY_MS) * DAY_MS
 }
+
+/// Entry points for the cargo-fuzz targets (not part of the API).
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Never-panic: a graph document through the analysis, every tier's
+    /// policies and every rendering.
+    pub fn advise_graph(data: &[u8]) {
+        let Ok(observations) = crate::observation::from_graph("fuzz", data) else {
+            return;
+        };
+        let Ok(report) = crate::analyze(
+            &observations,
+            &crate::Settings::default(),
+            &crate::Prefixes::default(),
+        ) else {
+            return;
+        };
+        let tiers = [
+            crate::Tier::A,
+            crate::Tier::B,
+            crate::Tier::C,
+            crate::Tier::D,
+        ];
+        let policies = crate::policies::generate(&report, &tiers, 300);
+        let _ = crate::policies::yaml(&policies.network_policies);
+        let _ = crate::render::markdown(&report);
+        let _ = crate::render::html(&report);
+        let _ = crate::render::json(&report);
+        let _ = crate::Prefixes::from_json("fuzz", data);
+    }
+}

@@ -1,0 +1,188 @@
+//! Smaller shapes than the week: sources by `service-identity`, Services
+//! and nodes as destinations, a stable name's addresses, settings out of
+//! range.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use edgewise_advise::policies::{generate, yaml};
+use edgewise_advise::{
+    AdviseError, Granularity, Observation, Prefixes, Settings, Target, Tier, analyze,
+};
+use edgewise_ip_index::Protocol;
+
+const DAY: i64 = 86_400_000;
+const MONDAY: i64 = 1_793_577_600_000;
+
+fn seen(namespace: &str, identity: &str, target: Target, ip: &str, port: u16) -> Observation {
+    Observation {
+        day: MONDAY,
+        namespace: namespace.to_owned(),
+        service_identity: identity.to_owned(),
+        target,
+        ip: ip.parse().unwrap(),
+        labels: BTreeMap::new(),
+        port,
+        protocol: Protocol::Tcp,
+        flows: 1,
+        first_seen_ms: MONDAY + 1,
+        last_seen_ms: MONDAY + 2,
+    }
+}
+
+fn shop() -> Vec<Observation> {
+    let db = Target::Service {
+        namespace: "data".into(),
+        name: "postgres".into(),
+    };
+    let node = Target::Node {
+        name: "node-1".into(),
+    };
+    let api = Target::Name {
+        name: "api.partner.example".into(),
+    };
+    let mut all = vec![
+        seen("shop", "web", db.clone(), "10.96.0.20", 5432),
+        seen("shop", "web", api.clone(), "192.0.2.10", 443),
+        seen("shop", "web", api, "192.0.2.11", 443),
+        seen("shop", "", node, "172.18.0.2", 10250),
+        seen(
+            "shop",
+            "web",
+            Target::Workload {
+                namespace: "shop".into(),
+                workload_kind: "Deployment".into(),
+                name: "cart".into(),
+            },
+            "10.42.0.9",
+            8080,
+        ),
+    ];
+    // The same again a week later: a horizon of 8 days.
+    let later: Vec<Observation> = all
+        .iter()
+        .map(|o| Observation {
+            day: o.day + 7 * DAY,
+            first_seen_ms: o.first_seen_ms + 7 * DAY,
+            last_seen_ms: o.last_seen_ms + 7 * DAY,
+            ..o.clone()
+        })
+        .collect();
+    all.extend(later);
+    all
+}
+
+#[test]
+fn sources_split_by_service_identity_and_get_selectors_of_their_own() {
+    let settings = Settings {
+        granularity: Granularity::ServiceIdentity,
+        ..Settings::default()
+    };
+    let report = analyze(&shop(), &settings, &Prefixes::default()).unwrap();
+    let names: Vec<String> = report.groups.iter().map(|g| g.source.to_string()).collect();
+    assert_eq!(names, ["shop", "shop+web"]);
+    assert!(report.baseline.is_empty(), "nothing two sources share");
+    let web = &report.groups[1];
+    assert_eq!(
+        web.fan_out.destinations, 2,
+        "its own namespace is not egress"
+    );
+    assert_eq!((web.fan_out.services, web.fan_out.external), (1, 1));
+    assert_eq!(web.horizon_days, 8);
+    assert_eq!(web.confidence.level, "high");
+    let stable = web
+        .destinations
+        .iter()
+        .find(|d| matches!(d.target, Target::Name { .. }))
+        .unwrap();
+    assert!(!stable.rotates, "both addresses from the first day");
+    let blocks: Vec<String> = web.blocks.iter().map(|b| b.cidr.to_string()).collect();
+    assert_eq!(
+        blocks,
+        ["192.0.2.10/31"],
+        "a stable name's two neighbours: nothing unseen"
+    );
+    let policies = generate(&report, &[Tier::A, Tier::B, Tier::C], 60);
+    let nps = yaml(&policies.network_policies);
+    assert!(nps.contains("name: edgewise-egress-web"), "{nps}");
+    assert!(nps.contains("service-identity: web"));
+    assert!(nps.contains("operator: DoesNotExist"));
+    assert!(nps.contains("cidr: 192.0.2.10/31") && nps.contains("cidr: 172.18.0.2/32"));
+    let calico = yaml(&policies.calico);
+    assert!(
+        calico.contains("selector: \"!has(service-identity)\"")
+            || calico.contains("selector: '!has(service-identity)'"),
+        "{calico}"
+    );
+    assert!(
+        policies
+            .notes
+            .iter()
+            .any(|n| n.contains("Service data/postgres")),
+        "{:?}",
+        policies.notes
+    );
+    let rules = edgewise_pipeline::Rules::parse(Path::new("r.toml"), &policies.rules_drop).unwrap();
+    assert_eq!(rules.rules().len(), 2);
+    assert!(
+        policies.rules_drop.contains(
+            r#""service-identity" in src_label && src_label["service-identity"] == "web""#
+        )
+    );
+    assert!(
+        policies
+            .rules_drop
+            .contains(r#"!("service-identity" in src_label)"#)
+    );
+    assert!(policies.rules_drop.contains("ttl_seconds = 60"));
+}
+
+#[test]
+fn settings_out_of_range_are_refused_by_name() {
+    for (settings, expected) in [
+        (
+            Settings {
+                baseline_share: 1.5,
+                ..Settings::default()
+            },
+            "baseline_share = 1.5",
+        ),
+        (
+            Settings {
+                baseline_share: 0.0,
+                ..Settings::default()
+            },
+            "baseline_share = 0",
+        ),
+        (
+            Settings {
+                cidr_widest_v4: 33,
+                ..Settings::default()
+            },
+            "cidr_widest_v4",
+        ),
+        (
+            Settings {
+                min_days: 0,
+                ..Settings::default()
+            },
+            "min_days",
+        ),
+        (
+            Settings {
+                broad_min_external: 3,
+                ..Settings::default()
+            },
+            "broad_min_external",
+        ),
+    ] {
+        let error = analyze(&shop(), &settings, &Prefixes::default()).unwrap_err();
+        assert!(matches!(error, AdviseError::Settings(_)));
+        assert!(error.to_string().contains(expected), "{error}");
+    }
+    assert!(matches!(
+        analyze(&[], &Settings::default(), &Prefixes::default()),
+        Err(AdviseError::Empty)
+    ));
+    assert_eq!(Tier::parse_list("b, pilot,B").unwrap(), [Tier::A, Tier::B]);
+}
