@@ -7,8 +7,8 @@
 //! The cluster (8 days from 2026-11-02, UTC):
 //! - `kube-system/coredns` (pods `k8s-app=kube-dns`): every source's DNS;
 //! - `pilot`: DNS and one outside API;
-//! - `team-01` .. `team-24`: DNS, a shared database or cache, one or two
-//!   outside APIs;
+//! - `team-01` .. `team-24` ([`week_of`] takes another number): DNS, a
+//!   shared database or cache, one or two outside APIs;
 //! - `data`, `cache`: DNS, each other or a metrics gateway, storage;
 //! - `analytics`, `ingest`, `search`: a dozen outside addresses behind
 //!   four names each;
@@ -157,7 +157,7 @@ fn tcp(src: IpAddr, dst: IpAddr, port: u16, fqdn: Option<&str>) -> Flow {
 
 /// The flows of day `day` (0-based).
 #[expect(clippy::too_many_lines, reason = "the whole cluster, written out once")]
-fn flows(cluster: &Cluster, day: u64) -> Vec<Flow> {
+fn flows(cluster: &Cluster, day: u64, teams: u32) -> Vec<Flow> {
     let mut out = Vec::new();
     let dns = [cluster.pods[0].ip, cluster.pods[1].ip];
     let find = |cluster: &Cluster, namespace: &str, workload: &str| {
@@ -188,9 +188,9 @@ fn flows(cluster: &Cluster, day: u64) -> Vec<Flow> {
     let pilot = find(cluster, "pilot", "notifier");
     let (name, addr) = external("api.push.example", 10);
     out.push(tcp(pilot, addr, 443, Some(&name)));
-    for team in 1..=24 {
+    for team in 1..=teams {
         let src = find(cluster, &format!("team-{team:02}"), "app");
-        if team <= 12 {
+        if team <= teams / 2 {
             out.push(tcp(src, postgres, 5432, None));
         } else {
             out.push(tcp(src, redis, 6379, None));
@@ -280,7 +280,7 @@ fn flows(cluster: &Cluster, day: u64) -> Vec<Flow> {
     out
 }
 
-fn cluster() -> Cluster {
+fn cluster(teams: u32) -> Cluster {
     let mut c = Cluster { pods: Vec::new() };
     c.pod(
         "kube-system",
@@ -298,7 +298,7 @@ fn cluster() -> Cluster {
     );
     c.deployment("metrics", "pushgateway");
     c.deployment("pilot", "notifier");
-    for team in 1..=24 {
+    for team in 1..=teams {
         c.deployment(&format!("team-{team:02}"), "app");
     }
     c.deployment("data", "postgres");
@@ -320,11 +320,17 @@ fn cluster() -> Cluster {
 }
 
 /// The files of the week: name and content.
+pub fn week() -> Vec<(String, Vec<u8>)> {
+    week_of(24)
+}
+
+/// The week with `teams` small namespaces instead of 24 (for
+/// measurements at scale).
 ///
 /// # Panics
 /// Never on the generated objects (they are known to load).
-pub fn week() -> Vec<(String, Vec<u8>)> {
-    let cluster = cluster();
+pub fn week_of(teams: u32) -> Vec<(String, Vec<u8>)> {
+    let cluster = cluster(teams);
     let objects = cluster.objects();
     let mut index = IpIndex::default();
     let loaded = index.load(objects.as_bytes());
@@ -342,7 +348,7 @@ pub fn week() -> Vec<(String, Vec<u8>)> {
             start,
         );
         let mut names = BTreeMap::new();
-        let flows = flows(&cluster, day);
+        let flows = flows(&cluster, day, teams);
         for (n, flow) in flows.iter().enumerate() {
             let edge = EdgeKey {
                 src: flow.src,
