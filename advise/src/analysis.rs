@@ -28,6 +28,9 @@ impl Serialize for Port {
     }
 }
 
+/// The most days an input may span (two years).
+pub const MAX_DAYS: i64 = 731;
+
 /// What the whole input says.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -193,11 +196,21 @@ pub fn analyze(
 ) -> Result<Report, AdviseError> {
     settings.check()?;
     let mut by_source: BTreeMap<Source, BTreeMap<Target, Accumulated>> = BTreeMap::new();
-    let (mut first, mut last) = (i64::MAX, i64::MIN);
+    // The input's days are those edges were last seen on; a first seen
+    // time before them (an edge older than the input) counts from the
+    // first of them.
+    let first = observations.iter().map(|o| o.day).min().unwrap_or(0);
+    let last = observations.iter().map(|o| o.day).max().unwrap_or(0);
+    let span = (last - first) / DAY_MS + 1;
+    if span > MAX_DAYS {
+        return Err(AdviseError::Span {
+            days: span,
+            first: crate::render::date(first),
+            last: crate::render::date(last),
+        });
+    }
     for o in observations {
-        let first_day = day_of(o.first_seen_ms).min(o.day);
-        first = first.min(first_day);
-        last = last.max(o.day);
+        let first_day = day_of(o.first_seen_ms).clamp(first, o.day);
         let source = Source {
             namespace: o.namespace.clone(),
             identity: match settings.granularity {

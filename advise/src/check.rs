@@ -49,7 +49,7 @@ pub struct DayCount {
 /// What a policy set would have denied.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct CheckReport {
-    /// Every day of the input, with its denials counted.
+    /// Every day the input has, with its denials counted.
     pub days: Vec<DayCount>,
     /// The denials, by day, source, destination and port.
     pub denials: Vec<Denial>,
@@ -178,11 +178,8 @@ pub fn check(
             policy,
         })
         .collect();
-    let first = days.first().copied().unwrap_or_default();
-    let last = days.last().copied().unwrap_or_default();
-    let days = (0..=(last - first) / crate::DAY_MS)
-        .map(|i| first + i * crate::DAY_MS)
-        .filter(|_| !observations.is_empty())
+    let days = days
+        .into_iter()
         .map(|day| {
             let of_day = denials.iter().filter(|d| d.day == day);
             DayCount {

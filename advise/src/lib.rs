@@ -74,6 +74,19 @@ pub enum AdviseError {
     /// A tier that is not A, B, C or D (or pilot, small, moderate, broad).
     #[error("{0:?} is not a tier: expected A, B, C, D (or pilot, small, moderate, broad)")]
     Tier(String),
+    /// The input spans more days than [`analysis::MAX_DAYS`] (clocks that
+    /// are not Unix time, or files of years apart).
+    #[error(
+        "the input spans {days} days, {first} to {last}: at most 731 (pick fewer files or a shorter --since)"
+    )]
+    Span {
+        /// Days spanned.
+        days: i64,
+        /// The first.
+        first: String,
+        /// The last.
+        last: String,
+    },
     /// There was nothing to analyse.
     #[error("no egress from pods was observed in the input")]
     Empty,

@@ -72,6 +72,23 @@ pub enum Target {
 }
 
 impl Target {
+    /// The destination of a name the client resolved: the name in lower
+    /// case without its final dot, when it is a host name (letters,
+    /// digits, `-`, `_` and dots, at most 253 bytes); `None` otherwise
+    /// (the address then stands alone).
+    pub fn of_name(fqdn: &str) -> Option<Self> {
+        let name = normal_name(fqdn);
+        let host = !name.is_empty()
+            && name.len() <= 253
+            && name
+                .split('.')
+                .all(|label| !label.is_empty() && label.len() <= 63)
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        host.then_some(Self::Name { name })
+    }
+
     /// Whether it is outside the pod network (nodes, names, addresses).
     pub fn is_external(&self) -> bool {
         matches!(
@@ -172,12 +189,13 @@ impl Observation {
 
 fn target_of(dst: &EndpointInfo) -> (Target, BTreeMap<String, String>) {
     let Some(object) = dst.identity.as_deref() else {
-        let target = match dst.fqdn.as_deref().map(normal_name) {
-            Some(name) if !name.is_empty() => Target::Name { name },
-            _ => Target::Address {
+        let target = dst
+            .fqdn
+            .as_deref()
+            .and_then(Target::of_name)
+            .unwrap_or(Target::Address {
                 ip: dst.ip.to_canonical(),
-            },
-        };
+            });
         return (target, BTreeMap::new());
     };
     let namespace = object.namespace.clone().unwrap_or_default();

@@ -186,3 +186,77 @@ fn settings_out_of_range_are_refused_by_name() {
     ));
     assert_eq!(Tier::parse_list("b, pilot,B").unwrap(), [Tier::A, Tier::B]);
 }
+
+#[test]
+fn identities_that_clean_up_alike_get_policies_of_their_own_names() {
+    let settings = Settings {
+        granularity: Granularity::ServiceIdentity,
+        ..Settings::default()
+    };
+    let dns = Target::Workload {
+        namespace: "kube-system".into(),
+        workload_kind: "Deployment".into(),
+        name: "coredns".into(),
+    };
+    let mut all = Vec::new();
+    for identity in ["a.b", "a-b"] {
+        let mut o = seen("shop", identity, dns.clone(), "10.42.0.10", 53);
+        o.protocol = Protocol::Udp;
+        all.push(o);
+    }
+    let report = analyze(&all, &settings, &Prefixes::default()).unwrap();
+    let policies = generate(&report, &[Tier::A], 300);
+    let names: Vec<&str> = policies
+        .network_policies
+        .iter()
+        .map(|p| p["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["edgewise-egress-a-b", "edgewise-egress-a-b-2"]);
+    // DNS seen over UDP is allowed over TCP too.
+    let ports = &policies.network_policies[0]["spec"]["egress"][1]["ports"];
+    assert_eq!(
+        ports,
+        &serde_json::json!([{"port": 53, "protocol": "TCP"}, {"port": 53, "protocol": "UDP"}])
+    );
+}
+
+#[test]
+fn odd_names_stand_as_addresses_and_clocks_far_apart_are_refused() {
+    assert_eq!(
+        Target::of_name("API.Example.COM."),
+        Some(Target::Name {
+            name: "api.example.com".into()
+        })
+    );
+    for odd in ["", "a b.example", "a..b", "x\"y.example", &"a".repeat(64)] {
+        assert_eq!(Target::of_name(odd), None, "{odd:?}");
+    }
+    let mut old = seen(
+        "shop",
+        "",
+        Target::Node { name: "n".into() },
+        "172.18.0.2",
+        22,
+    );
+    old.day = 0;
+    let error = analyze(
+        &[
+            old,
+            seen(
+                "shop",
+                "",
+                Target::Node { name: "n".into() },
+                "172.18.0.2",
+                22,
+            ),
+        ],
+        &Settings::default(),
+        &Prefixes::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(error, AdviseError::Span { .. }), "{error}");
+    assert!(
+        error.to_string().contains("1970-01-01 to 2026-11-02"),
+        "{error}"
+    );
+}

@@ -195,10 +195,7 @@ fn observation(row: &EgressRow) -> Result<Observation, AdviseCommandError> {
         "Node" => Target::Node {
             name: row.dst_name.clone(),
         },
-        _ if !row.dst_fqdn.is_empty() => Target::Name {
-            name: edgewise_advise::observation::normal_name(&row.dst_fqdn),
-        },
-        _ => Target::Address { ip },
+        _ => Target::of_name(&row.dst_fqdn).unwrap_or(Target::Address { ip }),
     };
     Ok(Observation {
         day: row.day,

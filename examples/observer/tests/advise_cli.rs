@@ -329,6 +329,19 @@ fn bad_input_is_refused_with_its_name_and_stores_nothing() {
     assert!(!ok && err.contains("\"Z\" is not a tier"), "{err}");
     assert!(!dir.join("p").exists(), "nothing written");
 
+    let yaml = path(&dir, "bad.yaml");
+    std::fs::write(&yaml, "kind: NetworkPolicy\n  spec: [\n").unwrap();
+    let (_, err, ok) = edgewise(&[
+        "edges",
+        "--objects",
+        &path(&dir, "objects.json"),
+        "--policies",
+        &yaml,
+        "--flows",
+        &path(&dir, "flows.jsonl"),
+    ]);
+    assert!(!ok && err.contains("bad.yaml: not YAML"), "{err}");
+
     // An import with one bad file imports none of them.
     let store = format!("sqlite:{}", path(&dir, "trail.db"));
     let (_, err, ok) = edgewise(&["trail", "--store", &store, "import", &day, &broken]);
