@@ -196,6 +196,9 @@ pub fn analyze(
 ) -> Result<Report, AdviseError> {
     settings.check()?;
     let mut by_source: BTreeMap<Source, BTreeMap<Target, Accumulated>> = BTreeMap::new();
+    // When each source was first seen, its own namespace's traffic
+    // included.
+    let mut since: BTreeMap<Source, i64> = BTreeMap::new();
     // The input's days are those edges were last seen on; a first seen
     // time before them (an edge older than the input) counts from the
     // first of them.
@@ -218,6 +221,8 @@ pub fn analyze(
                 Granularity::ServiceIdentity => o.service_identity.clone(),
             },
         };
+        let seen_from = since.entry(source.clone()).or_insert(first_day);
+        *seen_from = (*seen_from).min(first_day);
         let targets = by_source.entry(source).or_default();
         if o.target.namespace() == Some(o.namespace.as_str()) {
             continue;
@@ -260,14 +265,13 @@ pub fn analyze(
     let groups = by_source
         .iter()
         .map(|(source, targets)| {
-            group(
-                source,
-                targets,
-                &baseline_targets,
-                &days,
-                settings,
-                prefixes,
-            )
+            let first_day = since.get(source).copied().unwrap_or(first);
+            let seen = Seen {
+                baseline: &baseline_targets,
+                days: &days,
+                first_day,
+            };
+            group(source, targets, &seen, settings, prefixes)
         })
         .collect();
     Ok(Report {
@@ -306,14 +310,26 @@ fn baseline(
         .collect()
 }
 
+/// What a group is judged against: the baseline, the input's days and
+/// the day the group was first seen.
+struct Seen<'a> {
+    baseline: &'a BTreeSet<&'a Target>,
+    days: &'a [i64],
+    first_day: i64,
+}
+
 fn group(
     source: &Source,
     targets: &BTreeMap<Target, Accumulated>,
-    baseline: &BTreeSet<&Target>,
-    days: &[i64],
+    seen: &Seen<'_>,
     settings: &Settings,
     prefixes: &Prefixes,
 ) -> Group {
+    let Seen {
+        baseline,
+        days,
+        first_day,
+    } = *seen;
     let last = days.last().copied().unwrap_or_default();
     let destinations: Vec<Destination> = targets
         .iter()
@@ -332,7 +348,6 @@ fn group(
         .collect();
     let fan_out = fan_out(&destinations);
     let (tier, tier_reason) = tier(&fan_out, settings);
-    let first_day = targets.values().map(|a| a.first_day).min().unwrap_or(last);
     let last_new_day = targets
         .values()
         .map(|a| a.first_day)

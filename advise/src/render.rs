@@ -121,9 +121,16 @@ pub fn markdown(report: &Report) -> String {
 }
 
 fn group_markdown(out: &mut String, g: &Group) {
+    let per_day = |counts: &[u32]| {
+        counts
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
     let _ = writeln!(
         out,
-        "\n## {}\n\nTier {}: {}.\n\nConfidence {}{}.\n\nBaseline shared: {}.\n",
+        "\n## {}\n\nTier {}: {}.\n\nConfidence {}{}.\n\nBaseline shared: {}.\n\nPer day of the input, new destinations: {}; destinations seen: {}.\n",
         g.source,
         g.tier,
         g.tier_reason,
@@ -141,7 +148,9 @@ fn group_markdown(out: &mut String, g: &Group) {
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
                 .join(", ")
-        }
+        },
+        per_day(&g.new_per_day),
+        per_day(&g.seen_per_day)
     );
     out.push_str("| destination | ports | addresses | first seen | last seen | flows | note |\n| --- | --- | --- | --- | --- | --- | --- |\n");
     for d in &g.destinations {

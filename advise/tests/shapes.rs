@@ -260,3 +260,29 @@ fn odd_names_stand_as_addresses_and_clocks_far_apart_are_refused() {
         "{error}"
     );
 }
+
+#[test]
+fn a_namespace_that_only_talks_to_itself_is_a_pilot_watched_from_its_first_day() {
+    let cart = Target::Workload {
+        namespace: "quiet".into(),
+        workload_kind: "Deployment".into(),
+        name: "cart".into(),
+    };
+    let first = seen("quiet", "", cart, "10.42.0.9", 8080);
+    let later = Observation {
+        day: first.day + 7 * DAY,
+        first_seen_ms: first.first_seen_ms + 7 * DAY,
+        last_seen_ms: first.last_seen_ms + 7 * DAY,
+        ..first.clone()
+    };
+    let report = analyze(&[first, later], &Settings::default(), &Prefixes::default()).unwrap();
+    let quiet = &report.groups[0];
+    assert_eq!(quiet.fan_out.destinations, 0);
+    assert_eq!((quiet.tier, quiet.horizon_days), (Tier::A, 8));
+    assert_eq!(quiet.confidence.level, "high", "{:?}", quiet.confidence);
+    let policies = generate(&report, &[Tier::A], 300);
+    assert_eq!(
+        policies.network_policies[0]["spec"]["egress"],
+        serde_json::json!([{"to": [{"podSelector": {}}]}])
+    );
+}
