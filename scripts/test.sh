@@ -22,6 +22,8 @@ if [ "$(id -u)" = 0 ]; then
   [ -f /usr/include/bpf/bpf_helpers.h ] || missing+=(libbpf-dev)
   # The trail's store tests: a throwaway Postgres cluster (below).
   { command -v psql && ls /usr/lib/postgresql/*/bin/initdb; } >/dev/null 2>&1 || missing+=(postgresql)
+  # nmap's service database, for the service-probes engine's tests.
+  [ -f /usr/share/nmap/nmap-service-probes ] || missing+=(nmap)
   if [ "${#missing[@]}" -gt 0 ]; then
     echo "installing: ${missing[*]}"
     apt-get update -qq
@@ -33,6 +35,7 @@ else
   echo "note: the identity MMDB cross-check needs mmdblookup (apt-get install mmdb-bin)"
   echo "note: the eBPF object check needs clang-19 and libbpf-dev"
   echo "note: the trail's store tests need Postgres (apt-get install postgresql)"
+  echo "note: the service-probes tests need nmap's database (apt-get install nmap)"
 fi
 
 # `--install-only`: CI installs first, so that build scripts (capture's
