@@ -25,6 +25,7 @@ pub mod fingerprints;
 pub mod identity;
 pub mod resolve;
 pub mod serve;
+pub mod services;
 pub mod trail;
 
 use std::io::{self, Write};

@@ -47,6 +47,20 @@ enum Command {
         /// The capture file (`-` for standard input).
         file: PathBuf,
     },
+    /// Say what each server of a pcap or pcapng file is, with nmap's
+    /// service database, from the first payloads of its TCP
+    /// conversations: one JSON object per server address and port,
+    /// {"server", "proto", "conversations", "service", "product",
+    /// "version", "info", "hostname", "os", "device", "cpes", "soft",
+    /// "probe", "line", "from"}.
+    Services {
+        /// The capture file (`-` for standard input).
+        file: PathBuf,
+        /// nmap's service database (`nmap-service-probes`; Debian's
+        /// `nmap` package installs it at the default path).
+        #[arg(long, default_value = edgewise_observer::services::DEBIAN_SERVICE_PROBES)]
+        service_probes: PathBuf,
+    },
     /// Print every DNS response of a pcap or pcapng file (UDP and TCP, port
     /// 53), one JSON object per message: {"frame", "transport", "id",
     /// "rcode", "truncated", "question", "answers", "resolved"}, or
@@ -264,17 +278,11 @@ fn main() -> ExitCode {
         Command::Fingerprints { file } => {
             print_lines(&file, |input, out| write_fingerprints(input, out).map(drop))
         }
-        Command::Dns { file } => {
-            let mut rejected = BTreeMap::new();
-            let code = print_lines(&file, |input, out| {
-                rejected = write_dns(input, out)?.rejected;
-                Ok(())
-            });
-            for (reason, count) in rejected {
-                eprintln!("edgewise: {count} malformed DNS messages ({reason})");
-            }
-            code
-        }
+        Command::Services {
+            file,
+            service_probes,
+        } => run_services(&file, &service_probes),
+        Command::Dns { file } => run_dns(&file),
         Command::Resolve {
             objects,
             cluster,
@@ -675,6 +683,51 @@ fn print_all(lines: &[String]) -> ExitCode {
 
 /// Runs a command that reads a capture (a file, or standard input for `-`)
 /// and prints lines; a closed output pipe ends it quietly.
+/// `edgewise dns`.
+fn run_dns(file: &PathBuf) -> ExitCode {
+    let mut rejected = BTreeMap::new();
+    let code = print_lines(file, |input, out| {
+        rejected = write_dns(input, out)?.rejected;
+        Ok(())
+    });
+    for (reason, count) in rejected {
+        eprintln!("edgewise: {count} malformed DNS messages ({reason})");
+    }
+    code
+}
+
+/// `edgewise services`.
+fn run_services(file: &PathBuf, service_probes: &std::path::Path) -> ExitCode {
+    let db = match load_service_probes(service_probes) {
+        Ok(db) => db,
+        Err(code) => return code,
+    };
+    print_lines(file, |input, out| {
+        edgewise_observer::services::write_services(input, &db, out).map(drop)
+    })
+}
+
+/// nmap's service database, its skipped lines said on standard error.
+fn load_service_probes(
+    path: &std::path::Path,
+) -> Result<edgewise_service_probes::Database, ExitCode> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        eprintln!(
+            "edgewise: {}: {e} (the service database is nmap's: apt-get install nmap, or give --service-probes PATH)",
+            path.display()
+        );
+        ExitCode::FAILURE
+    })?;
+    let db = edgewise_service_probes::Database::parse(&bytes).map_err(|e| {
+        eprintln!("edgewise: {}: {e}", path.display());
+        ExitCode::FAILURE
+    })?;
+    for error in db.line_errors() {
+        eprintln!("edgewise: {}: {error} (skipped)", path.display());
+    }
+    Ok(db)
+}
+
 fn print_lines(
     file: &PathBuf,
     run: impl FnOnce(Box<dyn io::Read + Send>, &mut dyn Write) -> Result<(), CommandError>,

@@ -1,0 +1,214 @@
+//! `edgewise services FILE`: per server address and port of a pcap or
+//! pcapng file, what nmap's service database says it is, from the first
+//! payloads of its TCP conversations.
+//!
+//! Pipeline: [`CaptureReader`] -> [`decode`] -> capture's [`Replay`] (the
+//! kernel's rules: each direction's first payload is a banner event) ->
+//! per conversation (client, server), the first payload of each side ->
+//! [`Database`]. The server of a conversation is the receiver of its SYN,
+//! or, for a conversation whose SYN is not in the file, the side with the
+//! lower port. When the server spoke first, its payload is a banner (the
+//! NULL probe); when the client did, the server's payload is the answer
+//! to the probe whose shape the client's request has
+//! ([`Database::probe_of_request`]), or read as a banner when no probe
+//! has that shape. A server keeps the first hard match of its
+//! conversations (a softmatch gives way to a later hard match).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+
+use edgewise_capture::event::EventKind;
+use edgewise_capture::replay::{Replay, ReplayConfig};
+use edgewise_packet::{CaptureError, CaptureReader, decode};
+use edgewise_service_probes::{Database, Identification};
+use serde::Serialize;
+
+use crate::{CommandError, JsonLines};
+
+/// Where Debian's `nmap` package puts the database.
+pub const DEBIAN_SERVICE_PROBES: &str = "/usr/share/nmap/nmap-service-probes";
+
+/// The most conversations held (the oldest are passed over beyond it).
+pub const MAX_CONVERSATIONS: usize = 65_536;
+
+/// The first payload of each side of one conversation, with its time.
+#[derive(Debug, Default)]
+struct Conversation {
+    client: Option<(u64, Vec<u8>)>,
+    server: Option<(u64, Vec<u8>)>,
+}
+
+/// What was found of one server.
+#[derive(Debug, Clone, Default)]
+pub struct ServerSeen {
+    /// Conversations whose payloads were read.
+    pub conversations: u64,
+    /// The identification, and whether it came from a banner (the server
+    /// spoke first) or an answer.
+    pub identified: Option<(Identification, &'static str)>,
+}
+
+/// What one run found, per server.
+#[derive(Debug, Default)]
+pub struct Services {
+    /// By server address and port.
+    pub servers: BTreeMap<SocketAddr, ServerSeen>,
+    /// Conversations passed over because [`MAX_CONVERSATIONS`] were held.
+    pub passed_over: u64,
+}
+
+/// Reads a capture and identifies its servers.
+///
+/// # Errors
+/// The [`CaptureError`] that stopped the reading, with what was found
+/// before it.
+pub fn identify_capture<R: Read + Send>(
+    input: R,
+    db: &Database,
+) -> Result<Services, (Services, CaptureError)> {
+    let mut found = Services::default();
+    let mut reader = match CaptureReader::new(input) {
+        Ok(reader) => reader,
+        Err(e) => return Err((found, e)),
+    };
+    let mut replay = Replay::new(ReplayConfig::default());
+    let mut servers: HashSet<SocketAddr> = HashSet::new();
+    let mut conversations: HashMap<(SocketAddr, SocketAddr), Conversation> = HashMap::new();
+    let mut order: Vec<(SocketAddr, SocketAddr)> = Vec::new();
+    while let Some(frame) = reader.next_frame() {
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(e) => return Err((found, e)),
+        };
+        let Ok(packet) = decode(frame.link, frame.data) else {
+            continue;
+        };
+        replay.packet(frame.timestamp_ns, frame.original_len, &packet, |event| {
+            if event.protocol != 6 {
+                return;
+            }
+            match event.kind {
+                EventKind::Syn if servers.len() < MAX_CONVERSATIONS => {
+                    servers.insert(event.dst);
+                }
+                EventKind::Banner => {
+                    let to_server = servers.contains(&event.dst)
+                        || (!servers.contains(&event.src) && event.dst.port() < event.src.port());
+                    let key = if to_server {
+                        (event.src, event.dst)
+                    } else {
+                        (event.dst, event.src)
+                    };
+                    if !conversations.contains_key(&key) {
+                        if conversations.len() >= MAX_CONVERSATIONS {
+                            found.passed_over += 1;
+                            return;
+                        }
+                        order.push(key);
+                    }
+                    let conversation = conversations.entry(key).or_default();
+                    let side = if to_server {
+                        &mut conversation.client
+                    } else {
+                        &mut conversation.server
+                    };
+                    side.get_or_insert_with(|| (event.timestamp_ns, event.data.to_vec()));
+                }
+                _ => {}
+            }
+        });
+    }
+    for key in order {
+        let Some(conversation) = conversations.remove(&key) else {
+            continue;
+        };
+        let seen = found.servers.entry(key.1).or_default();
+        seen.conversations += 1;
+        if seen.identified.as_ref().is_some_and(|(i, _)| !i.soft) {
+            continue;
+        }
+        if let Some(identified) = identify(db, &conversation) {
+            let better = seen.identified.is_none() || !identified.0.soft;
+            if better {
+                seen.identified = Some(identified);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// One conversation's answer (see the module docs).
+fn identify(db: &Database, c: &Conversation) -> Option<(Identification, &'static str)> {
+    let (server_at, response) = c.server.as_ref()?;
+    match &c.client {
+        Some((client_at, request)) if client_at < server_at => {
+            let probe = db.probe_of_request(request).map_or("NULL", |p| p.name());
+            db.identify(probe, response).map(|i| (i, "answer"))
+        }
+        _ => db.identify_banner(response).map(|i| (i, "banner")),
+    }
+}
+
+/// The JSON line of one server.
+#[derive(Serialize)]
+struct Line<'a> {
+    server: SocketAddr,
+    proto: &'static str,
+    conversations: u64,
+    service: Option<&'a str>,
+    #[serde(flatten)]
+    identification: Option<Found<'a>>,
+}
+
+#[derive(Serialize)]
+struct Found<'a> {
+    #[serde(flatten)]
+    version: &'a edgewise_service_probes::template::Version,
+    soft: bool,
+    probe: &'a str,
+    line: usize,
+    from: &'static str,
+}
+
+/// Writes one JSON object per server, in address order:
+/// `{"server", "proto", "conversations", "service", "product", "version",
+/// "info", "hostname", "os", "device", "cpes", "soft", "probe", "line",
+/// "from"}` (`service` null and the rest left out when nothing matched;
+/// fields without a value left out).
+///
+/// # Errors
+/// [`CommandError::Capture`] when the capture stops being readable (the
+/// servers found before it are written), [`CommandError::Output`].
+pub fn write_services<R: Read + Send>(
+    input: R,
+    db: &Database,
+    out: &mut (impl Write + ?Sized),
+) -> Result<Services, CommandError> {
+    let (found, error) = match identify_capture(input, db) {
+        Ok(found) => (found, None),
+        Err((found, e)) => (found, Some(e)),
+    };
+    let mut lines = JsonLines::new(out);
+    for (server, seen) in &found.servers {
+        let identified = seen.identified.as_ref();
+        lines.write(&Line {
+            server: *server,
+            proto: "tcp",
+            conversations: seen.conversations,
+            service: identified.map(|(i, _)| i.service.as_str()),
+            identification: identified.map(|(i, from)| Found {
+                version: &i.version,
+                soft: i.soft,
+                probe: &i.probe,
+                line: i.line,
+                from,
+            }),
+        });
+    }
+    lines.finish().map_err(CommandError::Output)?;
+    match error {
+        Some(e) => Err(CommandError::Capture(e)),
+        None => Ok(found),
+    }
+}
