@@ -61,8 +61,8 @@ pub struct Services {
 /// Reads a capture and identifies its servers.
 ///
 /// # Errors
-/// The [`CaptureError`] that stopped the reading, with what was found
-/// before it.
+/// The [`CaptureError`] that stopped the reading, with what the frames
+/// before it showed (identified).
 pub fn identify_capture<R: Read + Send>(
     input: R,
     db: &Database,
@@ -76,10 +76,15 @@ pub fn identify_capture<R: Read + Send>(
     let mut servers: HashSet<SocketAddr> = HashSet::new();
     let mut conversations: HashMap<(SocketAddr, SocketAddr), Conversation> = HashMap::new();
     let mut order: Vec<(SocketAddr, SocketAddr)> = Vec::new();
+    let mut stopped = None;
     while let Some(frame) = reader.next_frame() {
         let frame = match frame {
             Ok(frame) => frame,
-            Err(e) => return Err((found, e)),
+            Err(e) => {
+                // What was read before the break is still identified.
+                stopped = Some(e);
+                break;
+            }
         };
         let Ok(packet) = decode(frame.link, frame.data) else {
             continue;
@@ -135,7 +140,10 @@ pub fn identify_capture<R: Read + Send>(
             }
         }
     }
-    Ok(found)
+    match stopped {
+        Some(e) => Err((found, e)),
+        None => Ok(found),
+    }
 }
 
 /// One conversation's answer (see the module docs).

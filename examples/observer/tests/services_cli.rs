@@ -109,6 +109,19 @@ fn a_missing_database_or_a_file_that_is_not_a_capture_is_refused() {
         "{err}"
     );
     assert!(out.contains(r#""product":"any","version":"2.0""#), "{out}");
+    // A capture cut short: the servers before the cut are still written,
+    // and the exit says the file is broken.
+    let whole = std::fs::read(capture).unwrap();
+    let cut = dir.join("cut.pcap");
+    std::fs::write(&cut, &whole[..whole.len() - 10]).unwrap();
+    let (out, err, ok) = edgewise(&[
+        "services",
+        "--service-probes",
+        probes.to_str().unwrap(),
+        cut.to_str().unwrap(),
+    ]);
+    assert!(!ok && err.contains("cut.pcap"), "{err}");
+    assert!(out.contains("10.42.1.11:2222"), "{out}");
     let text = dir.join("not-a-capture");
     std::fs::write(&text, "hello").unwrap();
     let (_, err, ok) = edgewise(&[
