@@ -73,6 +73,35 @@ fn percent(share: f64) -> String {
     format!("{:.1}%", share * 100.0)
 }
 
+/// The columns of the sources' table, the confidence last.
+const SOURCE_COLUMNS: [&str; 9] = [
+    "source",
+    "tier",
+    "destinations",
+    "pod namespaces",
+    "Services",
+    "external",
+    "horizon",
+    "last new",
+    "confidence",
+];
+
+/// One source's row of that table, unescaped.
+fn source_cells(g: &Group) -> [String; 9] {
+    let f = &g.fan_out;
+    [
+        g.source.to_string(),
+        g.tier.to_string(),
+        f.destinations.to_string(),
+        f.pod_namespaces.to_string(),
+        f.services.to_string(),
+        f.external.to_string(),
+        format!("{} days", g.horizon_days),
+        date(g.last_new_day),
+        g.confidence.level.to_owned(),
+    ]
+}
+
 /// The report as markdown.
 pub fn markdown(report: &Report) -> String {
     let mut out = String::new();
@@ -97,22 +126,15 @@ pub fn markdown(report: &Report) -> String {
             b.used_by
         );
     }
-    out.push_str("\n## Sources\n\n| source | tier | destinations | pod namespaces | Services | external | horizon | last new | confidence |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+    let _ = writeln!(
+        out,
+        "\n## Sources\n\n| {} |\n|{}",
+        SOURCE_COLUMNS.join(" | "),
+        " --- |".repeat(SOURCE_COLUMNS.len())
+    );
     for g in &report.groups {
-        let f = &g.fan_out;
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} | {} | {} days | {} | {} |",
-            cell(&g.source.to_string()),
-            g.tier,
-            f.destinations,
-            f.pod_namespaces,
-            f.services,
-            f.external,
-            g.horizon_days,
-            date(g.last_new_day),
-            g.confidence.level
-        );
+        let cells: Vec<String> = source_cells(g).iter().map(|c| cell(c)).collect();
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
     }
     for g in &report.groups {
         group_markdown(&mut out, g);
@@ -220,23 +242,22 @@ pub fn html(report: &Report) -> String {
     );
     out.push_str("<h2>New destinations per day</h2>\n");
     out.push_str(&chart(report));
-    out.push_str("<h2>Sources</h2>\n<table id=\"sources\"><tr><th>source</th><th>tier</th><th>destinations</th><th>pod namespaces</th><th>Services</th><th>external</th><th>horizon</th><th>last new</th><th>confidence</th></tr>\n");
+    out.push_str("<h2>Sources</h2>\n<table id=\"sources\"><tr>");
+    for column in SOURCE_COLUMNS {
+        let _ = write!(out, "<th>{column}</th>");
+    }
+    out.push_str("</tr>\n");
     for g in &report.groups {
-        let f = &g.fan_out;
+        out.push_str("<tr>");
+        let cells = source_cells(g);
+        let (confidence, rest) = cells.split_last().unwrap_or((&cells[0], &[]));
+        for c in rest {
+            let _ = write!(out, "<td>{}</td>", escape(c));
+        }
         let _ = writeln!(
             out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} days</td><td>{}</td><td class=\"{}\" title=\"{}\">{}</td></tr>",
-            escape(&g.source.to_string()),
-            escape(&g.tier.to_string()),
-            f.destinations,
-            f.pod_namespaces,
-            f.services,
-            f.external,
-            g.horizon_days,
-            date(g.last_new_day),
-            g.confidence.level,
-            escape(&g.confidence.reasons.join("; ")),
-            g.confidence.level
+            "<td class=\"{confidence}\" title=\"{}\">{confidence}</td></tr>",
+            escape(&g.confidence.reasons.join("; "))
         );
     }
     out.push_str("</table>\n<h2>Details</h2>\n<pre>");

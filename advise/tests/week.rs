@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use edgewise_advise::policies::{Policies, generate, yaml};
 use edgewise_advise::{
@@ -14,21 +15,27 @@ use edgewise_pipeline::Rules;
 use edgewise_pipeline::rules::{DnsInput, IdentityInput, K8sInput, RuleInput};
 use serde::Deserialize;
 
+/// The week's files, generated once for every test.
+fn files() -> &'static [(String, Vec<u8>)] {
+    static FILES: OnceLock<Vec<(String, Vec<u8>)>> = OnceLock::new();
+    FILES.get_or_init(week)
+}
+
 fn days(n: usize) -> Vec<Observation> {
-    week()
-        .into_iter()
+    files()
+        .iter()
         .filter(|(name, _)| name.starts_with("day-"))
         .take(n)
-        .flat_map(|(name, bytes)| from_graph(&name, &bytes).unwrap())
+        .flat_map(|(name, bytes)| from_graph(name, bytes).unwrap())
         .collect()
 }
 
 fn prefixes() -> Prefixes {
-    let (_, bytes) = week()
-        .into_iter()
+    let (_, bytes) = files()
+        .iter()
         .find(|(name, _)| name == "prefixes.json")
         .unwrap();
-    Prefixes::from_json("prefixes.json", &bytes).unwrap()
+    Prefixes::from_json("prefixes.json", bytes).unwrap()
 }
 
 fn report(n: usize, prefixes: &Prefixes) -> Report {
@@ -200,15 +207,6 @@ mod cilium {
 
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields, rename_all = "camelCase")]
-    pub(super) struct Policy {
-        pub(super) api_version: String,
-        pub(super) kind: String,
-        pub(super) metadata: super::Metadata,
-        pub(super) spec: Spec,
-    }
-
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields, rename_all = "camelCase")]
     pub(super) struct Spec {
         pub(super) endpoint_selector: super::Selector,
         pub(super) egress: Vec<Egress>,
@@ -280,15 +278,6 @@ mod calico {
     use serde::Deserialize;
 
     #[derive(Deserialize)]
-    #[serde(deny_unknown_fields, rename_all = "camelCase")]
-    pub(super) struct Policy {
-        pub(super) api_version: String,
-        pub(super) kind: String,
-        pub(super) metadata: super::Metadata,
-        pub(super) spec: Spec,
-    }
-
-    #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     pub(super) struct Spec {
         pub(super) selector: String,
@@ -332,6 +321,16 @@ mod calico {
         #[serde(default)]
         pub(super) nets: Vec<ipnet::IpNet>,
     }
+}
+
+/// A Kubernetes object of the generator: its header and `spec`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Document<Spec> {
+    api_version: String,
+    kind: String,
+    metadata: Metadata,
+    spec: Spec,
 }
 
 #[derive(Deserialize)]
@@ -388,7 +387,8 @@ fn the_generated_yaml_parses_into_its_types() {
     let api = &egress[2].to.as_ref().unwrap()[0];
     assert_eq!(api.ip_block.as_ref().unwrap().cidr, "198.51.100.10/32");
 
-    let cilium: Vec<cilium::Policy> = serde_saphyr::from_multiple(&yaml(&policies.cilium)).unwrap();
+    let cilium: Vec<Document<cilium::Spec>> =
+        serde_saphyr::from_multiple(&yaml(&policies.cilium)).unwrap();
     assert_eq!(cilium.len(), 32);
     for policy in &cilium {
         assert_eq!(
@@ -424,7 +424,8 @@ fn the_generated_yaml_parses_into_its_types() {
             );
         }
     }
-    let calico: Vec<calico::Policy> = serde_saphyr::from_multiple(&yaml(&policies.calico)).unwrap();
+    let calico: Vec<Document<calico::Spec>> =
+        serde_saphyr::from_multiple(&yaml(&policies.calico)).unwrap();
     assert_eq!(calico.len(), 32);
     for policy in &calico {
         assert_eq!(
