@@ -20,8 +20,15 @@
 /* A banned edge's drops are reported at most once per this. */
 #define DROP_REPORT_NS (1000ULL * 1000 * 1000)
 
-/* The most bytes of a flow's first payload a banner event carries. */
-#define BANNER_MAX 256
+/* The most bytes of one payload a banner event carries: a ClientHello
+ * with post-quantum key shares (about 2 KB) fits. A power of two (the
+ * copy's length is masked with BANNER_MAX - 1). */
+#define BANNER_MAX 2048
+
+/* When a flow's first payload starts a TLS handshake record that goes on
+ * past it, the next payloads are banner events too, until the record's
+ * bytes or this many bytes from the flow's first payload are seen. */
+#define BANNER_FOLLOW_MAX 8192
 
 #define DIRECTION_INGRESS 0
 #define DIRECTION_EGRESS 1
@@ -48,7 +55,8 @@ struct event_header {
 	__u16 data_len;
 	__u16 pad0;
 	__u32 wire_len;
-	__u32 pad1;
+	/* A TCP segment's sequence number (host order); 0 otherwise. */
+	__u32 seq;
 };
 
 _Static_assert(sizeof(struct event_header) == 64, "event_header is 64 bytes");
@@ -56,6 +64,13 @@ _Static_assert(sizeof(struct event_header) == 64, "event_header is 64 bytes");
 struct event {
 	struct event_header header;
 	__u8 data[EVENT_MAX_DATA];
+};
+
+/* A banner event: reserved at this size only for payloads a banner takes,
+ * so the ring's other events stay small. */
+struct banner_event {
+	struct event_header header;
+	__u8 data[BANNER_MAX];
 };
 
 /* A flow as the sampling map keys it: the 5-tuple as the packet has it
@@ -70,11 +85,15 @@ struct flow_key {
 	__u16 pad;
 };
 
-/* When the flow was last sampled, and whether its first payload was seen. */
+/* When the flow was last sampled, whether its first payload was seen, and
+ * how many bytes of a TLS handshake record begun there are still to follow
+ * as banner events. */
 struct flow_state {
 	__u64 sampled_ns;
 	__u8 banner_seen;
-	__u8 pad[7];
+	__u8 pad;
+	__u16 banner_follow;
+	__u32 pad2;
 };
 
 /* A source prefix the egress observer watches (LPM trie key: prefix length

@@ -2,7 +2,8 @@
 /* edgewise's tcx observers: they look at every packet, emit SYN and
  * SYN-ACK events (with the raw TCP header and options), DNS responses (UDP
  * source port 53, payload up to dns_max_payload bytes), the first payload
- * of each flow (a banner, up to BANNER_MAX bytes) and a sample of each flow
+ * of each flow (a banner, up to BANNER_MAX bytes, and the payloads after
+ * it while they continue a TLS handshake record it began) and a sample of each flow
  * at most once per flow_sample_ns (so that connections older than the
  * observer still show) into one ring buffer, and count what they emit and
  * what the full ring made them lose.
@@ -115,14 +116,19 @@ static __always_inline void count(__u32 which)
 
 /* A length the verifier can prove is in [1, max] on the register handed
  * to the helper (see EBPF-NOTES: clamp len - 1 behind an empty asm). */
-static __always_inline __u32 clamp_len(__u32 len, __u32 max)
+static __always_inline __u32 clamp_len_to(__u32 len, __u32 max, const __u32 mask)
 {
 	__u32 m = len - 1;
 	if (m > max - 1)
 		m = max - 1;
 	asm volatile("" : "+r"(m));
-	m &= EVENT_MAX_DATA - 1;
+	m &= mask;
 	return m + 1;
+}
+
+static __always_inline __u32 clamp_len(__u32 len, __u32 max)
+{
+	return clamp_len_to(len, max, EVENT_MAX_DATA - 1);
 }
 
 /* The packet as the observers read it, under tc/tcx or XDP: xdp is a
@@ -252,14 +258,42 @@ static __always_inline void submit_copy(struct event *event, const struct packet
 	count(COUNTER_EVENTS);
 }
 
+/* A banner event: the payload (payload_len bytes at payload, cut to
+ * BANNER_MAX) and the segment's sequence number. */
 static __always_inline void emit_banner(const struct packet *pkt, const struct flow *flow, __u8 direction,
-					 __u16 src_port, __u16 dst_port, __u32 payload, __u32 payload_len)
+					 __u16 src_port, __u16 dst_port, __u32 payload, __u32 payload_len, __u32 seq)
 {
-	struct event *event = reserve();
-	if (!event)
+	struct banner_event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
+	if (!event) {
+		count(COUNTER_LOST);
 		return;
-	fill_header(event, pkt, flow, EVENT_BANNER, direction, src_port, dst_port);
-	submit_copy(event, pkt, payload, payload_len, BANNER_MAX);
+	}
+	fill_header((struct event *)event, pkt, flow, EVENT_BANNER, direction, src_port, dst_port);
+	event->header.seq = seq;
+	__u32 n = clamp_len_to(payload_len, BANNER_MAX, BANNER_MAX - 1);
+	if (load_bytes(pkt, payload, event->data, n) < 0) {
+		bpf_ringbuf_discard(event, 0);
+		return;
+	}
+	event->header.data_len = n;
+	bpf_ringbuf_submit(event, 0);
+	count(COUNTER_EVENTS);
+}
+
+/* How many bytes after this first payload still belong to the TLS
+ * handshake record it begins (0 when it begins none, or holds all of it),
+ * at most BANNER_FOLLOW_MAX in all. */
+static __always_inline __u16 handshake_follow(const struct packet *pkt, __u32 payload, __u32 payload_len)
+{
+	__u8 record[5];
+	if (payload_len < sizeof(record) || load(pkt, payload, record, sizeof(record)) < 0)
+		return 0;
+	if (record[0] != 22 || record[1] != 3 || record[2] > 4)
+		return 0;
+	__u32 total = sizeof(record) + (((__u32)record[3] << 8) | record[4]);
+	if (total > BANNER_FOLLOW_MAX)
+		total = BANNER_FOLLOW_MAX;
+	return total > payload_len ? total - payload_len : 0;
 }
 
 /* Whether two flow keys are equal (five 8-byte words). */
@@ -271,9 +305,10 @@ static __always_inline int same_flow(const struct flow_key *a, const struct flow
 
 /* A non-SYN packet of a flow: a flow sample at most once per
  * flow_sample_ns, and a banner event for the flow's first payload
- * (payload_len bytes at payload; 0 for none). */
+ * (payload_len bytes at payload; 0 for none; seq the TCP sequence number)
+ * and for the payloads that continue a TLS handshake record it began. */
 static __always_inline void observe_flow(const struct packet *pkt, const struct flow *flow, __u8 direction,
-					 __u16 src_port, __u16 dst_port, __u32 payload, __u32 payload_len)
+					 __u16 src_port, __u16 dst_port, __u32 payload, __u32 payload_len, __u32 seq)
 {
 	struct flow_key key = {};
 	__builtin_memcpy(key.src, flow->src, 16);
@@ -311,8 +346,14 @@ static __always_inline void observe_flow(const struct packet *pkt, const struct 
 		}
 	}
 	if (payload_len != 0 && !state->banner_seen) {
-		state->banner_seen = 1;
-		emit_banner(pkt, flow, direction, src_port, dst_port, payload, payload_len);
+		if (state->banner_follow == 0) {
+			state->banner_follow = handshake_follow(pkt, payload, payload_len);
+		} else {
+			__u32 left = state->banner_follow;
+			state->banner_follow = payload_len >= left ? 0 : left - payload_len;
+		}
+		state->banner_seen = state->banner_follow == 0;
+		emit_banner(pkt, flow, direction, src_port, dst_port, payload, payload_len, seq);
 	}
 	if (slot) {
 		slot->key = key;
@@ -335,7 +376,7 @@ static __always_inline void observe_tcp(const struct packet *pkt, const struct f
 		if (payload_len > held)
 			payload_len = held;
 		observe_flow(pkt, flow, direction, bpf_ntohs(tcp.source), bpf_ntohs(tcp.dest), flow->l4 + header,
-			     payload_len);
+			     payload_len, bpf_ntohl(tcp.seq));
 		return;
 	}
 	if (tcp.rst || tcp.fin)
@@ -357,7 +398,7 @@ static __always_inline void observe_udp(const struct packet *pkt, const struct f
 	if (load(pkt, flow->l4, &udp, sizeof(udp)) < 0)
 		return;
 	if (udp.source != bpf_htons(53)) {
-		observe_flow(pkt, flow, direction, bpf_ntohs(udp.source), bpf_ntohs(udp.dest), 0, 0);
+		observe_flow(pkt, flow, direction, bpf_ntohs(udp.source), bpf_ntohs(udp.dest), 0, 0, 0);
 		return;
 	}
 	__u32 payload = bpf_ntohs(udp.len);

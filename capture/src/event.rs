@@ -5,9 +5,10 @@
 //! direction, family, protocol (u8 each), source and destination address
 //! (16 bytes each, network order, IPv4 in the first 4), source and
 //! destination port (u16, host order), data length (u16), padding (u16),
-//! length on the wire (u32), padding (u32); then `data_len` bytes of data
-//! (a TCP header with its options, a DNS payload, a banner, nothing for a
-//! flow sample, the count of a drop report).
+//! length on the wire (u32), a TCP segment's sequence number (u32, host
+//! order; 0 otherwise); then `data_len` bytes of data (a TCP header with
+//! its options, a DNS payload, a banner, nothing for a flow sample, the
+//! count of a drop report).
 //!
 //! A record shorter than its header says, of an unknown kind, direction or
 //! family, or with a data length beyond the record is an [`EventError`].
@@ -19,8 +20,18 @@ use thiserror::Error;
 /// The size of `struct event_header`.
 pub const HEADER_LEN: usize = 64;
 
-/// The most data bytes an event carries (`EVENT_MAX_DATA`).
+/// The most data bytes an event carries (`EVENT_MAX_DATA`), but for a
+/// banner.
 pub const MAX_DATA: u16 = 512;
+
+/// The most bytes of one payload a banner event carries (`BANNER_MAX`): a
+/// ClientHello with post-quantum key shares (about 2 KB) fits.
+pub const BANNER_MAX: u16 = 2048;
+
+/// How far past a flow's first payload banner events follow a TLS
+/// handshake record it began (`BANNER_FOLLOW_MAX`, counted from the first
+/// payload's first byte).
+pub const BANNER_FOLLOW_MAX: u16 = 8192;
 
 /// What the kernel saw.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -33,7 +44,10 @@ pub enum EventKind {
     /// configured size).
     DnsResponse,
     /// The first payload of a flow (each direction is a flow): a server's
-    /// banner or a client's first request, up to 256 bytes.
+    /// banner or a client's first request, up to [`BANNER_MAX`] bytes;
+    /// when it begins a TLS handshake record that goes on past it, the
+    /// payloads that continue the record are banners too (put them
+    /// together by [`Event::seq`]).
     Banner,
     /// A packet of a flow not sampled for the configured window: how
     /// connections older than the observer show (no data).
@@ -75,7 +89,10 @@ pub struct Event<'a> {
     pub protocol: u8,
     /// The packet's length as the kernel saw it.
     pub wire_len: u32,
-    /// The TCP header with options, or the DNS payload.
+    /// For a banner of a TCP flow, the segment's sequence number (where
+    /// `data` starts in the sender's byte stream); 0 otherwise.
+    pub seq: u32,
+    /// The TCP header with options, the DNS payload, or the banner.
     pub data: &'a [u8],
 }
 
@@ -188,6 +205,7 @@ pub fn decode(record: &[u8]) -> Result<Event<'_>, EventError> {
         dst,
         protocol: record[15],
         wire_len: u32_at(record, 56),
+        seq: u32_at(record, 60),
         data,
     })
 }

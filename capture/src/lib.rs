@@ -6,8 +6,9 @@
 //! ingress) emit, into one ring buffer (its size configurable):
 //! - SYN and SYN-ACK events, with the raw TCP header and options;
 //! - DNS responses (UDP from port 53, payload up to a configured size);
-//! - each flow's first payload (a banner, deduplicated per flow in an LRU
-//!   map);
+//! - each flow's first payload (a banner of up to 2 KB, deduplicated per
+//!   flow in an LRU map), and the payloads after it while they continue a
+//!   TLS handshake record it began;
 //! - flow samples, at most one per flow per configured window, so that
 //!   connections older than the observer still become edges.
 //!
@@ -34,18 +35,20 @@
 //!
 //! [`event`] decodes the ring's records without copying; [`replay`] turns a
 //! pcap or pcapng file into the same events by the same rules, for
-//! `edgewise replay` and for tests.
+//! `edgewise replay` and for tests; [`first_bytes`] puts a flow's first
+//! bytes back together when a TLS hello spans segments.
 //!
 //! The egress observer can be limited to source networks (the pod CIDRs)
 //! with [`CaptureConfig::egress_sources`].
 
 //!
 //! Without the `kernel` feature (on by default) the crate is the event
-//! vocabulary ([`event`]) and the replay source ([`replay`]) alone, with no
+//! vocabulary ([`event`], [`first_bytes`]) and the replay source ([`replay`]) alone, with no
 //! aya and no system calls: what a sans-IO consumer such as
 //! `edgewise-pipeline` needs.
 
 pub mod event;
+pub mod first_bytes;
 pub mod replay;
 
 #[cfg(feature = "kernel")]

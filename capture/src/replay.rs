@@ -13,7 +13,11 @@
 //! - any other TCP or UDP packet goes to its flow (the 5-tuple as written,
 //!   each direction its own): a [`EventKind::FlowSample`] when the flow was
 //!   not sampled within the window (on the capture's clock), then, for the
-//!   flow's first payload, a [`EventKind::Banner`] with up to 256 bytes.
+//!   flow's first payload, a [`EventKind::Banner`] with up to
+//!   [`BANNER_MAX`] bytes and the TCP sequence number; when that payload
+//!   begins a TLS handshake record that goes on past it, the next payloads
+//!   of the flow are banners too, until the record's bytes are seen (at
+//!   most [`BANNER_FOLLOW_MAX`] from the first payload's start).
 //!
 //! What differs, and why: the direction is [`Direction::Unknown`] (a file
 //! does not say), the interface index is 0, the time is the capture's, and
@@ -27,10 +31,8 @@ use std::time::Duration;
 
 use edgewise_packet::{Packet, Transport};
 
+pub use crate::event::{BANNER_FOLLOW_MAX, BANNER_MAX};
 use crate::event::{Direction, Event, EventKind, MAX_DATA};
-
-/// The most bytes of a first payload a banner carries (`BANNER_MAX`).
-pub const BANNER_MAX: usize = 256;
 
 /// Settings of a [`Replay`], as [`crate::CaptureConfig`] sets the kernel's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +69,8 @@ struct FlowState {
     sampled_ns: u64,
     seen_ns: u64,
     banner_seen: bool,
+    /// Bytes of a TLS handshake record still to follow as banners.
+    banner_follow: u16,
 }
 
 /// Turns decoded packets into events (see the module docs).
@@ -96,7 +100,7 @@ impl Replay {
         packet: &Packet<'a>,
         mut emit: impl FnMut(Event<'a>),
     ) {
-        let event = |kind, src_port, dst_port, data| Event {
+        let event = |kind, src_port, dst_port, seq, data| Event {
             kind,
             direction: Direction::Unknown,
             timestamp_ns,
@@ -105,6 +109,7 @@ impl Replay {
             dst: (packet.dst, dst_port).into(),
             protocol: packet.protocol,
             wire_len,
+            seq,
             data,
         };
         match packet.transport() {
@@ -130,13 +135,15 @@ impl Replay {
                     } else {
                         EventKind::Syn
                     };
-                    emit(event(kind, src_port, dst_port, &segment[..header]));
+                    emit(event(kind, src_port, dst_port, 0, &segment[..header]));
                     return;
                 }
                 if header < 20 || header > segment.len() {
                     return;
                 }
                 let payload = &segment[header..];
+                // As the kernel: the sequence number on banners only.
+                let seq = u32::from_be_bytes([segment[4], segment[5], segment[6], segment[7]]);
                 self.flow(
                     packet,
                     timestamp_ns,
@@ -144,7 +151,8 @@ impl Replay {
                     dst_port,
                     payload,
                     &mut |kind, data| {
-                        emit(event(kind, src_port, dst_port, data));
+                        let seq = if kind == EventKind::Banner { seq } else { 0 };
+                        emit(event(kind, src_port, dst_port, seq, data));
                     },
                 );
             }
@@ -163,6 +171,7 @@ impl Replay {
                             EventKind::DnsResponse,
                             src_port,
                             dst_port,
+                            0,
                             &payload[..payload.len().min(max)],
                         ));
                     }
@@ -175,7 +184,7 @@ impl Replay {
                     dst_port,
                     &[],
                     &mut |kind, data| {
-                        emit(event(kind, src_port, dst_port, data));
+                        emit(event(kind, src_port, dst_port, 0, data));
                     },
                 );
             }
@@ -208,6 +217,7 @@ impl Replay {
             sampled_ns: now.wrapping_sub(window).wrapping_sub(1),
             seen_ns: now,
             banner_seen: false,
+            banner_follow: 0,
         });
         state.seen_ns = now;
         if now.wrapping_sub(state.sampled_ns) > window {
@@ -215,8 +225,20 @@ impl Replay {
             emit(EventKind::FlowSample, &[]);
         }
         if !payload.is_empty() && !state.banner_seen {
-            state.banner_seen = true;
-            emit(EventKind::Banner, &payload[..payload.len().min(BANNER_MAX)]);
+            // As the kernel's observe_flow and handshake_follow.
+            let len = u16::try_from(payload.len()).unwrap_or(u16::MAX);
+            state.banner_follow = if state.banner_follow == 0 {
+                handshake_record_len(payload)
+                    .min(BANNER_FOLLOW_MAX)
+                    .saturating_sub(len)
+            } else {
+                state.banner_follow.saturating_sub(len)
+            };
+            state.banner_seen = state.banner_follow == 0;
+            emit(
+                EventKind::Banner,
+                &payload[..payload.len().min(usize::from(BANNER_MAX))],
+            );
         }
     }
 
@@ -225,5 +247,15 @@ impl Replay {
         let nth = (seen.len() / 16).max(1) - 1;
         let cutoff = *seen.select_nth_unstable(nth).1;
         self.flows.retain(|_, f| f.seen_ns > cutoff);
+    }
+}
+
+/// The length (header included) of the TLS handshake record `payload`
+/// begins, or 0 when it begins none: a type-22 record of version 3.0 to
+/// 3.4 (the kernel's `handshake_follow`).
+fn handshake_record_len(payload: &[u8]) -> u16 {
+    match *payload {
+        [22, 3, minor, hi, lo, ..] if minor <= 4 => u16::from_be_bytes([hi, lo]).saturating_add(5),
+        _ => 0,
     }
 }

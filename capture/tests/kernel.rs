@@ -348,7 +348,49 @@ fn connections_older_than_the_observer_show_as_flow_samples_and_first_payloads_a
 }
 
 /// What an event says apart from when and where it was seen.
-type Said = (EventKind, SocketAddr, SocketAddr, Vec<u8>);
+/// An event as the parity check compares it: kind, ends, sequence number
+/// and data.
+type Said = (EventKind, SocketAddr, SocketAddr, u32, Vec<u8>);
+
+/// Connects to port 8088, reads the banner, then sends a 3,005-byte TLS
+/// handshake record (a ClientHello's size with post-quantum key shares) in
+/// two writes 50 ms apart, so that it spans segments.
+const HELLO_CLIENT: &str = r"
+import socket, sys, time
+s = socket.create_connection((sys.argv[2], 8088), timeout=5, source_address=(sys.argv[1], 0))
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+s.recv(64)
+record = bytes([22, 3, 1, 0x0b, 0xb8]) + bytes(i % 251 for i in range(3000))
+s.sendall(record[:1000]); time.sleep(0.05); s.sendall(record[1000:]); time.sleep(0.2)
+print('sent', flush=True)
+s.close()
+";
+
+/// The length of `HELLO_CLIENT`'s record as its banner parts join.
+fn joined_hello(live: &[Said]) -> Option<usize> {
+    let mut parts: Vec<&Said> = live
+        .iter()
+        .filter(|e| e.0 == EventKind::Banner && e.2.port() == 8088 && e.4.len() >= 900)
+        .collect();
+    parts.sort_by_key(|e| e.3);
+    let mut first = edgewise_capture::first_bytes::FirstBytes::new(4);
+    parts.iter().find_map(|e| {
+        first
+            .add(&edgewise_capture::event::Event {
+                kind: e.0,
+                direction: Direction::Unknown,
+                timestamp_ns: 0,
+                ifindex: 0,
+                src: e.1,
+                dst: e.2,
+                protocol: 6,
+                wire_len: 0,
+                seq: e.3,
+                data: &e.4,
+            })
+            .map(|b| b.len())
+    })
+}
 
 /// The events a replay of the capture file at `path` gives.
 fn replay_file(path: &std::path::Path) -> Vec<Said> {
@@ -362,7 +404,7 @@ fn replay_file(path: &std::path::Path) -> Vec<Said> {
             continue;
         };
         replay.packet(frame.timestamp_ns, frame.original_len, &packet, |e| {
-            replayed.push((e.kind, e.src, e.dst, e.data.to_vec()));
+            replayed.push((e.kind, e.src, e.dst, e.seq, e.data.to_vec()));
         });
     }
     replayed
@@ -426,6 +468,8 @@ fn a_replay_of_tcpdumps_capture_gives_the_same_events_as_the_live_observers() {
         CHATTY_CLIENT,
         &["10.214.0.1", "10.214.0.2", "0.3"],
     );
+    let (_hello, sent) = start_python(&net.client_ns, HELLO_CLIENT, &["10.214.0.1", "10.214.0.2"]);
+    assert_eq!(sent.trim(), "sent");
     std::thread::sleep(Duration::from_millis(500));
     run(&[
         "ip",
@@ -447,7 +491,7 @@ fn a_replay_of_tcpdumps_capture_gives_the_same_events_as_the_live_observers() {
 
     let mut live: Vec<Said> = collect(&mut capture, usize::MAX)
         .into_iter()
-        .map(|e| (e.kind, e.src, e.dst, e.data))
+        .map(|e| (e.kind, e.src, e.dst, e.seq, e.data))
         .collect();
     let mut replayed = replay_file(&pcap);
     std::fs::remove_file(&pcap).unwrap();
@@ -458,6 +502,7 @@ fn a_replay_of_tcpdumps_capture_gives_the_same_events_as_the_live_observers() {
         live.iter().any(|e| e.0 == EventKind::DnsResponse),
         "{live:?}"
     );
+    assert_eq!(joined_hello(&live), Some(3005), "the hello's parts");
     let only_live: Vec<&Said> = live.iter().filter(|e| !replayed.contains(e)).collect();
     let only_replayed: Vec<&Said> = replayed.iter().filter(|e| !live.contains(e)).collect();
     assert_eq!(

@@ -30,7 +30,8 @@
 //! ```
 //!
 //! Modules: [`tcp`] (the checked header view), [`options`] (the option walk),
-//! [`fingerprint`] (values and strings), [`tracker`] (per-connection JA4TS).
+//! [`fingerprint`] (values and strings), [`tracker`] (per-connection JA4TS),
+//! [`tls`] (TLS hellos, JA4 and JA4S).
 
 #![forbid(unsafe_code)]
 
@@ -38,6 +39,7 @@ mod error;
 pub mod fingerprint;
 pub mod options;
 pub mod tcp;
+pub mod tls;
 pub mod tracker;
 
 pub use error::Ja4Error;
@@ -73,5 +75,35 @@ pub mod fuzzing {
         let _ = crate::Ja4t::from_syn(data);
         let _ = crate::Ja4ts::from_syn_ack(data);
         let _ = crate::OptionSummary::walk(data);
+    }
+
+    /// Feeds arbitrary bytes as a flow's first bytes through the record
+    /// layer, both hellos (also as bare bodies), JA4, JA4S and the raw
+    /// forms; must never panic.
+    pub fn tls_hello(data: &[u8]) {
+        use crate::tls::{self, ClientHello, Hello, Ja4, Ja4s, Order, ServerHello, Transport};
+        let mut out = String::new();
+        let mut scratch = [0u8; 4096];
+        let client = |hello: &ClientHello<'_>, out: &mut String| {
+            let _ = Ja4::of(hello, Transport::Tcp).map(|j| out.push_str(j.as_str()));
+            for order in [Order::Sorted, Order::Original] {
+                let _ = write!(out, "{}", Ja4::raw(hello, Transport::Quic, order));
+            }
+        };
+        let server = |hello: &ServerHello<'_>, out: &mut String| {
+            out.push_str(Ja4s::of(hello, Transport::Tcp).as_str());
+            let _ = write!(out, "{}", Ja4s::raw(hello, Transport::Dtls));
+        };
+        match tls::parse_first(data, &mut scratch) {
+            Ok(Hello::Client(hello)) => client(&hello, &mut out),
+            Ok(Hello::Server(hello)) => server(&hello, &mut out),
+            _ => {}
+        }
+        if let Ok(hello) = ClientHello::parse(data) {
+            client(&hello, &mut out);
+        }
+        if let Ok(hello) = ServerHello::parse(data) {
+            server(&hello, &mut out);
+        }
     }
 }

@@ -64,3 +64,32 @@ fn the_per_packet_path_does_not_allocate() {
         "allocations on the fingerprint path"
     );
 }
+
+/// A ClientHello split over two records (so the scratch buffer is used),
+/// read from the fuzz seed the repository keeps.
+const CLIENT_HELLO: &[u8] = include_bytes!("../../fuzz/corpus/tls_hello/seed-client-three-records");
+
+#[test]
+fn the_tls_hello_path_does_not_allocate() {
+    use edgewise_ja4::tls::{self, Hello, Ja4, Transport};
+    let mut scratch = vec![0u8; tls::MAX_HELLO];
+    let mut text = Stack {
+        buf: [0; 128],
+        len: 0,
+    };
+    let ((), measured) = measure(|| {
+        for _ in 0..100 {
+            text.len = 0;
+            let Ok(Hello::Client(hello)) = tls::parse_first(CLIENT_HELLO, &mut scratch) else {
+                panic!("a ClientHello");
+            };
+            let ja4 = Ja4::of(&hello, Transport::Tcp).unwrap();
+            write!(text, "{ja4}").unwrap();
+        }
+    });
+    assert_eq!(
+        &text.buf[..text.len],
+        b"t13d1516h2_8daaf6152771_e5627efa2ab1"
+    );
+    assert_eq!(measured.allocations, 0, "allocations on the TLS hello path");
+}

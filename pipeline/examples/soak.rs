@@ -58,6 +58,7 @@ action = "log"
                 dst: server,
                 protocol: 6,
                 wire_len: 1500,
+                seq: 0,
                 data: &[],
             };
             pipeline.handle_event(&event, now);

@@ -61,6 +61,7 @@
 //!     dst: dst.parse().unwrap(),
 //!     protocol: 6,
 //!     wire_len: 60,
+//!     seq: 0,
 //!     data,
 //! };
 //! let syn: &'static [u8] = Box::leak(Box::new(syn));

@@ -25,6 +25,7 @@ fn event<'a>(kind: EventKind, src: &str, dst: &str, protocol: u8, data: &'a [u8]
         dst: dst.parse().unwrap(),
         protocol,
         wire_len: 60,
+        seq: 0,
         data,
     }
 }

@@ -106,6 +106,7 @@ fn judge(pipeline: &mut Pipeline, client: &str, server: &str) -> EdgeRecord {
         dst: server.parse().unwrap(),
         protocol: 6,
         wire_len: 60,
+        seq: 0,
         data: &syn,
     };
     pipeline.handle_event(&event, 1_000);

@@ -23,6 +23,7 @@ pub struct Seen {
     pub direction: Direction,
     pub src: SocketAddr,
     pub dst: SocketAddr,
+    pub seq: u32,
     pub data: Vec<u8>,
 }
 
@@ -165,6 +166,7 @@ pub fn collect(capture: &mut impl Sensor, count: usize) -> Vec<Seen> {
                     direction: event.direction,
                     src: event.src,
                     dst: event.dst,
+                    seq: event.seq,
                     data: event.data.to_vec(),
                 });
             })

@@ -1,16 +1,25 @@
 //! `edgewise fingerprints FILE`: JA4T / JA4TS for every fingerprinted packet of
-//! a pcap or pcapng file.
+//! a pcap or pcapng file, and JA4 / JA4S for every TLS hello that begins a
+//! flow.
 //!
 //! Pipeline: [`CaptureReader`] -> [`decode`] (link, IP, tunnels) ->
 //! [`TcpHeader::new_checked`] -> [`Ja4Tracker::observe`] with the frame's
-//! capture time. Frames that are not TCP, or whose headers are malformed, are
-//! counted by reason in [`FingerprintStats`] and skipped.
+//! capture time. Beside it, the replay's banner events (the kernel's rules:
+//! each flow's first payload, and the segments that continue a TLS
+//! handshake record it began) -> [`FirstBytes`] -> [`fingerprint_first`]:
+//! a hello is recorded at the frame that completes it. Frames that are not
+//! TCP, or whose headers are malformed, and first bytes that begin a
+//! handshake record but hold no readable hello, are counted by reason in
+//! [`FingerprintStats`] and skipped.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 
+use edgewise_capture::first_bytes::FirstBytes;
+use edgewise_capture::replay::{Replay, ReplayConfig};
+use edgewise_ja4::tls::{self, HelloFingerprint, Ja4, Ja4s, fingerprint_first};
 use edgewise_ja4::{Ja4Tracker, Observation, TcpFlags, TcpHeader, TrackerConfig};
 use edgewise_packet::{CaptureError, CaptureReader, Transport, decode};
 use serde::Serialize;
@@ -49,6 +58,92 @@ impl FingerprintRecord {
     }
 }
 
+/// One TLS hello that began a flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HelloRecord {
+    /// 1-based number of the packet that completed it.
+    pub frame: u64,
+    /// That packet's capture time, nanoseconds since the Unix epoch.
+    pub timestamp_ns: u64,
+    /// Its sender.
+    pub src: SocketAddr,
+    /// Its receiver.
+    pub dst: SocketAddr,
+    /// What it says.
+    pub hello: TlsHello,
+}
+
+/// A hello's fingerprint and names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsHello {
+    /// A ClientHello.
+    Client {
+        /// Its JA4.
+        ja4: Ja4,
+        /// The server name it asked for (SNI), as text.
+        server_name: Option<String>,
+        /// The first protocol it offered by ALPN.
+        alpn: Option<String>,
+    },
+    /// A ServerHello.
+    Server {
+        /// Its JA4S.
+        ja4s: Ja4s,
+        /// The protocol it chose by ALPN.
+        alpn: Option<String>,
+    },
+}
+
+impl TlsHello {
+    /// From a fingerprinted hello; names that are not UTF-8 are written
+    /// with replacement characters.
+    pub fn of(hello: &HelloFingerprint<'_>) -> Self {
+        let text = |bytes: Option<&[u8]>| bytes.map(|b| String::from_utf8_lossy(b).into_owned());
+        match *hello {
+            HelloFingerprint::Client {
+                ja4,
+                server_name,
+                alpn,
+            } => TlsHello::Client {
+                ja4,
+                server_name: text(server_name),
+                alpn: text(alpn),
+            },
+            HelloFingerprint::Server { ja4s, alpn } => TlsHello::Server {
+                ja4s,
+                alpn: text(alpn),
+            },
+        }
+    }
+}
+
+impl HelloRecord {
+    /// `"ja4"` or `"ja4s"`.
+    pub fn kind(&self) -> &'static str {
+        match self.hello {
+            TlsHello::Client { .. } => "ja4",
+            TlsHello::Server { .. } => "ja4s",
+        }
+    }
+
+    /// The fingerprint.
+    pub fn fingerprint(&self) -> &str {
+        match &self.hello {
+            TlsHello::Client { ja4, .. } => ja4.as_str(),
+            TlsHello::Server { ja4s, .. } => ja4s.as_str(),
+        }
+    }
+}
+
+/// What [`fingerprint_capture`] hands out, in file order.
+#[derive(Debug, Clone, Copy)]
+pub enum Record<'a> {
+    /// A JA4T or JA4TS.
+    Tcp(&'a FingerprintRecord),
+    /// A JA4 or JA4S.
+    Tls(&'a HelloRecord),
+}
+
 /// Counters of one run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FingerprintStats {
@@ -56,10 +151,10 @@ pub struct FingerprintStats {
     pub frames: u64,
     /// TCP segments seen.
     pub tcp_segments: u64,
-    /// Fingerprints produced.
+    /// Fingerprints produced (TCP and TLS).
     pub fingerprints: u64,
-    /// Frames skipped, by layer (`decode`, `tcp`) and reason (`not_ip`,
-    /// `options_truncated`, ...).
+    /// Frames skipped, by layer (`decode`, `tcp`, `tls`) and reason
+    /// (`not_ip`, `options_truncated`, `incomplete`, ...).
     pub skipped: BTreeMap<(&'static str, &'static str), u64>,
 }
 
@@ -72,7 +167,7 @@ pub struct FingerprintStats {
 pub fn fingerprint_capture<'r, R: Read + Send + 'r>(
     input: R,
     config: TrackerConfig,
-    mut sink: impl FnMut(&FingerprintRecord),
+    mut sink: impl FnMut(Record<'_>),
 ) -> Result<FingerprintStats, (FingerprintStats, CaptureError)> {
     let mut stats = FingerprintStats::default();
     let mut reader = match CaptureReader::new(input) {
@@ -80,6 +175,9 @@ pub fn fingerprint_capture<'r, R: Read + Send + 'r>(
         Err(e) => return Err((stats, e)),
     };
     let mut tracker = Ja4Tracker::new(config);
+    let mut replay = Replay::new(ReplayConfig::default());
+    let mut first_bytes = FirstBytes::new(FIRST_BYTES_FLOWS);
+    let mut scratch = vec![0u8; tls::MAX_HELLO];
     while let Some(frame) = reader.next_frame() {
         let frame = match frame {
             Ok(frame) => frame,
@@ -102,6 +200,28 @@ pub fn fingerprint_capture<'r, R: Read + Send + 'r>(
             continue;
         };
         stats.tcp_segments += 1;
+        replay.packet(frame.timestamp_ns, frame.original_len, &packet, |event| {
+            let Some(bytes) = first_bytes.add(&event) else {
+                return;
+            };
+            if !tls::starts_handshake(&bytes) {
+                return;
+            }
+            match fingerprint_first(&bytes, &mut scratch, tls::Transport::Tcp) {
+                Ok(Some(hello)) => {
+                    stats.fingerprints += 1;
+                    sink(Record::Tls(&HelloRecord {
+                        frame: frame.number,
+                        timestamp_ns: frame.timestamp_ns,
+                        src: event.src,
+                        dst: event.dst,
+                        hello: TlsHello::of(&hello),
+                    }));
+                }
+                Ok(None) => {}
+                Err(e) => *stats.skipped.entry(("tls", e.reason())).or_default() += 1,
+            }
+        });
         let header = match TcpHeader::new_checked(segment) {
             Ok(header) => header,
             Err(e) => {
@@ -113,18 +233,21 @@ pub fn fingerprint_capture<'r, R: Read + Send + 'r>(
             tracker.observe(packet.src, packet.dst, &header, frame.timestamp_ns)
         {
             stats.fingerprints += 1;
-            sink(&FingerprintRecord {
+            sink(Record::Tcp(&FingerprintRecord {
                 frame: frame.number,
                 timestamp_ns: frame.timestamp_ns,
                 src: SocketAddr::new(packet.src, src_port),
                 dst: SocketAddr::new(packet.dst, dst_port),
                 flags: header.flags(),
                 observation,
-            });
+            }));
         }
     }
     Ok(stats)
 }
+
+/// The most flows whose TLS hello waits for its next segment at once.
+const FIRST_BYTES_FLOWS: usize = 4096;
 
 /// The JSON line printed for each record.
 #[derive(Serialize)]
@@ -134,6 +257,10 @@ struct Line<'a> {
     fingerprint: &'a str,
     src: SocketAddr,
     dst: SocketAddr,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sni: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alpn: Option<&'a str>,
 }
 
 /// Writes one JSON object per line for every record, as `edgewise
@@ -151,15 +278,38 @@ pub fn write_fingerprints<R: Read + Send>(
         if lines.failed() {
             return;
         }
-        text.clear();
-        // Formatting into a String cannot fail.
-        let _ = write!(text, "{}", record.observation);
-        let line = Line {
-            frame: record.frame,
-            kind: record.kind(),
-            fingerprint: &text,
-            src: record.src,
-            dst: record.dst,
+        let line = match record {
+            Record::Tcp(record) => {
+                text.clear();
+                // Formatting into a String cannot fail.
+                let _ = write!(text, "{}", record.observation);
+                Line {
+                    frame: record.frame,
+                    kind: record.kind(),
+                    fingerprint: &text,
+                    src: record.src,
+                    dst: record.dst,
+                    sni: None,
+                    alpn: None,
+                }
+            }
+            Record::Tls(record) => {
+                let (sni, alpn) = match &record.hello {
+                    TlsHello::Client {
+                        server_name, alpn, ..
+                    } => (server_name.as_deref(), alpn.as_deref()),
+                    TlsHello::Server { alpn, .. } => (None, alpn.as_deref()),
+                };
+                Line {
+                    frame: record.frame,
+                    kind: record.kind(),
+                    fingerprint: record.fingerprint(),
+                    src: record.src,
+                    dst: record.dst,
+                    sni,
+                    alpn,
+                }
+            }
         };
         lines.write(&line);
     });

@@ -15,7 +15,7 @@ use std::io::BufReader;
 use std::net::SocketAddr;
 
 use edgewise_ja4::{TcpFlags, TrackerConfig};
-use edgewise_observer::fingerprints::{FingerprintRecord, fingerprint_capture};
+use edgewise_observer::fingerprints::{FingerprintRecord, Record, fingerprint_capture};
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct Row {
@@ -58,7 +58,9 @@ fn run(path: &std::path::Path) -> Vec<FingerprintRecord> {
     let mut records = Vec::new();
     let file = File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     fingerprint_capture(BufReader::new(file), TrackerConfig::default(), |r| {
-        records.push(*r);
+        if let Record::Tcp(r) = r {
+            records.push(*r);
+        }
     })
     .unwrap_or_else(|(_, e)| panic!("{}: {e}", path.display()));
     records
