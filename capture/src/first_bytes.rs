@@ -82,6 +82,13 @@ impl FirstBytes {
         self.partial.len()
     }
 
+    /// Whether the flow of `event` waits for parts (so `event` is not its
+    /// first payload).
+    pub fn waits_for(&self, event: &Event<'_>) -> bool {
+        self.partial
+            .contains_key(&(event.src, event.dst, event.protocol))
+    }
+
     /// Takes a banner event (anything else is ignored); gives the flow's
     /// first bytes when this event makes them whole.
     pub fn add<'e>(&mut self, event: &Event<'e>) -> Option<Cow<'e, [u8]>> {

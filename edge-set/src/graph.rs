@@ -124,6 +124,8 @@ struct MergedNode {
     endpoint: Latest<EndpointInfo>,
     clients: BTreeSet<String>,
     servers: BTreeSet<String>,
+    tls_clients: BTreeSet<String>,
+    tls_servers: BTreeSet<String>,
     services: BTreeSet<ServiceSeen>,
     last_seen_ns: u64,
 }
@@ -133,6 +135,8 @@ impl MergedNode {
         self.endpoint.join(&other.endpoint);
         self.clients.extend(other.clients.iter().cloned());
         self.servers.extend(other.servers.iter().cloned());
+        self.tls_clients.extend(other.tls_clients.iter().cloned());
+        self.tls_servers.extend(other.tls_servers.iter().cloned());
         self.services.extend(other.services.iter().cloned());
         self.last_seen_ns = self.last_seen_ns.max(other.last_seen_ns);
     }
@@ -179,6 +183,10 @@ pub struct NodeView<'a> {
     pub client_fingerprints: &'a BTreeSet<String>,
     /// JA4TS fingerprints (as a server).
     pub server_fingerprints: &'a BTreeSet<String>,
+    /// JA4 fingerprints (as a TLS client).
+    pub tls_client_fingerprints: &'a BTreeSet<String>,
+    /// JA4S fingerprints (as a TLS server).
+    pub tls_server_fingerprints: &'a BTreeSet<String>,
     /// Services detected.
     pub services: &'a BTreeSet<ServiceSeen>,
     /// Last seen.
@@ -232,6 +240,8 @@ impl ServiceGraph {
                 endpoint: Latest::new(&id, node.endpoint.clone()),
                 clients: node.client_fingerprints.iter().cloned().collect(),
                 servers: node.server_fingerprints.iter().cloned().collect(),
+                tls_clients: node.tls_client_fingerprints.iter().cloned().collect(),
+                tls_servers: node.tls_server_fingerprints.iter().cloned().collect(),
                 services: node.services.iter().cloned().collect(),
                 last_seen_ns: node.last_seen_ns,
             };
@@ -276,6 +286,8 @@ impl ServiceGraph {
             endpoint: &node.endpoint.value,
             client_fingerprints: &node.clients,
             server_fingerprints: &node.servers,
+            tls_client_fingerprints: &node.tls_clients,
+            tls_server_fingerprints: &node.tls_servers,
             services: &node.services,
             last_seen_ns: node.last_seen_ns,
         })

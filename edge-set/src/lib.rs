@@ -77,7 +77,9 @@ pub use policy::{
 };
 pub use selector::LabelSelector;
 pub use service::detect_service;
-pub use slice::{EdgeVerdict, EndpointInfo, GraphSlice, ServiceSeen, SliceEdge, SliceNode, Window};
+pub use slice::{
+    EdgeVerdict, EndpointInfo, GraphSlice, ServiceSeen, ServiceSource, SliceEdge, SliceNode, Window,
+};
 
 /// Entry points for the fuzz targets in `fuzz/`; not a stable API.
 #[doc(hidden)]

@@ -87,13 +87,17 @@ impl core::fmt::Display for EdgeKey {
     }
 }
 
-/// A passive TCP fingerprint seen for an address.
+/// A passive fingerprint seen for an address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fingerprint<'a> {
     /// The address acted as a client: its SYN's JA4T.
     Client(&'a str),
     /// The address acted as a server: its SYN-ACK's JA4TS.
     Server(&'a str),
+    /// The address acted as a TLS client: its ClientHello's JA4.
+    TlsClient(&'a str),
+    /// The address acted as a TLS server: its ServerHello's JA4S.
+    TlsServer(&'a str),
 }
 
 /// What [`ObservedGraph::record`] did.
@@ -149,6 +153,8 @@ struct NodeState {
     changed: bool,
     clients: SmallVec<[Box<str>; 1]>,
     servers: SmallVec<[Box<str>; 1]>,
+    tls_clients: SmallVec<[Box<str>; 1]>,
+    tls_servers: SmallVec<[Box<str>; 1]>,
     services: SmallVec<[ServiceSeen; 1]>,
 }
 
@@ -251,6 +257,8 @@ impl ObservedGraph {
         let (list, text) = match fingerprint {
             Fingerprint::Client(text) => (&mut node.clients, text),
             Fingerprint::Server(text) => (&mut node.servers, text),
+            Fingerprint::TlsClient(text) => (&mut node.tls_clients, text),
+            Fingerprint::TlsServer(text) => (&mut node.tls_servers, text),
         };
         if list.iter().any(|known| &**known == text) {
             return;
@@ -264,9 +272,9 @@ impl ObservedGraph {
     }
 
     /// Notes that `ip` serves `name` (such as `ssh`, `http`, `tls`) on
-    /// `port`.
+    /// `port`, known by name only (see [`ObservedGraph::identified`]).
     pub fn service(&mut self, ip: IpAddr, port: u16, protocol: Protocol, name: &str, now_ns: u64) {
-        let limit = self.config.max_services_per_node;
+        // The common case, a name already held, allocates nothing.
         let node = self.node(ip, now_ns);
         if node
             .services
@@ -275,15 +283,32 @@ impl ObservedGraph {
         {
             return;
         }
+        self.identified(ip, ServiceSeen::named(port, protocol, name), now_ns);
+    }
+
+    /// Notes what `ip` serves on a port: one service per port and
+    /// protocol, the latest, except that one known by name only does not
+    /// replace one with a product.
+    pub fn identified(&mut self, ip: IpAddr, service: ServiceSeen, now_ns: u64) {
+        let limit = self.config.max_services_per_node;
+        let node = self.node(ip, now_ns);
+        let held = node
+            .services
+            .iter_mut()
+            .find(|s| s.port == service.port && s.protocol == service.protocol);
+        if let Some(held) = held {
+            let poorer = service.product.is_none() && held.product.is_some();
+            if *held != service && !poorer {
+                *held = service;
+                node.changed = true;
+            }
+            return;
+        }
         if node.services.len() >= limit {
             self.stats.dropped_details += 1;
             return;
         }
-        node.services.push(ServiceSeen {
-            port,
-            protocol,
-            name: name.to_owned(),
-        });
+        node.services.push(service);
         node.changed = true;
     }
 
@@ -438,6 +463,8 @@ impl ObservedGraph {
                 endpoint: endpoint(*key),
                 client_fingerprints: node.clients.iter().map(ToString::to_string).collect(),
                 server_fingerprints: node.servers.iter().map(ToString::to_string).collect(),
+                tls_client_fingerprints: node.tls_clients.iter().map(ToString::to_string).collect(),
+                tls_server_fingerprints: node.tls_servers.iter().map(ToString::to_string).collect(),
                 services: node.services.to_vec(),
                 last_seen_ns: node.last_seen,
             });

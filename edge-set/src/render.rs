@@ -12,13 +12,18 @@
 //!             "verdict": "declared", "policy": "analytics/influxdb-ingress"}],
 //!  "nodes": [{"ip": "10.42.1.159", "identity": {...},
 //!             "ja4t": [], "ja4ts": ["65160_2-4-8-1-3_1460_7"],
-//!             "services": [{"port": 8086, "proto": "tcp", "name": "http"}],
+//!             "ja4s": ["t130200_1301_234ea6891581"],
+//!             "services": [{"port": 8086, "proto": "tcp", "name": "http",
+//!                           "product": "InfluxDB", "version": "2.7.4"}],
 //!             "last_seen_ns": 9}]}
 //! ```
 //!
 //! `identity` is [`edgewise_ip_index::ClusterObject`]'s JSON form or
 //! `null`; `fqdn` is left out when unknown; `verdict` and `policy` are
-//! `null` when no policies were given or no policy decided.
+//! `null` when no policies were given or no policy decided. `ja4` (as a
+//! TLS client) and `ja4s` (as a TLS server) are left out when empty; a
+//! service's `product` and `version` when nmap's database gave none, and
+//! its `source` unless it is `active` (learnt by probing).
 //!
 //! `edgewise.aggregate/v1` ([`aggregate_json`]), per group:
 //!
@@ -66,6 +71,10 @@ struct NodeJson<'a> {
     endpoint: &'a EndpointInfo,
     ja4t: &'a BTreeSet<String>,
     ja4ts: &'a BTreeSet<String>,
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    ja4: &'a BTreeSet<String>,
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    ja4s: &'a BTreeSet<String>,
     services: &'a BTreeSet<ServiceSeen>,
     last_seen_ns: u64,
 }
@@ -97,6 +106,8 @@ pub fn graph_json(graph: &ServiceGraph) -> Value {
                 endpoint: node.endpoint,
                 ja4t: node.client_fingerprints,
                 ja4ts: node.server_fingerprints,
+                ja4: node.tls_client_fingerprints,
+                ja4s: node.tls_server_fingerprints,
                 services: node.services,
                 last_seen_ns: node.last_seen_ns,
             })
@@ -138,6 +149,10 @@ struct NodeIn {
     ja4t: Vec<String>,
     #[serde(default)]
     ja4ts: Vec<String>,
+    #[serde(default)]
+    ja4: Vec<String>,
+    #[serde(default)]
+    ja4s: Vec<String>,
     #[serde(default)]
     services: Vec<ServiceSeen>,
     last_seen_ns: u64,
@@ -183,6 +198,8 @@ pub fn read_graph_json(agent: &str, bytes: &[u8]) -> Result<GraphSlice, String> 
             endpoint: n.endpoint,
             client_fingerprints: n.ja4t,
             server_fingerprints: n.ja4ts,
+            tls_client_fingerprints: n.ja4,
+            tls_server_fingerprints: n.ja4s,
             services: n.services,
             last_seen_ns: n.last_seen_ns,
         })

@@ -76,6 +76,50 @@ pub struct ServiceSeen {
     pub protocol: Protocol,
     /// What it is (`ssh`, `http`, `tls`, ...).
     pub name: String,
+    /// The product, when nmap's database named it (`OpenSSH`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product: Option<String>,
+    /// Its version, when the database's match gave one (`9.6p1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// How it was learnt: from traffic seen (`passive`, the default) or
+    /// by probing the server (`active`).
+    #[serde(default, skip_serializing_if = "ServiceSource::is_passive")]
+    pub source: ServiceSource,
+}
+
+impl ServiceSeen {
+    /// A service known by name only, seen passively.
+    pub fn named(port: u16, protocol: Protocol, name: &str) -> Self {
+        ServiceSeen {
+            port,
+            protocol,
+            name: name.to_owned(),
+            product: None,
+            version: None,
+            source: ServiceSource::Passive,
+        }
+    }
+}
+
+/// How a service was learnt.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceSource {
+    /// From the traffic the observers saw.
+    #[default]
+    Passive,
+    /// From a probe sent to the server.
+    Active,
+}
+
+impl ServiceSource {
+    /// Whether it is [`ServiceSource::Passive`].
+    pub fn is_passive(&self) -> bool {
+        *self == ServiceSource::Passive
+    }
 }
 
 /// What was seen of one address: fingerprints and services.
@@ -87,6 +131,12 @@ pub struct SliceNode {
     pub client_fingerprints: Vec<String>,
     /// JA4TS fingerprints of its SYN-ACKs (as a server).
     pub server_fingerprints: Vec<String>,
+    /// JA4 fingerprints of its ClientHellos (as a TLS client).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tls_client_fingerprints: Vec<String>,
+    /// JA4S fingerprints of its ServerHellos (as a TLS server).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tls_server_fingerprints: Vec<String>,
     /// Services detected on it.
     pub services: Vec<ServiceSeen>,
     /// When it was last seen.
@@ -161,6 +211,14 @@ impl GraphSlice {
                     for (mine, theirs) in [
                         (&mut held.client_fingerprints, node.client_fingerprints),
                         (&mut held.server_fingerprints, node.server_fingerprints),
+                        (
+                            &mut held.tls_client_fingerprints,
+                            node.tls_client_fingerprints,
+                        ),
+                        (
+                            &mut held.tls_server_fingerprints,
+                            node.tls_server_fingerprints,
+                        ),
                     ] {
                         mine.extend(theirs);
                         mine.sort();
@@ -218,6 +276,8 @@ mod tests {
                 endpoint: end("10.0.0.2"),
                 client_fingerprints: Vec::new(),
                 server_fingerprints: vec![fingerprint.into()],
+                tls_client_fingerprints: Vec::new(),
+                tls_server_fingerprints: Vec::new(),
                 services: Vec::new(),
                 last_seen_ns: start_ns + 2,
             }],

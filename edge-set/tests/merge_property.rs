@@ -107,12 +107,17 @@ fn node() -> impl Strategy<Value = SliceNode> {
                 endpoint,
                 client_fingerprints: clients.iter().map(|c| format!("ja4t-{c}")).collect(),
                 server_fingerprints: servers.iter().map(|s| format!("ja4ts-{s}")).collect(),
+                tls_client_fingerprints: clients.iter().map(|c| format!("ja4-{c}")).collect(),
+                tls_server_fingerprints: servers.iter().map(|s| format!("ja4s-{s}")).collect(),
                 services: services
                     .into_iter()
                     .map(|(port, name)| ServiceSeen {
-                        port,
-                        protocol: Protocol::Tcp,
-                        name: ["ssh", "http"][usize::from(name)].to_owned(),
+                        product: (name == 0).then(|| "OpenSSH".to_owned()),
+                        ..ServiceSeen::named(
+                            port,
+                            Protocol::Tcp,
+                            ["ssh", "http"][usize::from(name)],
+                        )
                     })
                     .collect(),
                 last_seen_ns,

@@ -237,11 +237,7 @@ fn fingerprints_and_services_are_deduplicated_bounded_and_drained() {
     assert_eq!(slice.nodes[1].server_fingerprints.len(), 2);
     assert_eq!(
         slice.nodes[1].services,
-        [ServiceSeen {
-            port: 22,
-            protocol: Protocol::Tcp,
-            name: "ssh".into()
-        }]
+        [ServiceSeen::named(22, Protocol::Tcp, "ssh")]
     );
     // Unchanged since: not in the next slice.
     graph.fingerprint(client, Fingerprint::Client("64240_2-4-8-1-3_1460_7"), 11);

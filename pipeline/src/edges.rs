@@ -18,7 +18,10 @@ use edgewise_edge_set::EdgeKey;
 use edgewise_ip_index::{ClusterObject, Protocol};
 use smallvec::SmallVec;
 
+use edgewise_ja4::tls::Ja4s;
+
 use crate::FqdnSource;
+use crate::banners::{ServiceFact, TlsClientFact};
 use crate::records::ViaService;
 
 /// An edge's facts: what its records say and its rules see.
@@ -35,7 +38,9 @@ pub(crate) struct Facts {
     pub(crate) via_service: Option<Box<ViaService>>,
     pub(crate) ja4t: Option<Arc<str>>,
     pub(crate) ja4ts: Option<Arc<str>>,
-    pub(crate) service: Option<&'static str>,
+    pub(crate) service: Option<Arc<ServiceFact>>,
+    pub(crate) tls_client: Option<Arc<TlsClientFact>>,
+    pub(crate) ja4s: Option<Ja4s>,
 }
 
 /// A ban the pipeline holds on an edge.

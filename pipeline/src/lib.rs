@@ -19,8 +19,12 @@
 //! - [`dns`]: DNS responses into the fqdn store and, per client, into the
 //!   names that client resolved ([`FqdnSource`]).
 //! - [`identities`]: who has an address (ip-index or the identity client).
+//! - [`banners`]: a flow's first bytes: what the server is (prefixes, or
+//!   nmap's database with the `service-probes` feature), TLS hellos'
+//!   SNI, ALPN, JA4 and JA4S.
 //! - Per edge, its facts (identities, the client's own name, verdict and
-//!   deciding policy, JA4T, JA4TS, service), judged again when they
+//!   deciding policy, JA4T, JA4TS, JA4, JA4S, TLS server name, service,
+//!   product and version), judged again when they
 //!   change; see [`pipeline`](mod@pipeline) for when records and bans go out.
 //! - [`rules`]: CEL rules checked at load against the variable tree.
 //!
@@ -98,6 +102,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod banners;
 pub mod config;
 pub mod dns;
 mod edges;
@@ -114,6 +119,6 @@ pub use names::FqdnSource;
 pub use pipeline::{Output, Pipeline, kind_name};
 pub use records::{
     DnsRecord, DropRecord, EdgeRecord, Endpoint, Record, RuleRecord, SecretReadRecord, StatsRecord,
-    UnbanRecord,
+    TlsRecord, UnbanRecord,
 };
 pub use rules::{Action, Rules, RulesError};

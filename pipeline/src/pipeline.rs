@@ -10,8 +10,11 @@
 //!   client that asked, in its own names (a `dns` record); the edge client
 //!   -> DNS server counts a flow, and the client's edges to the addresses
 //!   it resolved are judged again.
-//! - Banner: the service it shows (never guessed from the port) onto the
-//!   server's address and port.
+//! - Banner: a flow's first bytes (a TLS hello across segments put back
+//!   together); the service they show (never guessed from the port; with
+//!   nmap's database, its product and version) onto the server's address
+//!   and port, a ClientHello's SNI, ALPN and JA4 onto the edge, a
+//!   ServerHello's JA4S onto the server's port (see [`crate::banners`]).
 //! - Flow sample: the edge, for connections whose handshake was not seen.
 //! - Drop: the kernel dropped packets of a banned edge (a blocked attempt,
 //!   see [`Pipeline::handle_blocked`]).
@@ -56,12 +59,13 @@ use std::time::Duration;
 use edgewise_capture::{Event, EventKind};
 use edgewise_edge_set::{
     EdgeKey, EdgeQuery, Endpoint as PolicyEndpoint, Fingerprint, GraphSlice, ObservedGraph,
-    PolicySet, Verdict, VerdictKind, detect_service,
+    PolicySet, Verdict, VerdictKind,
 };
 use edgewise_fqdn_store::FqdnStore;
 use edgewise_ip_index::{AuditBatch, ClusterObject, Protocol, SecretRead, ServiceBackends};
 use edgewise_ja4::{Ja4t, Ja4ts};
 
+use crate::banners::Banners;
 use crate::config::PipelineConfig;
 use crate::dns::{DnsLine, describe_with};
 use crate::edges::{Ban, EdgeState, EdgeTable, Facts};
@@ -70,7 +74,7 @@ use crate::memory::{Behaviour, Latest, Sightings};
 use crate::names::{ClientNames, FqdnSource};
 use crate::records::{
     DnsRecord, DropRecord, EdgeRecord, Endpoint, Record, RuleRecord, SecretReadRecord, StatsRecord,
-    UnbanRecord, ViaService,
+    TlsRecord, UnbanRecord, ViaService,
 };
 use crate::rules::{Action, NetInput, RuleInput, Rules};
 
@@ -147,7 +151,7 @@ pub struct Pipeline {
     servers: Latest<(IpAddr, u16, Protocol), ()>,
     ja4t: Latest<IpAddr, Arc<str>>,
     ja4ts: Latest<IpAddr, Arc<str>>,
-    services: Latest<(IpAddr, u16, Protocol), &'static str>,
+    banners: Banners,
     sightings: Sightings,
     behaviour: Behaviour,
     edges: EdgeTable,
@@ -200,7 +204,7 @@ impl Pipeline {
             servers: Latest::new(),
             ja4t: Latest::new(),
             ja4ts: Latest::new(),
-            services: Latest::new(),
+            banners: Banners::new(),
             behaviour: Behaviour::new(),
             edges: EdgeTable::default(),
             awaiting_kernel: BTreeMap::new(),
@@ -313,11 +317,24 @@ impl Pipeline {
             EventKind::DnsResponse => self.dns(event, protocol, now_ns),
             EventKind::Banner => {
                 let (client, server) = self.orient(event.src, event.dst, protocol);
-                if let Some(service) = detect_service(event.data) {
-                    self.graph
-                        .service(server.ip(), server.port(), protocol, service, now_ns);
-                    self.services
-                        .insert((server.ip(), server.port(), protocol), service);
+                let learnt = self.banners.handle(event, client, server, protocol);
+                if let Some(service) = &learnt.service {
+                    let seen = service.seen(server.port(), protocol);
+                    self.graph.identified(server.ip(), seen, now_ns);
+                }
+                if let Some(ja4) = learnt.ja4 {
+                    self.graph.fingerprint(
+                        client.ip(),
+                        Fingerprint::TlsClient(ja4.as_str()),
+                        now_ns,
+                    );
+                }
+                if let Some(ja4s) = learnt.ja4s {
+                    self.graph.fingerprint(
+                        server.ip(),
+                        Fingerprint::TlsServer(ja4s.as_str()),
+                        now_ns,
+                    );
                 }
                 self.touch(client, server, protocol, Touch::Payload, now_ns);
             }
@@ -505,10 +522,9 @@ impl Pipeline {
             via_service,
             ja4t: self.ja4t.get(&key.src).cloned(),
             ja4ts: self.ja4ts.get(&key.dst).cloned(),
-            service: self
-                .services
-                .get(&(key.dst, key.port, key.protocol))
-                .copied(),
+            service: self.banners.service(key.dst, key.port, key.protocol),
+            tls_client: self.banners.tls_client(key.src, key.dst, key.port),
+            ja4s: self.banners.tls_server(key.dst, key.port),
             src_identity,
             dst_identity,
         }
@@ -570,6 +586,14 @@ impl Pipeline {
         (verdict, policy, Some(Box::new(via)))
     }
 
+    /// Reads servers' first bytes against nmap's service database from now
+    /// on: edge records and the graph get the product and version it
+    /// names (see [`crate::banners`]).
+    #[cfg(feature = "service-probes")]
+    pub fn set_service_probes(&mut self, database: Arc<edgewise_service_probes::Database>) {
+        self.banners.with_service_probes(database);
+    }
+
     /// Takes the Services' fronts and backends (the objects changed);
     /// every held edge is judged again at once.
     pub fn replace_services(&mut self, services: ServiceBackends, now_ns: u64) {
@@ -602,7 +626,21 @@ impl Pipeline {
             policy: facts.policy.clone(),
             ja4t: facts.ja4t.as_deref().map(str::to_owned),
             ja4ts: facts.ja4ts.as_deref().map(str::to_owned),
-            service: facts.service.map(str::to_owned),
+            service: facts.service.as_ref().map(|s| s.name.to_string()),
+            service_product: facts
+                .service
+                .as_ref()
+                .and_then(|s| s.product.as_deref().map(str::to_owned)),
+            service_version: facts
+                .service
+                .as_ref()
+                .and_then(|s| s.version.as_deref().map(str::to_owned)),
+            ja4: facts.tls_client.as_ref().map(|t| t.ja4.to_string()),
+            ja4s: facts.ja4s.map(|j| j.to_string()),
+            tls: facts.tls_client.as_ref().map(|t| TlsRecord {
+                sni: t.sni.as_deref().map(str::to_owned),
+                alpn: t.alpn.as_deref().map(str::to_owned),
+            }),
             via_service: facts.via_service.as_deref().cloned(),
             src,
             dst,
@@ -1043,6 +1081,9 @@ impl Pipeline {
             packets_dropped: self.counts.packets_dropped.values().sum(),
             packets_dropped_by_rule: self.counts.packets_dropped.clone(),
             duplicate_events: self.counts.duplicates,
+            tls_errors: self.banners.tls_errors.clone(),
+            tls_hellos_given_up: self.banners.hellos_given_up(),
+            service_matches: self.banners.matched.clone(),
             ..StatsRecord::default()
         }
     }

@@ -13,7 +13,12 @@
 //!   resolved; the client's `port` is the one it used first). `verdict` is
 //!   `declared`, `violation` or `not_governed` (no policy selects either
 //!   side), `policy` the deciding NetworkPolicy or null; fingerprints and
-//!   `service` are null until known. An edge to a Service's ClusterIP or
+//!   `service` are null until known. When known, and left out otherwise:
+//!   `service_product` and `service_version` (nmap's database, when the
+//!   daemon was given it), `ja4` (the client's ClientHello to this server),
+//!   `ja4s` (the server's ServerHello on this port) and `tls` `{"sni",
+//!   "alpn"}` (what the ClientHello asked for: the server name and the
+//!   first ALPN protocol offered). An edge to a Service's ClusterIP or
 //!   NodePort is judged against each ready backend at its target port:
 //!   `via_service` `{"service", "backends", "agree", "denying"}` says how,
 //!   the verdict is the strictest (`violation`, then `declared`, then
@@ -117,6 +122,21 @@ pub struct EdgeRecord {
     pub ja4ts: Option<String>,
     /// What the first payload showed.
     pub service: Option<String>,
+    /// The server's product, when nmap's database named it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_product: Option<String>,
+    /// Its version, when the database's match gave one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_version: Option<String>,
+    /// The client's JA4 (its ClientHello to this server).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ja4: Option<String>,
+    /// The server's JA4S (its ServerHello on this port).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ja4s: Option<String>,
+    /// What the client's ClientHello asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsRecord>,
     /// For an edge to a Service's front (ClusterIP or NodePort): the
     /// Service and how its backends judge the edge.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -140,6 +160,15 @@ impl EdgeRecord {
             )
         }
     }
+}
+
+/// What a ClientHello asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TlsRecord {
+    /// The server name (SNI), as sent.
+    pub sni: Option<String>,
+    /// The first protocol offered by ALPN.
+    pub alpn: Option<String>,
 }
 
 /// An edge to a Service's front, judged as kube-proxy would deliver it:
@@ -307,6 +336,17 @@ pub struct StatsRecord {
     pub bans_lifted: BTreeMap<&'static str, u64>,
     /// Bans held now.
     pub bans_held: usize,
+    /// TLS hellos that could not be read, by reason (`incomplete`,
+    /// `truncated`, ...).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub tls_errors: BTreeMap<&'static str, u64>,
+    /// TLS hellos given up because their next segment never came.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub tls_hellos_given_up: u64,
+    /// Servers' first bytes read against nmap's database, by outcome
+    /// (`hard`, `soft`, `none`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub service_matches: BTreeMap<&'static str, u64>,
     /// Packets the kernel dropped for bans (live only).
     pub packets_dropped: u64,
     /// Those packets, by the rule that holds the ban (`adopted` for an
@@ -325,4 +365,12 @@ pub struct StatsRecord {
     /// `spooled_bytes`.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub export: BTreeMap<&'static str, u64>,
+}
+
+#[expect(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's skip_serializing_if passes a reference"
+)]
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

@@ -272,6 +272,25 @@ pub struct Identification {
     pub line: usize,
 }
 
+/// How the server's bytes were read by [`Database::identify_exchange`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Exchange {
+    /// The server spoke first: a banner (the NULL probe).
+    Banner,
+    /// The server answered the client's request.
+    Answer,
+}
+
+impl Exchange {
+    /// `banner` or `answer`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Exchange::Banner => "banner",
+            Exchange::Answer => "answer",
+        }
+    }
+}
+
 /// A loaded database.
 #[derive(Debug)]
 pub struct Database {
@@ -411,6 +430,28 @@ impl Database {
     /// A banner a server sent first (the NULL probe).
     pub fn identify_banner(&self, banner: &[u8]) -> Option<Identification> {
         self.identify("NULL", banner)
+    }
+
+    /// One exchange seen passively: the server's first bytes, and the
+    /// client's first request when the client spoke first. With a request,
+    /// the response is the answer to the probe whose shape the request has
+    /// ([`Database::probe_of_request`]), or read as a banner when no probe
+    /// has that shape; without one, it is a banner.
+    pub fn identify_exchange(
+        &self,
+        request: Option<&[u8]>,
+        response: &[u8],
+    ) -> Option<(Identification, Exchange)> {
+        match request {
+            Some(request) => {
+                let probe = self.probe_of_request(request).map_or("NULL", Probe::name);
+                self.identify(probe, response)
+                    .map(|i| (i, Exchange::Answer))
+            }
+            None => self
+                .identify_banner(response)
+                .map(|i| (i, Exchange::Banner)),
+        }
     }
 
     /// [`Database::identify`] trying every pattern in turn, without the

@@ -38,7 +38,7 @@ pub mod parse;
 pub mod prefix;
 pub mod template;
 
-pub use database::{Database, Identification, Probe, ProbeMatch, Protocol};
+pub use database::{Database, Exchange, Identification, Probe, ProbeMatch, Protocol};
 pub use parse::{LineError, ProbeDefinition};
 
 /// Why a database could not be loaded.

@@ -16,7 +16,8 @@
 //!   namespace, is not);
 //! - an edge from a namespace to an address no cluster object has is a
 //!   row of `external_edges`;
-//! - every fingerprint and service of a slice's nodes is a row of `nodes`.
+//! - every fingerprint (`ja4t`, `ja4ts`, `ja4`, `ja4s`), service and
+//!   product (with its version) of a slice's nodes is a row of `nodes`.
 
 use std::collections::BTreeMap;
 
@@ -376,6 +377,16 @@ impl Rows {
                         .iter()
                         .map(|f| ("ja4ts", f.as_str(), 0, "")),
                 )
+                .chain(
+                    node.tls_client_fingerprints
+                        .iter()
+                        .map(|f| ("ja4", f.as_str(), 0, "")),
+                )
+                .chain(
+                    node.tls_server_fingerprints
+                        .iter()
+                        .map(|f| ("ja4s", f.as_str(), 0, "")),
+                )
                 .chain(node.services.iter().map(|s| {
                     (
                         "service",
@@ -384,6 +395,24 @@ impl Rows {
                         s.protocol.as_str(),
                     )
                 }));
+            // A product is a fact of its own, with its version.
+            let products: Vec<(String, i64, &str)> = node
+                .services
+                .iter()
+                .filter_map(|s| {
+                    let product = s.product.as_deref()?;
+                    let text = match s.version.as_deref() {
+                        Some(version) => format!("{product} {version}"),
+                        None => product.to_owned(),
+                    };
+                    Some((text, i64::from(s.port), s.protocol.as_str()))
+                })
+                .collect();
+            let facts = facts.chain(
+                products
+                    .iter()
+                    .map(|(text, port, proto)| ("product", text.as_str(), *port, *proto)),
+            );
             for (fact, value, port, proto) in facts {
                 self.nodes.add(
                     &NODES,

@@ -172,7 +172,8 @@ pub const EXTERNAL_EDGES: Table = Table {
 };
 
 /// What was seen of each address per day: one row per fact (`ja4t`,
-/// `ja4ts` or `service`, with the service's port and protocol).
+/// `ja4ts`, `ja4`, `ja4s`, `service` or `product`, the last two with the
+/// service's port and protocol).
 pub const NODES: Table = Table {
     name: "nodes",
     columns: &[

@@ -174,7 +174,37 @@ fn namespace_rows(url: &StoreUrl) {
             &[Type::Text, Type::Text, Type::Int],
         )
         .unwrap();
-    assert_eq!(nodes.len(), 2, "{nodes:?}");
+    // JA4TS, JA4S, the service and its product with its version.
+    let facts: Vec<(&Value, &Value, &Value)> = nodes
+        .iter()
+        .map(|row| (&row[0], &row[1], &row[2]))
+        .collect();
+    assert_eq!(
+        facts,
+        [
+            (
+                &Value::Text("ja4s".into()),
+                &Value::Text("t130200_1301_234ea6891581".into()),
+                &Value::Int(0)
+            ),
+            (
+                &Value::Text("ja4ts".into()),
+                &Value::Text("64240_2-4-8-1-3_1460_7".into()),
+                &Value::Int(0)
+            ),
+            (
+                &Value::Text("product".into()),
+                &Value::Text("PostgreSQL DB 9.6.0 or later".into()),
+                &Value::Int(5432)
+            ),
+            (
+                &Value::Text("service".into()),
+                &Value::Text("postgresql".into()),
+                &Value::Int(5432)
+            ),
+        ],
+        "{nodes:?}"
+    );
 }
 
 #[test]

@@ -711,15 +711,8 @@ fn run_services(file: &PathBuf, service_probes: &std::path::Path) -> ExitCode {
 fn load_service_probes(
     path: &std::path::Path,
 ) -> Result<edgewise_service_probes::Database, ExitCode> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        eprintln!(
-            "edgewise: {}: {e} (the service database is nmap's: apt-get install nmap, or give --service-probes PATH)",
-            path.display()
-        );
-        ExitCode::FAILURE
-    })?;
-    let db = edgewise_service_probes::Database::parse(&bytes).map_err(|e| {
-        eprintln!("edgewise: {}: {e}", path.display());
+    let db = edgewise_observer::services::load_database(path).map_err(|e| {
+        eprintln!("edgewise: {e}");
         ExitCode::FAILURE
     })?;
     for error in db.line_errors() {

@@ -4,7 +4,8 @@
 //!
 //! Pipeline: [`CaptureReader`] -> [`decode`] -> capture's [`Replay`] (the
 //! kernel's rules: each direction's first payload is a banner event) ->
-//! per conversation (client, server), the first payload of each side ->
+//! [`FirstBytes`] (a TLS hello across segments put back together) ->
+//! per conversation (client, server), the first bytes of each side ->
 //! [`Database`]. The server of a conversation is the receiver of its SYN,
 //! or, for a conversation whose SYN is not in the file, the side with the
 //! lower port. When the server spoke first, its payload is a banner (the
@@ -19,6 +20,7 @@ use std::io::{Read, Write};
 use std::net::SocketAddr;
 
 use edgewise_capture::event::EventKind;
+use edgewise_capture::first_bytes::FirstBytes;
 use edgewise_capture::replay::{Replay, ReplayConfig};
 use edgewise_packet::{CaptureError, CaptureReader, decode};
 use edgewise_service_probes::{Database, Identification};
@@ -28,6 +30,47 @@ use crate::{CommandError, JsonLines};
 
 /// Where Debian's `nmap` package puts the database.
 pub const DEBIAN_SERVICE_PROBES: &str = "/usr/share/nmap/nmap-service-probes";
+
+/// Why nmap's service database could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceProbesError {
+    /// The file could not be read.
+    #[error(
+        "{}: {source} (the service database is nmap's: apt-get install nmap, or give its path)",
+        path.display()
+    )]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not a service database.
+    #[error("{}: {source}", path.display())]
+    Parse {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: edgewise_service_probes::ProbesError,
+    },
+}
+
+/// Reads nmap's service database from `path`; its skipped lines are in
+/// [`Database::line_errors`].
+///
+/// # Errors
+/// [`ServiceProbesError`] naming the file.
+pub fn load_database(path: &std::path::Path) -> Result<Database, ServiceProbesError> {
+    let bytes = std::fs::read(path).map_err(|source| ServiceProbesError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    Database::parse(&bytes).map_err(|source| ServiceProbesError::Parse {
+        path: path.to_owned(),
+        source,
+    })
+}
 
 /// The most conversations held (the oldest are passed over beyond it).
 pub const MAX_CONVERSATIONS: usize = 65_536;
@@ -73,6 +116,7 @@ pub fn identify_capture<R: Read + Send>(
         Err(e) => return Err((found, e)),
     };
     let mut replay = Replay::new(ReplayConfig::default());
+    let mut first_bytes = FirstBytes::new(MAX_CONVERSATIONS);
     let mut servers: HashSet<SocketAddr> = HashSet::new();
     let mut conversations: HashMap<(SocketAddr, SocketAddr), Conversation> = HashMap::new();
     let mut order: Vec<(SocketAddr, SocketAddr)> = Vec::new();
@@ -98,6 +142,10 @@ pub fn identify_capture<R: Read + Send>(
                     servers.insert(event.dst);
                 }
                 EventKind::Banner => {
+                    // A TLS hello across segments counts once it is whole.
+                    let Some(bytes) = first_bytes.add(&event) else {
+                        return;
+                    };
                     let to_server = servers.contains(&event.dst)
                         || (!servers.contains(&event.src) && event.dst.port() < event.src.port());
                     let key = if to_server {
@@ -118,7 +166,7 @@ pub fn identify_capture<R: Read + Send>(
                     } else {
                         &mut conversation.server
                     };
-                    side.get_or_insert_with(|| (event.timestamp_ns, event.data.to_vec()));
+                    side.get_or_insert_with(|| (event.timestamp_ns, bytes.into_owned()));
                 }
                 _ => {}
             }
@@ -149,13 +197,13 @@ pub fn identify_capture<R: Read + Send>(
 /// One conversation's answer (see the module docs).
 fn identify(db: &Database, c: &Conversation) -> Option<(Identification, &'static str)> {
     let (server_at, response) = c.server.as_ref()?;
-    match &c.client {
-        Some((client_at, request)) if client_at < server_at => {
-            let probe = db.probe_of_request(request).map_or("NULL", |p| p.name());
-            db.identify(probe, response).map(|i| (i, "answer"))
-        }
-        _ => db.identify_banner(response).map(|i| (i, "banner")),
-    }
+    let request = c
+        .client
+        .as_ref()
+        .filter(|(client_at, _)| client_at < server_at)
+        .map(|(_, request)| request.as_slice());
+    db.identify_exchange(request, response)
+        .map(|(i, exchange)| (i, exchange.as_str()))
 }
 
 /// The JSON line of one server.

@@ -375,3 +375,75 @@ fn a_rule_failing_at_run_time_is_counted_and_shown_by_name() {
     );
     assert!(stderr.contains("rule errs team "), "{stderr}");
 }
+
+/// Debian's copy of nmap's service database, or a skip with the reason.
+fn service_probes() -> Option<&'static str> {
+    let path = edgewise_observer::services::DEBIAN_SERVICE_PROBES;
+    if std::path::Path::new(path).is_file() {
+        return Some(path);
+    }
+    common::skip(&format!("{path} is absent (apt-get install nmap)"));
+    None
+}
+
+#[test]
+fn nmaps_database_puts_product_and_version_in_records_rules_and_the_graph() {
+    let Some(probes) = service_probes() else {
+        return;
+    };
+    let dir = scratch("probes");
+    let rules = dir.join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nname = \"openssh\"\nwhen = 'service_product == \"OpenSSH\" && service_version == \"9.6\"'\naction = \"log\"\n",
+    )
+    .unwrap();
+    let (stdout, stderr, ok) = edgewise(&[
+        "replay",
+        "--service-probes",
+        probes,
+        "--rules",
+        rules.to_str().unwrap(),
+        "--graph-out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    let ssh: Vec<serde_json::Value> = records(&stdout, "edge")
+        .filter(|e| e["dst"]["port"] == 2222)
+        .collect();
+    assert!(!ssh.is_empty(), "{stdout}");
+    for edge in &ssh {
+        assert_eq!(edge["service"], "ssh", "{edge}");
+        assert_eq!(edge["service_product"], "OpenSSH", "{edge}");
+        assert_eq!(edge["service_version"], "9.6", "{edge}");
+    }
+    let fired: Vec<serde_json::Value> = records(&stdout, "rule")
+        .filter(|r| r["rule"] == "openssh" && r["matched"] == true)
+        .collect();
+    assert_eq!(fired.len(), 1, "{stdout}");
+    let graph: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("graph.json")).unwrap()).unwrap();
+    let services: Vec<&serde_json::Value> = graph["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|n| n["services"].as_array().unwrap())
+        .filter(|s| s["port"] == 2222)
+        .collect();
+    assert_eq!(services.len(), 1, "{graph}");
+    assert_eq!(services[0]["product"], "OpenSSH");
+    assert_eq!(services[0]["version"], "9.6");
+    let stats = records(&stdout, "stats").last().unwrap();
+    assert!(
+        stats["service_matches"]["hard"].as_u64() >= Some(1),
+        "{stats}"
+    );
+
+    // A database that is not one stops it with the file named.
+    let bad = dir.join("bad-probes");
+    std::fs::write(&bad, "nothing here\n").unwrap();
+    let (_, stderr, ok) = edgewise(&["replay", "--service-probes", bad.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(stderr.contains("bad-probes"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

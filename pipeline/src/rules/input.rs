@@ -23,7 +23,12 @@ pub const VARIABLES: &[&str] = &[
     "edge",
     "ja4t",
     "ja4ts",
+    "ja4",
+    "ja4s",
+    "tls",
     "service",
+    "service_product",
+    "service_version",
     "flow",
     "net",
 ];
@@ -54,8 +59,18 @@ pub struct RuleInput {
     pub ja4t: String,
     /// The server's JA4TS.
     pub ja4ts: String,
+    /// The client's JA4 (its ClientHello to this server).
+    pub ja4: String,
+    /// The server's JA4S.
+    pub ja4s: String,
+    /// `tls.*`: what the ClientHello asked for.
+    pub tls: TlsInput,
     /// The service the first payload showed.
     pub service: String,
+    /// The server's product (nmap's database).
+    pub service_product: String,
+    /// Its version.
+    pub service_version: String,
     /// `flow.*`: the client address's behaviour over the last minute.
     pub flow: FlowInput,
     /// `net.*`: where the addresses are.
@@ -93,6 +108,15 @@ pub struct DnsInput {
     /// The name this edge's client resolved the server from (empty when
     /// only other clients did).
     pub fqdn: String,
+}
+
+/// `tls`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TlsInput {
+    /// The server name the client asked for (SNI).
+    pub sni: String,
+    /// The first protocol it offered by ALPN.
+    pub alpn: String,
 }
 
 /// `edge`.
@@ -145,7 +169,23 @@ impl RuleInput {
             proto: record.proto.as_str().to_owned(),
             ja4t: record.ja4t.clone().unwrap_or_default(),
             ja4ts: record.ja4ts.clone().unwrap_or_default(),
+            ja4: record.ja4.clone().unwrap_or_default(),
+            ja4s: record.ja4s.clone().unwrap_or_default(),
+            tls: TlsInput {
+                sni: record
+                    .tls
+                    .as_ref()
+                    .and_then(|t| t.sni.clone())
+                    .unwrap_or_default(),
+                alpn: record
+                    .tls
+                    .as_ref()
+                    .and_then(|t| t.alpn.clone())
+                    .unwrap_or_default(),
+            },
             service: record.service.clone().unwrap_or_default(),
+            service_product: record.service_product.clone().unwrap_or_default(),
+            service_version: record.service_version.clone().unwrap_or_default(),
             flow,
             net,
             ..RuleInput::default()
@@ -219,8 +259,17 @@ pub(super) fn scope_of<'p>(
     context.add_variable("edge", &input.edge).ok()?;
     context.add_variable("ja4t", input.ja4t.as_str()).ok()?;
     context.add_variable("ja4ts", input.ja4ts.as_str()).ok()?;
+    context.add_variable("ja4", input.ja4.as_str()).ok()?;
+    context.add_variable("ja4s", input.ja4s.as_str()).ok()?;
+    context.add_variable("tls", &input.tls).ok()?;
     context
         .add_variable("service", input.service.as_str())
+        .ok()?;
+    context
+        .add_variable("service_product", input.service_product.as_str())
+        .ok()?;
+    context
+        .add_variable("service_version", input.service_version.as_str())
         .ok()?;
     context.add_variable("flow", input.flow).ok()?;
     context.add_variable("net", input.net).ok()?;
@@ -236,7 +285,9 @@ pub(super) fn root(name: &str) -> Option<Ty> {
     Some(match name {
         "identity" => Ty::Object("identity", identity, &["k8s"]),
         "src_label" | "dst_label" => labels(),
-        "src_ip" | "dst_ip" | "proto" | "ja4t" | "ja4ts" | "service" => Ty::String,
+        "src_ip" | "dst_ip" | "proto" | "ja4t" | "ja4ts" | "ja4" | "ja4s" | "service"
+        | "service_product" | "service_version" => Ty::String,
+        "tls" => Ty::Object("tls", tls, &["sni", "alpn"]),
         "dst_port" => Ty::Int,
         "dns" => Ty::Object("dns", dns, &["fqdn"]),
         "edge" => Ty::Object("edge", edge, &["declared", "policy_violation", "verdict"]),
@@ -279,6 +330,10 @@ fn k8s(name: &str) -> Option<Ty> {
         _ if K8S_MEMBERS.contains(&name) => Some(Ty::String),
         _ => None,
     }
+}
+
+fn tls(name: &str) -> Option<Ty> {
+    matches!(name, "sni" | "alpn").then_some(Ty::String)
 }
 
 fn dns(name: &str) -> Option<Ty> {

@@ -45,7 +45,10 @@
 //! | `edge.policy_violation` | bool | a NetworkPolicy denies it |
 //! | `edge.verdict` | string | `declared`, `violation`, `not_governed` |
 //! | `ja4t`, `ja4ts` | string | the client's JA4T, the server's JA4TS |
-//! | `service` | string | what the first payload showed (`http`, `ssh`, `tls`, ...) |
+//! | `ja4`, `ja4s` | string | the client's JA4 (its ClientHello to this server), the server's JA4S |
+//! | `tls.sni`, `tls.alpn` | string | what the client's ClientHello asked for: the server name (SNI, no DNS needed), the first ALPN protocol offered |
+//! | `service` | string | what the first payload showed (`http`, `ssh`, `tls`, ...; with nmap's database, its service name) |
+//! | `service_product`, `service_version` | string | the server's product and version, when nmap's database named them (`OpenSSH`, `9.6p1`) |
 //! | `flow.unique_dst_ports` | int | distinct server ports the client address used over the last minute |
 //! | `flow.flows_per_min` | int | new flows the client address started over the last minute |
 //! | `flow.dst_port_entropy` | double | Shannon entropy (bits) of those flows' server ports |
@@ -72,7 +75,8 @@ mod input;
 
 pub use check::CheckError;
 pub use input::{
-    DnsInput, EdgeInput, FlowInput, IdentityInput, K8sInput, NetInput, RuleInput, VARIABLES,
+    DnsInput, EdgeInput, FlowInput, IdentityInput, K8sInput, NetInput, RuleInput, TlsInput,
+    VARIABLES,
 };
 
 /// What a rule does when it matches.

@@ -104,10 +104,12 @@ pub fn slice(agent: &str, n: u64) -> GraphSlice {
             endpoint: db,
             client_fingerprints: Vec::new(),
             server_fingerprints: vec!["64240_2-4-8-1-3_1460_7".to_owned()],
+            tls_client_fingerprints: Vec::new(),
+            tls_server_fingerprints: vec!["t130200_1301_234ea6891581".to_owned()],
             services: vec![ServiceSeen {
-                port: 5432,
-                protocol: Protocol::Tcp,
-                name: "postgresql".to_owned(),
+                product: Some("PostgreSQL DB".to_owned()),
+                version: Some("9.6.0 or later".to_owned()),
+                ..ServiceSeen::named(5432, Protocol::Tcp, "postgresql")
             }],
             last_seen_ns: DAY0_NS + at * 1_000_000_000,
         }],

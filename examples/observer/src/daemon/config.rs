@@ -27,6 +27,7 @@
 //! policies = ["netpol.json"]
 //! allow_lists = ["egress.allow"]  # hand-written allow-lists (see the README)
 //! rules = "rules.toml"
+//! service_probes = "/usr/share/nmap/nmap-service-probes"  # products and versions (nmap's database)
 //!
 //! # Outputs
 //! output = "-"                    # JSON lines: "-" is standard output
@@ -159,6 +160,11 @@ pub struct Settings {
     /// Rules (TOML; see the README).
     #[arg(long)]
     pub rules: Option<PathBuf>,
+    /// nmap's service database (Debian's `nmap` puts it at
+    /// /usr/share/nmap/nmap-service-probes): servers' products and
+    /// versions in edge records, the graph and rules.
+    #[arg(long = "service-probes")]
+    pub service_probes: Option<PathBuf>,
     /// Where JSON lines go (`-`: standard output, the default).
     #[arg(long)]
     pub output: Option<PathBuf>,
@@ -368,6 +374,7 @@ impl Settings {
                 identity_stream_key,
                 identity_stream_token_file,
                 rules,
+                service_probes,
                 output,
                 graph_out,
                 granularity,

@@ -63,6 +63,9 @@ struct Metrics {
     registry: Registry,
     events: Family<Labels, Counter>,
     parse_errors: Family<Labels, Counter>,
+    tls_errors: Family<Labels, Counter>,
+    tls_hellos_given_up: Counter,
+    service_matches: Family<Labels, Counter>,
     edges_by_verdict: Family<Labels, Counter>,
     rule_matches: Family<Labels, Counter>,
     lost_events: Counter,
@@ -92,6 +95,9 @@ impl Default for Metrics {
         let metrics = Self {
             events: Family::default(),
             parse_errors: Family::default(),
+            tls_errors: Family::default(),
+            tls_hellos_given_up: Counter::default(),
+            service_matches: Family::default(),
             edges_by_verdict: Family::default(),
             rule_matches: Family::default(),
             lost_events: Counter::default(),
@@ -115,16 +121,7 @@ impl Default for Metrics {
             export_spooled_bytes: Gauge::default(),
             registry: Registry::default(),
         };
-        registry.register(
-            "events",
-            "Capture events handled, by kind",
-            metrics.events.clone(),
-        );
-        registry.register(
-            "parse_errors",
-            "Records, packets or messages that could not be used, by reason",
-            metrics.parse_errors.clone(),
-        );
+        metrics.register_inputs(&mut registry);
         registry.register(
             "edges_seen",
             "Edges seen, by NetworkPolicy verdict",
@@ -208,6 +205,40 @@ fn set_family<K: AsRef<str>>(
 
 impl Metrics {
     /// The sensors' and the audit webhook's metrics.
+    /// What came in, and what of it could not be used.
+    fn register_inputs(&self, registry: &mut Registry) {
+        registry.register(
+            "events",
+            "Capture events handled, by kind",
+            self.events.clone(),
+        );
+        registry.register(
+            "parse_errors",
+            "Records, packets or messages that could not be used, by reason",
+            self.parse_errors.clone(),
+        );
+        self.register_first_bytes(registry);
+    }
+
+    /// What servers' and clients' first bytes gave.
+    fn register_first_bytes(&self, registry: &mut Registry) {
+        registry.register(
+            "tls_errors",
+            "TLS hellos that could not be read, by reason",
+            self.tls_errors.clone(),
+        );
+        registry.register(
+            "tls_hellos_given_up",
+            "TLS hellos given up because their next segment never came",
+            self.tls_hellos_given_up.clone(),
+        );
+        registry.register(
+            "service_matches",
+            "Servers' first bytes read against nmap's service database, by outcome (hard, soft, none)",
+            self.service_matches.clone(),
+        );
+    }
+
     fn register_sensors(&self, registry: &mut Registry) {
         registry.register(
             "audit_dropped",
@@ -259,6 +290,9 @@ impl Metrics {
     fn set(&self, stats: &StatsRecord) {
         set_family(&self.events, "kind", &stats.events);
         set_family(&self.parse_errors, "reason", &stats.parse_errors);
+        set_family(&self.tls_errors, "reason", &stats.tls_errors);
+        set_counter(&self.tls_hellos_given_up, stats.tls_hellos_given_up);
+        set_family(&self.service_matches, "outcome", &stats.service_matches);
         set_family(&self.edges_by_verdict, "verdict", &stats.edges_by_verdict);
         set_family(&self.rule_matches, "action", &stats.rule_matches);
         set_counter(&self.lost_events, stats.lost_events);

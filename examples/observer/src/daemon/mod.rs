@@ -50,6 +50,9 @@ pub enum DaemonError {
     /// The rules file could not be read.
     #[error(transparent)]
     RulesFile(TomlFileError),
+    /// nmap's service database cannot be used.
+    #[error(transparent)]
+    ServiceProbes(#[from] crate::services::ServiceProbesError),
     /// The cluster cannot be watched.
     #[error(transparent)]
     Cluster(#[from] edgewise_k8s::WatchError),
@@ -216,6 +219,19 @@ pub fn build_pipeline(
     };
     let mut pipeline = Pipeline::new(config, identities, policies, rules, now_ns);
     pipeline.replace_services(services, now_ns);
+    if let Some(path) = &settings.service_probes {
+        let database = crate::services::load_database(path)?;
+        for error in database.line_errors() {
+            tracing::warn!(file = %path.display(), "{error} (skipped)");
+        }
+        tracing::info!(
+            file = %path.display(),
+            probes = database.probes().len(),
+            matches = database.match_count(),
+            "nmap's service database loaded"
+        );
+        pipeline.set_service_probes(std::sync::Arc::new(database));
+    }
     Ok(pipeline)
 }
 

@@ -1,0 +1,354 @@
+//! What a flow's first bytes say (`Banners`): what each server is, and
+//! what each TLS client and server said in its hello.
+//!
+//! Per banner event (already oriented client -> server by the pipeline):
+//! 1. capture's [`FirstBytes`] puts a TLS hello that spans segments back
+//!    together; until a side's first bytes are whole, only the service its
+//!    first part shows by prefix (`tls`) is taken.
+//! 2. The server's first bytes name its service: nmap's database when one
+//!    was given (`Pipeline::set_service_probes`; the server's bytes are a
+//!    banner when it spoke first, else the answer to the probe the client's
+//!    request has the shape of), else edge-set's fixed prefixes
+//!    ([`detect_service`]). The client's request names it too (an HTTP
+//!    request says `http`), prefixes only.
+//! 3. A ClientHello gives the edge's SNI, first offered ALPN protocol and
+//!    JA4; a ServerHello the server port's JA4S.
+//!
+//! Cache, per server address, port and protocol: once the database gave a
+//! hard match, that server's later conversations are not matched again; a
+//! softmatch is tried again, up to [`MAX_ATTEMPTS`] conversations without
+//! any match, after which the server's bytes are only read by prefix.
+//!
+//! Bounds: everything is held in `Latest` memories (at most
+//! 65,536 keys each, starting over when full) and [`FirstBytes`]
+//! ([`MAX_WAITING`] flows); a client's request is kept until its server
+//! answers (at most [`REQUEST_KEPT`] bytes of it, and the latest
+//! [`MAX_REQUESTS`] requests: a server that spoke first never takes its
+//! client's request, which the newer ones push out).
+
+use std::collections::BTreeMap;
+#[cfg(feature = "service-probes")]
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use edgewise_capture::Event;
+use edgewise_capture::first_bytes::FirstBytes;
+use edgewise_edge_set::{ServiceSeen, ServiceSource, detect_service};
+use edgewise_ip_index::Protocol;
+use edgewise_ja4::tls::{self, HelloFingerprint, Ja4, Ja4s, Transport};
+#[cfg(feature = "service-probes")]
+use edgewise_service_probes::Database;
+
+use crate::memory::Latest;
+
+/// Conversations of a server read against the database without a match
+/// before its bytes are read by prefix only.
+pub const MAX_ATTEMPTS: u8 = 3;
+
+/// The most flows waiting for the rest of a hello.
+pub const MAX_WAITING: usize = 4096;
+
+/// The most bytes of a client's request kept for matching its answer.
+pub const REQUEST_KEPT: usize = 1024;
+
+/// The most clients' requests waiting for their server's answer.
+pub const MAX_REQUESTS: usize = 4096;
+
+/// Clients' first requests until their server answers, the oldest
+/// pushed out beyond [`MAX_REQUESTS`].
+#[cfg(feature = "service-probes")]
+#[derive(Debug, Default)]
+struct Requests {
+    waiting: HashMap<(SocketAddr, SocketAddr), Box<[u8]>, foldhash::fast::RandomState>,
+    order: VecDeque<(SocketAddr, SocketAddr)>,
+}
+
+#[cfg(feature = "service-probes")]
+impl Requests {
+    fn keep(&mut self, key: (SocketAddr, SocketAddr), request: &[u8]) {
+        while self.waiting.len() >= MAX_REQUESTS {
+            let Some(old) = self.order.pop_front() else {
+                break;
+            };
+            self.waiting.remove(&old);
+        }
+        if self.order.len() >= 2 * MAX_REQUESTS {
+            let waiting = &self.waiting;
+            self.order.retain(|k| waiting.contains_key(k));
+        }
+        let kept = &request[..request.len().min(REQUEST_KEPT)];
+        if self.waiting.insert(key, kept.into()).is_none() {
+            self.order.push_back(key);
+        }
+    }
+
+    fn take(&mut self, key: &(SocketAddr, SocketAddr)) -> Option<Box<[u8]>> {
+        self.waiting.remove(key)
+    }
+}
+
+/// What a server is, as far as its bytes told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ServiceFact {
+    /// The service (`ssh`, `http`, ...).
+    pub(crate) name: Arc<str>,
+    /// The product and its version, from nmap's database.
+    pub(crate) product: Option<Arc<str>>,
+    pub(crate) version: Option<Arc<str>>,
+    /// A hard match of the database (a softmatch or a prefix is not).
+    pub(crate) certain: bool,
+}
+
+impl ServiceFact {
+    fn named(name: &str) -> Self {
+        ServiceFact {
+            name: Arc::from(name),
+            product: None,
+            version: None,
+            certain: false,
+        }
+    }
+
+    /// As the graph holds it.
+    pub(crate) fn seen(&self, port: u16, protocol: Protocol) -> ServiceSeen {
+        ServiceSeen {
+            port,
+            protocol,
+            name: self.name.to_string(),
+            product: self.product.as_deref().map(str::to_owned),
+            version: self.version.as_deref().map(str::to_owned),
+            source: ServiceSource::Passive,
+        }
+    }
+}
+
+/// What a TLS client said in its ClientHello to one server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TlsClientFact {
+    pub(crate) ja4: Ja4,
+    pub(crate) sni: Option<Arc<str>>,
+    pub(crate) alpn: Option<Arc<str>>,
+}
+
+/// What was learnt from one banner event.
+#[derive(Debug, Default)]
+pub(crate) struct Learnt {
+    /// The server's service changed.
+    pub(crate) service: Option<Arc<ServiceFact>>,
+    /// A client's JA4.
+    pub(crate) ja4: Option<Ja4>,
+    /// A server's JA4S.
+    pub(crate) ja4s: Option<Ja4s>,
+}
+
+type ServerKey = (IpAddr, u16, Protocol);
+
+/// nmap's database and what matching with it keeps.
+#[cfg(feature = "service-probes")]
+struct Matching {
+    database: Arc<Database>,
+    requests: Requests,
+    /// Conversations read against the database without a match.
+    attempts: Latest<ServerKey, u8>,
+}
+
+/// See the module docs.
+pub(crate) struct Banners {
+    first: FirstBytes,
+    #[cfg(feature = "service-probes")]
+    matching: Option<Matching>,
+    services: Latest<ServerKey, Arc<ServiceFact>>,
+    tls_clients: Latest<(IpAddr, IpAddr, u16), Arc<TlsClientFact>>,
+    tls_servers: Latest<(IpAddr, u16), Ja4s>,
+    scratch: Box<[u8]>,
+    /// Hellos that could not be read, by reason.
+    pub(crate) tls_errors: BTreeMap<&'static str, u64>,
+    /// Servers' bytes matched against the database, and what came of it.
+    pub(crate) matched: BTreeMap<&'static str, u64>,
+}
+
+impl Banners {
+    pub(crate) fn new() -> Self {
+        Banners {
+            first: FirstBytes::new(MAX_WAITING),
+            #[cfg(feature = "service-probes")]
+            matching: None,
+            services: Latest::new(),
+            tls_clients: Latest::new(),
+            tls_servers: Latest::new(),
+            scratch: vec![0; tls::MAX_HELLO].into_boxed_slice(),
+            tls_errors: BTreeMap::new(),
+            matched: BTreeMap::new(),
+        }
+    }
+
+    /// Reads servers' bytes against nmap's database from now on.
+    #[cfg(feature = "service-probes")]
+    pub(crate) fn with_service_probes(&mut self, database: Arc<Database>) {
+        self.matching = Some(Matching {
+            database,
+            requests: Requests::default(),
+            attempts: Latest::new(),
+        });
+    }
+
+    /// Hellos given up because their next segment never came.
+    pub(crate) fn hellos_given_up(&self) -> u64 {
+        self.first.given_up()
+    }
+
+    /// The service of a server's port.
+    pub(crate) fn service(
+        &self,
+        server: IpAddr,
+        port: u16,
+        protocol: Protocol,
+    ) -> Option<Arc<ServiceFact>> {
+        self.services.get(&(server, port, protocol)).cloned()
+    }
+
+    /// What the client said in its hello to this server's port.
+    pub(crate) fn tls_client(
+        &self,
+        client: IpAddr,
+        server: IpAddr,
+        port: u16,
+    ) -> Option<Arc<TlsClientFact>> {
+        self.tls_clients.get(&(client, server, port)).cloned()
+    }
+
+    /// The server port's JA4S.
+    pub(crate) fn tls_server(&self, server: IpAddr, port: u16) -> Option<Ja4s> {
+        self.tls_servers.get(&(server, port)).copied()
+    }
+
+    /// One banner event of the conversation `client` -> `server`.
+    pub(crate) fn handle(
+        &mut self,
+        event: &Event<'_>,
+        client: SocketAddr,
+        server: SocketAddr,
+        protocol: Protocol,
+    ) -> Learnt {
+        let mut learnt = Learnt::default();
+        let first_part = !self.first.waits_for(event);
+        let key = (server.ip(), server.port(), protocol);
+        let Some(bytes) = self.first.add(event) else {
+            // A hello that waits for its next segment (which may never
+            // come: a capture cut short) already shows what it is.
+            if first_part {
+                learnt.service = self.by_prefix(key, event.data);
+            }
+            return learnt;
+        };
+        let from_server = event.src == server;
+        if tls::starts_handshake(&bytes) {
+            self.hello(&bytes, client, server, &mut learnt);
+        }
+        if from_server {
+            #[cfg(feature = "service-probes")]
+            if let Some(fact) = self.match_database(key, (client, server), &bytes) {
+                learnt.service = self.learn(key, fact);
+                return learnt;
+            }
+            learnt.service = self.by_prefix(key, &bytes);
+        } else {
+            #[cfg(feature = "service-probes")]
+            if let Some(matching) = &mut self.matching {
+                matching.requests.keep((client, server), &bytes);
+            }
+            if self.services.get(&key).is_none() {
+                learnt.service = self.by_prefix(key, &bytes);
+            }
+        }
+        learnt
+    }
+
+    fn hello(&mut self, bytes: &[u8], client: SocketAddr, server: SocketAddr, learnt: &mut Learnt) {
+        let text = |b: Option<&[u8]>| b.map(|b| Arc::from(String::from_utf8_lossy(b).as_ref()));
+        match tls::fingerprint_first(bytes, &mut self.scratch, Transport::Tcp) {
+            Ok(Some(HelloFingerprint::Client {
+                ja4,
+                server_name,
+                alpn,
+            })) => {
+                learnt.ja4 = Some(ja4);
+                let fact = TlsClientFact {
+                    ja4,
+                    sni: text(server_name),
+                    alpn: text(alpn),
+                };
+                self.tls_clients
+                    .insert((client.ip(), server.ip(), server.port()), Arc::new(fact));
+            }
+            Ok(Some(HelloFingerprint::Server { ja4s, .. })) => {
+                learnt.ja4s = Some(ja4s);
+                self.tls_servers.insert((server.ip(), server.port()), ja4s);
+            }
+            Ok(None) => {}
+            Err(e) => *self.tls_errors.entry(e.reason()).or_default() += 1,
+        }
+    }
+
+    /// nmap's database on a server's bytes (see the module docs for the
+    /// cache).
+    #[cfg(feature = "service-probes")]
+    fn match_database(
+        &mut self,
+        key: ServerKey,
+        conversation: (SocketAddr, SocketAddr),
+        response: &[u8],
+    ) -> Option<ServiceFact> {
+        let matching = self.matching.as_mut()?;
+        // The client spoke first when its request is waiting.
+        let request = matching.requests.take(&conversation);
+        if self.services.get(&key).is_some_and(|s| s.certain) {
+            return None;
+        }
+        let tried = matching.attempts.get(&key).copied().unwrap_or(0);
+        if tried >= MAX_ATTEMPTS {
+            return None;
+        }
+        let found = matching
+            .database
+            .identify_exchange(request.as_deref(), response);
+        let Some((found, _)) = found else {
+            matching.attempts.insert(key, tried + 1);
+            *self.matched.entry("none").or_default() += 1;
+            return None;
+        };
+        *self
+            .matched
+            .entry(if found.soft { "soft" } else { "hard" })
+            .or_default() += 1;
+        let text = |v: Option<String>| v.map(|v| Arc::from(v.as_str()));
+        Some(ServiceFact {
+            name: Arc::from(found.service.as_str()),
+            product: text(found.version.product),
+            version: text(found.version.version),
+            certain: !found.soft,
+        })
+    }
+
+    fn by_prefix(&mut self, key: ServerKey, bytes: &[u8]) -> Option<Arc<ServiceFact>> {
+        let name = detect_service(bytes)?;
+        if self
+            .services
+            .get(&key)
+            .is_some_and(|held| held.product.is_some() || held.certain)
+        {
+            return None;
+        }
+        self.learn(key, ServiceFact::named(name))
+    }
+
+    fn learn(&mut self, key: ServerKey, fact: ServiceFact) -> Option<Arc<ServiceFact>> {
+        if self.services.get(&key).is_some_and(|held| **held == fact) {
+            return None;
+        }
+        let fact = Arc::new(fact);
+        self.services.insert(key, Arc::clone(&fact));
+        Some(fact)
+    }
+}
