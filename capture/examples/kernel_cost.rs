@@ -14,8 +14,9 @@
 //! when the veth offloads segmentation). Then the programs' own cost in a
 //! hot loop: `BPF_PROG_TEST_RUN` repeating one data packet of an
 //! established flow a million times, the kernel's average per run, for the
-//! observers and the empty program. Prints both tables; the README quotes
-//! them.
+//! observers and the empty program (`--hot-loop OBJECT...` runs this
+//! part alone, adding the observer of each object given: an earlier build,
+//! compared in the same run). Prints both tables; the README quotes them.
 
 #![expect(
     clippy::cast_precision_loss,
@@ -38,10 +39,10 @@ fn main() {
     match args.get(1).map(String::as_str) {
         Some("--receive") => receive(),
         Some("--send") => send(&args[2]),
-        Some("--hot-loop") => hot_loop(),
+        Some("--hot-loop") => hot_loop(&args[2..]),
         _ => {
             measure();
-            hot_loop();
+            hot_loop(&[]);
         }
     }
 }
@@ -124,18 +125,38 @@ fn data_packet() -> Vec<u8> {
 }
 
 /// The programs' own cost per run in a hot loop.
-fn hot_loop() {
+fn hot_loop(others: &[String]) {
     use std::os::fd::{AsFd, AsRawFd};
     const REPEAT: u32 = 1_000_000;
-    let mut ebpf = aya::EbpfLoader::new()
-        .load(edgewise_capture::OBSERVER_OBJECT)
-        .expect("load the object");
     let packet = data_packet();
-    let mut ns = Vec::new();
-    for name in [
-        edgewise_capture::PROGRAM_PASS_THROUGH,
-        edgewise_capture::PROGRAM_EGRESS,
-    ] {
+    // (label, object, program): the empty program, the observer built
+    // here, and the observer of each object given (an earlier build, to
+    // compare in the same run).
+    let mut programs: Vec<(String, Vec<u8>, &str)> = vec![
+        (
+            "empty program".to_owned(),
+            edgewise_capture::OBSERVER_OBJECT.to_vec(),
+            edgewise_capture::PROGRAM_PASS_THROUGH,
+        ),
+        (
+            "edgewise observer (egress)".to_owned(),
+            edgewise_capture::OBSERVER_OBJECT.to_vec(),
+            edgewise_capture::PROGRAM_EGRESS,
+        ),
+    ];
+    for path in others {
+        let object = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        programs.push((
+            format!("observer of {path} (egress)"),
+            object,
+            edgewise_capture::PROGRAM_EGRESS,
+        ));
+    }
+    let mut loaded = Vec::new();
+    for (_, object, name) in &programs {
+        let mut ebpf = aya::EbpfLoader::new()
+            .load(object)
+            .expect("load the object");
         let program: &mut aya::programs::SchedClassifier = ebpf
             .program_mut(name)
             .expect("the program")
@@ -145,22 +166,38 @@ fn hot_loop() {
         let fd = program.fd().expect("loaded").as_fd().as_raw_fd();
         // The first run makes the flow's entry; the rest are the steady state.
         test_run(fd, &packet, 1);
-        let mut runs: Vec<u32> = (0..ROUNDS).map(|_| test_run(fd, &packet, REPEAT)).collect();
-        runs.sort_unstable();
-        ns.push(runs[runs.len() / 2]);
+        loaded.push((ebpf, fd));
     }
+    // Rounds interleaved across the programs, so drift hits them alike.
+    let mut runs: Vec<Vec<u32>> = vec![Vec::new(); loaded.len()];
+    for _ in 0..ROUNDS {
+        for (i, (_, fd)) in loaded.iter().enumerate() {
+            runs[i].push(test_run(*fd, &packet, REPEAT));
+        }
+    }
+    let ns: Vec<u32> = runs
+        .iter_mut()
+        .map(|r| {
+            r.sort_unstable();
+            r[r.len() / 2]
+        })
+        .collect();
     println!();
     println!(
-        "hot loop: BPF_PROG_TEST_RUN, one data packet of an established flow, {REPEAT} runs, median of {ROUNDS}"
+        "hot loop: BPF_PROG_TEST_RUN, one data packet of an established flow, {REPEAT} runs, median of {ROUNDS} (min-max)"
     );
     println!("| program | kernel ns per run |");
     println!("| --- | --- |");
-    println!("| empty program | {} |", ns[0]);
-    println!("| edgewise observer (egress) | {} |", ns[1]);
-    println!(
-        "observer vs empty program: {:+} ns per packet",
-        i64::from(ns[1]) - i64::from(ns[0])
-    );
+    for (i, (label, ..)) in programs.iter().enumerate() {
+        let (min, max) = (runs[i][0], runs[i][runs[i].len() - 1]);
+        println!("| {label} | {} ({min}-{max}) |", ns[i]);
+    }
+    for (i, (label, ..)) in programs.iter().enumerate().skip(1) {
+        println!(
+            "{label} vs empty program: {:+} ns per packet",
+            i64::from(ns[i]) - i64::from(ns[0])
+        );
+    }
 }
 
 /// Accepts one connection and reads until it closes.
