@@ -98,6 +98,8 @@ pub(crate) struct ServiceFact {
     pub(crate) version: Option<Arc<str>>,
     /// A hard match of the database (a softmatch or a prefix is not).
     pub(crate) certain: bool,
+    /// Learnt by probing the server.
+    pub(crate) active: bool,
 }
 
 impl ServiceFact {
@@ -107,6 +109,7 @@ impl ServiceFact {
             product: None,
             version: None,
             certain: false,
+            active: false,
         }
     }
 
@@ -118,7 +121,11 @@ impl ServiceFact {
             name: self.name.to_string(),
             product: self.product.as_deref().map(str::to_owned),
             version: self.version.as_deref().map(str::to_owned),
-            source: ServiceSource::Passive,
+            source: if self.active {
+                ServiceSource::Active
+            } else {
+                ServiceSource::Passive
+            },
         }
     }
 }
@@ -191,6 +198,12 @@ impl Banners {
             requests: Requests::default(),
             attempts: Latest::new(),
         });
+    }
+
+    /// nmap's database, when given.
+    #[cfg(feature = "service-probes")]
+    pub(crate) fn service_probes(&self) -> Option<&Arc<Database>> {
+        self.matching.as_ref().map(|m| &m.database)
     }
 
     /// Hellos given up because their next segment never came.
@@ -328,7 +341,13 @@ impl Banners {
             product: text(found.version.product),
             version: text(found.version.version),
             certain: !found.soft,
+            active: false,
         })
+    }
+
+    /// Whether a hard match named the server's service.
+    pub(crate) fn identified(&self, key: ServerKey) -> bool {
+        self.services.get(&key).is_some_and(|held| held.certain)
     }
 
     fn by_prefix(&mut self, key: ServerKey, bytes: &[u8]) -> Option<Arc<ServiceFact>> {
@@ -341,6 +360,29 @@ impl Banners {
             return None;
         }
         self.learn(key, ServiceFact::named(name))
+    }
+
+    /// What a probe session found: a hard match replaces anything; a
+    /// softmatch only a prefix's name.
+    pub(crate) fn probed(
+        &mut self,
+        key: ServerKey,
+        found: &crate::probing::ProbeFinding,
+    ) -> Option<Arc<ServiceFact>> {
+        if found.soft && self.services.get(&key).is_some_and(|held| held.certain) {
+            return None;
+        }
+        let text = |v: &Option<String>| v.as_deref().map(Arc::from);
+        self.learn(
+            key,
+            ServiceFact {
+                name: Arc::from(found.service.as_str()),
+                product: text(&found.product),
+                version: text(&found.version),
+                certain: !found.soft,
+                active: true,
+            },
+        )
     }
 
     fn learn(&mut self, key: ServerKey, fact: ServiceFact) -> Option<Arc<ServiceFact>> {

@@ -6,6 +6,8 @@ use edgewise_edge_set::GraphConfig;
 use edgewise_fqdn_store::StoreConfig;
 use ipnet::IpNet;
 
+use crate::probing::ProbeConfig;
+
 /// The default settle window of a TCP edge's first record.
 pub const DEFAULT_SETTLE: Duration = Duration::from_secs(2);
 
@@ -36,6 +38,9 @@ pub struct PipelineConfig {
     pub pod_cidrs: Vec<IpNet>,
     /// The home networks (`net.dst_home`, `net.dst_external`).
     pub home_nets: Vec<IpNet>,
+    /// Servers the driver may probe, and how often ([`crate::Output::Probe`]);
+    /// none when it does not probe.
+    pub probe: Option<ProbeConfig>,
 }
 
 /// The private ranges of RFC 1918 (and IPv6 unique local addresses,
@@ -65,6 +70,7 @@ impl Default for PipelineConfig {
             recheck_interval: Duration::from_secs(10),
             pod_cidrs: Vec::new(),
             home_nets: private_nets(),
+            probe: None,
         }
     }
 }

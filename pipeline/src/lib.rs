@@ -110,6 +110,7 @@ pub mod identities;
 mod memory;
 mod names;
 pub mod pipeline;
+pub mod probing;
 pub mod records;
 pub mod rules;
 
@@ -117,6 +118,7 @@ pub use config::{DEFAULT_SETTLE, PipelineConfig, private_nets};
 pub use identities::{Attacher, Identities};
 pub use names::FqdnSource;
 pub use pipeline::{Output, Pipeline, kind_name};
+pub use probing::{ProbeConfig, ProbeFinding};
 pub use records::{
     DnsRecord, DropRecord, EdgeRecord, Endpoint, Record, RuleRecord, SecretReadRecord, StatsRecord,
     TlsRecord, UnbanRecord,

@@ -72,6 +72,7 @@ use crate::edges::{Ban, EdgeState, EdgeTable, Facts};
 use crate::identities::{Attacher, Identities};
 use crate::memory::{Behaviour, Latest, Sightings};
 use crate::names::{ClientNames, FqdnSource};
+use crate::probing::{ProbeFinding, Prober};
 use crate::records::{
     DnsRecord, DropRecord, EdgeRecord, Endpoint, Record, RuleRecord, SecretReadRecord, StatsRecord,
     TlsRecord, UnbanRecord, ViaService,
@@ -101,6 +102,13 @@ pub enum Output {
     Unban {
         /// The edge.
         edge: EdgeKey,
+    },
+    /// Probe this TCP server with nmap's probes (only with
+    /// [`PipelineConfig::probe`]); the driver reports what it found with
+    /// [`Pipeline::probe_result`].
+    Probe {
+        /// The server.
+        server: SocketAddr,
     },
 }
 
@@ -152,6 +160,7 @@ pub struct Pipeline {
     ja4t: Latest<IpAddr, Arc<str>>,
     ja4ts: Latest<IpAddr, Arc<str>>,
     banners: Banners,
+    prober: Option<Prober>,
     sightings: Sightings,
     behaviour: Behaviour,
     edges: EdgeTable,
@@ -190,6 +199,7 @@ impl Pipeline {
         rules: Rules,
         now_ns: u64,
     ) -> Self {
+        let prober = config.probe.clone().map(Prober::new);
         Self {
             graph: ObservedGraph::new(config.graph, now_ns),
             store: FqdnStore::new(config.store),
@@ -205,6 +215,7 @@ impl Pipeline {
             ja4t: Latest::new(),
             ja4ts: Latest::new(),
             banners: Banners::new(),
+            prober,
             behaviour: Behaviour::new(),
             edges: EdgeTable::default(),
             awaiting_kernel: BTreeMap::new(),
@@ -229,7 +240,8 @@ impl Pipeline {
             .iter()
             .filter_map(|key| self.edges.edges.get(key)?.ban.as_ref().map(|b| b.until))
             .min();
-        [settle, ban, Some(self.next_recheck)]
+        let probe = self.prober.as_ref().and_then(Prober::next_at);
+        [settle, ban, probe, Some(self.next_recheck)]
             .into_iter()
             .flatten()
             .min()
@@ -341,6 +353,14 @@ impl Pipeline {
             EventKind::FlowSample => {
                 let (client, server) = self.orient(event.src, event.dst, protocol);
                 self.touch(client, server, protocol, Touch::Sample, now_ns);
+                if protocol == Protocol::Tcp
+                    && let Some(prober) = &mut self.prober
+                    && !self
+                        .banners
+                        .identified((server.ip(), server.port(), protocol))
+                {
+                    prober.consider(server, now_ns);
+                }
             }
             EventKind::Drop => {
                 // Bans are client to server: the packet shows the edge.
@@ -586,12 +606,67 @@ impl Pipeline {
         (verdict, policy, Some(Box::new(via)))
     }
 
+    /// The probes due at `now` (see [`crate::probing`]).
+    fn release_probes(&mut self, now: u64) {
+        let Some(prober) = &mut self.prober else {
+            return;
+        };
+        let (edges, banners) = (&self.edges, &self.banners);
+        let banned = |ip: IpAddr| edges.banned.iter().any(|key| key.dst == ip);
+        let identified =
+            |server: SocketAddr| banners.identified((server.ip(), server.port(), Protocol::Tcp));
+        while let Some(server) = prober.due(now, banned, identified) {
+            self.outputs.push_back(Output::Probe { server });
+        }
+    }
+
+    /// What a probe session found of `server` (none: nothing matched):
+    /// into the graph marked `"source": "active"`, and the facts of the
+    /// edges to it.
+    pub fn probe_result(&mut self, server: SocketAddr, found: Option<ProbeFinding>, now_ns: u64) {
+        let Some(prober) = &mut self.prober else {
+            return;
+        };
+        let Some(found) = found else {
+            *prober.counts.entry("no_match").or_default() += 1;
+            return;
+        };
+        *prober
+            .counts
+            .entry(if found.soft { "soft" } else { "hard" })
+            .or_default() += 1;
+        let key = (server.ip(), server.port(), Protocol::Tcp);
+        let Some(fact) = self.banners.probed(key, &found) else {
+            return;
+        };
+        self.graph
+            .identified(server.ip(), fact.seen(server.port(), Protocol::Tcp), now_ns);
+        let edges: Vec<EdgeKey> = self
+            .edges
+            .edges
+            .keys()
+            .filter(|k| {
+                k.dst == server.ip() && k.port == server.port() && k.protocol == Protocol::Tcp
+            })
+            .copied()
+            .collect();
+        for key in edges {
+            self.judge(key, now_ns, false, false);
+        }
+    }
+
     /// Reads servers' first bytes against nmap's service database from now
     /// on: edge records and the graph get the product and version it
     /// names (see [`crate::banners`]).
     #[cfg(feature = "service-probes")]
     pub fn set_service_probes(&mut self, database: Arc<edgewise_service_probes::Database>) {
         self.banners.with_service_probes(database);
+    }
+
+    /// The service database given to [`Pipeline::set_service_probes`].
+    #[cfg(feature = "service-probes")]
+    pub fn service_probes(&self) -> Option<Arc<edgewise_service_probes::Database>> {
+        self.banners.service_probes().cloned()
     }
 
     /// Takes the Services' fronts and backends (the objects changed);
@@ -951,9 +1026,10 @@ impl Pipeline {
     }
 
     /// Time passed: settled edges are reported, bans past their TTL
-    /// lifted, and every recheck interval each held edge judged again
-    /// and idle state expired.
+    /// lifted, due probes handed out, and every recheck interval each held
+    /// edge judged again and idle state expired.
     pub fn handle_timeout(&mut self, now_ns: u64) {
+        self.release_probes(now_ns);
         while let Some(&(at, key)) = self.edges.settling.front() {
             if at > now_ns {
                 break;
@@ -1084,6 +1160,11 @@ impl Pipeline {
             tls_errors: self.banners.tls_errors.clone(),
             tls_hellos_given_up: self.banners.hellos_given_up(),
             service_matches: self.banners.matched.clone(),
+            probes: self
+                .prober
+                .as_ref()
+                .map(|p| p.counts.clone())
+                .unwrap_or_default(),
             ..StatsRecord::default()
         }
     }

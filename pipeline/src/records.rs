@@ -347,6 +347,11 @@ pub struct StatsRecord {
     /// (`hard`, `soft`, `none`).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub service_matches: BTreeMap<&'static str, u64>,
+    /// The active prober's servers, by what became of them (`started`,
+    /// `hard`, `soft`, `no_match`, and the limits: `outside`, `banned`,
+    /// `again_too_soon`, `queue_full`, `identified`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub probes: BTreeMap<&'static str, u64>,
     /// Packets the kernel dropped for bans (live only).
     pub packets_dropped: u64,
     /// Those packets, by the rule that holds the ban (`adopted` for an

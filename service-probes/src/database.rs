@@ -360,6 +360,33 @@ impl Database {
         self.exclude.iter().any(|&(a, b)| (a..=b).contains(&port))
     }
 
+    /// The TCP probes an active session sends to `port`, in order, as
+    /// nmap chooses them at version intensity `intensity` (0 to 9): `NULL`
+    /// first (send nothing, read the banner), then the probes whose
+    /// `ports` list the port, in file order, then the others whose
+    /// `rarity` is at most `intensity`, rarest last (file order among
+    /// equals). Empty for a port the file's `Exclude` covers.
+    pub fn probe_plan(&self, port: u16, intensity: u8) -> Vec<&Probe> {
+        if self.excluded(port) {
+            return Vec::new();
+        }
+        let tcp = || self.probes.iter().filter(|p| p.protocol == Protocol::Tcp);
+        let listed = |p: &Probe| {
+            p.definition
+                .ports
+                .iter()
+                .any(|&(a, b)| (a..=b).contains(&port))
+        };
+        let mut plan: Vec<&Probe> = tcp().filter(|p| p.name() == "NULL").collect();
+        plan.extend(tcp().filter(|p| p.name() != "NULL" && listed(p)));
+        let mut rest: Vec<&Probe> = tcp()
+            .filter(|p| p.name() != "NULL" && !listed(p) && p.definition.rarity <= intensity)
+            .collect();
+        rest.sort_by_key(|p| p.definition.rarity);
+        plan.extend(rest);
+        plan
+    }
+
     /// The number of `match` and `softmatch` lines.
     pub fn match_count(&self) -> usize {
         self.probes.iter().map(|p| p.matches.len()).sum()

@@ -96,3 +96,28 @@ fn a_file_without_a_probe_is_an_error() {
         "{error}"
     );
 }
+
+#[test]
+fn a_probe_plan_is_null_then_the_ports_probes_then_the_rest_by_rarity() {
+    let db = Database::parse(
+        b"Exclude T:9100-9107\n\
+          Probe TCP NULL q||\n\
+          Probe TCP Rare q|r|\nrarity 8\n\
+          Probe TCP Common q|c|\nrarity 1\n\
+          Probe TCP Web q|w|\nrarity 9\nports 80,8000-8100\n\
+          Probe UDP Dns q|d|\nrarity 1\n\
+          Probe TCP Middling q|m|\nrarity 5\n",
+    )
+    .unwrap();
+    let names = |port, intensity| -> Vec<String> {
+        db.probe_plan(port, intensity)
+            .iter()
+            .map(|p| p.name().to_owned())
+            .collect()
+    };
+    assert_eq!(names(8080, 7), ["NULL", "Web", "Common", "Middling"]);
+    assert_eq!(names(22, 9), ["NULL", "Common", "Middling", "Rare", "Web"]);
+    assert_eq!(names(22, 7), ["NULL", "Common", "Middling"]);
+    assert_eq!(names(22, 0), ["NULL"]);
+    assert!(names(9100, 9).is_empty(), "an excluded port gets no probe");
+}

@@ -28,6 +28,10 @@
 //! allow_lists = ["egress.allow"]  # hand-written allow-lists (see the README)
 //! rules = "rules.toml"
 //! service_probes = "/usr/share/nmap/nmap-service-probes"  # products and versions (nmap's database)
+//! probe = true                    # probe servers no first bytes identified (edgewise run)
+//! probe_cidrs = ["10.42.0.0/16"]  # ...only inside these
+//! probe_rate = 1                  # sessions per second, at most
+//! probe_intensity = 7             # nmap's version intensity, 0 to 9
 //!
 //! # Outputs
 //! output = "-"                    # JSON lines: "-" is standard output
@@ -165,6 +169,23 @@ pub struct Settings {
     /// versions in edge records, the graph and rules.
     #[arg(long = "service-probes")]
     pub service_probes: Option<PathBuf>,
+    /// Probe servers seen in flow samples that no first bytes identified,
+    /// with nmap's probes (needs `service_probes` and `probe_cidrs`; live
+    /// only).
+    #[arg(long)]
+    #[serde(default)]
+    pub probe: bool,
+    /// Only servers inside these are ever probed.
+    #[arg(long = "probe-cidrs", value_delimiter = ',')]
+    #[serde(default)]
+    pub probe_cidrs: Vec<ipnet::IpNet>,
+    /// Probe sessions started per second, at most (default 1).
+    #[arg(long = "probe-rate")]
+    pub probe_rate: Option<f64>,
+    /// nmap's version intensity, 0 to 9 (default 7): probes rarer than
+    /// it are sent only to the ports they list.
+    #[arg(long = "probe-intensity")]
+    pub probe_intensity: Option<u8>,
     /// Where JSON lines go (`-`: standard output, the default).
     #[arg(long)]
     pub output: Option<PathBuf>,
@@ -375,6 +396,8 @@ impl Settings {
                 identity_stream_token_file,
                 rules,
                 service_probes,
+                probe_rate,
+                probe_intensity,
                 output,
                 graph_out,
                 granularity,
@@ -410,10 +433,12 @@ impl Settings {
                 service_cidrs,
                 objects,
                 policies,
-                allow_lists
+                allow_lists,
+                probe_cidrs
             ]
         );
         settings.kube |= flags.kube;
+        settings.probe |= flags.probe;
         settings.check()?;
         Ok(settings)
     }
@@ -573,6 +598,7 @@ impl Settings {
         if self.flow_sample_seconds == Some(0) {
             return invalid("flow_sample_seconds", "must be at least 1");
         }
+        self.check_probe()?;
         let above = |value: Option<u64>, max: u64| value.is_some_and(|v| v > max);
         for (setting, value, max) in [
             (
@@ -609,6 +635,30 @@ impl Settings {
         Ok(())
     }
 
+    /// The active prober's settings: it needs the database and the
+    /// networks it may probe; rate and intensity in range.
+    fn check_probe(&self) -> Result<(), ConfigError> {
+        let invalid = |setting, problem: &str| {
+            Err(ConfigError::Invalid {
+                setting,
+                problem: problem.to_owned(),
+            })
+        };
+        if self.probe_rate.is_some_and(|r| !(r > 0.0 && r <= 100.0)) {
+            return invalid("probe_rate", "must be above 0 and at most 100 per second");
+        }
+        if self.probe_intensity.is_some_and(|i| i > 9) {
+            return invalid("probe_intensity", "must be 0 to 9");
+        }
+        if self.probe && self.service_probes.is_none() {
+            return invalid("probe", "needs service_probes (nmap's database)");
+        }
+        if self.probe && self.probe_cidrs.is_empty() {
+            return invalid("probe", "needs probe_cidrs: the networks it may probe");
+        }
+        Ok(())
+    }
+
     /// Refuses the settings that only `edgewise run` uses, so that a
     /// replay never silently ignores one.
     ///
@@ -631,6 +681,10 @@ impl Settings {
             ("bpf_pin_dir", self.bpf_pin_dir.is_some()),
             ("flow_sample_seconds", self.flow_sample_seconds.is_some()),
             ("dns_max_payload", self.dns_max_payload.is_some()),
+            ("probe", self.probe),
+            ("probe_cidrs", !self.probe_cidrs.is_empty()),
+            ("probe_rate", self.probe_rate.is_some()),
+            ("probe_intensity", self.probe_intensity.is_some()),
         ];
         match live_only.iter().find(|(_, given)| *given) {
             Some((setting, _)) => Err(ConfigError::Invalid {
@@ -718,6 +772,18 @@ mod tests {
                 .contains("setting stats_interval_seconds: must be at most 86400")
         );
         assert!(error("edge_settle_ms = 600000").contains("setting edge_settle_ms"));
+        // The prober never runs without its database and its networks.
+        assert!(
+            error("probe = true\nprobe_cidrs = [\"10.0.0.0/8\"]")
+                .contains("setting probe: needs service_probes")
+        );
+        assert!(
+            error("probe = true\nservice_probes = \"p\"")
+                .contains("setting probe: needs probe_cidrs")
+        );
+        assert!(error("probe_rate = 0").contains("setting probe_rate"));
+        assert!(error("probe_rate = 1000").contains("setting probe_rate"));
+        assert!(error("probe_intensity = 10").contains("setting probe_intensity"));
     }
 
     #[test]
@@ -732,5 +798,16 @@ mod tests {
             "{error}"
         );
         assert!(Settings::default().check_replay().is_ok());
+        let probing = Settings {
+            probe: true,
+            ..Settings::default()
+        };
+        assert!(
+            probing
+                .check_replay()
+                .unwrap_err()
+                .to_string()
+                .contains("setting probe: only edgewise run")
+        );
     }
 }

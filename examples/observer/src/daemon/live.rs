@@ -38,6 +38,7 @@ use edgewise_pipeline::{Output as Decided, Pipeline, Record, StatsRecord};
 use super::config::Settings;
 use super::export::Export;
 use super::http::{HttpServer, Shared};
+use super::prober::ProbeWorker;
 use super::sensors::Sensors;
 use super::streams::Streams;
 use super::{
@@ -122,6 +123,13 @@ pub fn run(settings: &Settings) -> Result<(), DaemonError> {
         unix_now_ns(),
     )?;
     let mut output = Output::open(settings.output.as_deref())?;
+    let prober = if settings.probe {
+        pipeline
+            .service_probes()
+            .map(|database| ProbeWorker::start(database, settings.probe_intensity.unwrap_or(7)))
+    } else {
+        None
+    };
     let shared = Arc::new(Shared::default());
     let server = match settings.listen {
         Some(address) => Some(HttpServer::start(address, settings, Arc::clone(&shared))?),
@@ -157,10 +165,13 @@ pub fn run(settings: &Settings) -> Result<(), DaemonError> {
             pipeline.replace_inputs(None, policies, now);
             tracing::info!("streamed policies applied");
         }
+        if let Some(prober) = &prober {
+            prober.report(&mut pipeline, now);
+        }
         if pipeline.poll_timeout().is_some_and(|at| at <= now) {
             pipeline.handle_timeout(now);
         }
-        apply(&mut pipeline, &mut sensors, &mut output);
+        apply(&mut pipeline, &mut sensors, &mut output, prober.as_ref());
         for batch in shared.take_audits() {
             for read in pipeline.secret_reads(batch) {
                 output.write(&Record::SecretRead(read));
@@ -182,7 +193,7 @@ pub fn run(settings: &Settings) -> Result<(), DaemonError> {
                 tracing::info!("the cluster is listed: ready");
                 shared.set_ready();
             }
-            apply(&mut pipeline, &mut sensors, &mut output);
+            apply(&mut pipeline, &mut sensors, &mut output, prober.as_ref());
             pipeline.expire(now);
             window.push(drained(&mut pipeline, export.as_mut(), now, false), now);
             let stats = tick(&pipeline, &mut sensors, export.as_ref(), now);
@@ -200,7 +211,20 @@ pub fn run(settings: &Settings) -> Result<(), DaemonError> {
         }
         output.flush()?;
     }
-    // Detach first: traffic must not wait on a daemon that is leaving.
+    stop_run(settings, pipeline, sensors, output, export, window)
+}
+
+/// The end of a run: the sensors detached first (traffic must not wait on
+/// a daemon that is leaving), then the last records, slice, export and
+/// graph files.
+fn stop_run(
+    settings: &Settings,
+    mut pipeline: Pipeline,
+    mut sensors: Sensors,
+    mut output: Output,
+    mut export: Option<Export>,
+    mut window: SliceWindow,
+) -> Result<(), DaemonError> {
     let now = unix_now_ns();
     pipeline.flush(now);
     apply_records_only(&mut pipeline, &mut output);
@@ -263,9 +287,15 @@ fn signals() -> Result<(Arc<AtomicBool>, Arc<AtomicBool>), DaemonError> {
     Ok((stop, dump))
 }
 
-/// Writes the pipeline's records and applies its kernel actions to every
-/// sensor's drop map, telling it whether the kernel took each ban.
-fn apply(pipeline: &mut Pipeline, sensors: &mut Sensors, output: &mut Output) {
+/// Writes the pipeline's records, applies its kernel actions to every
+/// sensor's drop map (telling it whether the kernel took each ban), and
+/// hands its probes to the prober.
+fn apply(
+    pipeline: &mut Pipeline,
+    sensors: &mut Sensors,
+    output: &mut Output,
+    prober: Option<&ProbeWorker>,
+) {
     while let Some(decided) = pipeline.poll_output() {
         match decided {
             Decided::Record(record) => output.write(&record),
@@ -274,6 +304,11 @@ fn apply(pipeline: &mut Pipeline, sensors: &mut Sensors, output: &mut Output) {
                 pipeline.ban_applied(edge, accepted);
             }
             Decided::Unban { edge } => sensors.unban(&edge),
+            Decided::Probe { server } => {
+                if let Some(prober) = prober {
+                    prober.probe(server);
+                }
+            }
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod config;
 pub mod export;
 pub mod http;
 pub mod live;
+pub mod prober;
 pub mod replay;
 pub mod sensors;
 pub mod streams;
@@ -193,6 +194,10 @@ pub fn build_pipeline(
         agent: settings.node_name.clone().unwrap_or_else(host_name),
         enforce,
         pod_cidrs: settings.pod_cidrs.clone(),
+        probe: settings.probe.then(|| edgewise_pipeline::ProbeConfig {
+            cidrs: settings.probe_cidrs.clone(),
+            rate_per_second: settings.probe_rate.unwrap_or(1.0),
+        }),
         ..PipelineConfig::default()
     };
     if let Some(max) = settings.max_edges {

@@ -1,0 +1,198 @@
+//! The active prober's limits, decided by the pipeline: servers outside
+//! the probe networks are never handed out, sessions start at most at the
+//! configured rate, a server is probed at most once a day, never while a
+//! ban holds on it, and not once its first bytes identified it; what a
+//! session finds reaches records and the graph marked active.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use edgewise_capture::{Direction, Event, EventKind};
+use edgewise_edge_set::ServiceSource;
+use edgewise_pipeline::{
+    Identities, Output, Pipeline, PipelineConfig, ProbeConfig, ProbeFinding, Record, Rules,
+};
+
+const S: u64 = 1_000_000_000;
+
+fn pipeline(rate: f64, rules: &str) -> Pipeline {
+    Pipeline::new(
+        PipelineConfig {
+            settle: Duration::ZERO,
+            enforce: true,
+            probe: Some(ProbeConfig {
+                cidrs: vec!["10.1.0.0/16".parse().unwrap()],
+                rate_per_second: rate,
+            }),
+            ..PipelineConfig::default()
+        },
+        Identities::None,
+        edgewise_edge_set::DeclaredPolicies::default().compile(),
+        Rules::parse(Path::new("rules.toml"), rules).unwrap(),
+        0,
+    )
+}
+
+fn event<'a>(kind: EventKind, src: &str, dst: &str, data: &'a [u8]) -> Event<'a> {
+    Event {
+        kind,
+        direction: Direction::Unknown,
+        timestamp_ns: 0,
+        ifindex: 0,
+        src: src.parse().unwrap(),
+        dst: dst.parse().unwrap(),
+        protocol: 6,
+        wire_len: 60,
+        seq: 0,
+        data,
+    }
+}
+
+/// A flow sample of a connection from a client to `server`.
+fn sample(p: &mut Pipeline, server: &str, now: u64) {
+    p.handle_event(
+        &event(EventKind::FlowSample, "10.9.0.1:40000", server, &[]),
+        now,
+    );
+}
+
+/// The servers handed out for probing by `now`, and everything else.
+fn probes(p: &mut Pipeline, now: u64) -> (Vec<SocketAddr>, Vec<Output>) {
+    p.handle_timeout(now);
+    let mut probed = Vec::new();
+    let mut other = Vec::new();
+    while let Some(output) = p.poll_output() {
+        match output {
+            Output::Probe { server } => probed.push(server),
+            Output::Ban { edge, .. } => {
+                p.ban_applied(edge, true);
+                other.push(output);
+            }
+            output => other.push(output),
+        }
+    }
+    (probed, other)
+}
+
+#[test]
+fn only_servers_inside_the_probe_networks_are_probed_and_each_once_a_day() {
+    let mut p = pipeline(100.0, "");
+    sample(&mut p, "10.1.0.5:7000", S);
+    sample(&mut p, "192.0.2.9:7000", S);
+    sample(&mut p, "10.2.0.5:7000", S);
+    sample(&mut p, "10.1.0.5:7000", S + 1);
+    let (probed, _) = probes(&mut p, 2 * S);
+    assert_eq!(probed, ["10.1.0.5:7000".parse::<SocketAddr>().unwrap()]);
+    // Seen again within the day: not again; after it: again.
+    sample(&mut p, "10.1.0.5:7000", 3600 * S);
+    assert!(probes(&mut p, 3601 * S).0.is_empty());
+    sample(&mut p, "10.1.0.5:7000", 86_402 * S);
+    assert_eq!(probes(&mut p, 86_403 * S).0.len(), 1);
+    let stats = p.stats(86_404 * S);
+    assert_eq!(stats.probes.get("outside"), Some(&2), "{:?}", stats.probes);
+    assert_eq!(stats.probes.get("started"), Some(&2));
+}
+
+#[test]
+fn sessions_start_at_most_at_the_rate() {
+    let mut p = pipeline(2.0, "");
+    for i in 0..50u16 {
+        sample(&mut p, &format!("10.1.0.{}:{}", 1 + i / 10, 7000 + i), S);
+    }
+    // Over ten seconds, polled every 10 ms: 2 a second, at most 21.
+    let mut handed = Vec::new();
+    for step in 0..1000u64 {
+        let now = S + step * 10_000_000;
+        let (probed, _) = probes(&mut p, now);
+        handed.extend(probed.into_iter().map(|server| (now, server)));
+    }
+    assert_eq!(handed.len(), 20, "{handed:?}");
+    for pair in handed.windows(2) {
+        assert!(pair[1].0 - pair[0].0 >= S / 2, "{pair:?}");
+    }
+    assert!(p.poll_timeout().is_some(), "the rest still wait");
+}
+
+#[test]
+fn a_banned_server_and_an_identified_one_are_not_probed() {
+    let rules = r#"
+[[rule]]
+name = "cut"
+when = 'dst_port == 9000'
+action = "drop"
+"#;
+    let mut p = pipeline(100.0, rules);
+    let syn = {
+        let mut h = vec![0u8; 20];
+        h[12] = 5 << 4;
+        h[13] = 0x02;
+        h
+    };
+    p.handle_event(
+        &event(EventKind::Syn, "10.9.0.1:40000", "10.1.0.7:9000", &syn),
+        S,
+    );
+    let (_, outputs) = probes(&mut p, S);
+    assert!(
+        outputs.iter().any(|o| matches!(o, Output::Ban { .. })),
+        "{outputs:?}"
+    );
+    sample(&mut p, "10.1.0.7:9000", 2 * S);
+    // An identified server: its banner named it before its probe was due.
+    sample(&mut p, "10.1.0.8:2222", 2 * S);
+    let banner = b"SSH-2.0-OpenSSH_9.6\r\n";
+    p.handle_event(
+        &event(EventKind::Banner, "10.1.0.8:2222", "10.9.0.1:40001", banner),
+        2 * S,
+    );
+    let (probed, _) = probes(&mut p, 3 * S);
+    // The prefix names ssh, but only a database's hard match identifies.
+    assert_eq!(probed, ["10.1.0.8:2222".parse::<SocketAddr>().unwrap()]);
+    let stats = p.stats(3 * S);
+    assert_eq!(stats.probes.get("banned"), Some(&1), "{:?}", stats.probes);
+}
+
+#[test]
+fn a_finding_reaches_records_and_the_graph_marked_active() {
+    let mut p = pipeline(100.0, "");
+    let server: SocketAddr = "10.1.0.9:6000".parse().unwrap();
+    sample(&mut p, "10.1.0.9:6000", S);
+    assert_eq!(probes(&mut p, S).0, [server]);
+    p.probe_result(
+        server,
+        Some(ProbeFinding {
+            service: "redis".into(),
+            product: Some("Redis key-value store".into()),
+            version: Some("7.0.15".into()),
+            soft: false,
+        }),
+        2 * S,
+    );
+    let (_, outputs) = probes(&mut p, 10 * S);
+    let edge = outputs
+        .iter()
+        .rev()
+        .find_map(|o| match o {
+            Output::Record(Record::Edge(e)) => Some(e),
+            _ => None,
+        })
+        .expect("an edge record");
+    assert_eq!(edge.service.as_deref(), Some("redis"));
+    assert_eq!(
+        edge.service_product.as_deref(),
+        Some("Redis key-value store")
+    );
+    let slice = p.drain(11 * S);
+    let node = slice
+        .nodes
+        .iter()
+        .find(|n| n.endpoint.ip == server.ip())
+        .unwrap();
+    assert_eq!(node.services[0].source, ServiceSource::Active);
+    let json = serde_json::to_value(&node.services[0]).unwrap();
+    assert_eq!(json["source"], "active");
+    // Nothing found: counted, nothing learnt.
+    p.probe_result("10.1.0.10:6001".parse().unwrap(), None, 12 * S);
+    assert_eq!(p.stats(12 * S).probes.get("no_match"), Some(&1));
+}
