@@ -22,12 +22,26 @@ if [ "$(id -u)" = 0 ]; then
   [ -f /usr/include/bpf/bpf_helpers.h ] || missing+=(libbpf-dev)
   # The trail's store tests: a throwaway Postgres cluster (below).
   { command -v psql && ls /usr/lib/postgresql/*/bin/initdb; } >/dev/null 2>&1 || missing+=(postgresql)
-  # nmap's service database, for the service-probes engine's tests.
+  # nmap's service database, for the service-probes engine's tests, and
+  # nmap itself with real servers, for the conformance test against nmap -sV
+  # (each started by the test in a network namespace of its own).
   [ -f /usr/share/nmap/nmap-service-probes ] || missing+=(nmap)
+  [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+  command -v nginx >/dev/null 2>&1 || missing+=(nginx-light)
+  command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+  command -v mariadbd >/dev/null 2>&1 || missing+=(mariadb-server)
+  [ -x /usr/sbin/vsftpd ] || missing+=(vsftpd)
   if [ "${#missing[@]}" -gt 0 ]; then
     echo "installing: ${missing[*]}"
     apt-get update -qq
+    # The servers are started by the tests, never by the install.
+    policy=/usr/sbin/policy-rc.d
+    own_policy=
+    if [ ! -e "$policy" ]; then
+      printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy" && own_policy=1
+    fi
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    [ -z "$own_policy" ] || rm -f "$policy"
   fi
 else
   echo "note: not root: the network-namespace tests will skip (and fail under CI=true)"
@@ -36,6 +50,7 @@ else
   echo "note: the eBPF object check needs clang-19 and libbpf-dev"
   echo "note: the trail's store tests need Postgres (apt-get install postgresql)"
   echo "note: the service-probes tests need nmap's database (apt-get install nmap)"
+  echo "note: the nmap -sV conformance test needs openssh-server nginx-light redis-server mariadb-server vsftpd"
 fi
 
 # `--install-only`: CI installs first, so that build scripts (capture's

@@ -39,7 +39,7 @@ pub struct ProbeMatch {
     pub folded: bool,
     /// `s`.
     pub dotall: bool,
-    /// `softmatch`: the name only.
+    /// `softmatch`: the service is sure, its template (if any) a guess.
     pub soft: bool,
     /// Its line in the file.
     pub line: usize,
@@ -261,10 +261,12 @@ impl Probe {
 pub struct Identification {
     /// The service (`ssh`, `http`, `mysql`, ...).
     pub service: String,
-    /// Product, version and the rest (empty for a softmatch).
+    /// Product, version and the rest (for a softmatch, what its line's
+    /// template gives, often nothing).
     #[serde(flatten)]
     pub version: Version,
-    /// A softmatch: the service's name only.
+    /// A softmatch: the service's name is sure, the rest may be refined by
+    /// a later hard match of that service.
     pub soft: bool,
     /// The probe whose matches decided.
     pub probe: String,
@@ -525,11 +527,9 @@ impl Database {
                 };
                 let found = Identification {
                     service: m.service.clone(),
-                    version: if m.soft {
-                        Version::default()
-                    } else {
-                        m.template.fill(&groups)
-                    },
+                    // A softmatch's template counts too, as nmap prints it
+                    // (98 of Debian's softmatch lines have one).
+                    version: m.template.fill(&groups),
                     soft: m.soft,
                     probe: p.name().to_owned(),
                     line: m.line,

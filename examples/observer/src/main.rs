@@ -49,17 +49,27 @@ enum Command {
     },
     /// Say what each server of a pcap or pcapng file is, with nmap's
     /// service database, from the first payloads of its TCP
-    /// conversations: one JSON object per server address and port,
+    /// conversations (or, with --probe, by probing the servers given):
+    /// one JSON object per server address and port,
     /// {"server", "proto", "conversations", "service", "product",
     /// "version", "info", "hostname", "os", "device", "cpes", "soft",
     /// "probe", "line", "from"}.
     Services {
-        /// The capture file (`-` for standard input).
-        file: PathBuf,
+        /// The capture file (`-` for standard input); none with --probe.
+        #[arg(required_unless_present = "probe", conflicts_with = "probe")]
+        file: Option<PathBuf>,
         /// nmap's service database (`nmap-service-probes`; Debian's
         /// `nmap` package installs it at the default path).
         #[arg(long, default_value = edgewise_observer::services::DEBIAN_SERVICE_PROBES)]
         service_probes: PathBuf,
+        /// Probe these TCP servers now (`ADDR:PORT`, repeatable), as the
+        /// daemon's prober does, instead of reading a capture: one line
+        /// each, `"from": "probe"`.
+        #[arg(long, value_name = "ADDR:PORT")]
+        probe: Vec<std::net::SocketAddr>,
+        /// nmap's version intensity for --probe, 0 to 9.
+        #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u8).range(0..=9))]
+        intensity: u8,
     },
     /// Print every DNS response of a pcap or pcapng file (UDP and TCP, port
     /// 53), one JSON object per message: {"frame", "transport", "id",
@@ -281,7 +291,12 @@ fn main() -> ExitCode {
         Command::Services {
             file,
             service_probes,
-        } => run_services(&file, &service_probes),
+            probe,
+            intensity,
+        } => match file {
+            Some(file) => run_services(&file, &service_probes),
+            None => run_probes(&probe, &service_probes, intensity),
+        },
         Command::Dns { file } => run_dns(&file),
         Command::Resolve {
             objects,
@@ -705,6 +720,27 @@ fn run_services(file: &PathBuf, service_probes: &std::path::Path) -> ExitCode {
     print_lines(file, |input, out| {
         edgewise_observer::services::write_services(input, &db, out).map(drop)
     })
+}
+
+/// `edgewise services --probe`: a probe session with each server.
+fn run_probes(
+    servers: &[std::net::SocketAddr],
+    service_probes: &std::path::Path,
+    intensity: u8,
+) -> ExitCode {
+    let db = match load_service_probes(service_probes) {
+        Ok(db) => db,
+        Err(code) => return code,
+    };
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    match edgewise_observer::services::write_probes(servers, &db, intensity, &mut out) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("edgewise: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// nmap's service database, its skipped lines said on standard error.

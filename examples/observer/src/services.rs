@@ -37,7 +37,7 @@ pub const DEBIAN_SERVICE_PROBES: &str = "/usr/share/nmap/nmap-service-probes";
 pub enum ServiceProbesError {
     /// The file could not be read.
     #[error(
-        "{}: {source} (the service database is nmap's: apt-get install nmap, or give its path)",
+        "{}: {source} (the service database is nmap's: apt-get install nmap, or give --service-probes PATH)",
         path.display()
     )]
     Read {
@@ -142,9 +142,15 @@ pub fn identify_capture<R: Read + Send>(
                     servers.insert(event.dst);
                 }
                 EventKind::Banner => {
-                    // A TLS hello across segments counts once it is whole.
-                    let Some(bytes) = first_bytes.add(&event) else {
-                        return;
+                    // A TLS hello across segments is taken whole once it
+                    // is, and its first part until then (the rest may
+                    // never come: a capture cut short).
+                    let first_part = !first_bytes.waits_for(&event);
+                    let whole = first_bytes.add(&event);
+                    let bytes: &[u8] = match &whole {
+                        Some(bytes) => bytes,
+                        None if first_part => event.data,
+                        None => return,
                     };
                     let to_server = servers.contains(&event.dst)
                         || (!servers.contains(&event.src) && event.dst.port() < event.src.port());
@@ -166,7 +172,11 @@ pub fn identify_capture<R: Read + Send>(
                     } else {
                         &mut conversation.server
                     };
-                    side.get_or_insert_with(|| (event.timestamp_ns, bytes.into_owned()));
+                    match side {
+                        Some((_, held)) if whole.is_some() => *held = bytes.to_vec(),
+                        Some(_) => {}
+                        None => *side = Some((event.timestamp_ns, bytes.to_vec())),
+                    }
                 }
                 _ => {}
             }
@@ -267,4 +277,37 @@ pub fn write_services<R: Read + Send>(
         Some(e) => Err(CommandError::Capture(e)),
         None => Ok(found),
     }
+}
+
+/// Probes each server with a session of the daemon's prober
+/// ([`crate::daemon::prober::session`]) and writes one JSON object per
+/// server, as [`write_services`] does (`"conversations": 0`,
+/// `"from": "probe"`).
+///
+/// # Errors
+/// [`CommandError::Output`].
+pub fn write_probes(
+    servers: &[SocketAddr],
+    db: &Database,
+    intensity: u8,
+    out: &mut (impl Write + ?Sized),
+) -> Result<(), CommandError> {
+    let mut lines = JsonLines::new(out);
+    for server in servers {
+        let found = crate::daemon::prober::session(db, *server, intensity);
+        lines.write(&Line {
+            server: *server,
+            proto: "tcp",
+            conversations: 0,
+            service: found.as_ref().map(|i| i.service.as_str()),
+            identification: found.as_ref().map(|i| Found {
+                version: &i.version,
+                soft: i.soft,
+                probe: &i.probe,
+                line: i.line,
+                from: "probe",
+            }),
+        });
+    }
+    lines.finish().map_err(CommandError::Output)
 }
