@@ -30,6 +30,11 @@
  * bytes or this many bytes from the flow's first payload are seen. */
 #define BANNER_FOLLOW_MAX 8192
 
+/* When a flow begins a proxy handshake (a SOCKS 4 or 5 request, HTTP
+ * CONNECT), or answers one, its next this many payloads are banner events
+ * too: the TLS hello that follows the handshake is among them. */
+#define PROXY_PARTS 3
+
 #define DIRECTION_INGRESS 0
 #define DIRECTION_EGRESS 1
 
@@ -91,9 +96,12 @@ struct flow_key {
 struct flow_state {
 	__u64 sampled_ns;
 	__u8 banner_seen;
-	__u8 pad;
+	/* The flow began a proxy handshake (SOCKS 4 or 5, HTTP CONNECT). */
+	__u8 proxy;
 	__u16 banner_follow;
-	__u32 pad2;
+	/* Payloads after a proxy handshake's first still to be banners. */
+	__u8 proxy_parts;
+	__u8 pad[3];
 };
 
 /* A source prefix the egress observer watches (LPM trie key: prefix length

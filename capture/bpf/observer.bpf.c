@@ -3,7 +3,8 @@
  * SYN-ACK events (with the raw TCP header and options), DNS responses (UDP
  * source port 53, payload up to dns_max_payload bytes), the first payload
  * of each flow (a banner, up to BANNER_MAX bytes, and the payloads after
- * it while they continue a TLS handshake record it began) and a sample of each flow
+ * it while they continue a TLS handshake record it began, or, after a
+ * proxy handshake, its next PROXY_PARTS payloads) and a sample of each flow
  * at most once per flow_sample_ns (so that connections older than the
  * observer still show) into one ring buffer, and count what they emit and
  * what the full ring made them lose.
@@ -296,6 +297,41 @@ static __always_inline __u16 handshake_follow(const struct packet *pkt, __u32 pa
 	return total > payload_len ? total - payload_len : 0;
 }
 
+/* Whether the payload begins a proxy handshake: a SOCKS 5 greeting
+ * (version 5, n methods, exactly 2 + n bytes), a SOCKS 4 CONNECT
+ * request, or an HTTP CONNECT request. */
+static __always_inline int proxy_request(const struct packet *pkt, __u32 payload, __u32 payload_len)
+{
+	__u8 b[8] = {};
+	if (payload_len >= 8) {
+		if (load(pkt, payload, b, 8) < 0)
+			return 0;
+	} else if (payload_len < 3 || load(pkt, payload, b, 3) < 0) {
+		return 0;
+	}
+	if (b[0] == 5 && b[1] >= 1 && b[1] <= 16 && payload_len == 2 + (__u32)b[1])
+		return 1;
+	if (b[0] == 4 && b[1] == 1 && payload_len >= 9)
+		return 1;
+	return payload_len >= 8 && b[0] == 'C' && b[1] == 'O' && b[2] == 'N' && b[3] == 'N' && b[4] == 'E' &&
+	       b[5] == 'C' && b[6] == 'T' && b[7] == ' ';
+}
+
+/* Whether the reverse of the flow `key` began a proxy handshake (so this
+ * is the proxy's answer). */
+static __always_inline int answers_proxy(const struct flow_key *key)
+{
+	struct flow_key reverse = {};
+	__builtin_memcpy(reverse.src, key->dst, 16);
+	__builtin_memcpy(reverse.dst, key->src, 16);
+	reverse.src_port = key->dst_port;
+	reverse.dst_port = key->src_port;
+	reverse.protocol = key->protocol;
+	reverse.family = key->family;
+	struct flow_state *state = bpf_map_lookup_elem(&flows, &reverse);
+	return state && state->proxy;
+}
+
 /* Whether two flow keys are equal (five 8-byte words). */
 static __always_inline int same_flow(const struct flow_key *a, const struct flow_key *b)
 {
@@ -346,13 +382,25 @@ static __always_inline void observe_flow(const struct packet *pkt, const struct 
 		}
 	}
 	if (payload_len != 0 && !state->banner_seen) {
-		if (state->banner_follow == 0) {
-			state->banner_follow = handshake_follow(pkt, payload, payload_len);
-		} else {
+		if (state->banner_follow != 0) {
+			/* A TLS handshake record going on. */
 			__u32 left = state->banner_follow;
 			state->banner_follow = payload_len >= left ? 0 : left - payload_len;
+		} else if (state->proxy_parts != 0) {
+			/* A payload after a proxy handshake: a hello may begin here. */
+			state->proxy_parts -= 1;
+			state->banner_follow = handshake_follow(pkt, payload, payload_len);
+		} else {
+			/* The flow's first payload. */
+			state->banner_follow = handshake_follow(pkt, payload, payload_len);
+			if (state->banner_follow == 0 && proxy_request(pkt, payload, payload_len)) {
+				state->proxy = 1;
+				state->proxy_parts = PROXY_PARTS;
+			} else if (state->banner_follow == 0 && answers_proxy(&key)) {
+				state->proxy_parts = PROXY_PARTS;
+			}
 		}
-		state->banner_seen = state->banner_follow == 0;
+		state->banner_seen = state->banner_follow == 0 && state->proxy_parts == 0;
 		emit_banner(pkt, flow, direction, src_port, dst_port, payload, payload_len, seq);
 	}
 	if (slot) {

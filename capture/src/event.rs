@@ -28,6 +28,11 @@ pub const MAX_DATA: u16 = 512;
 /// ClientHello with post-quantum key shares (about 2 KB) fits.
 pub const BANNER_MAX: u16 = 2048;
 
+/// How many payloads after a proxy handshake's first (a SOCKS 4 or 5
+/// request, HTTP CONNECT, and the proxy's answer) are banner events too
+/// (`PROXY_PARTS`): the TLS hello after the handshake is among them.
+pub const PROXY_PARTS: u8 = 3;
+
 /// How far past a flow's first payload banner events follow a TLS
 /// handshake record it began (`BANNER_FOLLOW_MAX`, counted from the first
 /// payload's first byte).
@@ -47,7 +52,8 @@ pub enum EventKind {
     /// banner or a client's first request, up to [`BANNER_MAX`] bytes;
     /// when it begins a TLS handshake record that goes on past it, the
     /// payloads that continue the record are banners too (put them
-    /// together by [`Event::seq`]).
+    /// together by [`Event::seq`]); after a proxy handshake, the next
+    /// [`PROXY_PARTS`] payloads are (see [`crate::replay`]).
     Banner,
     /// A packet of a flow not sampled for the configured window: how
     /// connections older than the observer show (no data).

@@ -17,7 +17,11 @@
 //!   [`BANNER_MAX`] bytes and the TCP sequence number; when that payload
 //!   begins a TLS handshake record that goes on past it, the next payloads
 //!   of the flow are banners too, until the record's bytes are seen (at
-//!   most [`BANNER_FOLLOW_MAX`] from the first payload's start).
+//!   most [`BANNER_FOLLOW_MAX`] from the first payload's start); when it
+//!   begins a proxy handshake (a SOCKS 4 or 5 request, HTTP CONNECT), or
+//!   is the first payload of the reverse of such a flow (the proxy's
+//!   answer), the flow's next [`PROXY_PARTS`] payloads are banners too
+//!   (each followed in turn when it begins a handshake record).
 //!
 //! What differs, and why: the direction is [`Direction::Unknown`] (a file
 //! does not say), the interface index is 0, the time is the capture's, and
@@ -31,7 +35,7 @@ use std::time::Duration;
 
 use edgewise_packet::{Packet, Transport};
 
-pub use crate::event::{BANNER_FOLLOW_MAX, BANNER_MAX};
+pub use crate::event::{BANNER_FOLLOW_MAX, BANNER_MAX, PROXY_PARTS};
 use crate::event::{Direction, Event, EventKind, MAX_DATA};
 
 /// Settings of a [`Replay`], as [`crate::CaptureConfig`] sets the kernel's.
@@ -71,6 +75,17 @@ struct FlowState {
     banner_seen: bool,
     /// Bytes of a TLS handshake record still to follow as banners.
     banner_follow: u16,
+    /// The flow began a proxy handshake.
+    proxy: bool,
+    /// Payloads after a proxy handshake's first still to be banners.
+    proxy_parts: u8,
+}
+
+impl FlowState {
+    /// No payload seen yet: the next one is the flow's first.
+    fn before_first_payload(&self) -> bool {
+        !self.banner_seen && self.banner_follow == 0 && self.proxy_parts == 0
+    }
 }
 
 /// Turns decoded packets into events (see the module docs).
@@ -211,6 +226,22 @@ impl Replay {
         if !self.flows.contains_key(&key) && self.flows.len() >= self.config.max_flows.max(1) {
             self.evict();
         }
+        // As the kernel's answers_proxy: asked on a flow's first payload.
+        let first_payload = !payload.is_empty()
+            && self
+                .flows
+                .get(&key)
+                .is_none_or(FlowState::before_first_payload);
+        let answers_proxy = first_payload && {
+            let reverse = FlowKey {
+                src: key.dst,
+                dst: key.src,
+                src_port: key.dst_port,
+                dst_port: key.src_port,
+                protocol: key.protocol,
+            };
+            self.flows.get(&reverse).is_some_and(|s| s.proxy)
+        };
         let window = self.window_ns;
         let state = self.flows.entry(key).or_insert(FlowState {
             // A flow first seen now is sampled now.
@@ -218,6 +249,8 @@ impl Replay {
             seen_ns: now,
             banner_seen: false,
             banner_follow: 0,
+            proxy: false,
+            proxy_parts: 0,
         });
         state.seen_ns = now;
         if now.wrapping_sub(state.sampled_ns) > window {
@@ -225,16 +258,28 @@ impl Replay {
             emit(EventKind::FlowSample, &[]);
         }
         if !payload.is_empty() && !state.banner_seen {
-            // As the kernel's observe_flow and handshake_follow.
+            // As the kernel's observe_flow.
             let len = u16::try_from(payload.len()).unwrap_or(u16::MAX);
-            state.banner_follow = if state.banner_follow == 0 {
+            let follow = || {
                 handshake_record_len(payload)
                     .min(BANNER_FOLLOW_MAX)
                     .saturating_sub(len)
-            } else {
-                state.banner_follow.saturating_sub(len)
             };
-            state.banner_seen = state.banner_follow == 0;
+            if state.banner_follow != 0 {
+                state.banner_follow = state.banner_follow.saturating_sub(len);
+            } else if state.proxy_parts != 0 {
+                state.proxy_parts -= 1;
+                state.banner_follow = follow();
+            } else {
+                state.banner_follow = follow();
+                if state.banner_follow == 0 && is_proxy_request(payload) {
+                    state.proxy = true;
+                    state.proxy_parts = PROXY_PARTS;
+                } else if state.banner_follow == 0 && answers_proxy {
+                    state.proxy_parts = PROXY_PARTS;
+                }
+            }
+            state.banner_seen = state.banner_follow == 0 && state.proxy_parts == 0;
             emit(
                 EventKind::Banner,
                 &payload[..payload.len().min(usize::from(BANNER_MAX))],
@@ -257,5 +302,16 @@ fn handshake_record_len(payload: &[u8]) -> u16 {
     match *payload {
         [22, 3, minor, hi, lo, ..] if minor <= 4 => u16::from_be_bytes([hi, lo]).saturating_add(5),
         _ => 0,
+    }
+}
+
+/// Whether `payload` begins a proxy handshake (the kernel's
+/// `proxy_request`): a SOCKS 5 greeting (version 5, n methods, exactly
+/// 2 + n bytes), a SOCKS 4 CONNECT request, or an HTTP CONNECT request.
+fn is_proxy_request(payload: &[u8]) -> bool {
+    match *payload {
+        [5, n, ..] => (1..=16).contains(&n) && payload.len() == 2 + usize::from(n),
+        [4, 1, ..] => payload.len() >= 9,
+        _ => payload.starts_with(b"CONNECT "),
     }
 }

@@ -366,6 +366,33 @@ print('sent', flush=True)
 s.close()
 ";
 
+/// Connects to port 8088, reads the banner, then sends a SOCKS 5 greeting
+/// and, after it, a 300-byte TLS handshake record: a hello after a proxy
+/// handshake.
+const PROXY_CLIENT: &str = r"
+import socket, sys, time
+s = socket.create_connection((sys.argv[2], 8088), timeout=5, source_address=(sys.argv[1], 0))
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+s.recv(64)
+s.sendall(bytes([5, 1, 0])); time.sleep(0.05)
+s.sendall(bytes([22, 3, 1, 1, 0x27]) + bytes(295)); time.sleep(0.2)
+print('sent', flush=True)
+s.close()
+";
+
+/// Runs `HELLO_CLIENT` and `PROXY_CLIENT` from `namespace` to completion
+/// (their guards, to keep until the end).
+fn send_hellos(namespace: &str) -> Vec<Listener> {
+    [HELLO_CLIENT, PROXY_CLIENT]
+        .into_iter()
+        .map(|script| {
+            let (child, sent) = start_python(namespace, script, &["10.214.0.1", "10.214.0.2"]);
+            assert_eq!(sent.trim(), "sent");
+            child
+        })
+        .collect()
+}
+
 /// The length of `HELLO_CLIENT`'s record as its banner parts join.
 fn joined_hello(live: &[Said]) -> Option<usize> {
     let mut parts: Vec<&Said> = live
@@ -468,8 +495,7 @@ fn a_replay_of_tcpdumps_capture_gives_the_same_events_as_the_live_observers() {
         CHATTY_CLIENT,
         &["10.214.0.1", "10.214.0.2", "0.3"],
     );
-    let (_hello, sent) = start_python(&net.client_ns, HELLO_CLIENT, &["10.214.0.1", "10.214.0.2"]);
-    assert_eq!(sent.trim(), "sent");
+    let _hellos = send_hellos(&net.client_ns);
     std::thread::sleep(Duration::from_millis(500));
     run(&[
         "ip",
@@ -503,6 +529,14 @@ fn a_replay_of_tcpdumps_capture_gives_the_same_events_as_the_live_observers() {
         "{live:?}"
     );
     assert_eq!(joined_hello(&live), Some(3005), "the hello's parts");
+    // After a SOCKS greeting, the record that follows is a banner too.
+    assert!(
+        live.iter().any(|e| e.0 == EventKind::Banner
+            && e.2.port() == 8088
+            && e.4.len() == 300
+            && e.4.starts_with(&[22, 3, 1])),
+        "the hello after the proxy handshake"
+    );
     let only_live: Vec<&Said> = live.iter().filter(|e| !replayed.contains(e)).collect();
     let only_replayed: Vec<&Said> = replayed.iter().filter(|e| !live.contains(e)).collect();
     assert_eq!(

@@ -12,12 +12,16 @@
 //!    ([`detect_service`]). The client's request names it too (an HTTP
 //!    request says `http`), prefixes only.
 //! 3. A ClientHello gives the edge's SNI, first offered ALPN protocol and
-//!    JA4; a ServerHello the server port's JA4S.
+//!    JA4; a ServerHello the server port's JA4S. After a proxy handshake
+//!    (SOCKS, HTTP CONNECT) the sensors keep a few more payloads of each
+//!    side: a hello among them counts, but only a side's first bytes name
+//!    the service.
 //!
 //! Cache, per server address, port and protocol: once the database gave a
-//! hard match, that server's later conversations are not matched again; a
-//! softmatch is tried again, up to [`MAX_ATTEMPTS`] conversations without
-//! any match, after which the server's bytes are only read by prefix.
+//! hard match, that server's later conversations are not matched again;
+//! without one (no match, or a softmatch), it is tried for up to
+//! [`MAX_ATTEMPTS`] conversations, after which the server keeps what it
+//! has and its bytes are only read by prefix.
 //!
 //! Bounds: everything is held in `Latest` memories (at most
 //! 65,536 keys each, starting over when full) and [`FirstBytes`]
@@ -42,8 +46,8 @@ use edgewise_service_probes::Database;
 
 use crate::memory::Latest;
 
-/// Conversations of a server read against the database without a match
-/// before its bytes are read by prefix only.
+/// Conversations of a server read against the database without a hard
+/// match before its bytes are read by prefix only.
 pub const MAX_ATTEMPTS: u8 = 3;
 
 /// The most flows waiting for the rest of a hello.
@@ -166,6 +170,8 @@ pub(crate) struct Banners {
     #[cfg(feature = "service-probes")]
     matching: Option<Matching>,
     services: Latest<ServerKey, Arc<ServiceFact>>,
+    /// The sides (sender, receiver) whose first bytes were read.
+    spoke: Latest<(SocketAddr, SocketAddr), ()>,
     tls_clients: Latest<(IpAddr, IpAddr, u16), Arc<TlsClientFact>>,
     tls_servers: Latest<(IpAddr, u16), Ja4s>,
     scratch: Box<[u8]>,
@@ -182,6 +188,7 @@ impl Banners {
             #[cfg(feature = "service-probes")]
             matching: None,
             services: Latest::new(),
+            spoke: Latest::new(),
             tls_clients: Latest::new(),
             tls_servers: Latest::new(),
             scratch: vec![0; tls::MAX_HELLO].into_boxed_slice(),
@@ -245,12 +252,15 @@ impl Banners {
         protocol: Protocol,
     ) -> Learnt {
         let mut learnt = Learnt::default();
+        // A side's later banners (after a proxy handshake) may hold a
+        // hello; only its first names the service.
+        let first_unit = self.spoke.get(&(event.src, event.dst)).is_none();
         let first_part = !self.first.waits_for(event);
         let key = (server.ip(), server.port(), protocol);
         let Some(bytes) = self.first.add(event) else {
             // A hello that waits for its next segment (which may never
             // come: a capture cut short) already shows what it is.
-            if first_part {
+            if first_part && first_unit {
                 learnt.service = self.by_prefix(key, event.data);
             }
             return learnt;
@@ -259,6 +269,10 @@ impl Banners {
         if tls::starts_handshake(&bytes) {
             self.hello(&bytes, client, server, &mut learnt);
         }
+        if !first_unit {
+            return learnt;
+        }
+        self.spoke.insert((event.src, event.dst), ());
         if from_server {
             #[cfg(feature = "service-probes")]
             if let Some(fact) = self.match_database(key, (client, server), &bytes) {
@@ -335,6 +349,10 @@ impl Banners {
             .matched
             .entry(if found.soft { "soft" } else { "hard" })
             .or_default() += 1;
+        if found.soft {
+            // A softmatch is tried again, within the same budget.
+            matching.attempts.insert(key, tried + 1);
+        }
         let text = |v: Option<String>| v.map(|v| Arc::from(v.as_str()));
         Some(ServiceFact {
             name: Arc::from(found.service.as_str()),

@@ -173,7 +173,11 @@ pub fn identify_capture<R: Read + Send>(
                         &mut conversation.server
                     };
                     match side {
-                        Some((_, held)) if whole.is_some() => *held = bytes.to_vec(),
+                        // The rest of the side's first hello; a later
+                        // banner (after a proxy handshake) leaves it be.
+                        Some((_, held)) if whole.is_some() && bytes.starts_with(held) => {
+                            *held = bytes.to_vec();
+                        }
                         Some(_) => {}
                         None => *side = Some((event.timestamp_ns, bytes.to_vec())),
                     }
