@@ -341,8 +341,10 @@ static __always_inline int same_flow(const struct flow_key *a, const struct flow
 
 /* A non-SYN packet of a flow: a flow sample at most once per
  * flow_sample_ns, and a banner event for the flow's first payload
- * (payload_len bytes at payload; 0 for none; seq the TCP sequence number)
- * and for the payloads that continue a TLS handshake record it began. */
+ * (payload_len bytes at payload; 0 for none; seq the TCP sequence number),
+ * for the payloads that continue a TLS handshake record it began, and for
+ * the PROXY_PARTS payloads after a proxy handshake (its own, or the one
+ * the reverse flow began). */
 static __always_inline void observe_flow(const struct packet *pkt, const struct flow *flow, __u8 direction,
 					 __u16 src_port, __u16 dst_port, __u32 payload, __u32 payload_len, __u32 seq)
 {
