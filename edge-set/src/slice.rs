@@ -27,7 +27,9 @@ pub struct EndpointInfo {
     pub ip: IpAddr,
     /// The cluster object that has it, when known.
     pub identity: Option<Arc<ClusterObject>>,
-    /// The name it was resolved from by DNS, when known.
+    /// The name it was resolved from by DNS, when known (the embedder's
+    /// `Attach` decides; edgewise's pipeline falls back to the TLS server
+    /// name clients asked for).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fqdn: Option<String>,
 }

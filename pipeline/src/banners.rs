@@ -12,7 +12,8 @@
 //!    ([`detect_service`]). The client's request names it too (an HTTP
 //!    request says `http`), prefixes only.
 //! 3. A ClientHello gives the edge's SNI, first offered ALPN protocol and
-//!    JA4; a ServerHello the server port's JA4S. After a proxy handshake
+//!    JA4 (and, when it is a host name, names the server's address in the
+//!    graph where no DNS answer did); a ServerHello the server port's JA4S. After a proxy handshake
 //!    (SOCKS, HTTP CONNECT) the sensors keep a few more payloads of each
 //!    side: a hello among them counts, but only a side's first bytes name
 //!    the service.
@@ -174,6 +175,8 @@ pub(crate) struct Banners {
     spoke: Latest<(SocketAddr, SocketAddr), ()>,
     tls_clients: Latest<(IpAddr, IpAddr, u16), Arc<TlsClientFact>>,
     tls_servers: Latest<(IpAddr, u16), Ja4s>,
+    /// The latest host name clients asked each server address for (SNI).
+    server_names: Latest<IpAddr, Arc<str>>,
     scratch: Box<[u8]>,
     /// Hellos that could not be read, by reason.
     pub(crate) tls_errors: BTreeMap<&'static str, u64>,
@@ -191,6 +194,7 @@ impl Banners {
             spoke: Latest::new(),
             tls_clients: Latest::new(),
             tls_servers: Latest::new(),
+            server_names: Latest::new(),
             scratch: vec![0; tls::MAX_HELLO].into_boxed_slice(),
             tls_errors: BTreeMap::new(),
             matched: BTreeMap::new(),
@@ -236,6 +240,11 @@ impl Banners {
         port: u16,
     ) -> Option<Arc<TlsClientFact>> {
         self.tls_clients.get(&(client, server, port)).cloned()
+    }
+
+    /// The host name clients last asked `server` for by SNI.
+    pub(crate) fn server_name(&self, server: IpAddr) -> Option<&Arc<str>> {
+        self.server_names.get(&server)
     }
 
     /// The server port's JA4S.
@@ -301,6 +310,11 @@ impl Banners {
                 alpn,
             })) => {
                 learnt.ja4 = Some(ja4);
+                if let Some(name) = server_name.filter(|n| is_host_name(n)) {
+                    let name = String::from_utf8_lossy(name).to_ascii_lowercase();
+                    self.server_names
+                        .insert(server.ip(), Arc::from(name.as_str()));
+                }
                 let fact = TlsClientFact {
                     ja4,
                     sni: text(server_name),
@@ -410,5 +424,35 @@ impl Banners {
         let fact = Arc::new(fact);
         self.services.insert(key, Arc::clone(&fact));
         Some(fact)
+    }
+}
+
+/// Whether an SNI value is a host name (RFC 1123 letters, digits, `-`,
+/// `.`, `_`; at most 253 bytes, no empty label): what may name a graph's
+/// address.
+fn is_host_name(name: &[u8]) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name
+            .split(|&b| b == b'.')
+            .all(|label| (1..=63).contains(&label.len()))
+        && name
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_host_name;
+
+    #[test]
+    fn only_host_names_name_an_address() {
+        for good in [&b"example.com"[..], b"a-b.c_d.io", b"localhost", b"x"] {
+            assert!(is_host_name(good), "{good:?}");
+        }
+        let long = [b'a'; 254];
+        for bad in [&b""[..], b"a..b", b".a", b"a b", b"a/b", b"\xffx", &long] {
+            assert!(!is_host_name(bad), "{bad:?}");
+        }
     }
 }

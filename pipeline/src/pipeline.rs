@@ -1170,12 +1170,17 @@ impl Pipeline {
     }
 
     /// Drains the observed graph at `now_ns`: what was seen since the last
-    /// drain, with identities, names and verdicts attached.
+    /// drain, with identities, names and verdicts attached (an address no
+    /// DNS answer named gets the TLS server name its clients last asked
+    /// for).
     pub fn drain(&mut self, now_ns: u64) -> GraphSlice {
-        let mut attacher = Attacher {
-            identities: &self.identities,
-            store: &self.store,
-            now: now_ns,
+        let mut attacher = ServerNames {
+            attacher: Attacher {
+                identities: &self.identities,
+                store: &self.store,
+                now: now_ns,
+            },
+            banners: &self.banners,
         };
         self.graph.drain(
             &self.config.agent,
@@ -1183,6 +1188,24 @@ impl Pipeline {
             &mut attacher,
             Some(&self.policies),
         )
+    }
+}
+
+/// The drain's names: DNS's, else the TLS server name (SNI).
+struct ServerNames<'a> {
+    attacher: Attacher<'a>,
+    banners: &'a Banners,
+}
+
+impl edgewise_edge_set::Attach for ServerNames<'_> {
+    fn identity(&mut self, ip: IpAddr) -> Option<Arc<ClusterObject>> {
+        self.attacher.identity(ip)
+    }
+
+    fn fqdn(&mut self, ip: IpAddr) -> Option<String> {
+        self.attacher
+            .fqdn(ip)
+            .or_else(|| self.banners.server_name(ip).map(ToString::to_string))
     }
 }
 

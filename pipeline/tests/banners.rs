@@ -279,6 +279,13 @@ fn a_client_hello_across_two_segments_gives_sni_alpn_and_ja4_and_the_server_hell
         fingerprints("10.0.0.1").0,
         ["t13d1516h2_8daaf6152771_e5627efa2ab1"]
     );
+    // No DNS answer named the server: the graph names it by the SNI.
+    let edge = slice
+        .edges
+        .iter()
+        .find(|e| e.dst.ip.to_string() == "10.0.0.6")
+        .unwrap();
+    assert_eq!(edge.dst.fqdn.as_deref(), Some("example.com"));
     assert_eq!(fingerprints("10.0.0.6").1.len(), 1);
 }
 
