@@ -12,12 +12,13 @@
 //! [`MAX_ANSWER`] bytes, and matched as it arrives. The session ends at
 //! the first hard match, when the server refuses a connection, or after
 //! [`SESSION_BUDGET`]; a softmatch is kept in case nothing harder comes.
-//! Results come back through [`ProbeWorker::results`].
+//! Results come back through [`ProbeWorker::results`]; at most
+//! [`MAX_PENDING`] sessions wait.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -39,9 +40,14 @@ pub const MAX_ANSWER: usize = 16 * 1024;
 /// The longest session.
 pub const SESSION_BUDGET: Duration = Duration::from_secs(30);
 
+/// The most sessions waiting for the worker; beyond, a server handed out
+/// is passed over (and, the pipeline having counted it as started, tried
+/// again a day later).
+pub const MAX_PENDING: usize = 256;
+
 /// The worker thread and its two channels.
 pub struct ProbeWorker {
-    requests: Option<Sender<SocketAddr>>,
+    requests: Option<SyncSender<SocketAddr>>,
     results: Receiver<(SocketAddr, Option<ProbeFinding>)>,
     thread: Option<JoinHandle<()>>,
 }
@@ -49,7 +55,7 @@ pub struct ProbeWorker {
 impl ProbeWorker {
     /// Starts the worker.
     pub fn start(database: Arc<Database>, intensity: u8) -> Self {
-        let (requests, queue) = mpsc::channel::<SocketAddr>();
+        let (requests, queue) = mpsc::sync_channel::<SocketAddr>(MAX_PENDING);
         let (answers, results) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("edgewise-prober".to_owned())
@@ -87,10 +93,12 @@ impl ProbeWorker {
         }
     }
 
-    /// Queues a session with `server`.
+    /// Queues a session with `server`, unless [`MAX_PENDING`] wait.
     pub fn probe(&self, server: SocketAddr) {
-        if let Some(requests) = &self.requests {
-            let _ = requests.send(server);
+        if let Some(requests) = &self.requests
+            && let Err(TrySendError::Full(_)) = requests.try_send(server)
+        {
+            tracing::warn!(%server, "the prober is behind: probe passed over");
         }
     }
 
