@@ -8,7 +8,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use edgewise_capture::{Direction, Event, EventKind};
+mod support;
+
+use edgewise_capture::{Event, EventKind};
 use edgewise_edge_set::ServiceSeen;
 use edgewise_ip_index::Protocol;
 use edgewise_pipeline::{
@@ -63,16 +65,8 @@ fn pipeline(database: bool) -> Pipeline {
 
 fn banner<'a>(src: &str, dst: &str, seq: u32, data: &'a [u8]) -> Event<'a> {
     Event {
-        kind: EventKind::Banner,
-        direction: Direction::Unknown,
-        timestamp_ns: 0,
-        ifindex: 0,
-        src: src.parse().unwrap(),
-        dst: dst.parse().unwrap(),
-        protocol: 6,
-        wire_len: 60,
         seq,
-        data,
+        ..support::event(EventKind::Banner, src, dst, 6, data)
     }
 }
 

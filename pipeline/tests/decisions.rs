@@ -6,39 +6,18 @@
 use std::path::Path;
 use std::time::Duration;
 
-use edgewise_capture::{Direction, Event, EventKind};
+mod support;
+
+use edgewise_capture::EventKind;
 use edgewise_edge_set::EdgeKey;
 use edgewise_ip_index::Protocol;
 use edgewise_pipeline::{
     EdgeRecord, FqdnSource, Identities, Output, Pipeline, PipelineConfig, Record, RuleRecord, Rules,
 };
 
+use support::{event, tcp};
+
 const S: u64 = 1_000_000_000;
-
-fn event<'a>(kind: EventKind, src: &str, dst: &str, protocol: u8, data: &'a [u8]) -> Event<'a> {
-    Event {
-        kind,
-        direction: Direction::Unknown,
-        timestamp_ns: 0,
-        ifindex: 0,
-        src: src.parse().unwrap(),
-        dst: dst.parse().unwrap(),
-        protocol,
-        wire_len: 60,
-        seq: 0,
-        data,
-    }
-}
-
-/// A 20-byte TCP header with `flags` and sequence number `seq`.
-fn tcp(flags: u8, seq: u32) -> Vec<u8> {
-    let mut header = vec![0u8; 20];
-    header[4..8].copy_from_slice(&seq.to_be_bytes());
-    header[12] = 5 << 4;
-    header[13] = flags;
-    header[14..16].copy_from_slice(&64240u16.to_be_bytes());
-    header
-}
 
 /// A DNS answer with id `id`: `name` A `ip`, TTL 300.
 fn dns_answer(id: u16, name: &str, ip: [u8; 4]) -> Vec<u8> {

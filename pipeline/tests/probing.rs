@@ -8,11 +8,15 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use edgewise_capture::{Direction, Event, EventKind};
+mod support;
+
+use edgewise_capture::EventKind;
 use edgewise_edge_set::ServiceSource;
 use edgewise_pipeline::{
     Identities, Output, Pipeline, PipelineConfig, ProbeConfig, ProbeFinding, Record, Rules,
 };
+
+use support::{event, tcp};
 
 const S: u64 = 1_000_000_000;
 
@@ -34,25 +38,10 @@ fn pipeline(rate: f64, rules: &str) -> Pipeline {
     )
 }
 
-fn event<'a>(kind: EventKind, src: &str, dst: &str, data: &'a [u8]) -> Event<'a> {
-    Event {
-        kind,
-        direction: Direction::Unknown,
-        timestamp_ns: 0,
-        ifindex: 0,
-        src: src.parse().unwrap(),
-        dst: dst.parse().unwrap(),
-        protocol: 6,
-        wire_len: 60,
-        seq: 0,
-        data,
-    }
-}
-
 /// A flow sample of a connection from a client to `server`.
 fn sample(p: &mut Pipeline, server: &str, now: u64) {
     p.handle_event(
-        &event(EventKind::FlowSample, "10.9.0.1:40000", server, &[]),
+        &event(EventKind::FlowSample, "10.9.0.1:40000", server, 6, &[]),
         now,
     );
 }
@@ -123,14 +112,9 @@ when = 'dst_port == 9000'
 action = "drop"
 "#;
     let mut p = pipeline(100.0, rules);
-    let syn = {
-        let mut h = vec![0u8; 20];
-        h[12] = 5 << 4;
-        h[13] = 0x02;
-        h
-    };
+    let syn = tcp(0x02, 1);
     p.handle_event(
-        &event(EventKind::Syn, "10.9.0.1:40000", "10.1.0.7:9000", &syn),
+        &event(EventKind::Syn, "10.9.0.1:40000", "10.1.0.7:9000", 6, &syn),
         S,
     );
     let (_, outputs) = probes(&mut p, S);
@@ -143,7 +127,13 @@ action = "drop"
     sample(&mut p, "10.1.0.8:2222", 2 * S);
     let banner = b"SSH-2.0-OpenSSH_9.6\r\n";
     p.handle_event(
-        &event(EventKind::Banner, "10.1.0.8:2222", "10.9.0.1:40001", banner),
+        &event(
+            EventKind::Banner,
+            "10.1.0.8:2222",
+            "10.9.0.1:40001",
+            6,
+            banner,
+        ),
         2 * S,
     );
     let (probed, _) = probes(&mut p, 3 * S);
