@@ -47,17 +47,25 @@ pub struct FirstBytes {
     given_up: u64,
 }
 
+/// The length (its 5-byte header included) of the TLS handshake record
+/// `payload` begins: a type-22 record of version 3.0 to 3.4. The one rule
+/// of the kernel's `handshake_follow`, the replay and [`whole_len`].
+pub(crate) fn handshake_record_len(payload: &[u8]) -> Option<usize> {
+    match *payload {
+        [22, 3, minor, hi, lo, ..] if minor <= 4 => {
+            Some(5 + usize::from(u16::from_be_bytes([hi, lo])))
+        }
+        _ => None,
+    }
+}
+
 /// How many bytes the first payload `data` says make a flow's first
 /// bytes: the TLS handshake record it begins (header included, at most
 /// [`BANNER_FOLLOW_MAX`]), or itself.
 pub fn whole_len(data: &[u8]) -> usize {
-    match *data {
-        [22, 3, minor, hi, lo, ..] if minor <= 4 => {
-            (5 + usize::from(u16::from_be_bytes([hi, lo]))).min(usize::from(BANNER_FOLLOW_MAX))
-        }
-        _ => data.len(),
-    }
-    .max(data.len())
+    handshake_record_len(data)
+        .map_or(data.len(), |len| len.min(usize::from(BANNER_FOLLOW_MAX)))
+        .max(data.len())
 }
 
 impl FirstBytes {

@@ -37,6 +37,7 @@ use edgewise_packet::{Packet, Transport};
 
 pub use crate::event::{BANNER_FOLLOW_MAX, BANNER_MAX, PROXY_PARTS};
 use crate::event::{Direction, Event, EventKind, MAX_DATA};
+use crate::first_bytes::handshake_record_len;
 
 /// Settings of a [`Replay`], as [`crate::CaptureConfig`] sets the kernel's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -261,9 +262,12 @@ impl Replay {
             // As the kernel's observe_flow.
             let len = u16::try_from(payload.len()).unwrap_or(u16::MAX);
             let follow = || {
-                handshake_record_len(payload)
-                    .min(BANNER_FOLLOW_MAX)
-                    .saturating_sub(len)
+                handshake_record_len(payload).map_or(0, |total| {
+                    u16::try_from(total)
+                        .unwrap_or(u16::MAX)
+                        .min(BANNER_FOLLOW_MAX)
+                        .saturating_sub(len)
+                })
             };
             if state.banner_follow != 0 {
                 state.banner_follow = state.banner_follow.saturating_sub(len);
@@ -292,16 +296,6 @@ impl Replay {
         let nth = (seen.len() / 16).max(1) - 1;
         let cutoff = *seen.select_nth_unstable(nth).1;
         self.flows.retain(|_, f| f.seen_ns > cutoff);
-    }
-}
-
-/// The length (header included) of the TLS handshake record `payload`
-/// begins, or 0 when it begins none: a type-22 record of version 3.0 to
-/// 3.4 (the kernel's `handshake_follow`).
-fn handshake_record_len(payload: &[u8]) -> u16 {
-    match *payload {
-        [22, 3, minor, hi, lo, ..] if minor <= 4 => u16::from_be_bytes([hi, lo]).saturating_add(5),
-        _ => 0,
     }
 }
 

@@ -42,7 +42,7 @@ use thiserror::Error;
 
 pub use fingerprint::{Ja4, Ja4s, MAX_LISTED, Order, Transport};
 pub use hello::{ClientHello, ServerHello, is_grease};
-pub use record::{Handshake, first_handshake, first_record_len, starts_handshake};
+pub use record::{Handshake, first_handshake, starts_handshake};
 
 /// The most bytes of a hello [`parse_first`] reassembles: a ClientHello
 /// with post-quantum key shares is about 2 KB, and a handshake message may

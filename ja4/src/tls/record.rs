@@ -33,20 +33,6 @@ pub fn starts_handshake(bytes: &[u8]) -> bool {
     matches!(bytes, [HANDSHAKE, 3, minor, ..] if *minor <= 4)
 }
 
-/// How many bytes of the stream the first handshake record announces
-/// (its header included), when `bytes` hold at least a record header that
-/// [`starts_handshake`]; what a kernel or replay source uses to decide
-/// whether the next segment is still the hello.
-pub fn first_record_len(bytes: &[u8]) -> Option<usize> {
-    if !starts_handshake(bytes) {
-        return None;
-    }
-    let [_, _, _, hi, lo, ..] = *bytes else {
-        return None;
-    };
-    Some(RECORD_HEADER_LEN + usize::from(u16::from_be_bytes([hi, lo])))
-}
-
 /// One handshake message: its type and its body (after the 4-byte
 /// header).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
