@@ -178,13 +178,7 @@ fn every_tls_hello_of_the_expected_outputs_and_nothing_else() {
     let Some(dir) = common::vectors_dir("ja4") else {
         return;
     };
-    let mut pcaps: Vec<String> = std::fs::read_dir(dir.join("pcap"))
-        .expect("pcap dir")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
-        .map(|p| p.file_name().expect("name").to_string_lossy().into_owned())
-        .collect();
-    pcaps.sort();
+    let pcaps = common::capture_files(&dir.join("pcap"));
     let (mut want_all, mut got_all) = (BTreeSet::new(), BTreeSet::new());
     let mut wireshark_missing: Vec<WiresharkMiss> = Vec::new();
     let mut by_wireshark = 0;

@@ -85,13 +85,7 @@ fn every_in_scope_manifest_row_matches_and_nothing_else_is_emitted() {
     }
     // Every capture is run, including those with no in-scope row, so that a
     // stray fingerprint anywhere is caught.
-    let mut pcaps: Vec<String> = std::fs::read_dir(dir.join("pcap"))
-        .expect("pcap dir")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
-        .map(|p| p.file_name().expect("name").to_string_lossy().into_owned())
-        .collect();
-    pcaps.sort();
+    let pcaps = common::capture_files(&dir.join("pcap"));
 
     let mut failures = Vec::new();
     let mut matched = 0;

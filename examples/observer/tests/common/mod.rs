@@ -28,6 +28,18 @@ pub(crate) fn vectors_dir(name: &str) -> Option<PathBuf> {
     None
 }
 
+/// The names of the pcap and pcapng files in `dir`, sorted.
+pub(crate) fn capture_files(dir: &std::path::Path) -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .expect("a folder of captures")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
+        .map(|p| p.file_name().expect("name").to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    files
+}
+
 /// Runs the `edgewise` binary with `args`: (stdout, stderr, success).
 pub(crate) fn edgewise(args: &[&str]) -> (String, String, bool) {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_edgewise"))
