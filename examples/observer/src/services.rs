@@ -231,6 +231,30 @@ struct Line<'a> {
     identification: Option<Found<'a>>,
 }
 
+impl<'a> Line<'a> {
+    /// The line of `server`, with what identified it and how (`banner`,
+    /// `answer`, `probe`).
+    fn of(
+        server: SocketAddr,
+        conversations: u64,
+        identified: Option<(&'a Identification, &'static str)>,
+    ) -> Self {
+        Line {
+            server,
+            proto: "tcp",
+            conversations,
+            service: identified.map(|(i, _)| i.service.as_str()),
+            identification: identified.map(|(i, from)| Found {
+                version: &i.version,
+                soft: i.soft,
+                probe: &i.probe,
+                line: i.line,
+                from,
+            }),
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct Found<'a> {
     #[serde(flatten)]
@@ -262,19 +286,8 @@ pub fn write_services<R: Read + Send>(
     let mut lines = JsonLines::new(out);
     for (server, seen) in &found.servers {
         let identified = seen.identified.as_ref();
-        lines.write(&Line {
-            server: *server,
-            proto: "tcp",
-            conversations: seen.conversations,
-            service: identified.map(|(i, _)| i.service.as_str()),
-            identification: identified.map(|(i, from)| Found {
-                version: &i.version,
-                soft: i.soft,
-                probe: &i.probe,
-                line: i.line,
-                from,
-            }),
-        });
+        let identified = identified.map(|(i, from)| (i, *from));
+        lines.write(&Line::of(*server, seen.conversations, identified));
     }
     lines.finish().map_err(CommandError::Output)?;
     match error {
@@ -299,19 +312,8 @@ pub fn write_probes(
     let mut lines = JsonLines::new(out);
     for server in servers {
         let found = crate::daemon::prober::session(db, *server, intensity);
-        lines.write(&Line {
-            server: *server,
-            proto: "tcp",
-            conversations: 0,
-            service: found.as_ref().map(|i| i.service.as_str()),
-            identification: found.as_ref().map(|i| Found {
-                version: &i.version,
-                soft: i.soft,
-                probe: &i.probe,
-                line: i.line,
-                from: "probe",
-            }),
-        });
+        let found = found.as_ref().map(|i| (i, "probe"));
+        lines.write(&Line::of(*server, 0, found));
     }
     lines.finish().map_err(CommandError::Output)
 }
