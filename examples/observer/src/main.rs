@@ -41,8 +41,10 @@ enum Command {
         #[command(flatten)]
         settings: Settings,
     },
-    /// Print JA4T / JA4TS fingerprints of a pcap or pcapng file, one JSON
-    /// object per line: {"frame", "kind", "fingerprint", "src", "dst"}.
+    /// Print JA4T / JA4TS fingerprints of a pcap or pcapng file, and JA4 /
+    /// JA4S of the TLS hellos that begin its flows, one JSON object per
+    /// line: {"frame", "kind", "fingerprint", "src", "dst"}, plus "sni" and
+    /// "alpn" for a hello that has them.
     Fingerprints {
         /// The capture file (`-` for standard input).
         file: PathBuf,
