@@ -31,6 +31,9 @@ if [ "$(id -u)" = 0 ]; then
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
   command -v mariadbd >/dev/null 2>&1 || missing+=(mariadb-server)
   [ -x /usr/sbin/vsftpd ] || missing+=(vsftpd)
+  # The web view's browser test: headless Chromium through WebDriver.
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
   if [ "${#missing[@]}" -gt 0 ]; then
     echo "installing: ${missing[*]}"
     apt-get update -qq
@@ -43,6 +46,11 @@ if [ "$(id -u)" = 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     [ -z "$own_policy" ] || rm -f "$policy"
   fi
+  # ...driven by Selenium's Python client (pinned), from PyPI.
+  if ! python3 -c 'import selenium' >/dev/null 2>&1; then
+    echo "installing: selenium (PyPI)"
+    python3 -m pip install -q --root-user-action=ignore 'selenium==4.51.0'
+  fi
 else
   echo "note: not root: the network-namespace tests will skip (and fail under CI=true)"
   echo "note: the DNS server tests need dnsmasq and unbound (apt-get install dnsmasq-base unbound)"
@@ -51,6 +59,7 @@ else
   echo "note: the trail's store tests need Postgres (apt-get install postgresql)"
   echo "note: the service-probes tests need nmap's database (apt-get install nmap)"
   echo "note: the nmap -sV conformance test needs openssh-server nginx-light redis-server mariadb-server vsftpd"
+  echo "note: the web view's browser test needs chromium, chromium-driver and python3 -m pip install selenium"
 fi
 
 # `--install-only`: CI installs first, so that build scripts (capture's

@@ -40,6 +40,17 @@ pub enum Granularity {
     NamespaceLabel(String),
 }
 
+impl Granularity {
+    /// How outputs name it: `workload`, `namespace` or `namespace+LABEL`.
+    pub fn name(&self) -> String {
+        match self {
+            Self::Workload => "workload".to_owned(),
+            Self::Namespace => "namespace".to_owned(),
+            Self::NamespaceLabel(label) => format!("namespace+{label}"),
+        }
+    }
+}
+
 /// How to aggregate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AggregateOptions {

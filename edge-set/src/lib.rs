@@ -16,6 +16,9 @@
 //! - [`aggregate`](mod@aggregate): the graph by workload, namespace, or namespace and a
 //!   `service-identity` label.
 //! - [`render`]: JSON (documented schemas) and Graphviz DOT.
+//! - [`view`](mod@view): the graph as a web view draws it (groups, one edge per
+//!   pair with its ports, verdicts, names, fingerprints and services,
+//!   within a time window).
 //! - [`service`]: what a service is, from a flow's first bytes.
 //!
 //! ```
@@ -62,6 +65,7 @@ pub mod render;
 pub mod selector;
 pub mod service;
 pub mod slice;
+pub mod view;
 
 pub use aggregate::{
     AggregateOptions, Aggregated, Granularity, GroupEdge, SERVICE_IDENTITY_LABEL, aggregate,
@@ -80,6 +84,7 @@ pub use service::detect_service;
 pub use slice::{
     EdgeVerdict, EndpointInfo, GraphSlice, ServiceSeen, ServiceSource, SliceEdge, SliceNode, Window,
 };
+pub use view::{View, ViewOptions, view, view_json};
 
 /// Entry points for the fuzz targets in `fuzz/`; not a stable API.
 #[doc(hidden)]

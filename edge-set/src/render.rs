@@ -226,18 +226,10 @@ pub fn read_graph_json(agent: &str, bytes: &[u8]) -> Result<GraphSlice, String> 
 pub fn aggregate_json(aggregated: &Aggregated, granularity: &Granularity) -> Value {
     serde_json::json!({
         "schema": "edgewise.aggregate/v1",
-        "granularity": granularity_name(granularity),
+        "granularity": granularity.name(),
         "edges": to_value(&aggregated.edges),
         "self_edge_flows": aggregated.self_edge_flows,
     })
-}
-
-fn granularity_name(granularity: &Granularity) -> String {
-    match granularity {
-        Granularity::Workload => "workload".to_owned(),
-        Granularity::Namespace => "namespace".to_owned(),
-        Granularity::NamespaceLabel(label) => format!("namespace+{label}"),
-    }
 }
 
 fn to_value(value: &impl Serialize) -> Value {

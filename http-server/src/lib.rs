@@ -150,6 +150,9 @@ pub enum Reply {
         content_type: &'static str,
         /// The body.
         body: Bytes,
+        /// More headers (lower-case names and their values), such as a web
+        /// page's `content-security-policy`.
+        headers: &'static [(&'static str, &'static str)],
     },
     /// A response whose body comes in pieces (a server-sent events
     /// stream); it ends when the stream does, and the stream is dropped
@@ -172,6 +175,7 @@ impl std::fmt::Debug for Reply {
                 status,
                 content_type,
                 body,
+                ..
             } => f
                 .debug_struct("Full")
                 .field("status", status)
@@ -193,6 +197,7 @@ impl Reply {
             status,
             content_type: "text/plain; charset=utf-8",
             body: Bytes::from(text.into()),
+            headers: &[],
         }
     }
 
@@ -215,6 +220,27 @@ impl Reply {
             status: StatusCode::OK,
             content_type,
             body: body.into(),
+            headers: &[],
+        }
+    }
+
+    /// This response with `extra` headers (lower-case names); a stream
+    /// keeps its own.
+    #[must_use]
+    pub fn with_headers(self, extra: &'static [(&'static str, &'static str)]) -> Self {
+        match self {
+            Self::Full {
+                status,
+                content_type,
+                body,
+                ..
+            } => Self::Full {
+                status,
+                content_type,
+                body,
+                headers: extra,
+            },
+            stream @ Self::Stream { .. } => stream,
         }
     }
 }

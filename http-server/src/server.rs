@@ -633,11 +633,18 @@ fn reply_to_response(reply: Reply) -> http::Response<ResponseBody> {
             status,
             content_type,
             body,
+            headers: extra,
         } => {
             let mut response = http::Response::new(Full::new(body).boxed_unsync());
             *response.status_mut() = status;
             let headers = response.headers_mut();
             headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+            for (name, value) in extra {
+                headers.insert(
+                    http::header::HeaderName::from_static(name),
+                    HeaderValue::from_static(value),
+                );
+            }
             if status == StatusCode::UNAUTHORIZED {
                 headers.insert(
                     http::header::WWW_AUTHENTICATE,

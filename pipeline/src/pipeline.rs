@@ -524,14 +524,7 @@ impl Pipeline {
     fn facts(&self, key: EdgeKey, now: u64) -> Facts {
         let src_identity = self.identities.lookup(key.src);
         let dst_identity = self.identities.lookup(key.dst);
-        let fqdn = match self.names.lookup(key.src, key.dst, now) {
-            Some(name) => Some((Arc::clone(name), FqdnSource::Client)),
-            None => self
-                .store
-                .lookup(key.dst, now)
-                .last()
-                .map(|name| (Arc::from(name), FqdnSource::OtherClient)),
-        };
+        let fqdn = self.server_name(key.src, key.dst, now);
         let (verdict, policy, via_service) =
             self.verdict(key, src_identity.as_deref(), dst_identity.as_deref());
         Facts {
@@ -1120,6 +1113,31 @@ impl Pipeline {
     /// Edges seen since the start.
     pub fn edges_seen(&self) -> u64 {
         self.counts.edges_seen
+    }
+
+    /// Who has `ip` now, as edge records name it (for a driver that labels
+    /// the records that carry only addresses: `rule`, `drop`, `dns`).
+    pub fn identity(&self, ip: IpAddr) -> Option<Arc<ClusterObject>> {
+        self.identities.lookup(ip)
+    }
+
+    /// The name `server` goes by for `client` at `now`, as edge records
+    /// name it: the one this client resolved, else the latest any client
+    /// resolved (and which of the two it is).
+    pub fn server_name(
+        &self,
+        client: IpAddr,
+        server: IpAddr,
+        now_ns: u64,
+    ) -> Option<(Arc<str>, FqdnSource)> {
+        match self.names.lookup(client, server, now_ns) {
+            Some(name) => Some((Arc::clone(name), FqdnSource::Client)),
+            None => self
+                .store
+                .lookup(server, now_ns)
+                .last()
+                .map(|name| (Arc::from(name), FqdnSource::OtherClient)),
+        }
     }
 
     /// Lets idle edges and names of the observed graph and the fqdn store

@@ -59,6 +59,69 @@ pub fn rfc3339(ms: i64) -> String {
     )
 }
 
+/// Unix milliseconds of an RFC 3339 time (`2026-11-30T17:02:03Z`, with
+/// fractions of a second and a `+HH:MM` / `-HH:MM` offset allowed).
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    let bytes = text.as_bytes();
+    let digits = |range: std::ops::Range<usize>| -> Option<i64> {
+        let part = text.get(range)?;
+        part.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    if bytes.len() < 20
+        || bytes[4] != b'-'
+        || bytes[7] != b'-'
+        || !matches!(bytes[10], b'T' | b't' | b' ')
+        || bytes[13] != b':'
+        || bytes[16] != b':'
+    {
+        return None;
+    }
+    let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
+    let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
+    let mut rest = &text[19..];
+    let mut millis = 0;
+    if let Some(fraction) = rest.strip_prefix('.') {
+        let end = fraction
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(fraction.len());
+        if end == 0 {
+            return None;
+        }
+        let padded = format!("{:0<3}", &fraction[..end.min(3)]);
+        millis = padded.parse().ok()?;
+        rest = &fraction[end..];
+    }
+    let offset_minutes = match rest {
+        "Z" | "z" => 0,
+        _ if rest.len() == 6 && rest.as_bytes()[3] == b':' => {
+            let sign = match rest.as_bytes()[0] {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            let hours: i64 = rest[1..3].parse().ok()?;
+            let minutes: i64 = rest[4..6].parse().ok()?;
+            sign * (hours * 60 + minutes)
+        }
+        _ => return None,
+    };
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let month = u32::try_from(month).ok()?;
+    let day = u32::try_from(day).ok()?;
+    let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second
+        - offset_minutes * 60;
+    Some(seconds * 1000 + millis)
+}
+
 /// A duration written as a number and a unit (`s`, `m`, `h`, `d`, `w`),
 /// in milliseconds.
 ///
@@ -96,6 +159,28 @@ mod tests {
         assert_eq!(compact_date(0), "19700101");
         assert_eq!(parse_compact_date("20251130"), Some(20_422 * DAY_MS));
         assert_eq!(parse_compact_date("2026113x"), None);
+        assert_eq!(
+            parse_rfc3339("2025-11-30T17:02:03Z"),
+            Some(1_764_522_123_000)
+        );
+        assert_eq!(
+            parse_rfc3339("2025-11-30T17:02:03.25Z"),
+            Some(1_764_522_123_250)
+        );
+        assert_eq!(
+            parse_rfc3339("2025-11-30T18:02:03+01:00"),
+            Some(1_764_522_123_000)
+        );
+        for bad in [
+            "",
+            "2025-11-30",
+            "2025-11-30T17:02:03",
+            "2025-13-30T17:02:03Z",
+            "2025-11-30T17:02:03.Z",
+            "2025-11-30T17:02:03+0100",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -14,6 +14,10 @@
 //! - [`daemon`]: `edgewise run` and `edgewise replay`, the full observer:
 //!   capture events -> fingerprints, names, identities, edges, verdicts,
 //!   rules -> records, graph, metrics, bans.
+//! - [`observe`]: a running daemon's records, followed and filtered.
+//! - [`ui`]: graph files -> the web view, with nothing else running.
+//! - [`web`]: the web view, the graph and the records as a listener
+//!   serves them (the daemon's, `edgewise ui`'s).
 
 pub mod advise;
 pub mod cluster;
@@ -23,10 +27,13 @@ pub mod dns;
 pub mod edges;
 pub mod fingerprints;
 pub mod identity;
+pub mod observe;
 pub mod resolve;
 pub mod serve;
 pub mod services;
 pub mod trail;
+pub mod ui;
+pub mod web;
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};

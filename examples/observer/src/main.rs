@@ -161,6 +161,16 @@ enum Command {
         #[command(flatten)]
         args: Box<edgewise_observer::advise::AdviseArgs>,
     },
+    /// Follow a running daemon's records (its /records stream) with
+    /// filters, as `hubble observe` does: a compact line per record on a
+    /// terminal, JSON lines otherwise. Without --follow, the last 20
+    /// matching records it holds.
+    Observe(Box<edgewise_observer::observe::ObserveArgs>),
+    /// Serve the web view of graph files (`edgewise.graph/v1`, as
+    /// --graph-out writes them) at /ui, with nothing else running; the
+    /// files are read again when they change. Runs until SIGINT or
+    /// SIGTERM.
+    Ui(edgewise_observer::ui::UiArgs),
     /// Ask the trail: recipes and the daily digest.
     Trail {
         /// The store: `postgres://USER@HOST/DB` or `sqlite:PATH`.
@@ -361,25 +371,60 @@ fn main() -> ExitCode {
             finish(edgewise_observer::trail::collect(&args))
         }
         Command::Trail { store, command } => run_trail(store, command),
+        Command::Observe(args) => run_observe(&args),
+        Command::Ui(args) => {
+            init_logs(edgewise_observer::daemon::config::LogFormat::Text);
+            failure_if(edgewise_observer::ui::serve(&args))
+        }
         Command::Advise { command, args } => run_advise(command, &args),
         Command::Run(flags) => daemon(|| {
             let settings = Settings::resolve(&flags)?;
             init_logs(settings.log_format.unwrap_or_default());
+            settings.check_live()?;
             edgewise_observer::daemon::live::run(&settings)
         }),
-        Command::Replay { file, settings } => daemon(|| {
-            use edgewise_observer::daemon::replay::{demo_settings, replay};
-            let (file, flags) = match file {
-                Some(file) => (file, settings),
-                None => demo_settings(&settings),
-            };
-            let settings = Settings::resolve(&flags)?;
-            init_logs(settings.log_format.unwrap_or_default());
-            settings.check_replay()?;
-            let summary = replay(&file, &settings)?;
-            eprint!("{}", summary.table());
-            Ok(())
-        }),
+        Command::Replay { file, settings } => daemon(|| run_replay(file, &settings)),
+    }
+}
+
+/// `edgewise replay [FILE]`: the bundled demo without a file.
+fn run_replay(
+    file: Option<PathBuf>,
+    flags: &Settings,
+) -> Result<(), edgewise_observer::daemon::DaemonError> {
+    use edgewise_observer::daemon::replay::{demo_settings, replay};
+    let (file, flags) = match file {
+        Some(file) => (file, flags.clone()),
+        None => demo_settings(flags),
+    };
+    let settings = Settings::resolve(&flags)?;
+    init_logs(settings.log_format.unwrap_or_default());
+    settings.check_replay()?;
+    let summary = replay(&file, &settings)?;
+    eprint!("{}", summary.table());
+    Ok(())
+}
+
+/// `edgewise observe`: a closed pipe ends it quietly.
+fn run_observe(args: &edgewise_observer::observe::ObserveArgs) -> ExitCode {
+    match edgewise_observer::observe::observe(args) {
+        Err(edgewise_observer::observe::ObserveError::Output(e))
+            if e.kind() == io::ErrorKind::BrokenPipe =>
+        {
+            ExitCode::SUCCESS
+        }
+        result => failure_if(result),
+    }
+}
+
+/// Exit 0, or 1 with the error on standard error.
+fn failure_if(result: Result<(), impl std::fmt::Display>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("edgewise: {error}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -60,7 +60,7 @@ fn start(tag: &str) -> (HttpServer, Arc<Shared>, std::path::PathBuf) {
 
 /// The listener with `settings` on a free loopback port.
 fn serve(settings: &Settings) -> (HttpServer, Arc<Shared>) {
-    let shared = Arc::new(Shared::default());
+    let shared = Arc::new(Shared::new(settings).unwrap());
     let server = HttpServer::start(
         "127.0.0.1:0".parse().unwrap(),
         settings,
@@ -85,7 +85,7 @@ fn health_metrics_and_graph() {
     stats.events.insert("syn", 7);
     stats.edges_by_verdict.insert("violation", 2);
     stats.lost_events = 3;
-    shared.publish(&ServiceGraph::new(), &stats);
+    shared.publish(ServiceGraph::new(), &stats);
     let (code, metrics) = request(address, "GET /metrics HTTP/1.1", b"");
     assert_eq!(code, 200);
     for line in [
@@ -180,7 +180,7 @@ fn the_graph_can_ask_for_a_token_and_the_listener_can_speak_tls() {
     });
     let address = server.address();
     shared.set_ready();
-    shared.publish(&ServiceGraph::new(), &StatsRecord::default());
+    shared.publish(ServiceGraph::new(), &StatsRecord::default());
     let (code, body) = request(address, "GET /graph HTTP/1.1", b"");
     assert_eq!((code, body.as_str()), (401, "unauthorized\n"));
     let (code, body) = request(
@@ -190,6 +190,22 @@ fn the_graph_can_ask_for_a_token_and_the_listener_can_speak_tls() {
     );
     assert_eq!(code, 200);
     assert!(body.contains("edgewise.graph/v1"), "{body}");
+    // The view's data and the records need the token; the page does not
+    // (it holds no data, and asks for the token).
+    for path in ["/graph/view", "/records"] {
+        let (code, _) = request(address, &format!("GET {path} HTTP/1.1"), b"");
+        assert_eq!(code, 401, "{path}");
+    }
+    let (code, body) = request(
+        address,
+        "GET /graph/view?granularity=namespace HTTP/1.1\r\nAuthorization: Bearer viewer-token",
+        b"",
+    );
+    assert_eq!(code, 200);
+    assert!(body.contains("edgewise.view/v1"), "{body}");
+    let (code, page) = request(address, "GET /ui HTTP/1.1", b"");
+    assert_eq!(code, 200);
+    assert!(page.contains("<script src=\"/ui/app.js\""), "{page}");
     assert_eq!(request(address, "GET /healthz HTTP/1.1", b"").0, 200);
     drop(server);
 

@@ -163,7 +163,14 @@ fn the_bundled_demo_gives_every_edge_with_identities_names_verdicts_and_rules() 
     assert!(dot.contains(
         "\"shop/Deployment/frontend\" -> \"shop/StatefulSet/postgres\" [label=\"5432/tcp\\n1 flow\\nviolation\""
     ), "{dot}");
-    assert!(dir.join("graph.json").exists() && dir.join("graph-workload.json").exists());
+    assert!(dir.join("graph-workload.json").exists());
+    // The demo's graph file (what `edgewise ui --graph` opens) is this
+    // replay's, byte for byte.
+    assert_eq!(
+        std::fs::read_to_string(dir.join("graph.json")).unwrap(),
+        std::fs::read_to_string(demo("graph.json")).unwrap(),
+        "demo/cluster/graph.json is stale: copy the replay's --graph-out graph.json over it"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -228,12 +235,15 @@ fn inputs_that_cannot_be_used_stop_it_with_the_place_named() {
     assert!(stderr.contains("unknown attach mode \"ebpf\""), "{stderr}");
 
     // A setting only a live run uses is refused, not ignored.
-    let (_, stderr, ok) = edgewise(&["replay", "--listen", "127.0.0.1:9464"]);
+    let (_, stderr, ok) = edgewise(&["replay", "--observe-interfaces", "eth0"]);
     assert!(!ok);
     assert!(
-        stderr.contains("setting listen: only edgewise run uses it"),
+        stderr.contains("setting observe_interfaces: only edgewise run uses it"),
         "{stderr}"
     );
+    let (_, stderr, ok) = edgewise(&["replay", "--pace", "0"]);
+    assert!(!ok);
+    assert!(stderr.contains("setting pace: must be above 0"), "{stderr}");
 
     let not_pcap = dir.join("not.pcap");
     std::fs::write(&not_pcap, "hello").unwrap();

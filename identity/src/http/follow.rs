@@ -337,6 +337,37 @@ impl Transport {
 }
 
 impl Transport {
+    /// Opens `url` (a stream, say) with `headers` added to the transport's
+    /// TLS and token: the status, whatever it is, and the body, whose
+    /// reading fails once `max_age` has passed.
+    ///
+    /// # Errors
+    /// [`IdentityError::Transport`] when no answer came (refused, timed
+    /// out, TLS failed) or the token file cannot be read.
+    pub fn open(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        max_age: Duration,
+    ) -> Result<(u16, Box<dyn Read + Send>), IdentityError> {
+        let mut request = self.agent.get(url);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(path) = &self.token_file {
+            request = request.header("Authorization", format!("Bearer {}", read_token(path)?));
+        }
+        let response = request
+            .config()
+            .http_status_as_error(false)
+            .timeout_recv_body(Some(max_age))
+            .build()
+            .call()
+            .map_err(|e| failure(url, e))?;
+        let status = response.status().as_u16();
+        Ok((status, Box::new(response.into_body().into_reader())))
+    }
+
     /// Posts `body` to `url` with the transport's TLS and token, and
     /// returns the status and at most 4 KiB of the answer (any status: the
     /// caller decides what a refusal means).

@@ -8,7 +8,7 @@ mod channel;
 mod follow;
 mod metrics;
 mod server;
-pub(crate) mod sse;
+pub mod sse;
 
 pub use edgewise_http_server::TlsFiles;
 pub use follow::{FollowConfig, FollowEvent, LineOutcome, StreamClient, Transport, follow};

@@ -1,6 +1,7 @@
 //! Server-sent events (the `text/event-stream` format of the HTML living
-//! standard), as far as this stream uses them: `event:` and `data:` fields,
-//! `:` comments (heartbeats), an event dispatched at a blank line. Lines end
+//! standard), as far as edgewise's streams use them: `id:`, `event:` and
+//! `data:` fields, `:` comments (heartbeats), an event dispatched at a
+//! blank line. Lines end
 //! in LF, CRLF or CR-LF; a line longer than the limit, or an event whose
 //! `data` lines add up past the same limit (endless `data:` lines without
 //! the blank line that ends an event), is an error rather than unbounded
@@ -10,20 +11,27 @@ use std::io::{self, BufRead, Write};
 
 /// One event.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub(crate) struct Event {
-    pub(crate) event: String,
-    pub(crate) data: String,
+#[non_exhaustive]
+pub struct Event {
+    /// Its `id` (empty when it had none).
+    pub id: String,
+    /// Its `event` type (empty: the default, `message`).
+    pub event: String,
+    /// Its `data` lines, joined by newlines.
+    pub data: String,
 }
 
 /// Reads events from `reader`; lines above `max_line` bytes are an error.
-pub(crate) struct EventReader<R> {
+pub struct EventReader<R> {
     reader: R,
     max_line: usize,
     line: Vec<u8>,
 }
 
 impl<R: BufRead> EventReader<R> {
-    pub(crate) fn new(reader: R, max_line: usize) -> Self {
+    /// Events of `reader`, each line and each event's data at most
+    /// `max_line` bytes.
+    pub fn new(reader: R, max_line: usize) -> Self {
         Self {
             reader,
             max_line,
@@ -32,7 +40,11 @@ impl<R: BufRead> EventReader<R> {
     }
 
     /// The next event; `None` at the end of the stream.
-    pub(crate) fn next_event(&mut self) -> io::Result<Option<Event>> {
+    ///
+    /// # Errors
+    /// The reader's error, or [`io::ErrorKind::InvalidData`] for a line or
+    /// an event past the limit.
+    pub fn next_event(&mut self) -> io::Result<Option<Event>> {
         let mut event = Event::default();
         let mut has_data = false;
         loop {
@@ -51,7 +63,7 @@ impl<R: BufRead> EventReader<R> {
             let line = self.line.strip_suffix(b"\n").unwrap_or(&self.line);
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             if line.is_empty() {
-                if has_data || !event.event.is_empty() {
+                if has_data || !event.event.is_empty() || !event.id.is_empty() {
                     return Ok(Some(event));
                 }
                 continue;
@@ -63,6 +75,7 @@ impl<R: BufRead> EventReader<R> {
             let (field, value) = text.split_once(':').unwrap_or((&text, ""));
             let value = value.strip_prefix(' ').unwrap_or(value);
             match field {
+                "id" => value.clone_into(&mut event.id),
                 "event" => value.clone_into(&mut event.event),
                 "data" => {
                     if event.data.len() + value.len() + 1 > self.max_line {
@@ -101,21 +114,24 @@ mod tests {
 
     #[test]
     fn events_comments_and_line_endings() {
-        let input = b": hello\n\nevent: hello\ndata: {\"a\":1}\n\r\nevent: delta\r\ndata: x\r\ndata: y\r\n\r\n: keepalive\n\ndata: last\n\n";
+        let input = b": hello\n\nevent: hello\ndata: {\"a\":1}\n\r\nevent: delta\r\nid: 7\r\ndata: x\r\ndata: y\r\n\r\n: keepalive\n\ndata: last\n\n";
         let mut reader = EventReader::new(&input[..], 64);
         let events: Vec<Event> = std::iter::from_fn(|| reader.next_event().unwrap()).collect();
         assert_eq!(
             events,
             [
                 Event {
+                    id: String::new(),
                     event: "hello".into(),
                     data: "{\"a\":1}".into()
                 },
                 Event {
+                    id: "7".into(),
                     event: "delta".into(),
                     data: "x\ny".into()
                 },
                 Event {
+                    id: String::new(),
                     event: String::new(),
                     data: "last".into()
                 },

@@ -37,9 +37,10 @@
 //! output = "-"                    # JSON lines: "-" is standard output
 //! graph_out = "graph"             # graph.json, graph-<granularity>.json, graph.dot on exit
 //! granularity = "workload"        # workload | namespace | namespace+LABEL
-//! listen = "127.0.0.1:9464"       # /metrics, /graph, /healthz, /audit (off when absent)
+//! listen = "127.0.0.1:9464"       # /ui, /graph, /records, /metrics, /healthz, /audit (off when absent)
 //! audit_token_file = "token"
-//! graph_token_file = "graph-tokens"  # /graph needs one of these bearer tokens
+//! graph_token_file = "graph-tokens"  # /graph, /graph/view and /records need one of these bearer tokens
+//! pace = 1                        # edgewise replay: at the capture's speed (2: twice as fast; default: as fast as it reads)
 //! listen_tls_cert = "cert.pem"    # serve the listener over TLS (with listen_tls_key)
 //! listen_tls_key = "key.pem"
 //! stats_interval_seconds = 10
@@ -198,14 +199,19 @@ pub struct Settings {
     #[arg(long, value_parser = crate::edges::parse_granularity)]
     #[serde(default, deserialize_with = "granularity")]
     pub granularity: Option<edgewise_edge_set::Granularity>,
-    /// Serve /metrics, /graph, /healthz and the audit webhook here.
+    /// Serve the web view (/ui), /graph, /records, /metrics, /healthz and
+    /// the audit webhook here; a replay serves until interrupted.
     #[arg(long)]
     pub listen: Option<SocketAddr>,
+    /// A replay's speed: 1 replays at the capture's own pace, 2 twice as
+    /// fast; by default as fast as it reads (replay only).
+    #[arg(long)]
+    pub pace: Option<f64>,
     /// The audit webhook's bearer token, in a file.
     #[arg(long = "audit-token-file")]
     pub audit_token_file: Option<PathBuf>,
-    /// Bearer tokens (one per line) that `/graph` asks for; without it,
-    /// `/graph` is open.
+    /// Bearer tokens (one per line) that `/graph`, `/graph/view` and
+    /// `/records` ask for; without it, they are open.
     #[arg(long = "graph-token-file")]
     pub graph_token_file: Option<PathBuf>,
     /// Serve the listener over TLS with this certificate chain (PEM; read
@@ -402,6 +408,7 @@ impl Settings {
                 graph_out,
                 granularity,
                 listen,
+                pace,
                 log_format,
                 audit_token_file,
                 graph_token_file,
@@ -644,6 +651,12 @@ impl Settings {
                 problem: problem.to_owned(),
             })
         };
+        if self.pace.is_some_and(|p| !(p > 0.0 && p <= 1_000_000.0)) {
+            return invalid(
+                "pace",
+                "must be above 0 and at most 1000000 (times the capture's speed)",
+            );
+        }
         if self.probe_rate.is_some_and(|r| !(r > 0.0 && r <= 100.0)) {
             return invalid("probe_rate", "must be above 0 and at most 100 per second");
         }
@@ -657,6 +670,20 @@ impl Settings {
             return invalid("probe", "needs probe_cidrs: the networks it may probe");
         }
         Ok(())
+    }
+
+    /// Refuses the settings that only `edgewise replay` uses (its pace).
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming it.
+    pub fn check_live(&self) -> Result<(), ConfigError> {
+        match self.pace {
+            Some(_) => Err(ConfigError::Invalid {
+                setting: "pace",
+                problem: "only edgewise replay uses it".to_owned(),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Refuses the settings that only `edgewise run` uses, so that a
@@ -673,10 +700,7 @@ impl Settings {
             ),
             ("observe_mode", self.observe_mode.is_some()),
             ("observe_netns", self.observe_netns.is_some()),
-            ("listen", self.listen.is_some()),
             ("audit_token_file", self.audit_token_file.is_some()),
-            ("graph_token_file", self.graph_token_file.is_some()),
-            ("listen_tls_cert", self.listen_tls_cert.is_some()),
             ("ring_bytes", self.ring_bytes.is_some()),
             ("bpf_pin_dir", self.bpf_pin_dir.is_some()),
             ("flow_sample_seconds", self.flow_sample_seconds.is_some()),
@@ -789,15 +813,31 @@ mod tests {
     #[test]
     fn a_replay_refuses_what_only_a_live_run_uses() {
         let settings = Settings {
-            listen: Some("127.0.0.1:9464".parse().unwrap()),
+            audit_token_file: Some("token".into()),
             ..Settings::default()
         };
         let error = settings.check_replay().unwrap_err().to_string();
         assert!(
-            error.contains("setting listen: only edgewise run"),
+            error.contains("setting audit_token_file: only edgewise run"),
             "{error}"
         );
         assert!(Settings::default().check_replay().is_ok());
+        let serving = Settings {
+            listen: Some("127.0.0.1:9464".parse().unwrap()),
+            pace: Some(1.0),
+            ..Settings::default()
+        };
+        assert!(
+            serving.check_replay().is_ok(),
+            "a replay may serve the view"
+        );
+        assert!(
+            serving
+                .check_live()
+                .unwrap_err()
+                .to_string()
+                .contains("setting pace: only edgewise replay")
+        );
         let probing = Settings {
             probe: true,
             ..Settings::default()

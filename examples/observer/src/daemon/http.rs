@@ -10,8 +10,11 @@
 //! - `GET /metrics`: the counters in the Prometheus text (`OpenMetrics`)
 //!   format (prometheus-client), as of the last stats tick.
 //! - `GET /graph`: the service graph of the last hour (`edgewise.graph/v1`
-//!   JSON), as of the last stats tick; with `--graph-token-file`, only
-//!   for a bearer token of that file (401 otherwise).
+//!   JSON), as of the last stats tick; `GET /graph/view`: the same graph
+//!   as the web view draws it; `GET /records`: the records as server-sent
+//!   events, from a ring of the recent ones; `GET /ui`: the web view (see
+//!   [`crate::web`]). With `--graph-token-file`, the graph and the records
+//!   only for a bearer token of that file (401 otherwise).
 //!
 //! With `listen_tls_cert` and `listen_tls_key` the listener speaks TLS
 //! (HTTP/1.1 and HTTP/2 by ALPN; the certificate read again when its
@@ -40,7 +43,6 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use edgewise_edge_set::ServiceGraph;
-use edgewise_edge_set::render::graph_json;
 use edgewise_http_server::{
     BearerTokens, Head, Limits, Method, RateLimiter, Reply, Request, Server, Service, StatusCode,
     TlsFiles,
@@ -54,6 +56,8 @@ use prometheus_client::registry::Registry;
 
 use super::DaemonError;
 use super::config::{ConfigError, Settings};
+use crate::web::records::RecordRing;
+use crate::web::{Route, WebView, authorized};
 use edgewise_pipeline::StatsRecord;
 
 type Labels = Vec<(&'static str, String)>;
@@ -353,12 +357,13 @@ impl Metrics {
 }
 
 /// What the daemon's loop and the listener share.
-#[derive(Default)]
 pub struct Shared {
     ready: AtomicBool,
     /// The `/healthz` body when ready.
     health: Mutex<Bytes>,
-    graph: Mutex<Bytes>,
+    /// The graph, the records and the web view.
+    web: WebView,
+    records: Arc<RecordRing>,
     metrics: Mutex<Metrics>,
     /// The metrics as last published, rendered.
     metrics_text: Mutex<Bytes>,
@@ -371,6 +376,33 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Shared {
+    /// What a daemon with `settings` shares with its listener.
+    ///
+    /// # Errors
+    /// A configuration error for an unreadable or empty
+    /// `graph_token_file`.
+    pub fn new(settings: &Settings) -> Result<Self, DaemonError> {
+        let records = Arc::new(RecordRing::default());
+        Ok(Self {
+            ready: AtomicBool::new(false),
+            health: Mutex::default(),
+            web: WebView::new(
+                tokens("graph_token_file", settings.graph_token_file.as_deref())?,
+                Some(Arc::clone(&records)),
+            ),
+            records,
+            metrics: Mutex::default(),
+            metrics_text: Mutex::default(),
+            audits: Mutex::default(),
+            secret_reads: AtomicU64::new(0),
+        })
+    }
+
+    /// The ring of recent records `/records` serves.
+    pub fn records(&self) -> &RecordRing {
+        &self.records
+    }
+
     /// The observers are attached (and the cluster listed, when followed).
     pub fn set_ready(&self) {
         self.ready.store(true, Ordering::Relaxed);
@@ -387,9 +419,8 @@ impl Shared {
     }
 
     /// Publishes the graph and the counters for `/graph` and `/metrics`.
-    pub fn publish(&self, graph: &ServiceGraph, stats: &StatsRecord) {
-        let json = graph_json(graph).to_string();
-        *lock(&self.graph) = Bytes::from(json);
+    pub fn publish(&self, graph: ServiceGraph, stats: &StatsRecord) {
+        self.web.publish(graph);
         let text = {
             let metrics = lock(&self.metrics);
             metrics.set(stats);
@@ -459,18 +490,9 @@ impl HttpServer {
         settings: &Settings,
         shared: Arc<Shared>,
     ) -> Result<Self, DaemonError> {
-        let tokens = |setting: &'static str, path: Option<&Path>| {
-            path.map(BearerTokens::load)
-                .transpose()
-                .map_err(|error| ConfigError::Invalid {
-                    setting,
-                    problem: error.to_string(),
-                })
-        };
         let service = Arc::new(Endpoints {
             shared,
             audit_tokens: tokens("audit_token_file", settings.audit_token_file.as_deref())?,
-            graph_tokens: tokens("graph_token_file", settings.graph_token_file.as_deref())?,
             limiter: RateLimiter::new(RATE_PER_SECOND, BURST, MAX_PEERS),
         });
         let tls = settings
@@ -498,21 +520,21 @@ impl HttpServer {
     }
 }
 
+/// The tokens of the file a `setting` names, if it names one.
+fn tokens(setting: &'static str, path: Option<&Path>) -> Result<Option<BearerTokens>, ConfigError> {
+    path.map(BearerTokens::load)
+        .transpose()
+        .map_err(|error| ConfigError::Invalid {
+            setting,
+            problem: error.to_string(),
+        })
+}
+
 /// What the listener serves (see the module docs).
 struct Endpoints {
     shared: Arc<Shared>,
     audit_tokens: Option<BearerTokens>,
-    graph_tokens: Option<BearerTokens>,
     limiter: RateLimiter,
-}
-
-/// Whether `head` carries one of `tokens` (a rewritten file is read
-/// again first; one that cannot be used keeps the tokens in use).
-fn authorized(tokens: &BearerTokens, head: &Head) -> bool {
-    if let Err(error) = tokens.reload_if_changed() {
-        tracing::warn!(%error, "the rewritten token file cannot be used; keeping the tokens in use");
-    }
-    tokens.accepts(&head.headers)
 }
 
 impl Service for Endpoints {
@@ -526,6 +548,11 @@ impl Service for Endpoints {
 
     fn admit(&self, head: &Head) -> Option<Reply> {
         let shared = &self.shared;
+        match shared.web.admit(head) {
+            Route::Answer(reply) => return Some(reply),
+            Route::Handle => return None,
+            Route::Elsewhere => {}
+        }
         match (&head.method, head.path.as_str()) {
             (&Method::GET, "/healthz") => Some(if shared.ready.load(Ordering::Relaxed) {
                 let detail = lock(&shared.health).clone();
@@ -541,12 +568,6 @@ impl Service for Endpoints {
                 "application/openmetrics-text; version=1.0.0; charset=utf-8",
                 shared.metrics_text(),
             )),
-            (&Method::GET, "/graph") => Some(match &self.graph_tokens {
-                Some(tokens) if !authorized(tokens, head) => {
-                    Reply::text(StatusCode::UNAUTHORIZED, "unauthorized\n")
-                }
-                _ => Reply::ok("application/json", lock(&shared.graph).clone()),
-            }),
             (&Method::POST, "/audit") => {
                 let Some(tokens) = &self.audit_tokens else {
                     return Some(Reply::text(
@@ -570,6 +591,9 @@ impl Service for Endpoints {
     }
 
     fn handle(&self, request: Request) -> Reply {
+        if request.head.method != Method::POST {
+            return self.shared.web.handle(&request.head);
+        }
         // Only an admitted audit request gets here.
         let limits = AuditLimits::default();
         self.shared.audit(read_audit(&request.body, &limits));

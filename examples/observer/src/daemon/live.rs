@@ -42,9 +42,10 @@ use super::prober::ProbeWorker;
 use super::sensors::Sensors;
 use super::streams::Streams;
 use super::{
-    DaemonError, InputFiles, Output, build_pipeline, load_rules, reload_inputs, stats_interval,
-    watch_cluster, write_graph_files,
+    DaemonError, InputFiles, Output, build_pipeline, emit, load_rules, reload_inputs,
+    stats_interval, watch_cluster, write_graph_files,
 };
+use crate::web::records::RecordRing;
 use edgewise_k8s::ClusterWatch;
 
 /// How far back the served graph reaches.
@@ -123,18 +124,9 @@ pub fn run(settings: &Settings) -> Result<(), DaemonError> {
         unix_now_ns(),
     )?;
     let mut output = Output::open(settings.output.as_deref())?;
-    let prober = if settings.probe {
-        pipeline
-            .service_probes()
-            .map(|database| ProbeWorker::start(database, settings.probe_intensity.unwrap_or(7)))
-    } else {
-        None
-    };
-    let shared = Arc::new(Shared::default());
-    let server = match settings.listen {
-        Some(address) => Some(HttpServer::start(address, settings, Arc::clone(&shared))?),
-        None => None,
-    };
+    let prober = prober(settings, &pipeline);
+    let (shared, server) = listener(settings)?;
+    let ring = server.as_ref().map(|_| shared.records());
     let mut export = Export::start(settings, false)?;
     let mut sensors = Sensors::start(settings)?;
     for ban in sensors.held_bans() {
@@ -171,12 +163,14 @@ pub fn run(settings: &Settings) -> Result<(), DaemonError> {
         if pipeline.poll_timeout().is_some_and(|at| at <= now) {
             pipeline.handle_timeout(now);
         }
-        apply(&mut pipeline, &mut sensors, &mut output, prober.as_ref());
-        for batch in shared.take_audits() {
-            for read in pipeline.secret_reads(batch) {
-                output.write(&Record::SecretRead(read));
-            }
-        }
+        apply(
+            &mut pipeline,
+            &mut sensors,
+            &mut output,
+            prober.as_ref(),
+            ring,
+        );
+        audits(&shared, &pipeline, &mut output, ring);
         if Instant::now() >= next_tick {
             next_tick += interval;
             if let Some(server) = &server
@@ -193,12 +187,18 @@ pub fn run(settings: &Settings) -> Result<(), DaemonError> {
                 tracing::info!("the cluster is listed: ready");
                 shared.set_ready();
             }
-            apply(&mut pipeline, &mut sensors, &mut output, prober.as_ref());
+            apply(
+                &mut pipeline,
+                &mut sensors,
+                &mut output,
+                prober.as_ref(),
+                ring,
+            );
             pipeline.expire(now);
             window.push(drained(&mut pipeline, export.as_mut(), now, false), now);
             let stats = tick(&pipeline, &mut sensors, export.as_ref(), now);
             shared.set_sensors(&sensors.health());
-            shared.publish(&window.graph(), &stats);
+            shared.publish(window.graph(), &stats);
             if settings.stats_interval_seconds != Some(0) {
                 output.write(&Record::Stats(stats));
             }
@@ -211,7 +211,41 @@ pub fn run(settings: &Settings) -> Result<(), DaemonError> {
         }
         output.flush()?;
     }
-    stop_run(settings, pipeline, sensors, output, export, window)
+    stop_run(settings, pipeline, sensors, output, export, window, ring)
+}
+
+/// The prober, when the settings ask for one.
+fn prober(settings: &Settings, pipeline: &Pipeline) -> Option<ProbeWorker> {
+    if !settings.probe {
+        return None;
+    }
+    pipeline
+        .service_probes()
+        .map(|database| ProbeWorker::start(database, settings.probe_intensity.unwrap_or(7)))
+}
+
+/// What the loop shares with the listener, and the listener when
+/// `listen` is set.
+fn listener(settings: &Settings) -> Result<(Arc<Shared>, Option<HttpServer>), DaemonError> {
+    let shared = Arc::new(Shared::new(settings)?);
+    let server = match settings.listen {
+        Some(address) => Some(HttpServer::start(address, settings, Arc::clone(&shared))?),
+        None => None,
+    };
+    Ok((shared, server))
+}
+
+/// The secret reads of the audit batches received, and a keepalive for
+/// `/records`' followers.
+fn audits(shared: &Shared, pipeline: &Pipeline, output: &mut Output, ring: Option<&RecordRing>) {
+    for batch in shared.take_audits() {
+        for read in pipeline.secret_reads(batch) {
+            emit(&Record::SecretRead(read), pipeline, output, ring);
+        }
+    }
+    if let Some(ring) = ring {
+        ring.keepalive(Instant::now());
+    }
 }
 
 /// The end of a run: the sensors detached first (traffic must not wait on
@@ -224,10 +258,11 @@ fn stop_run(
     mut output: Output,
     mut export: Option<Export>,
     mut window: SliceWindow,
+    ring: Option<&RecordRing>,
 ) -> Result<(), DaemonError> {
     let now = unix_now_ns();
     pipeline.flush(now);
-    apply_records_only(&mut pipeline, &mut output);
+    apply_records_only(&mut pipeline, &mut output, ring);
     let stats = tick(&pipeline, &mut sensors, export.as_ref(), now);
     drop(sensors);
     window.push(drained(&mut pipeline, export.as_mut(), now, true), now);
@@ -295,10 +330,11 @@ fn apply(
     sensors: &mut Sensors,
     output: &mut Output,
     prober: Option<&ProbeWorker>,
+    ring: Option<&RecordRing>,
 ) {
     while let Some(decided) = pipeline.poll_output() {
         match decided {
-            Decided::Record(record) => output.write(&record),
+            Decided::Record(record) => emit(&record, pipeline, output, ring),
             Decided::Ban { edge, ttl } => {
                 let accepted = sensors.ban(&edge, ttl);
                 pipeline.ban_applied(edge, accepted);
@@ -314,10 +350,10 @@ fn apply(
 }
 
 /// Writes the pipeline's records once the sensors are gone.
-fn apply_records_only(pipeline: &mut Pipeline, output: &mut Output) {
+fn apply_records_only(pipeline: &mut Pipeline, output: &mut Output, ring: Option<&RecordRing>) {
     while let Some(decided) = pipeline.poll_output() {
         if let Decided::Record(record) = decided {
-            output.write(&record);
+            emit(&record, pipeline, output, ring);
         }
     }
 }

@@ -34,6 +34,8 @@ use edgewise_pipeline::{Identities, Pipeline, PipelineConfig, Record, Rules, Rul
 use self::config::{ConfigError, Settings};
 use crate::FileError;
 use crate::edges::{EdgesError, EdgesInput, load, write_graph};
+use crate::web::filter::Names;
+use crate::web::records::RecordRing;
 
 /// Why the daemon could not start or go on.
 #[derive(Debug, thiserror::Error)]
@@ -429,6 +431,38 @@ impl Output {
             Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(DaemonError::Output(e)),
             _ => Ok(()),
         }
+    }
+}
+
+/// Writes `record` to the output and, when a listener serves `/records`,
+/// into its ring (addresses named as the pipeline names them now).
+pub fn emit(record: &Record, pipeline: &Pipeline, output: &mut Output, ring: Option<&RecordRing>) {
+    if let Some(ring) = ring {
+        ring.push(record, &PipelineNames(pipeline));
+    }
+    output.write(record);
+}
+
+/// The pipeline's identities and names, for `/records`' filters.
+struct PipelineNames<'a>(&'a Pipeline);
+
+impl Names for PipelineNames<'_> {
+    fn identity(
+        &self,
+        ip: std::net::IpAddr,
+    ) -> Option<std::sync::Arc<edgewise_ip_index::ClusterObject>> {
+        self.0.identity(ip)
+    }
+
+    fn server_name(
+        &self,
+        client: std::net::IpAddr,
+        server: std::net::IpAddr,
+        time_ns: u64,
+    ) -> Option<String> {
+        self.0
+            .server_name(client, server, time_ns)
+            .map(|(name, _)| name.to_string())
     }
 }
 

@@ -3,23 +3,30 @@
 //! pipeline. No root needed, nothing enforced. Time is the capture's.
 //! With no file, the bundled demo (`demo/cluster/`): a capture of real
 //! traffic between network namespaces posing as pods, with the matching
-//! Kubernetes objects, NetworkPolicies and rules.
+//! Kubernetes objects, NetworkPolicies and rules. With `listen`, the
+//! listener serves the web view, the graph and the records while the
+//! replay runs and after it, until interrupted; `pace` replays at the
+//! capture's own speed (or a multiple of it).
 
 use std::fmt::Write as _;
 use std::io::{BufReader, IsTerminal, Read};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use edgewise_capture::{Replay, ReplayConfig};
 use edgewise_edge_set::ServiceGraph;
-use edgewise_packet::{CaptureReader, decode};
+use edgewise_packet::{CaptureReader, Frame, decode};
 
 use edgewise_pipeline::{Output as Decided, Pipeline, Record, StatsRecord};
 use edgewise_trail::export::ExportStats;
 
 use super::config::Settings;
 use super::export::Export;
-use super::{DaemonError, Output, build_pipeline, stats_interval, write_graph_files};
+use super::http::{HttpServer, Shared};
+use super::{DaemonError, Output, build_pipeline, emit, stats_interval, write_graph_files};
+use crate::web::records::RecordRing;
 
 /// The bundled demo's folder (in the source tree).
 pub fn demo_dir() -> PathBuf {
@@ -61,7 +68,11 @@ pub struct ReplaySummary {
     pub export: Option<ExportStats>,
 }
 
-/// Replays `file` with `settings` (the settings already resolved).
+/// Replays `file` with `settings` (the settings already resolved). With
+/// `listen`, the view, graph and records are served while it runs (the
+/// graph published every second) and afterwards, until SIGINT or SIGTERM;
+/// with `pace`, packets are handed on at that many times the capture's
+/// speed.
 ///
 /// # Errors
 /// [`DaemonError`] for inputs that cannot be used, a broken capture (what
@@ -79,6 +90,9 @@ pub fn replay(file: &Path, settings: &Settings) -> Result<ReplaySummary, DaemonE
         graph: ServiceGraph::new(),
         export: Export::start(settings, true)?,
     };
+    let build = |now| build_pipeline(settings, listed.as_deref(), streams.as_ref(), false, now);
+    let mut serving = Serving::start(settings)?;
+    let mut pace = settings.pace.map(Pace::new);
     let mut pipeline: Option<Pipeline> = None;
     let mut replay = Replay::new(ReplayConfig::default());
     let interval_ns =
@@ -109,48 +123,38 @@ pub fn replay(file: &Path, settings: &Settings) -> Result<ReplaySummary, DaemonE
         }
         let pipeline = match &mut pipeline {
             Some(pipeline) => pipeline,
-            None => pipeline.insert(build_pipeline(
-                settings,
-                listed.as_deref(),
-                streams.as_ref(),
-                false,
-                now,
-            )?),
+            None => pipeline.insert(build(now)?),
         };
+        if let Some(pace) = &mut pace {
+            pace.wait(now);
+        }
         drains.tick(pipeline, now);
-        if let Some(interval) = interval_ns {
-            if next_stats == 0 {
-                next_stats = now.saturating_add(interval);
-            } else if now >= next_stats {
-                // No expiry here: edges expire only once drained, which a
-                // replay does at the end, and names expire on lookup.
-                output.write(&Record::Stats(pipeline.stats(now)));
-                next_stats = now.saturating_add(interval);
-            }
+        // SIGINT or SIGTERM while serving ends the replay here.
+        if serving
+            .as_mut()
+            .is_some_and(|serving| !serving.tick(&mut drains, pipeline, now))
+        {
+            break;
+        }
+        if stats_due(interval_ns, &mut next_stats, now) {
+            // No expiry here: edges expire only once drained, which a
+            // replay does at the end, and names expire on lookup.
+            output.write(&Record::Stats(pipeline.stats(now)));
         }
         if pipeline.poll_timeout().is_some_and(|at| at <= now) {
             pipeline.handle_timeout(now);
         }
-        match decode(frame.link, frame.data) {
-            Ok(packet) => {
-                replay.packet(now, frame.original_len, &packet, |event| {
-                    pipeline.handle_event(&event, now);
-                });
-            }
-            // ARP and the like: not for the observers, as in the kernel.
-            Err(edgewise_packet::DecodeError::NotIp { .. }) => {}
-            Err(error) => pipeline.parse_error(error.reason()),
-        }
-        write_records(pipeline, &mut output);
+        handle_frame(pipeline, &mut replay, &frame, now);
+        write_records(pipeline, &mut output, serving.as_ref());
     }
     progress.clear();
     let mut pipeline = match pipeline {
         Some(pipeline) => pipeline,
-        None => build_pipeline(settings, listed.as_deref(), streams.as_ref(), false, 0)?,
+        None => build(0)?,
     };
     // The capture ended: what still waits to settle is reported as it is.
     pipeline.flush(last_ns);
-    write_records(&mut pipeline, &mut output);
+    write_records(&mut pipeline, &mut output, serving.as_ref());
     let stats = pipeline.stats(last_ns);
     output.write(&Record::Stats(stats.clone()));
     output.flush()?;
@@ -162,6 +166,9 @@ pub fn replay(file: &Path, settings: &Settings) -> Result<ReplaySummary, DaemonE
             source,
         });
     }
+    if let Some(serving) = serving {
+        serving.linger(graph, &stats);
+    }
     Ok(ReplaySummary {
         file: file.to_owned(),
         packets,
@@ -172,8 +179,149 @@ pub fn replay(file: &Path, settings: &Settings) -> Result<ReplaySummary, DaemonE
     })
 }
 
+/// Hands the events of one frame to the pipeline, by the kernel's rules.
+fn handle_frame(pipeline: &mut Pipeline, replay: &mut Replay, frame: &Frame<'_>, now: u64) {
+    match decode(frame.link, frame.data) {
+        Ok(packet) => {
+            replay.packet(now, frame.original_len, &packet, |event| {
+                pipeline.handle_event(&event, now);
+            });
+        }
+        // ARP and the like: not for the observers, as in the kernel.
+        Err(edgewise_packet::DecodeError::NotIp { .. }) => {}
+        Err(error) => pipeline.parse_error(error.reason()),
+    }
+}
+
+/// Whether a `stats` record is due at capture time `now` (the first
+/// interval starts at the first packet).
+fn stats_due(interval_ns: Option<u64>, next_stats: &mut u64, now: u64) -> bool {
+    let Some(interval) = interval_ns else {
+        return false;
+    };
+    if *next_stats == 0 {
+        *next_stats = now.saturating_add(interval);
+        return false;
+    }
+    let due = now >= *next_stats;
+    if due {
+        *next_stats = now.saturating_add(interval);
+    }
+    due
+}
+
+/// A replay's listener (`listen`): see [`replay`].
+struct Serving {
+    shared: Arc<Shared>,
+    server: HttpServer,
+    stop: Arc<AtomicBool>,
+    next_publish: Instant,
+}
+
+/// How often a served replay publishes its graph.
+const PUBLISH_EVERY: Duration = Duration::from_secs(1);
+
+impl Serving {
+    fn start(settings: &Settings) -> Result<Option<Self>, DaemonError> {
+        let Some(address) = settings.listen else {
+            return Ok(None);
+        };
+        let shared = Arc::new(Shared::new(settings)?);
+        let server = HttpServer::start(address, settings, Arc::clone(&shared))?;
+        shared.set_ready();
+        let stop = Arc::new(AtomicBool::new(false));
+        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(DaemonError::Output)?;
+        }
+        let scheme = if settings.listen_tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        eprintln!(
+            "edgewise replay: serving {scheme}://{}/ui",
+            server.address()
+        );
+        Ok(Some(Self {
+            shared,
+            server,
+            stop,
+            next_publish: Instant::now(),
+        }))
+    }
+
+    fn ring(&self) -> &RecordRing {
+        self.shared.records()
+    }
+
+    /// Whether SIGINT or SIGTERM came.
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Publishes the graph once a second (and keeps the followers alive);
+    /// false once SIGINT or SIGTERM came.
+    fn tick(&mut self, drains: &mut Drains, pipeline: &mut Pipeline, now: u64) -> bool {
+        if self.stopped() {
+            return false;
+        }
+        let wall = Instant::now();
+        self.ring().keepalive(wall);
+        if wall >= self.next_publish {
+            self.next_publish = wall + PUBLISH_EVERY;
+            drains.drain(pipeline, now);
+            self.shared
+                .publish(drains.graph.clone(), &pipeline.stats(now));
+        }
+        true
+    }
+
+    /// Serves the whole graph until SIGINT or SIGTERM.
+    fn linger(self, graph: ServiceGraph, stats: &StatsRecord) {
+        self.shared.publish(graph, stats);
+        eprintln!(
+            "edgewise replay: the capture ended; serving {} until interrupted",
+            self.server.address()
+        );
+        while !self.stopped() && !self.server.failed() {
+            self.ring().keepalive(Instant::now());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// Hands packets on at a multiple of the capture's own pace.
+struct Pace {
+    factor: f64,
+    start: Option<(u64, Instant)>,
+}
+
+impl Pace {
+    fn new(factor: f64) -> Self {
+        Self {
+            factor,
+            start: None,
+        }
+    }
+
+    /// Sleeps until the packet of capture time `now` is due.
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "capture offsets far below 2^52 ns (52 days)"
+    )]
+    fn wait(&mut self, now: u64) {
+        let (first, wall) = *self.start.get_or_insert((now, Instant::now()));
+        let offset = now.saturating_sub(first) as f64 / self.factor;
+        let due = wall + Duration::from_secs_f64(offset / 1e9);
+        let ahead = due.saturating_duration_since(Instant::now());
+        if !ahead.is_zero() {
+            std::thread::sleep(ahead);
+        }
+    }
+}
+
 /// How long a replay keeps trying to deliver its slices at the end.
-const EXPORT_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+const EXPORT_GRACE: Duration = Duration::from_secs(30);
 
 /// The graph of a replay and, when exporting, the slices drained every
 /// export interval of capture time (a replay that does not export drains
@@ -193,9 +341,17 @@ impl Drains {
 
     /// Drains and exports when an interval has passed.
     fn tick(&mut self, pipeline: &mut Pipeline, now: u64) {
-        if let Some(export) = self.export.as_mut().filter(|e| e.due(now)) {
-            let slice = pipeline.drain(now);
-            self.graph.merge_slice(&slice);
+        if self.export.as_ref().is_some_and(|e| e.due(now)) {
+            self.drain(pipeline, now);
+        }
+    }
+
+    /// Drains now into the graph (and the export, which sends once its
+    /// interval has passed).
+    fn drain(&mut self, pipeline: &mut Pipeline, now: u64) {
+        let slice = pipeline.drain(now);
+        self.graph.merge_slice(&slice);
+        if let Some(export) = &mut self.export {
             export.offer(slice, now, false);
         }
     }
@@ -232,11 +388,12 @@ fn open_capture(file: &Path) -> Result<CaptureReader<'static>, DaemonError> {
     })
 }
 
-/// Writes the records the pipeline decided (a replay enforces nothing).
-fn write_records(pipeline: &mut Pipeline, output: &mut Output) {
+/// Writes the records the pipeline decided (a replay enforces nothing),
+/// into the listener's ring too when serving.
+fn write_records(pipeline: &mut Pipeline, output: &mut Output, serving: Option<&Serving>) {
     while let Some(decided) = pipeline.poll_output() {
         if let Decided::Record(record) = decided {
-            output.write(&record);
+            emit(&record, pipeline, output, serving.map(Serving::ring));
         }
     }
 }
