@@ -23,6 +23,10 @@
 //!   reads the agents (lag since their last window, silent ones) and the
 //!   last good digest, and applies retention once an hour.
 //!
+//! - **More routes** ([`CollectorConfig::also`]): any request the collector
+//!   does not answer itself goes to another service on the same listener
+//!   (`edgewise collect` serves the web view of the trail there).
+//!
 //! Replicas share nothing but the store: run as many as the agents need.
 
 use std::collections::BTreeMap;
@@ -93,6 +97,19 @@ pub struct CollectorConfig {
     pub tls: Option<TlsFiles>,
     /// The server's limits.
     pub limits: Limits,
+    /// Where the requests the collector does not answer itself go.
+    pub also: Option<AlsoServe>,
+}
+
+/// A service answering the requests the collector does not (its own
+/// paths are `/slices`, `/healthz` and `/metrics`).
+#[derive(Clone)]
+pub struct AlsoServe(pub Arc<dyn Service>);
+
+impl std::fmt::Debug for AlsoServe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AlsoServe(..)")
+    }
 }
 
 impl CollectorConfig {
@@ -114,6 +131,7 @@ impl CollectorConfig {
                 body_timeout: Duration::from_mins(1),
                 ..Limits::default()
             },
+            also: None,
         }
     }
 }
@@ -183,6 +201,7 @@ struct Job {
 struct Endpoints {
     jobs: SyncSender<Job>,
     counters: Arc<Counters>,
+    also: Option<AlsoServe>,
     tokens: Option<BearerTokens>,
     max_body_bytes: u64,
     max_slice_bytes: u64,
@@ -243,6 +262,7 @@ impl Collector {
         let endpoints = Endpoints {
             jobs,
             counters,
+            also: config.also.clone(),
             tokens,
             max_body_bytes: config.max_body_bytes,
             max_slice_bytes: config.max_slice_bytes,
@@ -306,6 +326,8 @@ impl Service for Endpoints {
     fn body_limit(&self, method: &Method, path: &str) -> u64 {
         if method == Method::POST && path == "/slices" {
             self.max_body_bytes
+        } else if let Some(AlsoServe(also)) = &self.also {
+            also.body_limit(method, path)
         } else {
             0
         }
@@ -348,11 +370,19 @@ impl Service for Endpoints {
                 }
             }
             (_, "/slices") => Some(Reply::text(StatusCode::METHOD_NOT_ALLOWED, "only POST\n")),
-            _ => Some(Reply::text(StatusCode::NOT_FOUND, "not found\n")),
+            _ => match &self.also {
+                Some(AlsoServe(also)) => also.admit(head),
+                None => Some(Reply::text(StatusCode::NOT_FOUND, "not found\n")),
+            },
         }
     }
 
     fn handle(&self, request: Request) -> Reply {
+        if request.head.path != "/slices"
+            && let Some(AlsoServe(also)) = &self.also
+        {
+            return also.handle(request);
+        }
         let gzip = request
             .head
             .headers

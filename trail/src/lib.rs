@@ -16,7 +16,8 @@
 //!   slice merged at most once;
 //! - [`query`] and [`digest`]: the recipes users run, and the daily
 //!   digest with its webhook; [`history`]: the egress per day and source
-//!   that `edgewise advise` reads.
+//!   that `edgewise advise` reads; [`graph`]: the trail read back as a
+//!   graph (the collector's web view).
 //!
 //! Unlike the sans-IO crates, this one does I/O (files, sockets, the
 //! database): it is where the trail's state lives.
@@ -26,6 +27,7 @@
 pub mod collector;
 pub mod digest;
 pub mod export;
+pub mod graph;
 pub mod history;
 pub mod query;
 pub mod rows;

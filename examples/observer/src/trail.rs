@@ -8,12 +8,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use edgewise_edge_set::ServiceGraph;
 use edgewise_http_server::Limits;
-use edgewise_trail::collector::{Collector, CollectorConfig, CollectorError};
+use edgewise_trail::collector::{AlsoServe, Collector, CollectorConfig, CollectorError};
 use edgewise_trail::digest::{Digest, post, record_run};
 use edgewise_trail::query::Recipe;
 use edgewise_trail::time::parse_duration;
 use edgewise_trail::{Store, StoreUrl, TrailError};
+
+use crate::web::{ViewOnly, WebView};
 
 /// Why a trail command failed.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +65,52 @@ pub struct CollectArgs {
     /// Threads serving connections.
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
+    /// Bearer tokens (one per line) that the web view's data (/graph,
+    /// /graph/view) asks for; without it, they are open.
+    #[arg(long)]
+    pub graph_token_file: Option<PathBuf>,
+    /// How far back the web view (/ui) reads the trail, in hours.
+    #[arg(long, default_value_t = 24)]
+    pub view_hours: u32,
+}
+
+/// How often the collector's web view reads the trail again.
+const VIEW_EVERY: Duration = Duration::from_secs(10);
+
+/// The web view of the trail: read from the store every [`VIEW_EVERY`]
+/// (each replica on its own connection), so that every replica serves the
+/// same graph.
+fn trail_view(
+    args: &CollectArgs,
+    stop: &Arc<AtomicBool>,
+) -> Result<Arc<ViewOnly>, TrailCommandError> {
+    let tokens = args
+        .graph_token_file
+        .as_deref()
+        .map(edgewise_http_server::BearerTokens::load)
+        .transpose()
+        .map_err(|e| TrailCommandError::Collector(CollectorError::Tokens(e)))?;
+    let view = Arc::new(ViewOnly(WebView::new(tokens, None)));
+    let mut store = Store::open(&args.store, args.retain_days)?;
+    let hours = i64::from(args.view_hours.max(1));
+    let (published, stop) = (Arc::clone(&view), Arc::clone(stop));
+    std::thread::Builder::new()
+        .name("edgewise-trail-view".to_owned())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match edgewise_trail::graph::graph_since(&mut store, now_ms() - hours * 3_600_000) {
+                    Ok(slice) => published.0.publish(ServiceGraph::from_slice(&slice)),
+                    Err(error) => tracing::warn!(%error, "the web view keeps the graph it has"),
+                }
+                let mut waited = Duration::ZERO;
+                while waited < VIEW_EVERY && !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(200));
+                    waited += Duration::from_millis(200);
+                }
+            }
+        })
+        .map_err(TrailCommandError::Signals)?;
+    Ok(view)
 }
 
 /// Runs the collector until SIGINT, SIGTERM or SIGHUP.
@@ -88,6 +137,7 @@ pub fn collect(args: &CollectArgs) -> Result<(), TrailCommandError> {
         signal_hook::flag::register(signal, Arc::clone(&stop))
             .map_err(TrailCommandError::Signals)?;
     }
+    config.also = Some(AlsoServe(trail_view(args, &stop)?));
     let collector = Collector::start(args.listen, &config)?;
     let address = collector.local_addr();
     eprintln!("edgewise: collecting on {address} into {}", args.store);

@@ -14,14 +14,12 @@ use std::time::Duration;
 
 use edgewise_edge_set::ServiceGraph;
 use edgewise_edge_set::render::read_graph_json;
-use edgewise_http_server::{
-    BearerTokens, Head, Limits, Method, Reply, Request, Server, Service, StatusCode,
-};
+use edgewise_http_server::{BearerTokens, Limits, Server, Service};
 
 use crate::FileError;
 use crate::daemon::InputFiles;
 use crate::serve::ListenerArgs;
-use crate::web::{Route, WebView};
+use crate::web::{ViewOnly, WebView};
 
 /// `edgewise ui`'s arguments.
 #[derive(Debug, Clone, clap::Args)]
@@ -86,31 +84,6 @@ pub fn read_graphs(files: &[PathBuf]) -> Result<ServiceGraph, UiError> {
     Ok(graph)
 }
 
-struct GraphFiles {
-    web: WebView,
-}
-
-impl Service for GraphFiles {
-    fn body_limit(&self, _method: &Method, _path: &str) -> u64 {
-        0
-    }
-
-    fn admit(&self, head: &Head) -> Option<Reply> {
-        match self.web.admit(head) {
-            Route::Answer(reply) => Some(reply),
-            Route::Handle => None,
-            Route::Elsewhere if head.path == "/healthz" => {
-                Some(Reply::text(StatusCode::OK, "ok\n"))
-            }
-            Route::Elsewhere => Some(Reply::text(StatusCode::NOT_FOUND, "not found\n")),
-        }
-    }
-
-    fn handle(&self, request: Request) -> Reply {
-        self.web.handle(&request.head)
-    }
-}
-
 /// Serves the view of `args.graphs` until SIGINT or SIGTERM.
 ///
 /// # Errors
@@ -124,10 +97,8 @@ pub fn serve(args: &UiArgs) -> Result<(), UiError> {
         .as_deref()
         .map(BearerTokens::load)
         .transpose()?;
-    let service = Arc::new(GraphFiles {
-        web: WebView::new(tokens, None),
-    });
-    service.web.publish(graph);
+    let service = Arc::new(ViewOnly(WebView::new(tokens, None)));
+    service.0.publish(graph);
     let listen_error = |problem: String| UiError::Listen {
         address: args.listen,
         problem,
@@ -161,7 +132,7 @@ pub fn serve(args: &UiArgs) -> Result<(), UiError> {
             return Err(listen_error("the listener stopped".to_owned()));
         }
         if files.changed() {
-            reload(&service.web, &args.graphs);
+            reload(&service.0, &args.graphs);
         }
     }
     Ok(())

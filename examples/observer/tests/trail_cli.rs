@@ -173,10 +173,12 @@ fn webhook(status: u16) -> (String, std::sync::mpsc::Receiver<String>) {
 
 fn the_demo_lands_in(store: &str, url: &StoreUrl, name: &str) {
     let dir = scratch(name);
-    let collect = Collect::start(store, &[]);
+    // The demo was captured on 2026-11-23: the view reads far enough back.
+    let collect = Collect::start(store, &["--view-hours", "1000000"]);
     let (stderr, ok) = replay_into(collect.address, &dir);
     assert!(ok, "{stderr}");
     assert!(stderr.contains("exported  1 slices merged"), "{stderr}");
+    the_view_of_the_trail_is_the_replays(collect.address, &dir.join("graph.json"));
     let expected = pairs_of_graph(&dir.join("graph.json"));
     assert!(
         expected.len() >= 2,
@@ -294,6 +296,62 @@ fn the_demo_replayed_into_postgres_gives_its_namespace_pairs() {
         Err(why) => return edgewise_test_support::skip(&why),
     };
     the_demo_lands_in(&db.url, &StoreUrl::Postgres(db.url.clone()), "postgres");
+}
+
+/// The collector's `/graph/view` (read from the store every 10 s) draws
+/// what the replay's own graph file draws: the same groups, edges, ports,
+/// verdicts, policies, names and flows.
+fn the_view_of_the_trail_is_the_replays(collector: SocketAddr, graph: &Path) {
+    use edgewise_edge_set::{Granularity, ServiceGraph, ViewOptions, view_json};
+    let slice =
+        edgewise_edge_set::render::read_graph_json("replay", &std::fs::read(graph).unwrap())
+            .unwrap();
+    let drawn = |json: &serde_json::Value| -> Vec<String> {
+        json["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} -> {} {} {} {} {}",
+                    e["src"], e["dst"], e["verdict"], e["ports"], e["fqdns"], e["flows"]
+                )
+            })
+            .collect()
+    };
+    for granularity in [Granularity::Workload, Granularity::Namespace] {
+        let options = ViewOptions {
+            granularity: granularity.clone(),
+            window_ns: None,
+        };
+        let expected = drawn(&view_json(&ServiceGraph::from_slice(&slice), &options));
+        assert!(expected.len() >= 5, "{expected:?}");
+        let request = format!(
+            "GET /graph/view?granularity={} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+            granularity.name()
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let got = loop {
+            let answer = http(collector, &request);
+            let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+            let got = serde_json::from_str(body)
+                .map(|json| drawn(&json))
+                .unwrap_or_default();
+            if got == expected || std::time::Instant::now() > deadline {
+                break got;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        };
+        assert_eq!(got, expected, "by {}", granularity.name());
+    }
+    let page = http(
+        collector,
+        "GET /ui HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    );
+    assert!(
+        page.starts_with("HTTP/1.1 200") && page.contains("/ui/app.js"),
+        "{page}"
+    );
 }
 
 fn http(address: SocketAddr, request: &str) -> String {

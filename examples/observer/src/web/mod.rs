@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use bytes::Bytes;
 use edgewise_edge_set::render::graph_json;
 use edgewise_edge_set::{ServiceGraph, ViewOptions, view_json};
-use edgewise_http_server::{BearerTokens, Head, Method, Reply, StatusCode};
+use edgewise_http_server::{BearerTokens, Head, Method, Reply, Request, Service, StatusCode};
 
 use self::filter::RecordQuery;
 use self::records::RecordRing;
@@ -166,6 +166,31 @@ impl WebView {
             }
             _ => Reply::text(StatusCode::NOT_FOUND, "not found\n"),
         }
+    }
+}
+
+/// A listener that serves only the view (`edgewise ui`, and the
+/// collector's requests it does not answer itself), with `/healthz`.
+pub struct ViewOnly(pub WebView);
+
+impl Service for ViewOnly {
+    fn body_limit(&self, _method: &Method, _path: &str) -> u64 {
+        0
+    }
+
+    fn admit(&self, head: &Head) -> Option<Reply> {
+        match self.0.admit(head) {
+            Route::Answer(reply) => Some(reply),
+            Route::Handle => None,
+            Route::Elsewhere if head.path == "/healthz" => {
+                Some(Reply::text(StatusCode::OK, "ok\n"))
+            }
+            Route::Elsewhere => Some(Reply::text(StatusCode::NOT_FOUND, "not found\n")),
+        }
+    }
+
+    fn handle(&self, request: Request) -> Reply {
+        self.0.handle(&request.head)
     }
 }
 
