@@ -1,7 +1,8 @@
 //! edge-set: recording flows into the observed graph (an edge already held,
 //! the hot path) against a std `HashMap` with its default hasher doing the
-//! same counting; verdicts with 1,000 NetworkPolicies; and a drain of
-//! 10,000 edges with identities and verdicts attached.
+//! same counting; verdicts with 1,000 NetworkPolicies; a drain of 10,000
+//! edges with identities and verdicts attached; and the web view's drawing
+//! of such a graph against its per-address JSON.
 
 use std::collections::HashMap;
 use std::hint::black_box;
@@ -226,5 +227,39 @@ fn drain(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, record, verdicts, drain);
+/// The web view's drawing of a 10,000-edge graph with identities (what
+/// `/graph/view` computes per request), against the per-address JSON of
+/// `/graph` (what a page would otherwise fetch and group itself).
+fn view(c: &mut Criterion) {
+    use edgewise_edge_set::render::graph_json;
+    use edgewise_edge_set::{Granularity, ServiceGraph, ViewOptions, view_json};
+    let set = policies();
+    let pods: Vec<Arc<ClusterObject>> = (0..2_000).map(|i| pod(i % NAMESPACES, i % 12)).collect();
+    let mut observed = ObservedGraph::new(GraphConfig::default(), 0);
+    for i in 0..EDGES {
+        observed.record(edge(i), 1, 0, 1);
+    }
+    let graph = ServiceGraph::from_slice(&observed.drain("bench", 2, &mut Pods(&pods), Some(&set)));
+    let mut group = c.benchmark_group("edge_set/view_10k_edges");
+    group.throughput(Throughput::Elements(u64::from(EDGES)));
+    group.sample_size(20);
+    for (name, granularity) in [
+        ("view_by_workload", Granularity::Workload),
+        ("view_by_namespace", Granularity::Namespace),
+    ] {
+        let options = ViewOptions {
+            granularity,
+            window_ns: None,
+        };
+        group.bench_function(name, |b| {
+            b.iter(|| black_box(view_json(&graph, &options).to_string()));
+        });
+    }
+    group.bench_function("graph_json_per_address", |b| {
+        b.iter(|| black_box(graph_json(&graph).to_string()));
+    });
+    group.finish();
+}
+
+criterion_group!(benches, record, verdicts, drain, view);
 criterion_main!(benches);

@@ -29,8 +29,11 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use edgewise_edge_set::EdgeKey;
 use edgewise_ip_index::{ClusterObject, ObjectKind};
-use serde_json::Value;
+use edgewise_pipeline::Record;
+use edgewise_pipeline::dns::DnsLine;
+use edgewise_pipeline::records::Endpoint;
 
 /// One end of a record, as far as filters look.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -54,21 +57,13 @@ impl Side {
         }
     }
 
-    /// An endpoint of an `edge` record (`{"identity": {...}, "fqdn"}`).
-    fn of_endpoint(endpoint: &Value) -> Self {
-        let identity = &endpoint["identity"];
+    /// An end of an `edge` record.
+    fn of_endpoint(endpoint: &Endpoint) -> Self {
         Self {
-            namespace: text(&identity["namespace"]),
-            pod: (identity["kind"] == "Pod")
-                .then(|| text(&identity["name"]))
-                .flatten(),
-            fqdn: text(&endpoint["fqdn"]),
+            fqdn: endpoint.fqdn.clone(),
+            ..Self::of_object(endpoint.identity.as_deref())
         }
     }
-}
-
-fn text(value: &Value) -> Option<String> {
-    value.as_str().map(str::to_owned)
 }
 
 /// What a filter looks at in a record.
@@ -112,74 +107,80 @@ impl Names for NoNames {
     }
 }
 
-fn ip(value: &Value) -> Option<IpAddr> {
-    value.as_str().and_then(|ip| ip.parse().ok())
-}
-
 impl RecordFacts {
-    /// The facts of `record` (a record as the daemon writes it), with
-    /// `names` for records that carry addresses only.
-    pub fn of(record: &Value, names: &dyn Names) -> Self {
-        let kind = record["type"].as_str().unwrap_or_default().to_owned();
-        let side = |address: &Value| {
-            let object = ip(address).and_then(|ip| names.identity(ip));
-            Side::of_object(object.as_deref())
+    /// The facts of `record`, with `names` for records that carry
+    /// addresses only; `None` for a `stats` record (never followed).
+    pub fn of(record: &Record, names: &dyn Names) -> Option<Self> {
+        let side = |ip: IpAddr| Side::of_object(names.identity(ip).as_deref());
+        let of_edge = |kind: &str, time_ns: u64, edge: &EdgeKey| {
+            let mut dst = side(edge.dst);
+            dst.fqdn = names.server_name(edge.src, edge.dst, time_ns);
+            Self {
+                kind: kind.to_owned(),
+                time_ns: Some(time_ns),
+                src: side(edge.src),
+                dst,
+                port: Some(edge.port),
+                protocol: Some(edge.protocol.as_str().to_owned()),
+                verdict: None,
+            }
         };
-        let mut facts = Self {
-            time_ns: record["time_ns"].as_u64().or_else(|| {
-                record["time_s"]
-                    .as_u64()
-                    .map(|s| s.saturating_mul(1_000_000_000))
-            }),
-            ..Self::default()
-        };
-        match kind.as_str() {
-            "edge" => {
-                facts.src = Side::of_endpoint(&record["src"]);
-                facts.dst = Side::of_endpoint(&record["dst"]);
-                facts.port = port(&record["dst"]["port"]);
-                facts.protocol = text(&record["proto"]);
-                facts.verdict = text(&record["verdict"]);
+        Some(match record {
+            Record::Edge(edge) => Self {
+                kind: "edge".to_owned(),
+                time_ns: Some(edge.time_ns),
+                src: Side::of_endpoint(&edge.src),
+                dst: Side::of_endpoint(&edge.dst),
+                port: Some(edge.dst.port),
+                protocol: Some(edge.proto.as_str().to_owned()),
+                verdict: Some(edge.verdict.to_owned()),
+            },
+            Record::Rule(rule) => of_edge("rule", rule.time_ns, &rule.edge),
+            Record::Unban(unban) => of_edge("unban", unban.time_ns, &unban.edge),
+            Record::Drop(drop) => of_edge("drop", drop.time_ns, &drop.edge),
+            Record::Dns(dns) => {
+                let mut dst = side(dns.server);
+                let mut protocol = None;
+                if let DnsLine::Response(line) = &dns.line {
+                    dst.fqdn = line.question.as_ref().map(|q| q.name.clone());
+                    protocol = Some(line.transport.to_owned());
+                }
+                Self {
+                    kind: "dns".to_owned(),
+                    time_ns: Some(dns.time_ns),
+                    src: side(dns.client),
+                    dst,
+                    port: Some(53),
+                    protocol,
+                    verdict: None,
+                }
             }
-            "rule" | "unban" | "drop" => {
-                let edge = &record["edge"];
-                facts.src = side(&edge["src"]);
-                facts.dst = side(&edge["dst"]);
-                facts.dst.fqdn =
-                    ip(&edge["src"])
-                        .zip(ip(&edge["dst"]))
-                        .and_then(|(client, server)| {
-                            names.server_name(client, server, facts.time_ns.unwrap_or(0))
-                        });
-                facts.port = port(&edge["port"]);
-                facts.protocol = text(&edge["proto"]);
-            }
-            "dns" => {
-                facts.src = side(&record["client"]);
-                facts.dst = side(&record["server"]);
-                facts.dst.fqdn = text(&record["question"]["name"]);
-                facts.port = Some(53);
-                facts.protocol = text(&record["transport"]);
-            }
-            "secret_read" => {
-                let namespace = |field: &str| {
-                    record[field]
-                        .as_str()
-                        .and_then(|s| s.split_once('/'))
+            Record::SecretRead(read) => {
+                let namespace = |name: &str| {
+                    name.split_once('/')
                         .map(|(ns, _)| ns.to_owned())
+                        .filter(|ns| ns != "*")
                 };
-                facts.src.namespace = namespace("service_account");
-                facts.dst.namespace = namespace("secret").filter(|ns| ns != "*");
+                Self {
+                    kind: "secret_read".to_owned(),
+                    time_ns: read
+                        .time_s
+                        .and_then(|s| u64::try_from(s).ok())
+                        .map(|s| s.saturating_mul(1_000_000_000)),
+                    src: Side {
+                        namespace: namespace(&read.service_account),
+                        ..Side::default()
+                    },
+                    dst: Side {
+                        namespace: namespace(&read.secret),
+                        ..Side::default()
+                    },
+                    ..Self::default()
+                }
             }
-            _ => {}
-        }
-        facts.kind = kind;
-        facts
+            Record::Stats(_) => return None,
+        })
     }
-}
-
-fn port(value: &Value) -> Option<u16> {
-    value.as_u64().and_then(|p| u16::try_from(p).ok())
 }
 
 /// What a follower asked for (see the module docs).
@@ -356,19 +357,57 @@ impl RecordQuery {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use edgewise_ip_index::Protocol;
+    use edgewise_pipeline::dns::{QuestionLine, ResponseLine};
+    use edgewise_pipeline::records::{DnsRecord, EdgeRecord, RuleRecord, SecretReadRecord};
 
     use super::*;
 
-    fn edge() -> Value {
-        json!({"type": "edge", "time_ns": 10, "proto": "tcp", "verdict": "violation",
-            "src": {"ip": "10.0.0.1", "port": 40000, "identity": {"kind": "Pod",
-                    "namespace": "shop", "name": "web-7d4b-abcde"}, "fqdn": null},
-            "dst": {"ip": "203.0.113.7", "port": 443, "identity": null, "fqdn": "api.example.com"}})
+    fn object(json: serde_json::Value) -> Arc<ClusterObject> {
+        Arc::new(serde_json::from_value(json).unwrap())
     }
 
-    fn facts(record: &Value) -> RecordFacts {
-        RecordFacts::of(record, &NoNames)
+    fn edge() -> Record {
+        let src = Endpoint {
+            ip: "10.0.0.1".parse().unwrap(),
+            port: 40000,
+            identity: Some(object(
+                serde_json::json!({"kind": "Pod", "namespace": "shop",
+                "name": "web-7d4b-abcde", "display": "shop/web-7d4b-abcde"}),
+            )),
+            fqdn: None,
+            fqdn_source: None,
+        };
+        let dst = Endpoint {
+            ip: "203.0.113.7".parse().unwrap(),
+            port: 443,
+            identity: None,
+            fqdn: Some("api.example.com".to_owned()),
+            fqdn_source: None,
+        };
+        Record::Edge(EdgeRecord {
+            time_ns: 10,
+            update: false,
+            summary: EdgeRecord::summary(&src, &dst),
+            src,
+            dst,
+            proto: Protocol::Tcp,
+            verdict: "violation",
+            policy: None,
+            ja4t: None,
+            ja4ts: None,
+            service: None,
+            service_product: None,
+            service_version: None,
+            ja4: None,
+            ja4s: None,
+            tls: None,
+            via_service: None,
+        })
+    }
+
+    fn facts(record: &Record) -> RecordFacts {
+        RecordFacts::of(record, &NoNames).unwrap()
     }
 
     /// One pod, and one name for one server.
@@ -420,12 +459,25 @@ mod tests {
 
     #[test]
     fn records_with_addresses_take_identities_from_the_lookup() {
-        let rule = json!({"type": "rule", "time_ns": 5, "edge": {"src": "10.0.0.1",
-            "dst": "10.0.1.9", "port": 5432, "proto": "tcp"}});
-        let object: ClusterObject = serde_json::from_value(json!({"kind": "Pod",
-            "namespace": "data", "name": "db-0", "display": "data/db-0"}))
-        .unwrap();
-        let rule = RecordFacts::of(&rule, &OnePod(Arc::new(object)));
+        let rule = Record::Rule(RuleRecord {
+            time_ns: 5,
+            rule: "no-db".to_owned(),
+            action: "drop",
+            matched: true,
+            enforced: false,
+            overridden: false,
+            ttl_seconds: Some(60),
+            edge: EdgeKey {
+                src: "10.0.0.1".parse().unwrap(),
+                dst: "10.0.1.9".parse().unwrap(),
+                port: 5432,
+                protocol: Protocol::Tcp,
+            },
+            summary: String::new(),
+        });
+        let db = object(serde_json::json!({"kind": "Pod", "namespace": "data",
+            "name": "db-0", "display": "data/db-0"}));
+        let rule = RecordFacts::of(&rule, &OnePod(db)).unwrap();
         assert!(
             query("to_pod=data/db&port=5432&type=rule")
                 .filter
@@ -433,21 +485,44 @@ mod tests {
         );
         assert!(query("to_fqdn=db.data.*").filter.matches(&rule));
         assert!(!query("from_pod=db").filter.matches(&rule));
-        let dns = json!({"type": "dns", "time_ns": 5, "client": "10.0.0.1", "server": "10.0.0.10",
-            "transport": "udp", "question": {"name": "api.example.com", "type": "A"}});
+        let dns = Record::Dns(DnsRecord {
+            time_ns: 5,
+            client: "10.0.0.1".parse().unwrap(),
+            server: "10.0.0.10".parse().unwrap(),
+            line: DnsLine::Response(ResponseLine {
+                frame: 1,
+                transport: "udp",
+                id: 7,
+                rcode: "NOERROR".to_owned(),
+                truncated: false,
+                question: Some(QuestionLine {
+                    name: "api.example.com".to_owned(),
+                    record_type: "A".to_owned(),
+                }),
+                answers: Vec::new(),
+                resolved: std::collections::BTreeMap::new(),
+            }),
+        });
         assert!(
             query("to_fqdn=api.*&port=53&protocol=udp")
                 .filter
                 .matches(&facts(&dns))
         );
-        let read = json!({"type": "secret_read", "time_s": 2, "service_account": "ci/runner",
-            "secret": "prod/db-password"});
-        let read = facts(&read);
+        let read = Record::SecretRead(SecretReadRecord {
+            time_s: Some(2),
+            audit_id: None,
+            service_account: "ci/runner".to_owned(),
+            secret: "prod/db-password".to_owned(),
+            verb: "get",
+            workloads: Vec::new(),
+        });
         assert!(
             query("namespace=prod&since_ns=2000000000")
                 .filter
-                .matches(&read)
+                .matches(&facts(&read))
         );
+        let stats = Record::Stats(edgewise_pipeline::StatsRecord::default());
+        assert_eq!(RecordFacts::of(&stats, &NoNames), None, "never followed");
     }
 
     #[test]

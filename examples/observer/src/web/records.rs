@@ -99,18 +99,17 @@ impl RecordRing {
     /// name the addresses of records that carry only those (see
     /// [`RecordFacts::of`]). A `stats` record is not held.
     pub fn push(&self, record: &Record, names: &dyn Names) {
-        if matches!(record, Record::Stats(_)) {
-            return;
-        }
-        let Ok(value) = serde_json::to_value(record) else {
+        let Some(facts) = RecordFacts::of(record, names) else {
             return;
         };
-        let facts = RecordFacts::of(&value, names);
+        let Ok(line) = serde_json::to_string(record) else {
+            return;
+        };
         let mut ring = self.lock();
         let seq = ring.next_seq;
         ring.next_seq += 1;
         let event = Bytes::from(format!(
-            "id: {}-{seq}\nevent: record\ndata: {value}\n\n",
+            "id: {}-{seq}\nevent: record\ndata: {line}\n\n",
             self.instance
         ));
         ring.followers.retain(|follower| {
