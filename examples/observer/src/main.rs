@@ -146,7 +146,8 @@ enum Command {
     },
     /// The trail's collector: agents (`run` or `replay` with --export)
     /// POST their slices to /slices; each is merged once into the store
-    /// (Postgres, or SQLite on one machine). Also /metrics and /healthz.
+    /// (Postgres, or SQLite on one machine). Also /metrics, /healthz and
+    /// the web view of the trail (/ui, /graph, /graph/view).
     /// Runs until SIGINT or SIGTERM.
     Collect(edgewise_observer::trail::CollectArgs),
     /// Advise per-namespace egress allow-lists from the trail or graph

@@ -31,9 +31,11 @@
 //!   become `secret_read` records, attributed to the workloads running as
 //!   the service account.
 //!
-//! The probes and `/metrics` and `/graph` are answered from the request's
-//! head alone, from what the last stats tick published, so they stay
-//! quick while audit bodies are being read and parsed.
+//! The probes and `/metrics` are answered from the request's head alone,
+//! from what the last stats tick published, so they stay quick while audit
+//! bodies are being read and parsed; `/graph` and `/graph/view` are made on
+//! the handlers' pool from the graph the last tick published (`/graph`
+//! once per tick).
 
 use std::net::SocketAddr;
 use std::path::Path;

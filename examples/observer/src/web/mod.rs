@@ -23,7 +23,7 @@ pub mod assets;
 pub mod filter;
 pub mod records;
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use bytes::Bytes;
 use edgewise_edge_set::render::graph_json;
@@ -45,10 +45,12 @@ pub enum Route {
     Handle,
 }
 
+/// The graph as published; its `/graph` JSON made at the first request
+/// (publishing stays cheap however large the graph).
 #[derive(Default)]
 struct Published {
     graph: Arc<ServiceGraph>,
-    json: Bytes,
+    json: Arc<OnceLock<Bytes>>,
 }
 
 /// The graph as last published, the records, and the token that guards
@@ -64,10 +66,7 @@ impl WebView {
     /// given.
     pub fn new(tokens: Option<BearerTokens>, records: Option<Arc<RecordRing>>) -> Self {
         Self {
-            published: Mutex::new(Published {
-                graph: Arc::new(ServiceGraph::new()),
-                json: Bytes::from(graph_json(&ServiceGraph::new()).to_string()),
-            }),
+            published: Mutex::default(),
             records,
             tokens,
         }
@@ -75,23 +74,23 @@ impl WebView {
 
     /// Serves `graph` from now on.
     pub fn publish(&self, graph: ServiceGraph) {
-        let json = Bytes::from(graph_json(&graph).to_string());
         let mut published = self
             .published
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         *published = Published {
             graph: Arc::new(graph),
-            json,
+            json: Arc::default(),
         };
     }
 
-    fn graph(&self) -> Arc<ServiceGraph> {
+    /// The graph published, and its `/graph` JSON once made.
+    fn published(&self) -> (Arc<ServiceGraph>, Arc<OnceLock<Bytes>>) {
         let published = self
             .published
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        Arc::clone(&published.graph)
+        (Arc::clone(&published.graph), Arc::clone(&published.json))
     }
 
     fn authorized(&self, head: &Head) -> bool {
@@ -127,25 +126,21 @@ impl WebView {
         if !self.authorized(head) {
             return Route::Answer(Reply::text(StatusCode::UNAUTHORIZED, "unauthorized\n"));
         }
-        if path == "/graph" {
-            let json = self
-                .published
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .json
-                .clone();
-            return Route::Answer(Reply::ok("application/json", json));
-        }
         Route::Handle
     }
 
     /// Answers a request [`WebView::admit`] passed on.
     pub fn handle(&self, head: &Head) -> Reply {
         match head.path.as_str() {
+            "/graph" => {
+                let (graph, json) = self.published();
+                let json = json.get_or_init(|| Bytes::from(graph_json(&graph).to_string()));
+                Reply::ok("application/json", json.clone())
+            }
             "/graph/view" => match view_options(&head.query) {
                 Ok(options) => Reply::ok(
                     "application/json",
-                    view_json(&self.graph(), &options).to_string(),
+                    view_json(&self.published().0, &options).to_string(),
                 ),
                 Err(problem) => Reply::text(StatusCode::BAD_REQUEST, format!("{problem}\n")),
             },
