@@ -13,7 +13,8 @@
 //! standard error when records were lost or the daemon restarted.
 //!
 //! A refusal (a bad filter: 400, no token: 401, not a daemon: 404) stops
-//! it with the daemon's message and a non-zero exit.
+//! it with the daemon's message and a non-zero exit; a busy daemon (503)
+//! is asked again when following.
 
 use std::fmt::Write as _;
 use std::io::{self, BufReader, IsTerminal, Write};
@@ -191,7 +192,11 @@ pub fn observe(args: &ObserveArgs) -> Result<(), ObserveError> {
             // The daemon sent what was asked, or went away.
             Ok(()) if !args.follow => return Ok(()),
             Ok(()) => backoff = BACKOFF.0,
-            Err(error @ (ObserveError::Refused { .. } | ObserveError::Output(_))) => {
+            // A refusal is final; a daemon that is busy (503: followers
+            // enough already) is asked again when following.
+            Err(
+                error @ (ObserveError::Refused { status: ..500, .. } | ObserveError::Output(_)),
+            ) => {
                 return Err(error);
             }
             Err(error) if !args.follow => return Err(error),

@@ -23,7 +23,7 @@ use std::time::Duration;
 use common::{edges_of, records};
 use live::{Cluster, Collected, demo, http_get, preflight, scenario, start_daemon};
 
-/// `/metrics` and `/graph` after a stats tick.
+/// `/metrics`, `/graph`, `/graph/view` and `/records` after a stats tick.
 fn check_http() {
     // The stats tick publishes metrics and the graph every second.
     std::thread::sleep(Duration::from_millis(1500));
@@ -40,6 +40,25 @@ fn check_http() {
     assert!(
         graph["edges"].as_array().is_some_and(|e| e.len() >= 9),
         "{graph}"
+    );
+    // The web view's drawing, and the records held for followers: the
+    // violation found by the pods of its addresses in a rule record.
+    let view: serde_json::Value =
+        serde_json::from_str(&http_get("/graph/view?granularity=workload")).unwrap();
+    assert!(
+        view["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["src"] == "shop/Deployment/frontend"
+                && e["dst"] == "shop/StatefulSet/postgres"
+                && e["verdict"] == "violation"),
+        "{view}"
+    );
+    let held = http_get("/records?type=rule&from_pod=shop/frontend&to_pod=shop/postgres");
+    assert!(
+        held.contains("event: record") && held.contains("undeclared-database-access"),
+        "{held}"
     );
 }
 

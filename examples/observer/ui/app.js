@@ -15,7 +15,6 @@ const state = {
   token: sessionStorage.getItem('edgewise-token') || '',
   view: null,
   selected: null,
-  live: false,
   reload: null,
   lastId: null,
 };
@@ -259,7 +258,6 @@ async function follow() {
   const resume = state.lastId ? { 'Last-Event-ID': state.lastId } : {};
   const response = await api('/records?type=edge&type=rule&type=drop&last=20&follow=true', resume);
   if (!response.ok) throw new Error(`/records: ${response.status}`);
-  state.live = true;
   $('source').textContent = 'live';
   $('source').className = 'badge live';
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
@@ -348,9 +346,10 @@ function start() {
     load().then(keepFollowing).catch(showError);
   });
   load().then(keepFollowing).catch(showError);
-  // The daemon publishes its graph every stats interval; a live page looks
-  // again every 5 s as well as after each record.
-  setInterval(() => { if (state.live) load().catch(showError); }, 5000);
+  // A daemon publishes its graph every stats interval, edgewise ui when its
+  // files change, the collector every 10 s: the page looks again every 5 s
+  // (and, when live, after each record).
+  setInterval(() => load().catch(showError), 5000);
 }
 
 document.addEventListener('DOMContentLoaded', start);

@@ -1,7 +1,8 @@
 //! What a browser and `edgewise observe` read from a listener: the web view
 //! (`/ui`), the graph (`/graph`, `/graph/view`) and the records
 //! (`/records`). The daemon's listener serves all of it; `edgewise ui`
-//! serves the view and the graph of graph files.
+//! serves the view and the graph of graph files, and `edgewise collect`
+//! the trail's ([`ViewOnly`]).
 //!
 //! - `GET /ui`: the page ([`assets`]); its files need no token (they hold
 //!   no data), and the page asks for one when the data answers 401.

@@ -7,8 +7,9 @@
 //!   record exactly as the daemon's output line). `INSTANCE` changes with
 //!   every start of the daemon.
 //! - A follower asks with a [`RecordQuery`]: the held records it matches
-//!   (all of them, the last N, or those after its `Last-Event-ID`) go first;
-//!   with `follow=true` new ones follow, else the stream ends.
+//!   (all of them, the last N, or those after its `Last-Event-ID`; none
+//!   when it follows without `last` or `since_ns`) go first; with
+//!   `follow=true` new ones follow, else the stream ends.
 //! - A follower that comes back with the `Last-Event-ID` of this instance
 //!   gets what it missed; when the ring no longer holds all of it, an
 //!   `event: lost` with `{"records": N}` says how many went first. With
@@ -19,6 +20,13 @@
 //!   resumes it from the ring. At most [`MAX_FOLLOWERS`] follow at once
 //!   (503 past that). A comment line every [`KEEPALIVE`] lets a follower
 //!   tell a quiet daemon from a dead connection.
+//! - Memory: an event is made once and shared (not copied) by the ring and
+//!   every follower's queue; a queue holds at most [`FOLLOWER_BACKLOG`]
+//!   events, and a cut follower's queue goes with its connection (at the
+//!   listener's write timeout when the client does not read). So the
+//!   events held are the ring's and those the daemon wrote within that
+//!   timeout, however many follow, plus a queue slot per waiting event
+//!   and follower.
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, PoisonError};
@@ -177,7 +185,8 @@ impl RecordRing {
             .collect();
         let skip = match (query.last, last_event_id) {
             (Some(last), None) => matching.len().saturating_sub(last),
-            (None, None) if query.follow => matching.len(),
+            // Following from now, unless a time was asked for.
+            (None, None) if query.follow && query.filter.since_ns.is_none() => matching.len(),
             _ => 0,
         };
         for held in &matching[skip..] {
@@ -258,6 +267,12 @@ mod tests {
         assert_eq!(events(stream), [id(4)], "follow alone starts from now");
         let back = ring.subscribe(query("follow=true"), Some(&format!("{}-2", ring.instance)));
         assert_eq!(events(back), [id(3), id(4)]);
+        let since = ring.subscribe(query("follow=true&since_ns=3"), None);
+        assert_eq!(
+            events(since),
+            [id(3), id(4)],
+            "a time asked for: since then"
+        );
     }
 
     #[test]
