@@ -58,6 +58,16 @@ fn served(args: &[&str]) -> (Collected, String) {
     (process, url)
 }
 
+/// One browser at a time: three Chromiums on two cores would make the
+/// live scenario's timing a matter of luck.
+static BROWSER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_browser() -> std::sync::MutexGuard<'static, ()> {
+    BROWSER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn check(scenario: &str, url: &str, more: &[&str]) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/ui_check.py");
     let output = Command::new("python3")
@@ -86,6 +96,7 @@ fn the_demo_graph_in_a_browser_with_its_violation_details_and_filters() {
     if !browser_ready() {
         return;
     }
+    let _one = one_browser();
     let dir = scratch("demo");
     let (_ui, url) = served(&[
         "ui",
@@ -108,6 +119,7 @@ fn a_listener_with_a_token_gets_it_asked_for() {
     if !browser_ready() {
         return;
     }
+    let _one = one_browser();
     let dir = scratch("token");
     let token = dir.join("token");
     std::fs::write(&token, "s3cret-view\n").unwrap();
@@ -129,14 +141,15 @@ fn a_running_replay_updates_the_page_live() {
     if !browser_ready() {
         return;
     }
-    // The demo capture spans about 1.5 s; at a fifth of its pace the page
-    // sees the graph grow for several seconds.
+    let _one = one_browser();
+    // The demo capture spans about 1.5 s; at a tenth of its pace the page
+    // sees the graph grow for about 15 s.
     let (_replay, url) = served(&[
         "replay",
         "--listen",
         "127.0.0.1:0",
         "--pace",
-        "0.2",
+        "0.1",
         "--output",
         "/dev/null",
     ]);
