@@ -226,6 +226,11 @@ impl Reply {
 
     /// This response with `extra` headers (lower-case names); a stream
     /// keeps its own.
+    ///
+    /// # Panics
+    /// When the reply is sent, if a name is not a lower-case header name
+    /// or a value not a valid header value (both are fixed in the code: the
+    /// first request to the route shows it).
     #[must_use]
     pub fn with_headers(self, extra: &'static [(&'static str, &'static str)]) -> Self {
         match self {

@@ -241,11 +241,12 @@ fn session(
         source,
     };
     while let Some(event) = events.next_event().map_err(stream_error)? {
+        // A record's id, or where a follower stands (`following`).
+        if !event.id.is_empty() {
+            last_id.clone_from(&Some(event.id.clone()));
+        }
         match event.event.as_str() {
             "record" => {
-                if !event.id.is_empty() {
-                    *last_id = Some(event.id.clone());
-                }
                 let line = if compact {
                     serde_json::from_str(&event.data)
                         .map_or_else(|_| event.data.clone(), |record| compact_line(&record))

@@ -9,7 +9,9 @@
 //! - A follower asks with a [`RecordQuery`]: the held records it matches
 //!   (all of them, the last N, or those after its `Last-Event-ID`; none
 //!   when it follows without `last` or `since_ns`) go first; with
-//!   `follow=true` new ones follow, else the stream ends.
+//!   `follow=true` an `event: following` with the id of the newest record
+//!   held comes next (so a follower can resume from there even before its
+//!   first record) and new records follow, else the stream ends.
 //! - A follower that comes back with the `Last-Event-ID` of this instance
 //!   gets what it missed; when the ring no longer holds all of it, an
 //!   `event: lost` with `{"records": N}` says how many went first. With
@@ -193,6 +195,13 @@ impl RecordRing {
             let _ = sender.try_send(held.event.clone());
         }
         if query.follow {
+            // Where the follower stands, so that it can resume from here
+            // even before its first record.
+            let _ = sender.try_send(Bytes::from(format!(
+                "id: {}-{}\nevent: following\ndata: {{}}\n\n",
+                self.instance,
+                ring.next_seq - 1
+            )));
             ring.followers.push(Follower { query, sender });
         }
         Reply::channel(EVENT_STREAM, receiver)
@@ -264,13 +273,21 @@ mod tests {
         assert_eq!(ring.followers(), 1);
         ring.push(&drop_record(4), &NoNames);
         let id = |seq| format!("id: {}-{seq}", ring.instance);
-        assert_eq!(events(stream), [id(4)], "follow alone starts from now");
+        assert_eq!(
+            events(stream),
+            [id(3), id(4)],
+            "follow alone starts from now: where it stands (3), then record 4"
+        );
         let back = ring.subscribe(query("follow=true"), Some(&format!("{}-2", ring.instance)));
-        assert_eq!(events(back), [id(3), id(4)]);
+        assert_eq!(
+            events(back),
+            [id(3), id(4), id(4)],
+            "3 and 4, then where it stands"
+        );
         let since = ring.subscribe(query("follow=true&since_ns=3"), None);
         assert_eq!(
             events(since),
-            [id(3), id(4)],
+            [id(3), id(4), id(4)],
             "a time asked for: since then"
         );
     }
