@@ -177,7 +177,7 @@ fn row_int(row: &[Value], index: usize) -> i64 {
     }
 }
 
-fn ns(ms: i64) -> u64 {
+fn nanos(ms: i64) -> u64 {
     u64::try_from(ms).unwrap_or(0).saturating_mul(1_000_000)
 }
 
@@ -207,8 +207,8 @@ fn edge_of(row: &[Value]) -> Option<SliceEdge> {
         protocol: row_text(row, 17).parse().ok()?,
         flows: u64::try_from(row_int(row, 22)).unwrap_or(0),
         bytes: u64::try_from(row_int(row, 23)).unwrap_or(0),
-        first_seen_ns: ns(row_int(row, 20)),
-        last_seen_ns: ns(row_int(row, 21)),
+        first_seen_ns: nanos(row_int(row, 20)),
+        last_seen_ns: nanos(row_int(row, 21)),
         verdict: verdict.map(|verdict| EdgeVerdict {
             verdict,
             policy: (!policy.is_empty()).then(|| policy.to_owned()),
@@ -221,7 +221,7 @@ fn nodes_of(rows: &[Vec<Value>]) -> Vec<SliceNode> {
     let mut nodes: BTreeMap<(String, String, String), SliceNode> = BTreeMap::new();
     let mut products = Vec::new();
     for row in rows {
-        let (ip, ns_, name, kind) = (
+        let (ip, namespace, name, kind) = (
             row_text(row, 0),
             row_text(row, 1),
             row_text(row, 2),
@@ -229,7 +229,7 @@ fn nodes_of(rows: &[Vec<Value>]) -> Vec<SliceNode> {
         );
         let end = End {
             ip,
-            ns: ns_,
+            ns: namespace,
             name,
             kind,
             workload_kind: "",
@@ -239,7 +239,7 @@ fn nodes_of(rows: &[Vec<Value>]) -> Vec<SliceNode> {
         let Some(endpoint) = end.endpoint("") else {
             continue;
         };
-        let key = (ip.to_owned(), ns_.to_owned(), name.to_owned());
+        let key = (ip.to_owned(), namespace.to_owned(), name.to_owned());
         let node = nodes.entry(key.clone()).or_insert_with(|| SliceNode {
             endpoint,
             client_fingerprints: Vec::new(),
@@ -249,7 +249,7 @@ fn nodes_of(rows: &[Vec<Value>]) -> Vec<SliceNode> {
             services: Vec::new(),
             last_seen_ns: 0,
         });
-        node.last_seen_ns = node.last_seen_ns.max(ns(row_int(row, 8)));
+        node.last_seen_ns = node.last_seen_ns.max(nanos(row_int(row, 8)));
         let value = row_text(row, 5).to_owned();
         let port = u16::try_from(row_int(row, 6)).unwrap_or(0);
         let protocol = row_text(row, 7).parse().unwrap_or(Protocol::Tcp);
