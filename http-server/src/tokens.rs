@@ -140,6 +140,17 @@ impl BearerTokens {
         bool::from(accepted)
     }
 
+    /// Whether `headers` carry a token of the file as it is now: a
+    /// rewritten file is read again first, and one that cannot be used is
+    /// logged and leaves the tokens in use (what every listener's check
+    /// wants).
+    pub fn admits(&self, headers: &HeaderMap) -> bool {
+        if let Err(error) = self.reload_if_changed() {
+            tracing::warn!(%error, "the rewritten token file cannot be used; keeping the tokens in use");
+        }
+        self.accepts(headers)
+    }
+
     /// Reads the file again if it changed since the last read: `Ok(true)`
     /// when new tokens are in use, `Ok(false)` when it had not changed.
     ///

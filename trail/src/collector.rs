@@ -359,10 +359,7 @@ impl Service for Endpoints {
                 let Some(tokens) = &self.tokens else {
                     return None;
                 };
-                if let Err(error) = tokens.reload_if_changed() {
-                    tracing::warn!(%error, "the rewritten token file cannot be used; keeping the tokens in use");
-                }
-                if tokens.accepts(&head.headers) {
+                if tokens.admits(&head.headers) {
                     None
                 } else {
                     self.counters.unauthorized.fetch_add(1, Ordering::Relaxed);

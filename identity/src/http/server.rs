@@ -325,13 +325,9 @@ impl Shared {
     /// Whether the request carries an accepted token (always, without a
     /// token file). A rewritten token file is read again first.
     fn authorized(&self, head: &Head) -> bool {
-        let Some(tokens) = &self.tokens else {
-            return true;
-        };
-        if let Err(error) = tokens.reload_if_changed() {
-            tracing::warn!(%error, "the rewritten token file cannot be used; keeping the tokens in use");
-        }
-        tokens.accepts(&head.headers)
+        self.tokens
+            .as_ref()
+            .is_none_or(|tokens| tokens.admits(&head.headers))
     }
 }
 

@@ -59,7 +59,7 @@ use prometheus_client::registry::Registry;
 use super::DaemonError;
 use super::config::{ConfigError, Settings};
 use crate::web::records::RecordRing;
-use crate::web::{Route, WebView, authorized};
+use crate::web::{Route, WebView};
 use edgewise_pipeline::StatsRecord;
 
 type Labels = Vec<(&'static str, String)>;
@@ -583,7 +583,7 @@ impl Service for Endpoints {
                         "too many requests\n",
                     ));
                 }
-                if !authorized(tokens, head) {
+                if !tokens.admits(&head.headers) {
                     return Some(Reply::text(StatusCode::UNAUTHORIZED, "unauthorized\n"));
                 }
                 None

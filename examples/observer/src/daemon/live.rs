@@ -43,7 +43,7 @@ use super::sensors::Sensors;
 use super::streams::Streams;
 use super::{
     DaemonError, InputFiles, Output, build_pipeline, emit, load_rules, reload_inputs,
-    stats_interval, watch_cluster, write_graph_files,
+    stats_interval, watch_cluster, write_graph_files, write_records,
 };
 use crate::web::records::RecordRing;
 use edgewise_k8s::ClusterWatch;
@@ -262,7 +262,8 @@ fn stop_run(
 ) -> Result<(), DaemonError> {
     let now = unix_now_ns();
     pipeline.flush(now);
-    apply_records_only(&mut pipeline, &mut output, ring);
+    // The sensors are gone: only the records are left to write.
+    write_records(&mut pipeline, &mut output, ring);
     let stats = tick(&pipeline, &mut sensors, export.as_ref(), now);
     drop(sensors);
     window.push(drained(&mut pipeline, export.as_mut(), now, true), now);
@@ -345,15 +346,6 @@ fn apply(
                     prober.probe(server);
                 }
             }
-        }
-    }
-}
-
-/// Writes the pipeline's records once the sensors are gone.
-fn apply_records_only(pipeline: &mut Pipeline, output: &mut Output, ring: Option<&RecordRing>) {
-    while let Some(decided) = pipeline.poll_output() {
-        if let Decided::Record(record) = decided {
-            emit(&record, pipeline, output, ring);
         }
     }
 }

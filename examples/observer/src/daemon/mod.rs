@@ -420,6 +420,18 @@ impl Output {
         self.error = written.err();
     }
 
+    /// Writes a record already made into JSON as a line.
+    pub fn write_line(&mut self, line: &str) {
+        if self.error.is_some() {
+            return;
+        }
+        let written = self
+            .out
+            .write_all(line.as_bytes())
+            .and_then(|()| self.out.write_all(b"\n"));
+        self.error = written.err();
+    }
+
     /// Flushes what was written.
     ///
     /// # Errors
@@ -435,12 +447,28 @@ impl Output {
 }
 
 /// Writes `record` to the output and, when a listener serves `/records`,
-/// into its ring (addresses named as the pipeline names them now).
+/// into its ring (addresses named as the pipeline names them now), made
+/// into JSON once for both.
 pub fn emit(record: &Record, pipeline: &Pipeline, output: &mut Output, ring: Option<&RecordRing>) {
-    if let Some(ring) = ring {
-        ring.push(record, &PipelineNames(pipeline));
+    let Some(ring) = ring else {
+        output.write(record);
+        return;
+    };
+    let Ok(line) = serde_json::to_string(record) else {
+        return;
+    };
+    output.write_line(&line);
+    ring.push(record, &line, &PipelineNames(pipeline));
+}
+
+/// Writes the records the pipeline decided, dropping its other outputs
+/// (a replay enforces nothing; a stopping daemon has no sensors left).
+pub fn write_records(pipeline: &mut Pipeline, output: &mut Output, ring: Option<&RecordRing>) {
+    while let Some(decided) = pipeline.poll_output() {
+        if let edgewise_pipeline::Output::Record(record) = decided {
+            emit(&record, pipeline, output, ring);
+        }
     }
-    output.write(record);
 }
 
 /// The pipeline's identities and names, for `/records`' filters.

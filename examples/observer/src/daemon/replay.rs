@@ -19,13 +19,15 @@ use edgewise_capture::{Replay, ReplayConfig};
 use edgewise_edge_set::ServiceGraph;
 use edgewise_packet::{CaptureReader, Frame, decode};
 
-use edgewise_pipeline::{Output as Decided, Pipeline, Record, StatsRecord};
+use edgewise_pipeline::{Pipeline, Record, StatsRecord};
 use edgewise_trail::export::ExportStats;
 
 use super::config::Settings;
 use super::export::Export;
 use super::http::{HttpServer, Shared};
-use super::{DaemonError, Output, build_pipeline, emit, stats_interval, write_graph_files};
+use super::{
+    DaemonError, Output, build_pipeline, stats_interval, write_graph_files, write_records,
+};
 use crate::web::records::RecordRing;
 
 /// The bundled demo's folder (in the source tree).
@@ -145,7 +147,7 @@ pub fn replay(file: &Path, settings: &Settings) -> Result<ReplaySummary, DaemonE
             pipeline.handle_timeout(now);
         }
         handle_frame(pipeline, &mut replay, &frame, now);
-        write_records(pipeline, &mut output, serving.as_ref());
+        write_records(pipeline, &mut output, serving.as_ref().map(Serving::ring));
     }
     progress.clear();
     let mut pipeline = match pipeline {
@@ -154,7 +156,11 @@ pub fn replay(file: &Path, settings: &Settings) -> Result<ReplaySummary, DaemonE
     };
     // The capture ended: what still waits to settle is reported as it is.
     pipeline.flush(last_ns);
-    write_records(&mut pipeline, &mut output, serving.as_ref());
+    write_records(
+        &mut pipeline,
+        &mut output,
+        serving.as_ref().map(Serving::ring),
+    );
     let stats = pipeline.stats(last_ns);
     output.write(&Record::Stats(stats.clone()));
     output.flush()?;
@@ -388,16 +394,6 @@ fn open_capture(file: &Path) -> Result<CaptureReader<'static>, DaemonError> {
         path: file.to_owned(),
         source,
     })
-}
-
-/// Writes the records the pipeline decided (a replay enforces nothing),
-/// into the listener's ring too when serving.
-fn write_records(pipeline: &mut Pipeline, output: &mut Output, serving: Option<&Serving>) {
-    while let Some(decided) = pipeline.poll_output() {
-        if let Decided::Record(record) = decided {
-            emit(&record, pipeline, output, serving.map(Serving::ring));
-        }
-    }
 }
 
 /// How many packets between looks at the clock for progress.

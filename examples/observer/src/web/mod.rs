@@ -97,7 +97,7 @@ impl WebView {
     fn authorized(&self, head: &Head) -> bool {
         self.tokens
             .as_ref()
-            .is_none_or(|tokens| authorized(tokens, head))
+            .is_none_or(|tokens| tokens.admits(&head.headers))
     }
 
     /// Routes `head` (see the module docs).
@@ -188,15 +188,6 @@ impl Service for ViewOnly {
     fn handle(&self, request: Request) -> Reply {
         self.0.handle(&request.head)
     }
-}
-
-/// Whether `head` carries one of `tokens` (a rewritten file is read
-/// again first; one that cannot be used keeps the tokens in use).
-pub fn authorized(tokens: &BearerTokens, head: &Head) -> bool {
-    if let Err(error) = tokens.reload_if_changed() {
-        tracing::warn!(%error, "the rewritten token file cannot be used; keeping the tokens in use");
-    }
-    tokens.accepts(&head.headers)
 }
 
 /// `granularity` and `window_s` of a `/graph/view` query.

@@ -105,14 +105,11 @@ impl RecordRing {
         self.ring.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Holds `record` and hands it to the followers that want it; `names`
-    /// name the addresses of records that carry only those (see
-    /// [`RecordFacts::of`]). A `stats` record is not held.
-    pub fn push(&self, record: &Record, names: &dyn Names) {
+    /// Holds `record`, whose JSON is `line`, and hands it to the followers
+    /// that want it; `names` name the addresses of records that carry only
+    /// those (see [`RecordFacts::of`]). A `stats` record is not held.
+    pub fn push(&self, record: &Record, line: &str, names: &dyn Names) {
         let Some(facts) = RecordFacts::of(record, names) else {
-            return;
-        };
-        let Ok(line) = serde_json::to_string(record) else {
             return;
         };
         let mut ring = self.lock();
@@ -248,9 +245,13 @@ mod tests {
         seen
     }
 
+    fn push(ring: &RecordRing, record: &Record) {
+        ring.push(record, &serde_json::to_string(record).unwrap(), &NoNames);
+    }
+
     fn held(ring: &RecordRing, count: u64) {
         for packets in 1..=count {
-            ring.push(&drop_record(packets), &NoNames);
+            push(ring, &drop_record(packets));
         }
     }
 
@@ -271,7 +272,7 @@ mod tests {
         held(&ring, 3);
         let stream = ring.subscribe(query("follow=true"), None);
         assert_eq!(ring.followers(), 1);
-        ring.push(&drop_record(4), &NoNames);
+        push(&ring, &drop_record(4));
         let id = |seq| format!("id: {}-{seq}", ring.instance);
         assert_eq!(
             events(stream),
