@@ -38,6 +38,11 @@
 //! `edgewise replay` and for tests; [`first_bytes`] puts a flow's first
 //! bytes back together when a TLS hello spans segments.
 //!
+//! [`secrets`] is the secret-volume observer: opens for reading of files
+//! in pods' secret volumes (an LSM or fentry program on file opens,
+//! filtered in the kernel by the volumes' devices), with the parsing that
+//! names the volumes (the mount table) and the readers' pods (cgroups).
+//!
 //! The egress observer can be limited to source networks (the pod CIDRs)
 //! with [`CaptureConfig::egress_sources`].
 
@@ -50,6 +55,7 @@
 pub mod event;
 pub mod first_bytes;
 pub mod replay;
+pub mod secrets;
 
 #[cfg(feature = "kernel")]
 pub mod attach;

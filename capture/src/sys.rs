@@ -378,3 +378,24 @@ pub(crate) fn packet_statistics(socket: std::os::fd::BorrowedFd<'_>) -> io::Resu
         Err(io::Error::last_os_error())
     }
 }
+
+/// Mounts tracefs at `at` (best effort: a failure shows when a tracepoint
+/// is attached).
+pub(crate) fn mount_tracefs(at: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(target) = std::ffi::CString::new(at.as_os_str().as_bytes()) else {
+        return;
+    };
+    // SAFETY: every pointer is a NUL-terminated string that outlives the
+    // call; no data argument.
+    #[expect(unsafe_code, reason = "mount(2) has no safe wrapper in std")]
+    let _status = unsafe {
+        libc::mount(
+            c"nodev".as_ptr(),
+            target.as_ptr(),
+            c"tracefs".as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+}

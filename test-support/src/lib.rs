@@ -145,5 +145,6 @@ pub fn run(args: &[&str]) {
     );
 }
 
+pub mod kubelet;
 pub mod pki;
 pub mod postgres;
