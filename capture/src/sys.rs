@@ -399,3 +399,24 @@ pub(crate) fn mount_tracefs(at: &Path) {
         )
     };
 }
+
+/// Whether `fd` signals a priority event now (a mount table that changed
+/// signals `POLLPRI`), without waiting.
+///
+/// # Errors
+/// The `poll` error.
+pub(crate) fn priority_event(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<bool> {
+    let mut entry = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLPRI,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd that outlives the call; the descriptor is
+    // borrowed, so it stays open during it.
+    #[expect(unsafe_code, reason = "poll(2) has no safe wrapper in std")]
+    let ready = unsafe { libc::poll(&raw mut entry, 1, 0) };
+    if ready < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(ready > 0 && entry.revents & (libc::POLLPRI | libc::POLLERR) != 0)
+}

@@ -95,6 +95,12 @@ impl IdentitySnapshot<'_> {
         self.guard.as_ref()?.version
     }
 
+    /// Every identity held, once per address (an object with two addresses
+    /// comes twice), in no particular order.
+    pub fn objects(&self) -> impl Iterator<Item = &Arc<ClusterObject>> {
+        self.guard.iter().flat_map(|table| table.entries.values())
+    }
+
     /// How many addresses have an identity.
     pub fn len(&self) -> usize {
         self.guard.as_ref().map_or(0, |table| table.entries.len())

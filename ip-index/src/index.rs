@@ -39,6 +39,7 @@ use crate::kube::{Change, Objects, read_objects};
 use crate::object::{ClusterObject, Entry, Object, ObjectKind, PodPhase, Timestamp, Workload};
 use crate::published::{IndexReader, Op, Published, Snapshot};
 use crate::ranges::{NamedRange, RangeTable, ip_key};
+use crate::volumes::SecretVolumeSpec;
 use crate::workload::{DEFAULT_CHURN_LABELS, node_object, pod_object, service_object};
 
 /// How an [`IpIndex`] is set up.
@@ -230,6 +231,8 @@ struct Stored {
     resource_version: Option<u64>,
     /// The (namespace, service account) and workload a live pod counts for.
     runs_as: Option<((String, String), Workload)>,
+    /// A pod's secret volumes.
+    volumes: Vec<SecretVolumeSpec>,
 }
 
 /// The index: apply changes, publish, read through [`IndexReader`]s.
@@ -241,6 +244,8 @@ pub struct IpIndex {
     claims: HashMap<u128, Claims, RandomState>,
     tombstones: Tombstones,
     service_accounts: HashMap<(String, String), BTreeMap<Workload, usize>, RandomState>,
+    /// Pods by uid.
+    pods: HashMap<String, ObjectKey, RandomState>,
     ambiguous: HashSet<u128, RandomState>,
     stats: IndexStats,
     /// An object that sorts before every other of its rank (no name).
@@ -273,6 +278,7 @@ impl IpIndex {
             claims: HashMap::default(),
             tombstones: Tombstones::new(config.tombstones),
             service_accounts: HashMap::default(),
+            pods: HashMap::default(),
             ambiguous: HashSet::default(),
             stats: IndexStats::default(),
             floor: Arc::new(ClusterObject {
@@ -351,6 +357,13 @@ impl IpIndex {
             .unwrap_or_default()
     }
 
+    /// The pod of uid `uid` (finished, host-network and address-less pods
+    /// included) and its secret volumes.
+    pub fn pod_by_uid(&self, uid: &str) -> Option<(&Arc<ClusterObject>, &[SecretVolumeSpec])> {
+        let stored = self.objects.get(self.pods.get(uid)?)?;
+        Some((&stored.claim.object, &stored.volumes))
+    }
+
     /// Counters and sizes.
     pub fn stats(&self) -> IndexStats {
         let mut stats = self.stats;
@@ -414,6 +427,15 @@ impl IpIndex {
             .into_iter()
             .collect();
         self.count(key.kind, 1);
+        let volumes = match object {
+            Object::Pod(pod) => {
+                if let Some(uid) = &pod.meta.uid {
+                    self.pods.insert(uid.clone(), key.clone());
+                }
+                pod.secret_volumes.clone()
+            }
+            _ => Vec::new(),
+        };
         self.objects.insert(
             key,
             Stored {
@@ -421,6 +443,7 @@ impl IpIndex {
                 claim,
                 resource_version: version,
                 runs_as,
+                volumes,
             },
         );
         for ip in touched {
@@ -450,6 +473,11 @@ impl IpIndex {
             return SmallVec::new();
         };
         self.count(key.kind, -1);
+        if let Some(uid) = &stored.claim.object.uid
+            && self.pods.get(uid) == Some(key)
+        {
+            self.pods.remove(uid);
+        }
         for ip in &stored.ips {
             if let Some(claims) = self.claims.get_mut(ip)
                 && claims.remove(&stored.claim)

@@ -49,6 +49,7 @@ pub mod peer;
 pub mod published;
 pub mod ranges;
 pub mod services;
+pub mod volumes;
 pub mod workload;
 
 pub use audit::{
@@ -67,6 +68,7 @@ pub use peer::{Peer, PeerResolver};
 pub use published::{IndexReader, Lookup, Snapshot};
 pub use ranges::{NamedRange, ip_key, ip_of};
 pub use services::{Front, MAX_BACKENDS, ServiceBackends, ServiceCatalog};
+pub use volumes::{SecretFile, SecretVolumeSpec};
 pub use workload::DEFAULT_CHURN_LABELS;
 
 /// Entry points for the fuzz targets in `fuzz/`; not a stable API.

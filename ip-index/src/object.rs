@@ -98,6 +98,9 @@ pub struct Pod {
     /// The containers' ports that have a name (what a NetworkPolicy's named
     /// port refers to), in order.
     pub named_ports: Vec<NamedPort>,
+    /// `spec.volumes` of kind `secret` and `projected`: which Secret each
+    /// file comes from.
+    pub secret_volumes: Vec<crate::volumes::SecretVolumeSpec>,
 }
 
 /// A transport protocol as Kubernetes names it (`TCP`, `UDP`, `SCTP`);

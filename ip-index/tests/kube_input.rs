@@ -247,3 +247,41 @@ fn names_and_labels_past_kubernetes_limits_are_refused() {
     assert!(messages[3].contains("a label key's name is 64 bytes long"));
     assert!(messages[4].contains("a label key's prefix is 254 bytes long"));
 }
+
+#[test]
+fn pods_are_found_by_uid_with_their_secret_volumes_until_deleted() {
+    let pod = |phase: &str| {
+        format!(
+            r#"{{"kind": "Pod", "apiVersion": "v1",
+            "metadata": {{"name": "api-0", "namespace": "shop", "uid": "0b5c7a38-1d2e-4f60-8a9b-c0d1e2f3a4b5"}},
+            "spec": {{"serviceAccountName": "api", "volumes": [
+                {{"name": "db-creds", "secret": {{"secretName": "postgres-password"}}}},
+                {{"name": "scratch", "emptyDir": {{}}}}]}},
+            "status": {{"phase": "{phase}"}}}}"#
+        )
+    };
+    let mut index = IpIndex::default();
+    index.load(pod("Pending").as_bytes());
+    let (object, volumes) = index
+        .pod_by_uid("0b5c7a38-1d2e-4f60-8a9b-c0d1e2f3a4b5")
+        .expect("a pod without an address is still found by uid");
+    assert_eq!(&*object.display, "shop/api-0");
+    assert_eq!(volumes.len(), 1);
+    assert_eq!(
+        volumes[0].file("password"),
+        &edgewise_ip_index::SecretFile::Secret("postgres-password".into())
+    );
+    assert!(index.pod_by_uid("another").is_none());
+    let objects = read_objects(pod("Succeeded").as_bytes());
+    for change in objects.changes {
+        let Change::Upsert(object) = change else {
+            unreachable!()
+        };
+        index.apply(Change::Delete(object));
+    }
+    assert!(
+        index
+            .pod_by_uid("0b5c7a38-1d2e-4f60-8a9b-c0d1e2f3a4b5")
+            .is_none()
+    );
+}

@@ -41,6 +41,10 @@ pub struct PipelineConfig {
     /// Servers the driver may probe, and how often ([`crate::Output::Probe`]);
     /// none when it does not probe.
     pub probe: Option<ProbeConfig>,
+    /// How long a secret read is remembered: a read of the same secret by
+    /// the same reader from the same source within it is a repeat, not a
+    /// record (see [`crate::secrets`]).
+    pub secret_read_window: Duration,
 }
 
 /// The private ranges of RFC 1918 (and IPv6 unique local addresses,
@@ -71,6 +75,7 @@ impl Default for PipelineConfig {
             pod_cidrs: Vec::new(),
             home_nets: private_nets(),
             probe: None,
+            secret_read_window: crate::secrets::DEFAULT_TTL,
         }
     }
 }

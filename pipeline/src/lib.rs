@@ -113,6 +113,7 @@ pub mod pipeline;
 pub mod probing;
 pub mod records;
 pub mod rules;
+pub mod secrets;
 
 pub use config::{DEFAULT_SETTLE, PipelineConfig, private_nets};
 pub use identities::{Attacher, Identities};
@@ -120,7 +121,7 @@ pub use names::FqdnSource;
 pub use pipeline::{Output, Pipeline, kind_name};
 pub use probing::{ProbeConfig, ProbeFinding};
 pub use records::{
-    DnsRecord, DropRecord, EdgeRecord, Endpoint, Record, RuleRecord, SecretReadRecord, StatsRecord,
-    TlsRecord, UnbanRecord,
+    DnsRecord, DropRecord, EdgeRecord, Endpoint, MountedRead, Record, RuleRecord, SecretReadRecord,
+    StatsRecord, TlsRecord, UnbanRecord,
 };
 pub use rules::{Action, Rules, RulesError};

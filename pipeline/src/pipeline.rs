@@ -56,13 +56,14 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use edgewise_capture::secrets::{SecretOpen, SecretVolume};
 use edgewise_capture::{Event, EventKind};
 use edgewise_edge_set::{
     EdgeKey, EdgeQuery, Endpoint as PolicyEndpoint, Fingerprint, GraphSlice, ObservedGraph,
     PolicySet, Verdict, VerdictKind,
 };
 use edgewise_fqdn_store::FqdnStore;
-use edgewise_ip_index::{AuditBatch, ClusterObject, Protocol, SecretRead, ServiceBackends};
+use edgewise_ip_index::{AuditBatch, ClusterObject, Protocol, ServiceBackends};
 use edgewise_ja4::{Ja4t, Ja4ts};
 
 use crate::banners::Banners;
@@ -78,6 +79,7 @@ use crate::records::{
     TlsRecord, UnbanRecord, ViaService,
 };
 use crate::rules::{Action, NetInput, RuleInput, Rules};
+use crate::secrets::SecretReads;
 
 /// What the pipeline decided, in order: a record to write, or an action
 /// for the kernel.
@@ -168,6 +170,7 @@ pub struct Pipeline {
     awaiting_kernel: BTreeMap<EdgeKey, RuleRecord>,
     outputs: VecDeque<Output>,
     counts: Counts,
+    secret_reads: SecretReads,
     next_recheck: u64,
     /// The identities' version at the last judgement of every edge.
     judged_version: Option<edgewise_identity::Version>,
@@ -205,6 +208,7 @@ impl Pipeline {
             store: FqdnStore::new(config.store),
             names: ClientNames::new(config.store),
             sightings: Sightings::new(nanos(config.duplicate_window)),
+            secret_reads: SecretReads::new(nanos(config.secret_read_window)),
             next_recheck: now_ns.saturating_add(nanos(config.recheck_interval)),
             config,
             identities,
@@ -1092,22 +1096,33 @@ impl Pipeline {
         }
     }
 
-    /// The secret reads of an audit batch, attributed to the workloads
-    /// running as each service account (when identities come from
-    /// objects; none otherwise).
-    pub fn secret_reads(&self, batch: AuditBatch) -> Vec<SecretReadRecord> {
-        let reads = match &self.identities {
-            Identities::Index(index) => batch.attribute(index),
-            _ => batch
-                .accesses
-                .into_iter()
-                .map(|access| SecretRead {
-                    access,
-                    workloads: Vec::new(),
-                })
-                .collect(),
-        };
-        reads.iter().map(SecretReadRecord::of).collect()
+    /// The records of an audit batch's secret reads that are new
+    /// observations, attributed to the workloads running as each service
+    /// account (see [`crate::secrets`]).
+    pub fn secret_reads(&mut self, batch: AuditBatch, now_ns: u64) -> Vec<SecretReadRecord> {
+        self.secret_reads
+            .api_reads(batch.accesses, &self.identities, &self.rules, now_ns)
+    }
+
+    /// The record of a read of a mounted secret, when it is a new
+    /// observation of a secret: `volume` is the volume of the open's
+    /// device (none when no known volume has it), `cgroup` the opener's
+    /// cgroup v2 path when the driver found it (see [`crate::secrets`]).
+    pub fn mounted_secret_read(
+        &mut self,
+        open: &SecretOpen,
+        volume: Option<&SecretVolume>,
+        cgroup: Option<&str>,
+        now_ns: u64,
+    ) -> Option<SecretReadRecord> {
+        self.secret_reads
+            .mounted_read(open, volume, cgroup, &self.identities, &self.rules, now_ns)
+    }
+
+    /// Tells the pipeline where the secret-volume observer hooks file
+    /// opens and how many reports the kernel lost (shown in `stats`).
+    pub fn set_secret_observer(&mut self, hook: &'static str, lost: u64) {
+        self.secret_reads.set_observer(hook, lost);
     }
 
     /// Edges seen since the start.
@@ -1145,6 +1160,7 @@ impl Pipeline {
     pub fn expire(&mut self, now_ns: u64) {
         self.graph.expire(now_ns);
         self.store.purge_expired(now_ns);
+        self.secret_reads.expire(now_ns);
     }
 
     /// The counters at `now_ns` (the kernel's fields are left to the
@@ -1175,6 +1191,7 @@ impl Pipeline {
             packets_dropped: self.counts.packets_dropped.values().sum(),
             packets_dropped_by_rule: self.counts.packets_dropped.clone(),
             duplicate_events: self.counts.duplicates,
+            secret_reads: self.secret_reads.counts(),
             tls_errors: self.banners.tls_errors.clone(),
             tls_hellos_given_up: self.banners.hellos_given_up(),
             service_matches: self.banners.matched.clone(),

@@ -36,8 +36,14 @@
 //!   `{"type": "drop", "time_ns", "edge", "rule", "packets"}`.
 //! - `dns`: a DNS response, as `edgewise dns` prints it, plus `time_ns`,
 //!   `client` and `server`.
-//! - `secret_read`: a service account read a Secret (from the audit
-//!   webhook).
+//! - `secret_read`: a Secret was read, from a mounted secret volume
+//!   (`"source": "mounted"`, the kernel's secret-volume observer) or
+//!   through the API (`"source": "api"`, the audit webhook); one record
+//!   per new observation within the window: `{"type": "secret_read",
+//!   "time_ns", "source", "secret", "secret_kind", "verb", "time_s",
+//!   "audit_id", "service_account", "workloads", "pod", "mounted":
+//!   {"volume", "volume_kind", "file", "pod_uid", "pid", "command",
+//!   "cgroup"}, "rules", "allowed"}` (see [`crate::secrets`]).
 //! - `stats`: counters, periodically and at the end.
 
 use std::collections::BTreeMap;
@@ -250,41 +256,68 @@ pub struct DnsRecord {
     pub line: DnsLine,
 }
 
-/// A secret read.
+/// A secret read, from either source (see [`crate::secrets`]).
 #[derive(Debug, Clone, Serialize)]
 pub struct SecretReadRecord {
-    /// When the API server saw it (seconds since the Unix epoch).
-    pub time_s: Option<i64>,
-    /// The API server's audit id.
-    pub audit_id: Option<String>,
-    /// The service account, `namespace/name`.
-    pub service_account: String,
-    /// The secret, `namespace/name` (`namespace/*` for a list or watch of
-    /// all).
+    /// When the daemon saw it (nanoseconds since the Unix epoch).
+    pub time_ns: u64,
+    /// `mounted` (a file of a secret volume opened) or `api` (the audit
+    /// webhook).
+    pub source: &'static str,
+    /// The secret, `namespace/name` (`namespace/*` for an API list or
+    /// watch of all; `?/name` when the volume's pod is not known).
     pub secret: String,
-    /// `get`, `list` or `watch`.
+    /// `secret`, `service_account_token` (a projected token: the name is
+    /// the service account's), or `volume` (only the volume's name is
+    /// known).
+    pub secret_kind: &'static str,
+    /// `open` (mounted), or `get`, `list`, `watch`.
     pub verb: &'static str,
-    /// The workloads running as the service account (`namespace/Kind/name`).
+    /// When the API server saw it (seconds since the Unix epoch; API
+    /// reads).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_s: Option<i64>,
+    /// The API server's audit id (API reads).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_id: Option<String>,
+    /// The reader's service account, `namespace/name` (API reads: the
+    /// account that read; mounted: the reading pod's, when known).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_account: Option<String>,
+    /// The reader's workloads (`namespace/Kind/name`): every workload
+    /// running as the account for an API read, the reading pod's for a
+    /// mounted one.
     pub workloads: Vec<String>,
+    /// The reading pod, `namespace/name` (mounted reads, when known).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
+    /// What the kernel saw (mounted reads).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mounted: Option<MountedRead>,
+    /// The `log` and `allow` rules that matched.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<String>,
+    /// An `allow` rule matched: the read is expected.
+    pub allowed: bool,
 }
 
-impl SecretReadRecord {
-    /// The record of one attributed read.
-    pub fn of(read: &edgewise_ip_index::SecretRead) -> Self {
-        let access = &read.access;
-        Self {
-            time_s: access.time.map(|t| t.0),
-            audit_id: access.audit_id.clone(),
-            service_account: format!("{}/{}", access.account_namespace, access.account),
-            secret: format!(
-                "{}/{}",
-                access.namespace.as_deref().unwrap_or("*"),
-                access.name.as_deref().unwrap_or("*")
-            ),
-            verb: access.verb.as_str(),
-            workloads: read.workloads.iter().map(ToString::to_string).collect(),
-        }
-    }
+/// What the kernel saw of a mounted read.
+#[derive(Debug, Clone, Serialize)]
+pub struct MountedRead {
+    /// The volume's name.
+    pub volume: String,
+    /// `secret` or `projected`.
+    pub volume_kind: &'static str,
+    /// The file inside the volume.
+    pub file: String,
+    /// The reading pod's uid, from its cgroup (none: not a pod).
+    pub pod_uid: Option<String>,
+    /// The process (in the node's pid namespace).
+    pub pid: u32,
+    /// Its command.
+    pub command: String,
+    /// Its cgroup (v2) path, when it could be found.
+    pub cgroup: Option<String>,
 }
 
 /// Counters.
@@ -299,6 +332,9 @@ pub struct StatsRecord {
     /// SYNs, SYN-ACKs and DNS responses seen again (by a second hook, or
     /// retransmitted) and ignored.
     pub duplicate_events: u64,
+    /// Secret reads: records and repeats by source, what was not a secret,
+    /// what the kernel lost.
+    pub secret_reads: crate::secrets::SecretReadCounts,
     /// Records or packets that could not be used, by reason.
     pub parse_errors: BTreeMap<&'static str, u64>,
     /// Edges held now.

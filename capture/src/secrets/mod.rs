@@ -19,11 +19,15 @@
 pub mod cgroups;
 #[cfg(feature = "kernel")]
 pub mod kernel;
+#[cfg(feature = "kernel")]
+pub mod watch;
 
 #[cfg(feature = "kernel")]
 pub use cgroups::CgroupPaths;
 #[cfg(feature = "kernel")]
 pub use kernel::{SECRETS_OBJECT, SecretCounters, SecretHook, SecretObserver, SecretObserverError};
+#[cfg(feature = "kernel")]
+pub use watch::MountTable;
 
 /// A secret volume's kind, as the kubelet names its folder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -31,7 +35,7 @@ pub enum VolumeKind {
     /// `kubernetes.io~secret`: one Secret's keys.
     Secret,
     /// `kubernetes.io~projected`: several sources (the service account
-    /// token, Secrets, `ConfigMap`s, the downward API).
+    /// token, Secrets, ConfigMaps, the downward API).
     Projected,
 }
 

@@ -386,11 +386,17 @@ pub fn compact_line(record: &Value) -> String {
             )
         }
         "secret_read" => format!(
-            "{} {} {} workloads={}",
-            text(&record["service_account"]),
+            "{} {} {} {} workloads={}{}",
+            text(&record["source"]),
+            text(record.get("pod").unwrap_or(&record["service_account"])),
             text(&record["verb"]),
             text(&record["secret"]),
-            record["workloads"]
+            record["workloads"],
+            if record["allowed"] == true {
+                " allowed"
+            } else {
+                ""
+            }
         ),
         _ => record.to_string(),
     };

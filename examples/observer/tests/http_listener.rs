@@ -120,6 +120,8 @@ fn the_audit_webhook_guards_its_door_and_hands_secret_reads_on() {
         "nothing unauthorised got in"
     );
 
+    // The API server retries: the same batch twice.
+    assert_eq!(post(address, Some("s3cret-token"), SECRET_GET), 200);
     assert_eq!(post(address, Some("s3cret-token"), SECRET_GET), 200);
     let head =
         "POST /audit HTTP/1.1\r\nAuthorization: Bearer s3cret-token\r\nContent-Length: 9000000";
@@ -130,7 +132,7 @@ fn the_audit_webhook_guards_its_door_and_hands_secret_reads_on() {
     );
 
     let batches = shared.take_audits();
-    assert_eq!(batches.len(), 1);
+    assert_eq!(batches.len(), 2);
     let objects =
         std::env::temp_dir().join(format!("edgewise-audit-objects-{}", std::process::id()));
     std::fs::write(
@@ -142,18 +144,24 @@ fn the_audit_webhook_guards_its_door_and_hands_secret_reads_on() {
     )
     .unwrap();
     let index = edgewise_observer::resolve::load_index(std::slice::from_ref(&objects)).unwrap();
-    let pipeline = Pipeline::new(
+    let mut pipeline = Pipeline::new(
         PipelineConfig::default(),
         Identities::Index(Box::new(index)),
         edgewise_edge_set::DeclaredPolicies::default().compile(),
         Rules::default(),
         0,
     );
-    let reads = pipeline.secret_reads(batches.into_iter().next().unwrap());
+    let mut batches = batches.into_iter();
+    let reads = pipeline.secret_reads(batches.next().unwrap(), 1);
     assert_eq!(reads.len(), 1);
     assert_eq!(reads[0].secret, "shop/stripe-key");
-    assert_eq!(reads[0].service_account, "shop/checkout");
+    assert_eq!(reads[0].service_account.as_deref(), Some("shop/checkout"));
     assert_eq!(reads[0].workloads, ["shop/StatefulSet/checkout"]);
+    assert!(
+        pipeline.secret_reads(batches.next().unwrap(), 2).is_empty(),
+        "the retried batch is a repeat"
+    );
+    assert_eq!(pipeline.stats(3).secret_reads.repeats.get("api"), Some(&1));
 
     // The rest of the burst, then the bucket is empty.
     let codes: Vec<u16> = (0..30)

@@ -314,6 +314,7 @@ fn convert(kind: &str, raw: RawObject) -> Result<Object, String> {
                 node_name: spec.node_name.filter(|s| !s.is_empty()),
                 started,
                 named_ports: named_ports(spec.containers.unwrap_or_default())?,
+                secret_volumes: crate::volumes::secret_volumes(spec.volumes.unwrap_or_default()),
             }))
         }
         "Service" => {

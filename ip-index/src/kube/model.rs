@@ -51,6 +51,7 @@ pub(crate) struct RawSpec {
     #[serde(rename = "clusterIPs")]
     pub(crate) cluster_ips: Option<Vec<String>>,
     pub(crate) containers: Option<Vec<RawContainer>>,
+    pub(crate) volumes: Option<Vec<crate::volumes::RawVolume>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

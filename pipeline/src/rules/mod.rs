@@ -1,5 +1,5 @@
-//! Rules: what to do about an edge, written in CEL (the Common Expression
-//! Language Kubernetes uses for admission policies).
+//! Rules: what to do about an edge or a secret read, written in CEL (the
+//! Common Expression Language Kubernetes uses for admission policies).
 //!
 //! A rules file is TOML, one `[[rule]]` table per rule:
 //!
@@ -9,13 +9,20 @@
 //! when = 'edge.policy_violation && dst_port == 5432'
 //! action = "drop"                           # drop | log | allow
 //! ttl_seconds = 600                         # drop only (default 300)
+//!
+//! [[rule]]
+//! name = "db password outside the api"
+//! on = "secret_read"                        # edge (the default) | secret_read
+//! when = 'secret.name == "postgres-password" && identity.k8s.src_workload != "api"'
+//! action = "log"                            # log | allow (a read cannot be dropped)
 //! ```
 //!
 //! Every rule compiles when the file is loaded and is checked against the
 //! variable tree below ([`check`]): a syntax error, an unknown variable or
 //! member, an operator or function on the wrong types, an unknown function,
 //! a `matches()` pattern that is not RE2, an expression over the size
-//! limits, a duplicate name or a misplaced TTL is a [`RulesError`] naming
+//! limits, a duplicate name, a misplaced TTL or a `drop` on secret reads
+//! is a [`RulesError`] naming
 //! the rule and the column; an unknown action or key names the file's line.
 //! Rules are evaluated when an edge is new and again whenever one of its
 //! facts changes, never per packet. An expression that fails at run time
@@ -55,6 +62,21 @@
 //! | `net.src_pod`, `net.dst_pod` | bool | the address is inside the pod CIDRs |
 //! | `net.dst_home`, `net.dst_external` | bool | the server is inside (outside) the home networks |
 //!
+//! A `secret_read` rule sees other variables: `secret.name`,
+//! `secret.namespace`, `secret.source` (`mounted`, `api`), `secret.kind`
+//! (`secret`, `service_account_token`, or `volume` when only the volume's
+//! name is known), `secret.verb` (`open` for a mounted read; `get`,
+//! `list`, `watch` from the API), `secret.file` (the file inside the
+//! volume); the reader as `identity.k8s.src_namespace`, `.src_workload`,
+//! `.src_kind`, `.src_name`, `.src_service_account`, `.src_label` (also
+//! `src_label`), and `reader.command`, `reader.in_pod` (a mounted read by
+//! a process outside any pod, such as one on the host, has `false`). An
+//! API read is attributed to every workload running as its service
+//! account: a rule matches it when it matches for any of them (`src_kind`
+//! and `src_name` are then empty). `log` records the match in the
+//! `secret_read` record; `allow` marks the read as expected
+//! (`"allowed": true`).
+//!
 //! Functions: the operators, `size`, `contains`, `startsWith`, `endsWith`,
 //! `matches` (RE2 syntax), `int`, `uint`, `double`, `string`, `bool`,
 //! `dyn`, `max`, `min`, `inCidr` (`dst_ip.inCidr("203.0.113.0/24")`: the
@@ -78,6 +100,20 @@ pub use input::{
     DnsInput, EdgeInput, FlowInput, IdentityInput, K8sInput, NetInput, RuleInput, TlsInput,
     VARIABLES,
 };
+pub use secret_input::{Candidate, ReaderInput, SecretInput, SecretReadInput};
+
+mod secret_input;
+
+/// What a rule is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Subject {
+    /// An edge (the default).
+    #[default]
+    Edge,
+    /// A read of a secret, mounted or through the API.
+    SecretRead,
+}
 
 /// What a rule does when it matches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -138,6 +174,8 @@ struct RulesFile {
 #[serde(deny_unknown_fields)]
 struct RuleText {
     name: String,
+    #[serde(default)]
+    on: Subject,
     when: String,
     action: Action,
     ttl_seconds: Option<u64>,
@@ -148,6 +186,8 @@ struct RuleText {
 pub struct Rule {
     /// Its name.
     pub name: String,
+    /// What it judges.
+    pub on: Subject,
     /// Its expression, as written.
     pub when: String,
     /// What it does.
@@ -270,6 +310,12 @@ impl Rules {
             if text.ttl_seconds.is_some() && text.action != Action::Drop {
                 return Err(fail("ttl_seconds is for drop rules only".to_owned()));
             }
+            if text.on == Subject::SecretRead && text.action == Action::Drop {
+                return Err(fail(
+                    "drop cannot act on a secret read (nothing can be dropped): use log or allow"
+                        .to_owned(),
+                ));
+            }
             if text.ttl_seconds == Some(0) {
                 return Err(fail("ttl_seconds must be at least 1".to_owned()));
             }
@@ -284,7 +330,11 @@ impl Rules {
             let program = Program::compile(&text.when)
                 .map_err(|e| fail(format!("the expression does not compile: {e}")))?;
             let info = program.source_info();
-            let ty = check::check(program.expression(), input::root, &|id| {
+            let root = match text.on {
+                Subject::Edge => input::root,
+                Subject::SecretRead => secret_input::root,
+            };
+            let ty = check::check(program.expression(), root, &|id| {
                 info.offset_for(id).map(|(start, _)| start)
             })
             .map_err(|e| fail(e.to_string()))?;
@@ -296,6 +346,7 @@ impl Rules {
             }
             rules.push(Rule {
                 ttl,
+                on: text.on,
                 name: text.name,
                 when: text.when,
                 action: text.action,
@@ -318,31 +369,79 @@ impl Rules {
         self.rules.is_empty()
     }
 
-    /// Evaluates every rule on one edge.
+    /// Whether any rule judges `subject`.
+    pub fn judges(&self, subject: Subject) -> bool {
+        self.rules.iter().any(|rule| rule.on == subject)
+    }
+
+    /// Evaluates every edge rule on one edge (secret-read rules give
+    /// `Some(false)`).
     pub fn evaluate(&self, input: &RuleInput) -> Outcome {
+        self.evaluate_in(Subject::Edge, || input::scope_of(&self.root, input))
+    }
+
+    /// Evaluates every secret-read rule on one read (edge rules give
+    /// `Some(false)`): a rule matches when it matches for any of the
+    /// read's candidate readers.
+    pub fn evaluate_secret_read(&self, input: &SecretReadInput) -> Outcome {
+        let mut outcome = Outcome {
+            results: vec![Some(false); self.rules.len()],
+            allowed: false,
+        };
+        for reader in input.readers() {
+            let one = self.evaluate_in(Subject::SecretRead, || {
+                secret_input::scope_of(&self.root, input, &reader)
+            });
+            for (sum, result) in outcome.results.iter_mut().zip(one.results) {
+                *sum = match (*sum, result) {
+                    (Some(true), _) | (_, Some(true)) => Some(true),
+                    (None, _) | (_, None) => None,
+                    _ => Some(false),
+                };
+            }
+        }
+        outcome.allowed = self.allowed(&outcome);
+        outcome
+    }
+
+    fn evaluate_in<'p>(
+        &'p self,
+        subject: Subject,
+        scope: impl FnOnce() -> Option<Context<'p, 'static>>,
+    ) -> Outcome {
         let mut outcome = Outcome {
             results: Vec::with_capacity(self.rules.len()),
             allowed: false,
         };
-        if self.rules.is_empty() {
+        if !self.judges(subject) {
+            outcome.results.resize(self.rules.len(), Some(false));
             return outcome;
         }
-        let Some(context) = input::scope_of(&self.root, input) else {
-            outcome.results.resize(self.rules.len(), None);
+        let Some(context) = scope() else {
+            for rule in &self.rules {
+                outcome.results.push((rule.on != subject).then_some(false));
+            }
             return outcome;
         };
         for rule in &self.rules {
-            outcome.results.push(match rule.program.execute(&context) {
-                Ok(Value::Bool(matched)) => Some(matched),
-                _ => None,
+            outcome.results.push(if rule.on == subject {
+                match rule.program.execute(&context) {
+                    Ok(Value::Bool(matched)) => Some(matched),
+                    _ => None,
+                }
+            } else {
+                Some(false)
             });
         }
-        outcome.allowed = self
-            .rules
+        outcome.allowed = self.allowed(&outcome);
+        outcome
+    }
+
+    fn allowed(&self, outcome: &Outcome) -> bool {
+        self.rules
             .iter()
             .enumerate()
-            .any(|(index, rule)| rule.action == Action::Allow && outcome.matched(index));
-        outcome
+            .any(|(index, rule)| rule.action == Action::Allow && outcome.matched(index))
     }
 }
 

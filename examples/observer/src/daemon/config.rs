@@ -33,6 +33,14 @@
 //! probe_rate = 1                  # sessions per second, at most
 //! probe_intensity = 7             # nmap's version intensity, 0 to 9
 //!
+//! # Secret reads (edgewise run): mounted-file reads from the kernel; API
+//! # reads come from the audit webhook (audit_token_file)
+//! secret_reads = true             # observe reads of files in pods' secret volumes
+//! secret_hook = "auto"            # auto | lsm | fentry | tracepoint
+//! secret_read_window_seconds = 300  # a read repeated within it is counted, not recorded again
+//! mountinfo = "/proc/1/mountinfo" # the node's mount table (default /proc/self/mountinfo)
+//! cgroup_root = "/sys/fs/cgroup"  # the node's cgroup v2 hierarchy (default: the cgroup2 mount)
+//!
 //! # Outputs
 //! output = "-"                    # JSON lines: "-" is standard output
 //! graph_out = "graph"             # graph.json, graph-<granularity>.json, graph.dot on exit
@@ -187,6 +195,30 @@ pub struct Settings {
     /// it are sent only to the ports they list.
     #[arg(long = "probe-intensity")]
     pub probe_intensity: Option<u8>,
+    /// Observe reads of files in pods' secret volumes (`secret_read`
+    /// records with `"source": "mounted"`; live only).
+    #[arg(long = "secret-reads")]
+    #[serde(default)]
+    pub secret_reads: bool,
+    /// Where the secret-volume observer hooks file opens: auto (default:
+    /// the first the kernel accepts of lsm, fentry, tracepoint), lsm,
+    /// fentry or tracepoint.
+    #[arg(long = "secret-hook")]
+    pub secret_hook: Option<String>,
+    /// Seconds a secret read is remembered: the same secret read by the
+    /// same reader from the same source within them is counted as a
+    /// repeat, not recorded again (default 300).
+    #[arg(long = "secret-read-window-seconds")]
+    pub secret_read_window_seconds: Option<u64>,
+    /// The node's mount table, where secret volumes are found (default
+    /// `/proc/self/mountinfo`; in a container with the host's pid
+    /// namespace, `/proc/1/mountinfo`).
+    #[arg(long)]
+    pub mountinfo: Option<PathBuf>,
+    /// The node's cgroup v2 hierarchy, where readers' cgroups lead to
+    /// their pods (default: the cgroup2 mount of the mount table).
+    #[arg(long = "cgroup-root")]
+    pub cgroup_root: Option<PathBuf>,
     /// Where JSON lines go (`-`: standard output, the default).
     #[arg(long)]
     pub output: Option<PathBuf>,
@@ -404,6 +436,10 @@ impl Settings {
                 service_probes,
                 probe_rate,
                 probe_intensity,
+                secret_hook,
+                secret_read_window_seconds,
+                mountinfo,
+                cgroup_root,
                 output,
                 graph_out,
                 granularity,
@@ -446,6 +482,7 @@ impl Settings {
         );
         settings.kube |= flags.kube;
         settings.probe |= flags.probe;
+        settings.secret_reads |= flags.secret_reads;
         settings.check()?;
         Ok(settings)
     }
@@ -606,6 +643,7 @@ impl Settings {
             return invalid("flow_sample_seconds", "must be at least 1");
         }
         self.check_probe()?;
+        self.check_secret_reads()?;
         let above = |value: Option<u64>, max: u64| value.is_some_and(|v| v > max);
         for (setting, value, max) in [
             (
@@ -638,6 +676,41 @@ impl Settings {
             if above(value, max) {
                 return invalid(setting, &format!("must be at most {max}"));
             }
+        }
+        Ok(())
+    }
+
+    /// The secret-volume observer's settings: in range, and given only
+    /// with `secret_reads`.
+    fn check_secret_reads(&self) -> Result<(), ConfigError> {
+        let invalid = |setting, problem: &str| {
+            Err(ConfigError::Invalid {
+                setting,
+                problem: problem.to_owned(),
+            })
+        };
+        if self
+            .secret_hook
+            .as_deref()
+            .is_some_and(|hook| edgewise_capture::secrets::SecretHook::parse(hook).is_none())
+        {
+            return invalid("secret_hook", "must be auto, lsm, fentry or tracepoint");
+        }
+        if self
+            .secret_read_window_seconds
+            .is_some_and(|s| !(1..=86_400).contains(&s))
+        {
+            return invalid("secret_read_window_seconds", "must be 1 to 86400");
+        }
+        let observer_setting = [
+            ("secret_hook", self.secret_hook.is_some()),
+            ("mountinfo", self.mountinfo.is_some()),
+            ("cgroup_root", self.cgroup_root.is_some()),
+        ]
+        .into_iter()
+        .find(|(_, given)| *given);
+        if let (false, Some((setting, _))) = (self.secret_reads, observer_setting) {
+            return invalid(setting, "needs secret_reads (the secret-volume observer)");
         }
         Ok(())
     }
@@ -709,6 +782,7 @@ impl Settings {
             ("probe_cidrs", !self.probe_cidrs.is_empty()),
             ("probe_rate", self.probe_rate.is_some()),
             ("probe_intensity", self.probe_intensity.is_some()),
+            ("secret_reads", self.secret_reads),
         ];
         match live_only.iter().find(|(_, given)| *given) {
             Some((setting, _)) => Err(ConfigError::Invalid {

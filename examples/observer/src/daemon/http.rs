@@ -28,8 +28,10 @@
 //!   (bursts of 20; 429 past that; 4,096 peers remembered, the least
 //!   recently seen forgotten first), and a body over 8 MiB is refused (413)
 //!   unread; all of it is decided before the body is read. Secret reads
-//!   become `secret_read` records, attributed to the workloads running as
-//!   the service account.
+//!   become `secret_read` records (`"source": "api"`), attributed to the
+//!   workloads running as the service account; a read seen again within
+//!   the window (a retried batch, the same account reading the same
+//!   secret) is counted, not recorded again.
 //!
 //! The probes and `/metrics` are answered from the request's head alone,
 //! from what the last stats tick published, so they stay quick while audit
@@ -39,7 +41,7 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
@@ -85,7 +87,10 @@ struct Metrics {
     edge_updates: Counter,
     packets_dropped: Family<Labels, Counter>,
     audit_dropped: Family<Labels, Counter>,
-    secret_reads: Counter,
+    secret_reads: Family<Labels, Counter>,
+    secret_read_repeats: Family<Labels, Counter>,
+    secret_reads_not_secret: Counter,
+    secret_reads_lost: Counter,
     interfaces: Gauge,
     interface_failures: Family<Labels, Gauge>,
     export_slices: Family<Labels, Counter>,
@@ -117,7 +122,10 @@ impl Default for Metrics {
             edge_updates: Counter::default(),
             packets_dropped: Family::default(),
             audit_dropped: Family::default(),
-            secret_reads: Counter::default(),
+            secret_reads: Family::default(),
+            secret_read_repeats: Family::default(),
+            secret_reads_not_secret: Counter::default(),
+            secret_reads_lost: Counter::default(),
             interfaces: Gauge::default(),
             interface_failures: Family::default(),
             export_slices: Family::default(),
@@ -253,8 +261,23 @@ impl Metrics {
         );
         registry.register(
             "secret_reads",
-            "Secret reads by service accounts from the audit webhook",
+            "Secret reads recorded (new observations), by source (mounted, api)",
             self.secret_reads.clone(),
+        );
+        registry.register(
+            "secret_read_repeats",
+            "Secret reads seen again within the window and not recorded, by source",
+            self.secret_read_repeats.clone(),
+        );
+        registry.register(
+            "secret_reads_not_secret",
+            "Reads of files in secret volumes that are not secrets (ConfigMap or downward API files)",
+            self.secret_reads_not_secret.clone(),
+        );
+        registry.register(
+            "secret_reads_lost",
+            "Mounted-secret reads the kernel could not report (a full ring)",
+            self.secret_reads_lost.clone(),
         );
         registry.register(
             "interfaces_attached",
@@ -312,6 +335,14 @@ impl Metrics {
         set_family(&self.bans_lifted, "reason", &stats.bans_lifted);
         set_counter(&self.bans_adopted, stats.bans_adopted);
         set_counter(&self.edge_updates, stats.edge_updates);
+        set_family(&self.secret_reads, "source", &stats.secret_reads.records);
+        set_family(
+            &self.secret_read_repeats,
+            "source",
+            &stats.secret_reads.repeats,
+        );
+        set_counter(&self.secret_reads_not_secret, stats.secret_reads.not_secret);
+        set_counter(&self.secret_reads_lost, stats.secret_reads.lost);
         self.edges
             .set(i64::try_from(stats.edges).unwrap_or(i64::MAX));
         self.dns_mappings
@@ -370,7 +401,6 @@ pub struct Shared {
     /// The metrics as last published, rendered.
     metrics_text: Mutex<Bytes>,
     audits: Mutex<Vec<AuditBatch>>,
-    secret_reads: AtomicU64,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -396,7 +426,6 @@ impl Shared {
             metrics: Mutex::default(),
             metrics_text: Mutex::default(),
             audits: Mutex::default(),
-            secret_reads: AtomicU64::new(0),
         })
     }
 
@@ -426,10 +455,6 @@ impl Shared {
         let text = {
             let metrics = lock(&self.metrics);
             metrics.set(stats);
-            set_counter(
-                &metrics.secret_reads,
-                self.secret_reads.load(Ordering::Relaxed),
-            );
             let mut text = String::new();
             let _ = encode(&mut text, &metrics.registry);
             text
@@ -454,8 +479,6 @@ impl Shared {
                 }
             }
         }
-        self.secret_reads
-            .fetch_add(batch.accesses.len() as u64, Ordering::Relaxed);
         lock(&self.audits).push(batch);
     }
 

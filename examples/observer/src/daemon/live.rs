@@ -22,6 +22,9 @@
 //!   stays bounded however long the daemon runs.
 //! - With `export`, each drained slice is also offered to the trail's
 //!   exporter ([`super::export`]), which sends one per export interval.
+//! - With `secret_reads`, the secret-volume observer
+//!   ([`super::secrets`]): reads of mounted secrets become `secret_read`
+//!   records beside the audit webhook's.
 //! - SIGUSR1: write the graph files now (`--graph-out`).
 //! - SIGINT, SIGTERM or SIGHUP (a closed terminal): stop reading, detach
 //!   every program (dropping the
@@ -39,6 +42,7 @@ use super::config::Settings;
 use super::export::Export;
 use super::http::{HttpServer, Shared};
 use super::prober::ProbeWorker;
+use super::secrets::SecretWatch;
 use super::sensors::Sensors;
 use super::streams::Streams;
 use super::{
@@ -128,11 +132,7 @@ pub fn run(settings: &Settings) -> Result<(), DaemonError> {
     let (shared, server) = listener(settings)?;
     let ring = server.as_ref().map(|_| shared.records());
     let mut export = Export::start(settings, false)?;
-    let mut sensors = Sensors::start(settings)?;
-    for ban in sensors.held_bans() {
-        pipeline.adopt_ban(ban.edge, ban.remaining, unix_now_ns());
-    }
-    shared.set_sensors(&sensors.health());
+    let (mut sensors, mut secrets) = start_sensors(settings, &mut pipeline, &shared)?;
     // Ready once the sensors are loaded and, when following a cluster,
     // once it is listed.
     let synced = || cluster.as_ref().is_none_or(ClusterWatch::synced);
@@ -170,7 +170,13 @@ pub fn run(settings: &Settings) -> Result<(), DaemonError> {
             prober.as_ref(),
             ring,
         );
-        audits(&shared, &pipeline, &mut output, ring);
+        secret_reads(
+            &shared,
+            secrets.as_mut(),
+            &mut pipeline,
+            (&mut output, ring),
+            offset,
+        )?;
         if Instant::now() >= next_tick {
             next_tick += interval;
             if let Some(server) = &server
@@ -214,6 +220,22 @@ pub fn run(settings: &Settings) -> Result<(), DaemonError> {
     stop_run(settings, pipeline, sensors, output, export, window, ring)
 }
 
+/// The sensors and, when asked, the secret-volume observer; bans held in
+/// the kernel are adopted.
+fn start_sensors(
+    settings: &Settings,
+    pipeline: &mut Pipeline,
+    shared: &Shared,
+) -> Result<(Sensors, Option<SecretWatch>), DaemonError> {
+    let mut sensors = Sensors::start(settings)?;
+    let secrets = SecretWatch::start(settings)?;
+    for ban in sensors.held_bans() {
+        pipeline.adopt_ban(ban.edge, ban.remaining, unix_now_ns());
+    }
+    shared.set_sensors(&sensors.health());
+    Ok((sensors, secrets))
+}
+
 /// The prober, when the settings ask for one.
 fn prober(settings: &Settings, pipeline: &Pipeline) -> Option<ProbeWorker> {
     if !settings.probe {
@@ -235,17 +257,31 @@ fn listener(settings: &Settings) -> Result<(Arc<Shared>, Option<HttpServer>), Da
     Ok((shared, server))
 }
 
-/// The secret reads of the audit batches received, and a keepalive for
-/// `/records`' followers.
-fn audits(shared: &Shared, pipeline: &Pipeline, output: &mut Output, ring: Option<&RecordRing>) {
+/// The secret reads since the last turn, from the kernel (`secrets`) and
+/// from the audit batches received, and a keepalive for `/records`'
+/// followers.
+fn secret_reads(
+    shared: &Shared,
+    secrets: Option<&mut SecretWatch>,
+    pipeline: &mut Pipeline,
+    (output, ring): (&mut Output, Option<&RecordRing>),
+    offset: u64,
+) -> Result<(), DaemonError> {
+    let mut reads = match secrets {
+        Some(secrets) => secrets.poll(pipeline, offset)?,
+        None => Vec::new(),
+    };
+    let now = unix_now_ns();
     for batch in shared.take_audits() {
-        for read in pipeline.secret_reads(batch) {
-            emit(&Record::SecretRead(read), pipeline, output, ring);
-        }
+        reads.extend(pipeline.secret_reads(batch, now));
+    }
+    for read in reads {
+        emit(&Record::SecretRead(read), pipeline, output, ring);
     }
     if let Some(ring) = ring {
         ring.keepalive(Instant::now());
     }
+    Ok(())
 }
 
 /// The end of a run: the sensors detached first (traffic must not wait on

@@ -17,6 +17,7 @@ pub mod http;
 pub mod live;
 pub mod prober;
 pub mod replay;
+pub mod secrets;
 pub mod sensors;
 pub mod streams;
 
@@ -81,6 +82,9 @@ pub enum DaemonError {
     /// The kernel observers could not start or read.
     #[error(transparent)]
     Kernel(#[from] edgewise_capture::CaptureError),
+    /// The secret-volume observer could not start or read.
+    #[error("secret reads: {0}")]
+    Secrets(String),
     /// The HTTP listener could not start.
     #[error("listening on {address}: {source}")]
     Listen {
@@ -213,6 +217,9 @@ pub fn build_pipeline(
     }
     if let Some(ms) = settings.edge_settle_ms {
         config.settle = Duration::from_millis(ms);
+    }
+    if let Some(seconds) = settings.secret_read_window_seconds {
+        config.secret_read_window = Duration::from_secs(seconds);
     }
     config.home_nets = match &settings.home_nets {
         Some(nets) => nets.clone(),

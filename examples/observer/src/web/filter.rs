@@ -24,7 +24,8 @@
 //! A record's namespaces, pods and server name come from its own facts
 //! (`edge`), else from who had its addresses and what the server was
 //! called when it was held ([`Names`]: `rule`, `unban`, `drop`, `dns`;
-//! `secret_read`: the service account's namespace and the secret's).
+//! `secret_read`: the reading pod's or service account's namespace, the
+//! reading pod, and the secret's namespace).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -161,14 +162,17 @@ impl RecordFacts {
                         .map(|(ns, _)| ns.to_owned())
                         .filter(|ns| ns != "*")
                 };
+                let reader = read.pod.as_deref().or(read.service_account.as_deref());
                 Self {
                     kind: "secret_read".to_owned(),
-                    time_ns: read
-                        .time_s
-                        .and_then(|s| u64::try_from(s).ok())
-                        .map(|s| s.saturating_mul(1_000_000_000)),
+                    time_ns: Some(read.time_ns),
                     src: Side {
-                        namespace: namespace(&read.service_account),
+                        namespace: reader.and_then(namespace),
+                        pod: read
+                            .pod
+                            .as_deref()
+                            .and_then(|pod| pod.split_once('/'))
+                            .map(|(_, name)| name.to_owned()),
                         ..Side::default()
                     },
                     dst: Side {
@@ -509,12 +513,19 @@ mod tests {
                 .matches(&facts(&dns))
         );
         let read = Record::SecretRead(SecretReadRecord {
-            time_s: Some(2),
-            audit_id: None,
-            service_account: "ci/runner".to_owned(),
+            time_ns: 2_000_000_000,
+            source: "api",
             secret: "prod/db-password".to_owned(),
+            secret_kind: "secret",
             verb: "get",
+            time_s: Some(1),
+            audit_id: None,
+            service_account: Some("ci/runner".to_owned()),
             workloads: Vec::new(),
+            pod: None,
+            mounted: None,
+            rules: Vec::new(),
+            allowed: false,
         });
         assert!(
             query("namespace=prod&since_ns=2000000000")
