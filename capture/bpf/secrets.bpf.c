@@ -172,19 +172,24 @@ int secret_open_fentry(unsigned long long *ctx)
 	return report((struct file *)ctx[0]);
 }
 
-/* The file a system call just opened, from the descriptor it returned. */
+/* The file a system call just opened, from the descriptor it returned:
+ * the task's file table read by plain loads (a BTF task pointer), the
+ * table's slot and the file's fields by probe reads. */
 static __always_inline int report_descriptor(struct syscall_exit *exit)
 {
 	__s64 fd = exit->ret;
 	if (fd < 0)
 		return 0;
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *table = BPF_CORE_READ(task, files, fdt);
-	if (!table || fd >= BPF_CORE_READ(table, max_fds))
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct files_struct *files = task->files;
+	if (!files)
 		return 0;
-	struct file **files = BPF_CORE_READ(table, fd);
+	struct fdtable *table = files->fdt;
+	if (!table || fd >= table->max_fds)
+		return 0;
+	struct file **slots = table->fd;
 	struct file *file = 0;
-	if (bpf_probe_read_kernel(&file, sizeof(file), &files[fd]) || !file)
+	if (bpf_probe_read_kernel(&file, sizeof(file), &slots[fd]) || !file)
 		return 0;
 	return report(file);
 }

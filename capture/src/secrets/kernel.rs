@@ -137,7 +137,7 @@ pub struct SecretObserver {
     counters: PerCpuArray<MapData, u64>,
     held: BTreeSet<u32>,
     hook: SecretHook,
-    _ebpf: Ebpf,
+    ebpf: Ebpf,
 }
 
 impl std::fmt::Debug for SecretObserver {
@@ -207,13 +207,43 @@ impl SecretObserver {
             counters,
             held: BTreeSet::new(),
             hook: used,
-            _ebpf: ebpf,
+            ebpf,
         })
     }
 
     /// The hook attached to (never [`SecretHook::Auto`]).
     pub fn hook(&self) -> SecretHook {
         self.hook
+    }
+
+    /// The kernel's run count and run time of the attached programs (both
+    /// zero unless `kernel.bpf_stats_enabled` is on): the observer's own
+    /// cost per open, the hook's dispatch aside.
+    ///
+    /// # Errors
+    /// [`SecretObserverError::Hook`] if a program's information cannot be
+    /// read.
+    pub fn kernel_time(&self) -> Result<(u64, Duration), SecretObserverError> {
+        let names: &[&str] = match self.hook {
+            SecretHook::Lsm => &[PROGRAM_LSM],
+            SecretHook::Fentry => &[PROGRAM_FENTRY],
+            SecretHook::Tracepoint | SecretHook::Auto => {
+                &[PROGRAMS_EXIT[0].0, PROGRAMS_EXIT[1].0, PROGRAMS_EXIT[2].0]
+            }
+        };
+        let (mut runs, mut time) = (0, Duration::ZERO);
+        for name in names {
+            let Some(program) = self.ebpf.program(name).filter(|p| p.fd().is_ok()) else {
+                continue;
+            };
+            let info = program.info().map_err(|source| SecretObserverError::Hook {
+                hook: self.hook.as_str(),
+                source: Box::new(source),
+            })?;
+            runs += info.run_count();
+            time += info.run_time();
+        }
+        Ok((runs, time))
     }
 
     /// Makes the kernel filter hold exactly these devices (secret volumes'

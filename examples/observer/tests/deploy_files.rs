@@ -186,6 +186,7 @@ fn check_manifests(documents: &[serde_json::Value]) -> Vec<String> {
     // it names them, bpffs, and probes /healthz on the listen port.
     let spec = daemonset.unwrap().spec.template.spec.unwrap();
     assert_eq!(spec.host_network, Some(true));
+    check_secret_reads(&settings, &spec);
     let container = &spec.containers[0];
     let (help, _, _) = edgewise(&["run", "--help"]);
     for flag in container
@@ -230,6 +231,35 @@ fn check_manifests(documents: &[serde_json::Value]) -> Vec<String> {
     let added = capabilities.add.clone().unwrap();
     assert!(!added.iter().any(|c| c == "SYS_ADMIN"), "{added:?}");
     kinds
+}
+
+/// The DaemonSet reads the host's mount table through the host's pid
+/// namespace, and mounts the host's cgroup hierarchy where the settings
+/// look for it.
+fn check_secret_reads(settings: &Settings, spec: &k8s_openapi::api::core::v1::PodSpec) {
+    assert!(settings.secret_reads);
+    assert_eq!(spec.host_pid, Some(true));
+    assert_eq!(
+        settings.mountinfo.as_deref(),
+        Some(Path::new("/proc/1/mountinfo"))
+    );
+    let cgroup_root = settings.cgroup_root.clone().unwrap();
+    let cgroup_mount = spec.containers[0]
+        .volume_mounts
+        .iter()
+        .flatten()
+        .find(|m| Path::new(&m.mount_path) == cgroup_root)
+        .expect("cgroup_root is mounted");
+    let cgroup_volume = spec
+        .volumes
+        .iter()
+        .flatten()
+        .find(|v| v.name == cgroup_mount.name)
+        .unwrap();
+    assert_eq!(
+        cgroup_volume.host_path.as_ref().unwrap().path,
+        "/sys/fs/cgroup"
+    );
 }
 
 /// `indent N TEXT` as Helm's Sprig has it: every line, the first

@@ -182,15 +182,16 @@ impl Sensors {
     /// matches now.
     ///
     /// # Errors
-    /// [`DaemonError`] when no interface is configured, a program cannot
-    /// be loaded, netlink cannot be read or `auto` has no default route.
+    /// [`DaemonError`] when no interface is configured (and no secret
+    /// reads are observed either), a program cannot be loaded, netlink
+    /// cannot be read or `auto` has no default route.
     pub fn start(settings: &Settings) -> Result<Self, DaemonError> {
         let groups = groups(settings)?;
-        if groups.is_empty() {
+        if groups.is_empty() && !settings.secret_reads {
             return Err(super::config::ConfigError::Invalid {
                 setting: "observe_interfaces",
                 problem:
-                    "no interface to observe (observe_interfaces or observe_egress_interfaces)"
+                    "no interface to observe (observe_interfaces or observe_egress_interfaces), nor secret_reads"
                         .to_owned(),
             }
             .into());
@@ -234,6 +235,11 @@ impl Sensors {
         wait: Duration,
         on_event: &mut dyn FnMut(Result<Event<'_>, EventError>),
     ) -> Result<(), CaptureError> {
+        if self.follower.is_empty() {
+            // Only secret reads are observed: their turn comes after this.
+            std::thread::sleep(wait);
+            return Ok(());
+        }
         let share = wait / u32::try_from(self.follower.len()).unwrap_or(1).max(1);
         for sensor in self.follower.sensors_mut() {
             sensor.poll_events(share, on_event)?;
