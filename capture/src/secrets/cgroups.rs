@@ -3,7 +3,9 @@
 //! cgroup's folder in the cgroup v2 hierarchy. [`CgroupPaths`] walks that
 //! hierarchy and keeps the answers; an id it does not know makes it walk
 //! again, at most once per [`RESCAN_EVERY`], so a flood of unknown ids
-//! costs one walk per interval.
+//! costs one walk per interval. An id met while walking is not allowed
+//! yet is [`CgroupLookup::Later`]: the caller asks again once the interval
+//! has passed (a cgroup made since the last walk, such as a new pod's).
 
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
@@ -15,6 +17,19 @@ pub const RESCAN_EVERY: Duration = Duration::from_secs(1);
 
 /// The most folders one walk visits (a node has a few thousand).
 pub const MAX_CGROUPS: usize = 200_000;
+
+/// What [`CgroupPaths::lookup`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CgroupLookup<'a> {
+    /// The cgroup's path.
+    Found(&'a str),
+    /// Not in the hierarchy at the last walk, made after the id was seen:
+    /// the cgroup is gone (or was never in this hierarchy).
+    Missing,
+    /// Not known, and the last walk is too recent to walk again: ask once
+    /// [`RESCAN_EVERY`] has passed.
+    Later,
+}
 
 /// Cgroup ids to paths (relative to the hierarchy's root, `/`-led).
 #[derive(Debug)]
@@ -51,14 +66,27 @@ impl CgroupPaths {
     /// The path of cgroup `id` (walking the hierarchy again when it is not
     /// known and the last walk is older than [`RESCAN_EVERY`]).
     pub fn path(&mut self, id: u64, now: Instant) -> Option<&str> {
-        if !self.paths.contains_key(&id)
-            && self
+        match self.lookup(id, now) {
+            CgroupLookup::Found(path) => Some(path),
+            _ => None,
+        }
+    }
+
+    /// The path of cgroup `id`, or why there is none (see
+    /// [`CgroupLookup`]).
+    pub fn lookup(&mut self, id: u64, now: Instant) -> CgroupLookup<'_> {
+        if !self.paths.contains_key(&id) {
+            let may_walk = self
                 .last_walk
-                .is_none_or(|at| now.duration_since(at) >= RESCAN_EVERY)
-        {
+                .is_none_or(|at| now.saturating_duration_since(at) >= RESCAN_EVERY);
+            if !may_walk {
+                return CgroupLookup::Later;
+            }
             self.walk(now);
         }
-        self.paths.get(&id).map(String::as_str)
+        self.paths
+            .get(&id)
+            .map_or(CgroupLookup::Missing, |path| CgroupLookup::Found(path))
     }
 
     fn walk(&mut self, now: Instant) {
@@ -87,5 +115,40 @@ impl CgroupPaths {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Any folder tree stands for the hierarchy: a cgroup's id is its
+    /// folder's inode number.
+    #[test]
+    fn a_cgroup_made_after_the_last_walk_is_found_at_the_next() {
+        let root = std::env::temp_dir().join(format!("edgewise-cgroups-{}", std::process::id()));
+        let pod = root.join("kubepods.slice/kubepods-pod1.slice");
+        std::fs::create_dir_all(&pod).unwrap();
+        let ino = |path: &Path| std::fs::metadata(path).unwrap().ino();
+        let mut paths = CgroupPaths::new(root.clone());
+        let start = Instant::now();
+        assert_eq!(
+            paths.lookup(ino(&pod), start),
+            CgroupLookup::Found("/kubepods.slice/kubepods-pod1.slice")
+        );
+        assert_eq!(paths.path(ino(&root), start), Some("/"));
+        let newer = pod.join("cri-containerd-a.scope");
+        std::fs::create_dir(&newer).unwrap();
+        assert_eq!(paths.lookup(ino(&newer), start), CgroupLookup::Later);
+        let later = start + RESCAN_EVERY;
+        assert_eq!(
+            paths.lookup(ino(&newer), later),
+            CgroupLookup::Found("/kubepods.slice/kubepods-pod1.slice/cri-containerd-a.scope")
+        );
+        assert_eq!(
+            paths.lookup(u64::MAX, later + RESCAN_EVERY),
+            CgroupLookup::Missing
+        );
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -23,7 +23,7 @@ pub mod kernel;
 pub mod watch;
 
 #[cfg(feature = "kernel")]
-pub use cgroups::CgroupPaths;
+pub use cgroups::{CgroupLookup, CgroupPaths};
 #[cfg(feature = "kernel")]
 pub use kernel::{SECRETS_OBJECT, SecretCounters, SecretHook, SecretObserver, SecretObserverError};
 #[cfg(feature = "kernel")]

@@ -12,16 +12,17 @@
 //!   pod's volumes are in the kernel filter within a fraction of a second,
 //!   before its containers start), and at least every [`RESCAN_EVERY`].
 //! - A reader's cgroup path is found from its id by walking the
-//!   hierarchy (again at most once a second for ids not seen before); one
-//!   that is gone by then leaves the reader unnamed, never the read
-//!   unrecorded.
+//!   hierarchy (again at most once a second for ids not seen before: a read
+//!   whose cgroup is newer than the last walk waits for the next one, at
+//!   most [`MAX_WAITING`] reads); a cgroup gone by then leaves the reader
+//!   unnamed, never the read unrecorded.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use edgewise_capture::secrets::{
-    CgroupPaths, MountTable, SecretHook, SecretObserver, SecretOpen, SecretVolume,
+    CgroupLookup, CgroupPaths, MountTable, SecretHook, SecretObserver, SecretOpen, SecretVolume,
 };
 use edgewise_pipeline::{Pipeline, SecretReadRecord};
 
@@ -37,13 +38,18 @@ const RING_BYTES: u32 = 1 << 20;
 /// The longest time between two reads of the mount table.
 pub const RESCAN_EVERY: Duration = Duration::from_secs(10);
 
+/// The most reads waiting for the next walk of the cgroup hierarchy; past
+/// it, a read goes on with its reader unnamed.
+pub const MAX_WAITING: usize = 4_096;
+
 /// The observer, the volumes it filters on and the cgroup paths.
 pub struct SecretWatch {
     observer: SecretObserver,
     mounts: MountTable,
     volumes: HashMap<u32, SecretVolume>,
     cgroups: Option<CgroupPaths>,
-    opens: Vec<SecretOpen>,
+    /// Reads whose cgroup is newer than the last walk.
+    waiting: Vec<SecretOpen>,
     scanned: Instant,
 }
 
@@ -92,7 +98,7 @@ impl SecretWatch {
             mounts,
             volumes: HashMap::new(),
             cgroups,
-            opens: Vec::new(),
+            waiting: Vec::new(),
             scanned: Instant::now(),
         };
         watch.rescan()?;
@@ -140,18 +146,21 @@ impl SecretWatch {
         if self.mounts.changed().unwrap_or(true) || self.scanned.elapsed() >= RESCAN_EVERY {
             self.rescan()?;
         }
-        let mut opens = std::mem::take(&mut self.opens);
+        let mut opens = std::mem::take(&mut self.waiting);
         self.observer
             .poll(Duration::ZERO, |open| opens.push(open))
             .map_err(|e| DaemonError::Secrets(e.to_string()))?;
         let now = Instant::now();
         let mut records = Vec::new();
-        for open in opens.drain(..) {
-            let cgroup = self
-                .cgroups
-                .as_mut()
-                .and_then(|paths| paths.path(open.cgroup_id, now))
-                .map(str::to_owned);
+        for open in opens {
+            let cgroup = match self.cgroups.as_mut().map(|p| p.lookup(open.cgroup_id, now)) {
+                Some(CgroupLookup::Found(path)) => Some(path.to_owned()),
+                Some(CgroupLookup::Later) if self.waiting.len() < MAX_WAITING => {
+                    self.waiting.push(open);
+                    continue;
+                }
+                _ => None,
+            };
             let record = pipeline.mounted_secret_read(
                 &open,
                 self.volumes.get(&open.dev),
@@ -160,7 +169,6 @@ impl SecretWatch {
             );
             records.extend(record);
         }
-        self.opens = opens;
         let lost = self.observer.counters().map_or(0, |c| c.lost);
         pipeline.set_secret_observer(self.observer.hook().as_str(), lost);
         Ok(records)
