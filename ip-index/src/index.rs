@@ -244,8 +244,6 @@ pub struct IpIndex {
     claims: HashMap<u128, Claims, RandomState>,
     tombstones: Tombstones,
     service_accounts: HashMap<(String, String), BTreeMap<Workload, usize>, RandomState>,
-    /// Pods by uid.
-    pods: HashMap<String, ObjectKey, RandomState>,
     ambiguous: HashSet<u128, RandomState>,
     stats: IndexStats,
     /// An object that sorts before every other of its rank (no name).
@@ -278,7 +276,6 @@ impl IpIndex {
             claims: HashMap::default(),
             tombstones: Tombstones::new(config.tombstones),
             service_accounts: HashMap::default(),
-            pods: HashMap::default(),
             ambiguous: HashSet::default(),
             stats: IndexStats::default(),
             floor: Arc::new(ClusterObject {
@@ -360,7 +357,11 @@ impl IpIndex {
     /// The pod of uid `uid` (finished, host-network and address-less pods
     /// included) and its secret volumes.
     pub fn pod_by_uid(&self, uid: &str) -> Option<(&Arc<ClusterObject>, &[SecretVolumeSpec])> {
-        let stored = self.objects.get(self.pods.get(uid)?)?;
+        // A pod with a uid is stored under it.
+        let stored = self.objects.get(&ObjectKey {
+            kind: ObjectKind::Pod,
+            id: uid.into(),
+        })?;
         Some((&stored.claim.object, &stored.volumes))
     }
 
@@ -428,12 +429,7 @@ impl IpIndex {
             .collect();
         self.count(key.kind, 1);
         let volumes = match object {
-            Object::Pod(pod) => {
-                if let Some(uid) = &pod.meta.uid {
-                    self.pods.insert(uid.clone(), key.clone());
-                }
-                pod.secret_volumes.clone()
-            }
+            Object::Pod(pod) => pod.secret_volumes.clone(),
             _ => Vec::new(),
         };
         self.objects.insert(
@@ -473,11 +469,6 @@ impl IpIndex {
             return SmallVec::new();
         };
         self.count(key.kind, -1);
-        if let Some(uid) = &stored.claim.object.uid
-            && self.pods.get(uid) == Some(key)
-        {
-            self.pods.remove(uid);
-        }
         for ip in &stored.ips {
             if let Some(claims) = self.claims.get_mut(ip)
                 && claims.remove(&stored.claim)
