@@ -27,6 +27,10 @@
 //!   product and version), judged again when they
 //!   change; see [`pipeline`](mod@pipeline) for when records and bans go out.
 //! - [`rules`]: CEL rules checked at load against the variable tree.
+//! - [`secrets`]: secret reads, from a mounted volume (the driver hands
+//!   over [`Pipeline::mounted_secret_read`] what the kernel saw) or the
+//!   API (an audit batch to [`Pipeline::secret_reads`]), as one
+//!   `secret_read` record per new observation within a window.
 //!
 //! Time is `u64` nanoseconds on the driver's clock; nothing here reads a
 //! clock or does I/O.
