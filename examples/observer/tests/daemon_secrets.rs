@@ -186,3 +186,47 @@ fn check(out: &str, metrics: &str) {
         "{metrics}"
     );
 }
+
+/// Settings that cannot be used stop the daemon with the setting named,
+/// before anything is observed.
+#[test]
+fn wrong_secret_read_settings_are_refused_with_the_setting_named() {
+    let refused = |args: &[&str], named: &str| {
+        let (_, stderr, ok) = common::edgewise(args);
+        assert!(!ok, "{args:?} must fail");
+        assert!(stderr.contains(named), "{args:?}: {stderr}");
+    };
+    refused(
+        &["run", "--secret-reads", "--secret-hook", "kprobe"],
+        "setting secret_hook: must be auto, lsm, fentry or tracepoint",
+    );
+    refused(
+        &["run", "--mountinfo", "/proc/self/mountinfo"],
+        "setting mountinfo: needs secret_reads",
+    );
+    refused(
+        &["run", "--secret-reads", "--secret-read-window-seconds", "0"],
+        "setting secret_read_window_seconds: must be 1 to 86400",
+    );
+    refused(
+        &["replay", "--secret-reads"],
+        "setting secret_reads: only edgewise run uses it",
+    );
+    if !is_root() {
+        skip("the secret-volume observer needs root to get as far as its files");
+        return;
+    }
+    refused(
+        &[
+            "run",
+            "--secret-reads",
+            "--mountinfo",
+            "/nonexistent/mountinfo",
+        ],
+        "secret reads: the mount table /nonexistent/mountinfo",
+    );
+    refused(
+        &["run", "--secret-reads", "--cgroup-root", "/nonexistent"],
+        "secret reads: cgroup_root /nonexistent: not a folder",
+    );
+}

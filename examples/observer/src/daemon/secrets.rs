@@ -79,7 +79,7 @@ impl SecretWatch {
         let table = mounts
             .read()
             .map_err(|e| failed(format!("the mount table {}: {e}", path.display())))?;
-        let cgroups = cgroup_root(settings, &table).map(CgroupPaths::new);
+        let cgroups = cgroup_root(settings, &table)?.map(CgroupPaths::new);
         if let Some(paths) = &cgroups {
             tracing::info!(
                 hook = observer.hook().as_str(),
@@ -175,12 +175,15 @@ impl SecretWatch {
     }
 }
 
-/// The cgroup v2 hierarchy: `cgroup_root`, else the cgroup2 mount of the
-/// mount table.
-fn cgroup_root(settings: &Settings, table: &str) -> Option<PathBuf> {
-    settings
-        .cgroup_root
-        .clone()
-        .or_else(|| CgroupPaths::find_root(table))
-        .filter(|root| Path::new(root).is_dir())
+/// The cgroup v2 hierarchy: `cgroup_root` (which must be a folder), else
+/// the cgroup2 mount of the mount table, if any.
+fn cgroup_root(settings: &Settings, table: &str) -> Result<Option<PathBuf>, DaemonError> {
+    match &settings.cgroup_root {
+        Some(root) if !root.is_dir() => Err(DaemonError::Secrets(format!(
+            "cgroup_root {}: not a folder",
+            root.display()
+        ))),
+        Some(root) => Ok(Some(root.clone())),
+        None => Ok(CgroupPaths::find_root(table).filter(|root| Path::new(root).is_dir())),
+    }
 }
