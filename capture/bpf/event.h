@@ -16,6 +16,10 @@
  * edge's last report (a __u64), at most one report per edge per
  * DROP_REPORT_NS. */
 #define EVENT_DROP 6
+/* A TCP segment from port 53 (DNS over TCP): the payload from the
+ * segment's sequence number, up to DNS_MAX bytes an event; userspace puts
+ * the 2-byte framed messages back together. */
+#define EVENT_DNS_SEGMENT 7
 
 /* A banned edge's drops are reported at most once per this. */
 #define DROP_REPORT_NS (1000ULL * 1000 * 1000)
@@ -41,10 +45,49 @@
 /* The most payload bytes an event carries (TCP headers need 60). */
 #define EVENT_MAX_DATA 512
 
+/* The most bytes of DNS a DNS event carries: an EDNS0 answer of the usual
+ * 4,096-byte buffer. A power of two (the copy's length is masked with
+ * DNS_MAX - 1). */
+#define DNS_MAX 4096
+/* The most DNS events one TCP segment from port 53 gives (a segment the
+ * stack has not cut to the path's MTU yet can be long): past
+ * DNS_MAX * DNS_SEGMENT_PARTS bytes it is cut, and counted. */
+#define DNS_SEGMENT_PARTS 4
+
 #define COUNTER_EVENTS 0
+/* Events lost because the ring was full. */
 #define COUNTER_LOST 1
 #define COUNTER_DROPPED 2
-#define COUNTER_COUNT 3
+/* Events whose data is cut: a DNS response longer than the copy limit, a
+ * TCP segment from port 53 longer than its events hold. */
+#define COUNTER_CUT 3
+/* Events lost because the copy from the packet failed. */
+#define COUNTER_COPY_FAILED 4
+/* Packets not observed because their headers go past what the parser
+ * follows: a fourth VLAN tag, a fifth tunnel inside tunnels, IPv6
+ * extension headers before the transport header. */
+#define COUNTER_PARSE_LIMIT 5
+/* UDP DNS answers larger than their packet: the first IP fragment of an
+ * answer over the path's MTU, delivered with what it holds (the other
+ * fragments are not followed). */
+#define COUNTER_FRAGMENTED 6
+#define COUNTER_COUNT 7
+
+/* Tunnels opened in one packet, at most: as many as the replay's decoder
+ * (edgewise-packet's MAX_TUNNEL_DEPTH) opens. */
+#define TUNNEL_DEPTH_MAX 4
+
+/* VLAN tags followed in a frame: as many as the replay's decoder
+ * (etherparse) follows. */
+#define VLAN_TAGS_MAX 3
+
+/* VXLAN (IANA's port, and the one Linux and Flannel use by default),
+ * VXLAN-GPE and Geneve: opened to the inner packet. */
+
+#define VXLAN_PORT 4789
+#define VXLAN_LINUX_PORT 8472
+#define GENEVE_PORT 6081
+#define VXLAN_GPE_PORT 4790
 
 struct event_header {
 	__u64 timestamp_ns;
@@ -76,6 +119,13 @@ struct event {
 struct banner_event {
 	struct event_header header;
 	__u8 data[BANNER_MAX];
+};
+
+/* A DNS event (a UDP response, or part of a TCP segment from port 53):
+ * reserved at this size only for those. */
+struct dns_event {
+	struct event_header header;
+	__u8 data[DNS_MAX];
 };
 
 /* A flow as the sampling map keys it: the 5-tuple as the packet has it

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0)
 /* edgewise's tcx observers: they look at every packet, emit SYN and
  * SYN-ACK events (with the raw TCP header and options), DNS responses (UDP
- * source port 53, payload up to dns_max_payload bytes), the first payload
+ * source port 53, payload up to dns_max_payload bytes; TCP segments from
+ * port 53 in parts of DNS_MAX bytes), the first payload
  * of each flow (a banner, up to BANNER_MAX bytes, and the payloads after
  * it while they continue a TLS handshake record it began, or, after a
  * proxy handshake, its next PROXY_PARTS payloads) and a sample of each flow
@@ -34,8 +35,8 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* Set by the loader before loading; 1..=EVENT_MAX_DATA. */
-volatile const __u32 dns_max_payload = EVENT_MAX_DATA;
+/* Set by the loader before loading; 1..=DNS_MAX. */
+volatile const __u32 dns_max_payload = DNS_MAX;
 /* A flow is sampled at most once per this many nanoseconds. */
 volatile const __u64 flow_sample_ns = 10ULL * 1000 * 1000 * 1000;
 /* When set, the egress observer emits events only for packets whose source
@@ -111,9 +112,10 @@ static __always_inline void count(__u32 which)
 		*value += 1;
 }
 
-/* The furthest transport header offset the direct path reads at: an
- * Ethernet header and the longest IPv4 header. */
-#define HEADERS_MAX (ETH_HLEN + 60)
+/* The furthest offset the direct path reads at: past the longest IPv4
+ * header inside a VXLAN or Geneve packet behind VLAN tags; beyond it (IPv6
+ * inside, Geneve options) the helper copies. */
+#define HEADERS_MAX 160
 
 /* A length the verifier can prove is in [1, max] on the register handed
  * to the helper (see EBPF-NOTES: clamp len - 1 behind an empty asm). */
@@ -132,8 +134,9 @@ static __always_inline __u32 clamp_len(__u32 len, __u32 max)
 	return clamp_len_to(len, max, EVENT_MAX_DATA - 1);
 }
 
-/* The packet as the observers read it, under tc/tcx or XDP: xdp is a
- * constant in each entry point, so each program keeps only its own calls. */
+/* The packet as the observers read it, under tc/tcx or XDP: xdp and l2 are
+ * constants in each entry point, so each program keeps only its own
+ * calls. */
 struct packet {
 	void *ctx;
 	void *data;
@@ -141,6 +144,11 @@ struct packet {
 	__u32 len; /* the whole packet, as on the wire */
 	__u32 ifindex;
 	__u8 xdp;
+	/* 1: an Ethernet header comes first; 0: an L3 device (ipip, sit,
+	 * WireGuard, tun), whose packets begin with the IP header. */
+	__u8 l2;
+	/* An L3 device's packet protocol (skb->protocol, network order). */
+	__u16 protocol;
 };
 
 /* Copies len bytes at offset of the packet into to (len in [1, N] on the
@@ -177,12 +185,9 @@ struct flow {
 	__u64 now;
 };
 
-static __always_inline int parse_ip(const struct packet *pkt, struct flow *flow)
+/* The IP header of protocol proto (network order) at l3. */
+static __always_inline int parse_l3(const struct packet *pkt, __u16 proto, __u32 l3, struct flow *flow)
 {
-	__u16 proto;
-	if (load(pkt, 12, &proto, sizeof(proto)) < 0)
-		return -1;
-	__u32 l3 = ETH_HLEN;
 	if (proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr ip;
 		if (load(pkt, l3, &ip, sizeof(ip)) < 0)
@@ -211,9 +216,161 @@ static __always_inline int parse_ip(const struct packet *pkt, struct flow *flow)
 		__builtin_memcpy(flow->dst, &ip6.daddr, 16);
 		flow->l4 = l3 + sizeof(ip6);
 		flow->l4_len = bpf_ntohs(ip6.payload_len);
+		if (ip6.nexthdr != IPPROTO_TCP && ip6.nexthdr != IPPROTO_UDP && ip6.nexthdr != IPPROTO_ICMPV6 &&
+		    ip6.nexthdr != 59 /* no next header */)
+			count(COUNTER_PARSE_LIMIT); /* an extension header first */
 		return 0;
 	}
 	return -1;
+}
+
+/* Steps over up to VLAN_TAGS_MAX VLAN tags (802.1Q, 802.1ad QinQ) after
+ * the Ethernet addresses at eth: the protocol after them and where its
+ * header begins; -1 past that (counted) or on a short packet. A tag the
+ * device took off (skb->vlan_tci) is not in the packet. */
+static __always_inline int ether_type(const struct packet *pkt, __u32 eth, __u16 *proto, __u32 *l3)
+{
+	__u32 at = eth + 12;
+#pragma unroll
+	for (int tags = 0; tags <= VLAN_TAGS_MAX; tags++) {
+		if (load(pkt, at, proto, sizeof(*proto)) < 0)
+			return -1;
+		if (*proto != bpf_htons(ETH_P_8021Q) && *proto != bpf_htons(ETH_P_8021AD)) {
+			*l3 = at + 2;
+			return 0;
+		}
+		at += 4;
+	}
+	count(COUNTER_PARSE_LIMIT);
+	return -1;
+}
+
+/* Whether a UDP port is a tunnel's. */
+static __always_inline int tunnel_port(__be16 port)
+{
+	return port == bpf_htons(VXLAN_PORT) || port == bpf_htons(VXLAN_LINUX_PORT) ||
+	       port == bpf_htons(VXLAN_GPE_PORT) || port == bpf_htons(GENEVE_PORT);
+}
+
+/* A UDP port's tunnel: where its inner packet begins after the UDP
+ * header's end, and whether it is an Ethernet frame (else *proto says
+ * which IP); 0 for none. */
+static __always_inline __u32 udp_tunnel(const struct packet *pkt, __be16 port, __u32 udp_end, __u8 *ethernet,
+					__u16 *proto)
+{
+	if (port == bpf_htons(VXLAN_PORT) || port == bpf_htons(VXLAN_LINUX_PORT)) {
+		__u8 flags;
+		/* The I flag: a valid VNI, an Ethernet frame follows. */
+		if (load(pkt, udp_end, &flags, sizeof(flags)) < 0 || !(flags & 0x08))
+			return 0;
+		*ethernet = 1;
+		return udp_end + 8;
+	}
+	if (port == bpf_htons(VXLAN_GPE_PORT)) {
+		__u8 head[4];
+		/* The P flag: the next protocol is given. */
+		if (load(pkt, udp_end, head, sizeof(head)) < 0 || !(head[0] & 0x04))
+			return 0;
+		*ethernet = head[3] == 3;
+		*proto = head[3] == 1 ? bpf_htons(ETH_P_IP) : bpf_htons(ETH_P_IPV6);
+		return head[3] >= 1 && head[3] <= 3 ? udp_end + 8 : 0;
+	}
+	if (port == bpf_htons(GENEVE_PORT)) {
+		__u8 head[4];
+		if (load(pkt, udp_end, head, sizeof(head)) < 0)
+			return 0;
+		/* Version 0, protocol Transparent Ethernet Bridging. */
+		if ((head[0] >> 6) != 0 || head[2] != 0x65 || head[3] != 0x58)
+			return 0;
+		*ethernet = 1;
+		return udp_end + 8 + (head[0] & 0x3f) * 4;
+	}
+	return 0;
+}
+
+/* Where the inner packet of a tunnel the flow carries begins (IP in IP,
+ * GRE with an IP or Ethernet payload, VXLAN, VXLAN-GPE, Geneve, by the
+ * destination port and then the source port, as the replay's decoder
+ * does), and whether it is an Ethernet frame (else *proto says which IP);
+ * 0 for none. ERSPAN is opened by the replay only (a mirror session, not
+ * a node's traffic). */
+static __always_inline __u32 tunnel_inner(const struct packet *pkt, const struct flow *flow, __u8 *ethernet,
+					  __u16 *proto)
+{
+	*ethernet = 0;
+	if (flow->protocol == IPPROTO_IPIP || flow->protocol == IPPROTO_IPV6) {
+		*proto = flow->protocol == IPPROTO_IPIP ? bpf_htons(ETH_P_IP) : bpf_htons(ETH_P_IPV6);
+		return flow->l4;
+	}
+	if (flow->protocol == IPPROTO_GRE) {
+		__be16 head[2];
+		if (load(pkt, flow->l4, head, sizeof(head)) < 0)
+			return 0;
+		__u16 flags = bpf_ntohs(head[0]);
+		/* Version 0 only; no source routing (deprecated). */
+		if ((flags & 0x0007) || (flags & 0x4000))
+			return 0;
+		__u32 len = 4 + ((flags & 0x8000) ? 4 : 0) + ((flags & 0x2000) ? 4 : 0) + ((flags & 0x1000) ? 4 : 0);
+		if (head[1] == bpf_htons(0x6558)) {
+			*ethernet = 1;
+			return flow->l4 + len;
+		}
+		if (head[1] == bpf_htons(ETH_P_IP) || head[1] == bpf_htons(ETH_P_IPV6)) {
+			*proto = head[1];
+			return flow->l4 + len;
+		}
+		return 0;
+	}
+	if (flow->protocol != IPPROTO_UDP)
+		return 0;
+	__be16 ports[2];
+	if (load(pkt, flow->l4, ports, sizeof(ports)) < 0)
+		return 0;
+	__u32 udp_end = flow->l4 + sizeof(struct udphdr);
+	return udp_tunnel(pkt, tunnel_port(ports[1]) ? ports[1] : ports[0], udp_end, ethernet, proto);
+}
+
+/* A value whose bounds the verifier forgets but for [0, mask]: each tunnel
+ * level then starts from one state, not from one per way the level above
+ * went. */
+static __always_inline __u32 opaque(__u32 value, const __u32 mask)
+{
+	asm volatile("" : "+r"(value));
+	return value & mask;
+}
+
+/* The packet's flow: the IP header after the link layer (none on an L3
+ * device; VLAN tags stepped over), and, for a tunnel's packet, the inner
+ * packet's instead, up to TUNNEL_DEPTH_MAX tunnels deep as the replay's
+ * decoder opens them (a deeper one is observed by the last packet opened,
+ * and counted). A tunnel whose inner packet does not parse is left
+ * closed. */
+static __always_inline int parse_ip(const struct packet *pkt, struct flow *flow)
+{
+	__u16 proto = pkt->protocol;
+	__u32 l3 = 0;
+	if (pkt->l2 && ether_type(pkt, 0, &proto, &l3) < 0)
+		return -1;
+	if (parse_l3(pkt, proto, l3, flow) < 0)
+		return -1;
+	__u8 ethernet;
+#pragma unroll
+	for (int depth = 0; depth < TUNNEL_DEPTH_MAX; depth++) {
+		__u32 inner = tunnel_inner(pkt, flow, &ethernet, &proto);
+		if (inner == 0)
+			return 0;
+		struct flow outer = *flow;
+		l3 = opaque(inner, 0xffff);
+		if ((ethernet && ether_type(pkt, l3, &proto, &l3) < 0) || parse_l3(pkt, proto, l3, flow) < 0) {
+			*flow = outer;
+			return 0;
+		}
+		flow->l4 = opaque(flow->l4, 0xffff);
+		flow->l4_len = opaque(flow->l4_len, 0xffff);
+	}
+	if (tunnel_inner(pkt, flow, &ethernet, &proto) != 0)
+		count(COUNTER_PARSE_LIMIT);
+	return 0;
 }
 
 static __always_inline struct event *reserve(void)
@@ -252,6 +409,7 @@ static __always_inline void submit_copy(struct event *event, const struct packet
 	__u32 n = clamp_len(len, max);
 	if (load_bytes(pkt, offset, event->data, n) < 0) {
 		bpf_ringbuf_discard(event, 0);
+		count(COUNTER_COPY_FAILED);
 		return;
 	}
 	event->header.data_len = n;
@@ -274,6 +432,7 @@ static __always_inline void emit_banner(const struct packet *pkt, const struct f
 	__u32 n = clamp_len_to(payload_len, BANNER_MAX, BANNER_MAX - 1);
 	if (load_bytes(pkt, payload, event->data, n) < 0) {
 		bpf_ringbuf_discard(event, 0);
+		count(COUNTER_COPY_FAILED);
 		return;
 	}
 	event->header.data_len = n;
@@ -411,6 +570,53 @@ static __always_inline void observe_flow(const struct packet *pkt, const struct 
 	}
 }
 
+/* A DNS event of the payload's len bytes at offset (cut to dns_max_payload
+ * for a UDP response, counted), with seq for a TCP segment's part. */
+static __always_inline void emit_dns(const struct packet *pkt, const struct flow *flow, __u8 kind, __u8 direction,
+				     __u16 src_port, __u16 dst_port, __u32 offset, __u32 len, __u32 seq)
+{
+	struct dns_event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
+	if (!event) {
+		count(COUNTER_LOST);
+		return;
+	}
+	fill_header((struct event *)event, pkt, flow, kind, direction, src_port, dst_port);
+	event->header.seq = seq;
+	__u32 max = kind == EVENT_DNS_SEGMENT ? DNS_MAX : dns_max_payload;
+	if (max < 1 || max > DNS_MAX)
+		max = DNS_MAX;
+	if (len > max)
+		count(COUNTER_CUT);
+	__u32 n = clamp_len_to(len, max, DNS_MAX - 1);
+	if (load_bytes(pkt, offset, event->data, n) < 0) {
+		bpf_ringbuf_discard(event, 0);
+		count(COUNTER_COPY_FAILED);
+		return;
+	}
+	event->header.data_len = n;
+	bpf_ringbuf_submit(event, 0);
+	count(COUNTER_EVENTS);
+}
+
+/* The payload of a TCP segment from port 53 (payload_len bytes at payload,
+ * from sequence number seq) as DNS events of up to DNS_MAX bytes each. */
+static __always_inline void emit_dns_segment(const struct packet *pkt, const struct flow *flow, __u8 direction,
+					     __u16 src_port, __u16 dst_port, __u32 payload, __u32 payload_len,
+					     __u32 seq)
+{
+#pragma unroll
+	for (__u32 part = 0; part < DNS_SEGMENT_PARTS; part++) {
+		__u32 done = part * DNS_MAX;
+		if (done >= payload_len)
+			return;
+		__u32 left = payload_len - done;
+		if (part == DNS_SEGMENT_PARTS - 1 && left > DNS_MAX)
+			count(COUNTER_CUT);
+		emit_dns(pkt, flow, EVENT_DNS_SEGMENT, direction, src_port, dst_port, payload + done,
+			 left > DNS_MAX ? DNS_MAX : left, seq + done);
+	}
+}
+
 static __always_inline void observe_tcp(const struct packet *pkt, const struct flow *flow, __u8 direction)
 {
 	struct tcphdr tcp;
@@ -425,6 +631,9 @@ static __always_inline void observe_tcp(const struct packet *pkt, const struct f
 		__u32 held = pkt->len > flow->l4 + header ? pkt->len - flow->l4 - header : 0;
 		if (payload_len > held)
 			payload_len = held;
+		if (tcp.source == bpf_htons(53) && payload_len != 0)
+			emit_dns_segment(pkt, flow, direction, 53, bpf_ntohs(tcp.dest), flow->l4 + header, payload_len,
+					 bpf_ntohl(tcp.seq));
 		observe_flow(pkt, flow, direction, bpf_ntohs(tcp.source), bpf_ntohs(tcp.dest), flow->l4 + header,
 			     payload_len, bpf_ntohl(tcp.seq));
 		return;
@@ -455,22 +664,16 @@ static __always_inline void observe_udp(const struct packet *pkt, const struct f
 	if (payload <= sizeof(udp))
 		return;
 	payload -= sizeof(udp);
-	struct event *event = reserve();
-	if (!event)
-		return;
-	fill_header(event, pkt, flow, EVENT_DNS_RESPONSE, direction, bpf_ntohs(udp.source), bpf_ntohs(udp.dest));
-	__u32 max = dns_max_payload;
-	if (max < 1 || max > EVENT_MAX_DATA)
-		max = EVENT_MAX_DATA;
 	/* What the packet holds, if it was cut short. */
 	__u32 available = pkt->len > flow->l4 + sizeof(udp) ? pkt->len - flow->l4 - sizeof(udp) : 0;
-	if (payload > available)
+	if (payload > available) {
+		count(COUNTER_FRAGMENTED);
 		payload = available;
-	if (payload == 0) {
-		bpf_ringbuf_discard(event, 0);
-		return;
 	}
-	submit_copy(event, pkt, flow->l4 + sizeof(udp), payload, max);
+	if (payload == 0)
+		return;
+	emit_dns(pkt, flow, EVENT_DNS_RESPONSE, direction, bpf_ntohs(udp.source), bpf_ntohs(udp.dest),
+		 flow->l4 + sizeof(udp), payload, 0);
 }
 
 /* Reports the drops of a banned edge since its last report, at most once
@@ -541,27 +744,32 @@ static __always_inline int watched_source(const struct flow *flow)
 	return bpf_map_lookup_elem(&egress_sources, &key) != 0;
 }
 
-/* Observes one packet; whether it belongs to a banned edge and must be
- * dropped. */
-static __always_inline int observe(const struct packet *pkt, __u8 direction)
+/* Observes one parsed packet; whether it belongs to a banned edge and must
+ * be dropped. */
+static __always_inline int observe(const struct packet *pkt, struct flow *flow, __u8 direction)
 {
-	struct flow flow = {};
-	if (parse_ip(pkt, &flow) < 0)
-		return 0;
-	flow.now = bpf_ktime_get_coarse_ns();
-	if (banned(pkt, &flow, direction))
+	flow->now = bpf_ktime_get_coarse_ns();
+	if (banned(pkt, flow, direction))
 		return 1;
-	if (direction == DIRECTION_EGRESS && egress_filter && !watched_source(&flow))
+	if (direction == DIRECTION_EGRESS && egress_filter && !watched_source(flow))
 		return 0;
-	if (flow.protocol == IPPROTO_TCP)
-		observe_tcp(pkt, &flow, direction);
-	else if (flow.protocol == IPPROTO_UDP)
-		observe_udp(pkt, &flow, direction);
+	if (flow->protocol == IPPROTO_TCP)
+		observe_tcp(pkt, flow, direction);
+	else if (flow->protocol == IPPROTO_UDP)
+		observe_udp(pkt, flow, direction);
 	return 0;
 }
 
-static __always_inline int observe_tc(struct __sk_buff *skb, __u8 direction)
+/* The observation of a parsed packet, as global functions: the verifier
+ * checks each once, with the flow's fields unknown, rather than once per
+ * way the parse can go (link type, VLAN depth, tunnel kind), which would
+ * multiply its work past its limits. The packet's pointers are taken from
+ * the context again (a pointer handed in memory would be a plain number
+ * here). */
+__attribute__((noinline)) int observe_skb(struct __sk_buff *skb, struct flow *flow, __u32 direction)
 {
+	if (!flow)
+		return 0;
 	struct packet pkt = {
 		.ctx = skb,
 		.data = (void *)(long)skb->data,
@@ -570,20 +778,66 @@ static __always_inline int observe_tc(struct __sk_buff *skb, __u8 direction)
 		.ifindex = skb->ifindex,
 		.xdp = 0,
 	};
-	return observe(&pkt, direction) ? TC_ACT_SHOT : TC_ACT_UNSPEC;
+	return observe(&pkt, flow, direction);
+}
+
+__attribute__((noinline)) int observe_xdp_md(struct xdp_md *xdp, struct flow *flow)
+{
+	if (!flow)
+		return 0;
+	struct packet pkt = {
+		.ctx = xdp,
+		.data = (void *)(long)xdp->data,
+		.data_end = (void *)(long)xdp->data_end,
+		.len = bpf_xdp_get_buff_len(xdp),
+		.ifindex = xdp->ingress_ifindex,
+		.xdp = 1,
+	};
+	return observe(&pkt, flow, DIRECTION_INGRESS);
+}
+
+static __always_inline int observe_tc(struct __sk_buff *skb, __u8 direction, __u8 l2)
+{
+	struct packet pkt = {
+		.ctx = skb,
+		.data = (void *)(long)skb->data,
+		.data_end = (void *)(long)skb->data_end,
+		.len = skb->len,
+		.xdp = 0,
+		.l2 = l2,
+		.protocol = l2 ? 0 : (__u16)skb->protocol,
+	};
+	struct flow flow = {};
+	if (parse_ip(&pkt, &flow) < 0)
+		return TC_ACT_UNSPEC;
+	return observe_skb(skb, &flow, direction) ? TC_ACT_SHOT : TC_ACT_UNSPEC;
 }
 
 /* For tcx and for classic clsact filters alike. */
 SEC("classifier")
 int observe_ingress(struct __sk_buff *skb)
 {
-	return observe_tc(skb, DIRECTION_INGRESS);
+	return observe_tc(skb, DIRECTION_INGRESS, 1);
 }
 
 SEC("classifier")
 int observe_egress(struct __sk_buff *skb)
 {
-	return observe_tc(skb, DIRECTION_EGRESS);
+	return observe_tc(skb, DIRECTION_EGRESS, 1);
+}
+
+/* The same for L3 devices (no Ethernet header: ipip, sit, WireGuard, tun),
+ * chosen at attach by the device's link type. */
+SEC("classifier")
+int observe_ingress_l3(struct __sk_buff *skb)
+{
+	return observe_tc(skb, DIRECTION_INGRESS, 0);
+}
+
+SEC("classifier")
+int observe_egress_l3(struct __sk_buff *skb)
+{
+	return observe_tc(skb, DIRECTION_EGRESS, 0);
 }
 
 /* The ingress observer where tc cannot attach: XDP sees only what arrives
@@ -592,17 +846,18 @@ int observe_egress(struct __sk_buff *skb)
 SEC("xdp")
 int observe_xdp(struct xdp_md *xdp)
 {
-	void *data = (void *)(long)xdp->data;
-	void *data_end = (void *)(long)xdp->data_end;
 	struct packet pkt = {
 		.ctx = xdp,
-		.data = data,
-		.data_end = data_end,
+		.data = (void *)(long)xdp->data,
+		.data_end = (void *)(long)xdp->data_end,
 		.len = bpf_xdp_get_buff_len(xdp),
-		.ifindex = xdp->ingress_ifindex,
 		.xdp = 1,
+		.l2 = 1,
 	};
-	return observe(&pkt, DIRECTION_INGRESS) ? XDP_DROP : XDP_PASS;
+	struct flow flow = {};
+	if (parse_ip(&pkt, &flow) < 0)
+		return XDP_PASS;
+	return observe_xdp_md(xdp, &flow) ? XDP_DROP : XDP_PASS;
 }
 
 /* An empty program attached the same way: the baseline the kernel-cost

@@ -117,18 +117,19 @@ pub(crate) enum LinkHandle {
 pub(crate) fn load_programs(
     ebpf: &mut Ebpf,
     modes: &[AttachMode],
-    programs: (&'static str, &'static str),
+    programs: [(&'static str, &'static str); 2],
 ) -> Result<(), CaptureError> {
     let mut names = Vec::new();
     if modes
         .iter()
         .any(|&m| matches!(m, AttachMode::Tcx | AttachMode::Clsact))
     {
-        names.extend([programs.0, programs.1]);
+        names.extend(programs.iter().flat_map(|pair| [pair.0, pair.1]));
     }
     if modes.contains(&AttachMode::Xdp) {
         names.push(PROGRAM_XDP);
     }
+    names.sort_unstable();
     names.dedup();
     for name in names {
         let failed = |source| CaptureError::Program {

@@ -7,8 +7,8 @@
 //! destination port (u16, host order), data length (u16), padding (u16),
 //! length on the wire (u32), a TCP segment's sequence number (u32, host
 //! order; 0 otherwise); then `data_len` bytes of data (a TCP header with
-//! its options, a DNS payload, a banner, nothing for a flow sample, the
-//! count of a drop report).
+//! its options, a DNS payload or part of a TCP segment from port 53, a
+//! banner, nothing for a flow sample, the count of a drop report).
 //!
 //! A record shorter than its header says, of an unknown kind, direction or
 //! family, or with a data length beyond the record is an [`EventError`].
@@ -21,8 +21,17 @@ use thiserror::Error;
 pub const HEADER_LEN: usize = 64;
 
 /// The most data bytes an event carries (`EVENT_MAX_DATA`), but for a
-/// banner.
+/// banner or DNS.
 pub const MAX_DATA: u16 = 512;
+
+/// The most bytes of DNS an event carries (`DNS_MAX`): an EDNS0 answer of
+/// the usual 4,096-byte buffer, or one part of a TCP segment from port 53.
+pub const DNS_MAX: u16 = 4096;
+
+/// The most [`EventKind::DnsSegment`] events one TCP segment gives
+/// (`DNS_SEGMENT_PARTS`); past `DNS_MAX` times this, the segment is cut
+/// (and counted, [`crate::Counters::cut`]).
+pub const DNS_SEGMENT_PARTS: u16 = 4;
 
 /// The most bytes of one payload a banner event carries (`BANNER_MAX`): a
 /// ClientHello with post-quantum key shares (about 2 KB) fits.
@@ -46,7 +55,7 @@ pub enum EventKind {
     /// A TCP SYN-ACK; the data is its TCP header with options.
     SynAck,
     /// A UDP packet from port 53; the data is its payload (cut at the
-    /// configured size).
+    /// configured size, at most [`DNS_MAX`]).
     DnsResponse,
     /// The first payload of a flow (each direction is a flow): a server's
     /// banner or a client's first request, up to [`BANNER_MAX`] bytes;
@@ -63,6 +72,12 @@ pub enum EventKind {
     /// last report, a native-endian `u64` ([`Event::dropped`]). At most
     /// one per edge per second.
     Drop,
+    /// Part of a TCP segment from port 53 (DNS over TCP): the data is up
+    /// to [`DNS_MAX`] bytes of the payload from [`Event::seq`]; a segment
+    /// longer than that gives several, in order. The 2-byte framing is
+    /// the reader's to undo (`edgewise_fqdn_store::TcpDnsStreams`). The
+    /// segment also goes to its flow (samples and banners) as any other.
+    DnsSegment,
 }
 
 /// Which hook saw it.
@@ -95,8 +110,8 @@ pub struct Event<'a> {
     pub protocol: u8,
     /// The packet's length as the kernel saw it.
     pub wire_len: u32,
-    /// For a banner of a TCP flow, the segment's sequence number (where
-    /// `data` starts in the sender's byte stream); 0 otherwise.
+    /// For a banner of a TCP flow or a DNS segment, the sequence number
+    /// where `data` starts in the sender's byte stream; 0 otherwise.
     pub seq: u32,
     /// The TCP header with options, the DNS payload, or the banner.
     pub data: &'a [u8],
@@ -166,6 +181,7 @@ pub fn decode(record: &[u8]) -> Result<Event<'_>, EventError> {
         4 => EventKind::Banner,
         5 => EventKind::FlowSample,
         6 => EventKind::Drop,
+        7 => EventKind::DnsSegment,
         value => {
             return Err(EventError::Unknown {
                 field: "kind",

@@ -22,6 +22,11 @@ pub static OBSERVER_OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ob
 pub const PROGRAM_INGRESS: &str = "observe_ingress";
 /// The egress program's name in the object.
 pub const PROGRAM_EGRESS: &str = "observe_egress";
+/// The ingress program for L3 devices (no Ethernet header: ipip, sit,
+/// `WireGuard`, tun), chosen at attach by the link type.
+pub const PROGRAM_INGRESS_L3: &str = "observe_ingress_l3";
+/// The egress program for L3 devices.
+pub const PROGRAM_EGRESS_L3: &str = "observe_egress_l3";
 /// The empty program's name in the object (see [`Programs::PassThrough`]).
 pub const PROGRAM_PASS_THROUGH: &str = "pass_through";
 
@@ -144,7 +149,9 @@ pub struct CaptureConfig {
     /// the loader stays in its own mount namespace, so pins and /sys stay
     /// the host's.
     pub netns: Option<PathBuf>,
-    /// The most DNS payload bytes per event, 1..=512 (default 512).
+    /// The most bytes of a UDP DNS response an event carries,
+    /// 1..=[`event::DNS_MAX`] (default 4,096); a longer one is cut and
+    /// counted ([`Counters::cut`]).
     pub dns_max_payload: u32,
     /// Pin the drop map and its gate as [`BANS_PIN_NAME`] and
     /// [`BAN_GATE_PIN_NAME`] in this bpffs folder (such as
@@ -176,7 +183,7 @@ impl Default for CaptureConfig {
             ingress: Vec::new(),
             egress: Vec::new(),
             netns: None,
-            dns_max_payload: u32::from(event::MAX_DATA),
+            dns_max_payload: u32::from(event::DNS_MAX),
             pin_dir: None,
             ring_bytes: 1 << 22,
             flow_sample_window: Duration::from_secs(10),
@@ -196,6 +203,45 @@ pub struct Counters {
     pub lost: u64,
     /// Packets dropped for banned edges.
     pub dropped: u64,
+    /// Events whose data was cut: a UDP DNS response longer than
+    /// [`CaptureConfig::dns_max_payload`], a TCP segment from port 53
+    /// longer than [`event::DNS_SEGMENT_PARTS`] events hold.
+    pub cut: u64,
+    /// Events lost because the copy from the packet failed.
+    pub copy_failed: u64,
+    /// Packets not observed because their headers go past what the parser
+    /// follows (a fourth VLAN tag, a tunnel in a tunnel, IPv6 extension
+    /// headers first).
+    pub parse_limit: u64,
+    /// UDP DNS answers larger than their packet: the first IP fragment of
+    /// an answer over the path's MTU, delivered with what it holds (the
+    /// other fragments are not followed).
+    pub fragmented: u64,
+}
+
+impl Counters {
+    /// What was lost, by cause: `ring_full`, `copy_failed`, `parse_limit`,
+    /// and, delivered but shortened, `cut` and `fragmented`.
+    pub fn lost_by_cause(&self) -> [(&'static str, u64); 5] {
+        [
+            ("ring_full", self.lost),
+            ("copy_failed", self.copy_failed),
+            ("parse_limit", self.parse_limit),
+            ("cut", self.cut),
+            ("fragmented", self.fragmented),
+        ]
+    }
+
+    /// Adds `other`'s counts.
+    pub fn add(&mut self, other: &Self) {
+        self.events += other.events;
+        self.lost += other.lost;
+        self.dropped += other.dropped;
+        self.cut += other.cut;
+        self.copy_failed += other.copy_failed;
+        self.parse_limit += other.parse_limit;
+        self.fragmented += other.fragmented;
+    }
 }
 
 /// Loaded observers, where they are attached, and their ring buffer.
@@ -208,8 +254,9 @@ pub struct Capture {
     attachments: Vec<Attachment>,
     /// The kernel's handles of `attachments`, in the same order.
     handles: Vec<LinkHandle>,
-    /// The (ingress, egress) programs attached.
-    programs: (&'static str, &'static str),
+    /// The programs attached: (ingress, egress) on Ethernet devices, and
+    /// on L3 devices.
+    programs: [(&'static str, &'static str); 2],
     modes: Vec<AttachMode>,
     /// Owns the programs and their links (`None` only while dropping).
     ebpf: Option<Ebpf>,
@@ -252,8 +299,11 @@ impl Capture {
         let (mut ebpf, pin_dir) = load(config)?;
         fill_egress_sources(&mut ebpf, &config.egress_sources)?;
         let programs = match config.programs {
-            Programs::Observers => (PROGRAM_INGRESS, PROGRAM_EGRESS),
-            Programs::PassThrough => (PROGRAM_PASS_THROUGH, PROGRAM_PASS_THROUGH),
+            Programs::Observers => [
+                (PROGRAM_INGRESS, PROGRAM_EGRESS),
+                (PROGRAM_INGRESS_L3, PROGRAM_EGRESS_L3),
+            ],
+            Programs::PassThrough => [(PROGRAM_PASS_THROUGH, PROGRAM_PASS_THROUGH); 2],
         };
         attach::load_programs(&mut ebpf, &config.modes, programs)?;
         let map_error = |map: &'static str, source: MapError| CaptureError::Map {
@@ -310,14 +360,25 @@ impl Capture {
                 direction: attach::direction_name(direction),
             });
         };
-        let program = if direction == Direction::Egress {
-            self.programs.1
-        } else {
-            self.programs.0
-        };
+        let programs = self.programs;
         let (attachments, modes) = (&self.attachments, &self.modes);
         let outcome = in_netns(self.netns.as_deref(), || {
             let interface = attach::resolve(interface)?;
+            // An L3 device's packets begin with the IP header.
+            let ethernet = sys::link_type(&interface).map_or(true, |t| {
+                t == sys::ARPHRD_ETHER || t == sys::ARPHRD_LOOPBACK
+            });
+            let pair = programs[usize::from(!ethernet)];
+            let program = if direction == Direction::Egress {
+                pair.1
+            } else {
+                pair.0
+            };
+            let modes: Vec<AttachMode> = modes
+                .iter()
+                .copied()
+                .filter(|&mode| ethernet || mode != AttachMode::Xdp)
+                .collect();
             let index = sys::if_index(&interface).ok();
             if let Some(at) = attachments
                 .iter()
@@ -325,7 +386,7 @@ impl Capture {
             {
                 return Ok(Err(at));
             }
-            attach::attach_one(ebpf, modes, program, &interface, direction).map(Ok)
+            attach::attach_one(ebpf, &modes, program, &interface, direction).map(Ok)
         })?;
         let at = match outcome {
             Err(existing) => existing,
@@ -456,6 +517,10 @@ impl Capture {
             events: read(0)?,
             lost: read(1)?,
             dropped: read(2)?,
+            cut: read(3)?,
+            copy_failed: read(4)?,
+            parse_limit: read(5)?,
+            fragmented: read(6)?,
         })
     }
 }
@@ -501,7 +566,7 @@ fn release(netns: Option<&Path>, ebpf: Ebpf) {
 
 /// Loads the object, pinning the drop map when asked and possible.
 fn load(config: &CaptureConfig) -> Result<(Ebpf, Option<PathBuf>), CaptureError> {
-    let dns_max_payload = config.dns_max_payload.clamp(1, u32::from(event::MAX_DATA));
+    let dns_max_payload = config.dns_max_payload.clamp(1, u32::from(event::DNS_MAX));
     let flow_sample_ns = sys::nanos(config.flow_sample_window);
     let egress_filter = u8::from(!config.egress_sources.is_empty());
     let try_load = |pin: Option<&Path>| {

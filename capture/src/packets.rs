@@ -43,8 +43,9 @@ use crate::{CaptureConfig, CaptureError, Counters, sys};
 const PACKETS_PER_ROUND: usize = 256;
 
 /// The most bytes of a packet read, from its network header: room for
-/// tunnel headers, a TCP header with options and a 512-byte DNS payload.
-pub const SNAP_BYTES: u32 = 2048;
+/// tunnel headers, a UDP header and a 4,096-byte DNS payload (a longer
+/// TCP segment from port 53 is cut here, and its stream with it).
+pub const SNAP_BYTES: u32 = 4096 + 256;
 
 /// The classic BPF program of one socket (see the module docs).
 fn filter(direction: Direction) -> Vec<libc::sock_filter> {
@@ -258,7 +259,7 @@ impl Sensor for PacketCapture {
         Ok(Counters {
             events: self.events,
             lost: self.lost,
-            dropped: 0,
+            ..Counters::default()
         })
     }
 

@@ -10,6 +10,9 @@
 //!   the header;
 //! - a UDP datagram from port 53 with a payload gives a
 //!   [`EventKind::DnsResponse`] with up to `dns_max_payload` bytes of it;
+//! - a TCP segment from port 53 with a payload gives
+//!   [`EventKind::DnsSegment`]s of up to [`DNS_MAX`] bytes each (at most
+//!   [`DNS_SEGMENT_PARTS`]), then goes to its flow as below;
 //! - any other TCP or UDP packet goes to its flow (the 5-tuple as written,
 //!   each direction its own): a [`EventKind::FlowSample`] when the flow was
 //!   not sampled within the window (on the capture's clock), then, for the
@@ -35,14 +38,15 @@ use std::time::Duration;
 
 use edgewise_packet::{Packet, Transport};
 
-pub use crate::event::{BANNER_FOLLOW_MAX, BANNER_MAX, PROXY_PARTS};
-use crate::event::{Direction, Event, EventKind, MAX_DATA};
+pub use crate::event::{BANNER_FOLLOW_MAX, BANNER_MAX, DNS_MAX, DNS_SEGMENT_PARTS, PROXY_PARTS};
+use crate::event::{Direction, Event, EventKind};
 use crate::first_bytes::handshake_record_len;
 
 /// Settings of a [`Replay`], as [`crate::CaptureConfig`] sets the kernel's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReplayConfig {
-    /// The most DNS payload bytes per event, 1..=512.
+    /// The most bytes of a UDP DNS response an event carries,
+    /// 1..=[`DNS_MAX`].
     pub dns_max_payload: u32,
     /// A flow is sampled at most once per this window.
     pub flow_sample_window: Duration,
@@ -53,7 +57,7 @@ pub struct ReplayConfig {
 impl Default for ReplayConfig {
     fn default() -> Self {
         Self {
-            dns_max_payload: u32::from(MAX_DATA),
+            dns_max_payload: u32::from(DNS_MAX),
             flow_sample_window: Duration::from_secs(10),
             max_flows: 65_536,
         }
@@ -158,8 +162,17 @@ impl Replay {
                     return;
                 }
                 let payload = &segment[header..];
-                // As the kernel: the sequence number on banners only.
+                // As the kernel: the sequence number on banners and DNS
+                // segments only.
                 let seq = u32::from_be_bytes([segment[4], segment[5], segment[6], segment[7]]);
+                if src_port == 53 {
+                    let parts = payload.chunks(usize::from(DNS_MAX));
+                    for (at, part) in parts.take(usize::from(DNS_SEGMENT_PARTS)).enumerate() {
+                        let offset = u32::try_from(at).unwrap_or(0) * u32::from(DNS_MAX);
+                        let seq = seq.wrapping_add(offset);
+                        emit(event(EventKind::DnsSegment, src_port, dst_port, seq, part));
+                    }
+                }
                 self.flow(
                     packet,
                     timestamp_ns,
@@ -180,7 +193,7 @@ impl Replay {
             } => {
                 if src_port == 53 {
                     let max =
-                        usize::try_from(self.config.dns_max_payload.clamp(1, u32::from(MAX_DATA)))
+                        usize::try_from(self.config.dns_max_payload.clamp(1, u32::from(DNS_MAX)))
                             .unwrap_or(usize::MAX);
                     if !payload.is_empty() {
                         emit(event(

@@ -6,7 +6,7 @@
 
 use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::path::Path;
 
 /// Runs `f` with the calling thread in the network namespace of `netns`
@@ -419,4 +419,49 @@ pub(crate) fn priority_event(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<bool
         return Err(io::Error::last_os_error());
     }
     Ok(ready > 0 && entry.revents & (libc::POLLPRI | libc::POLLERR) != 0)
+}
+
+/// `ARPHRD_ETHER`: an Ethernet header comes first.
+pub(crate) const ARPHRD_ETHER: u16 = 1;
+/// `ARPHRD_LOOPBACK`: loopback, with an Ethernet-shaped header.
+pub(crate) const ARPHRD_LOOPBACK: u16 = 772;
+
+/// The link type (`ARPHRD_*`) of interface `name` in the calling thread's
+/// network namespace (`SIOCGIFHWADDR`: the hardware address's family).
+///
+/// # Errors
+/// The socket's or the `ioctl`'s error (`ENODEV` for no such interface).
+pub(crate) fn link_type(name: &str) -> io::Result<u16> {
+    let bytes = name.as_bytes();
+    if bytes.is_empty() || bytes.len() >= libc::IFNAMSIZ {
+        return Err(io::Error::new(io::ErrorKind::NotFound, "no such interface"));
+    }
+    // SAFETY: socket(2) with constant arguments; the descriptor is owned
+    // at once.
+    #[expect(unsafe_code, reason = "socket(2) has no safe wrapper in std")]
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a descriptor this call just opened and nothing else owns.
+    #[expect(unsafe_code, reason = "taking ownership of a raw descriptor")]
+    let socket = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    // SAFETY: ifreq is plain data for which all zeroes is a valid value.
+    #[expect(unsafe_code, reason = "zeroing a C struct")]
+    let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (at, byte) in bytes.iter().enumerate() {
+        request.ifr_name[at] = libc::c_char::from_ne_bytes([*byte]);
+    }
+    // SAFETY: `request` is a valid ifreq with a NUL-terminated name (the
+    // name is shorter than IFNAMSIZ and the rest is zero) that outlives
+    // the call; SIOCGIFHWADDR writes only into it.
+    #[expect(unsafe_code, reason = "ioctl(2) has no safe wrapper in std")]
+    let status = unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFHWADDR, &raw mut request) };
+    if status < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: SIOCGIFHWADDR filled the union's hardware-address member.
+    #[expect(unsafe_code, reason = "reading the union member the ioctl wrote")]
+    let family = unsafe { request.ifr_ifru.ifru_hwaddr.sa_family };
+    Ok(family)
 }

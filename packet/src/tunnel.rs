@@ -5,7 +5,8 @@
 //! - ERSPAN type I (no header; GRE without sequence number), type II
 //!   (0x88BE, 8-byte header) and type III (0x22EB, 12-byte header plus the
 //!   optional 8-byte platform subheader);
-//! - VXLAN (RFC 7348, UDP 4789), VXLAN-GPE (UDP 4790), Geneve (RFC 8926,
+//! - VXLAN (RFC 7348, UDP 4789, and 8472, the port Linux's `vxlan` devices
+//!   and Flannel use by default), VXLAN-GPE (UDP 4790), Geneve (RFC 8926,
 //!   UDP 6081).
 //!
 //! Each function checks every length before reading and returns `None` for
@@ -25,6 +26,7 @@ pub(crate) enum Inner<'a> {
 /// UDP ports of the tunnels this crate opens.
 pub(crate) mod port {
     pub(crate) const VXLAN: u16 = 4789;
+    pub(crate) const VXLAN_LINUX: u16 = 8472;
     pub(crate) const VXLAN_GPE: u16 = 4790;
     pub(crate) const GENEVE: u16 = 6081;
 }
@@ -85,7 +87,7 @@ fn erspan_iii(data: &[u8]) -> Option<Inner<'_>> {
 /// Opens a UDP tunnel by port: the destination port first, then the source.
 pub(crate) fn udp_tunnel(src_port: u16, dst_port: u16, payload: &[u8]) -> Option<Inner<'_>> {
     [dst_port, src_port].into_iter().find_map(|p| match p {
-        port::VXLAN => vxlan(payload),
+        port::VXLAN | port::VXLAN_LINUX => vxlan(payload),
         port::VXLAN_GPE => vxlan_gpe(payload),
         port::GENEVE => geneve(payload),
         _ => None,
@@ -175,6 +177,11 @@ mod tests {
         assert_eq!(
             udp_tunnel(1234, port::VXLAN, &[8, 0, 0, 0, 0, 0, 1, 0, 7]),
             Some(Inner::Ethernet(&[7]))
+        );
+        assert_eq!(
+            udp_tunnel(1234, port::VXLAN_LINUX, &[8, 0, 0, 0, 0, 0, 1, 0, 7]),
+            Some(Inner::Ethernet(&[7])),
+            "Linux's and Flannel's port"
         );
         assert_eq!(udp_tunnel(1234, 53, &[8, 0, 0, 0, 0, 0, 1, 0, 7]), None);
     }

@@ -70,7 +70,10 @@ impl Sightings {
         let tag = match event.kind {
             EventKind::Syn | EventKind::SynAck => event.data.get(4..8),
             EventKind::DnsResponse => event.data.get(0..2),
-            EventKind::Banner | EventKind::FlowSample | EventKind::Drop => return false,
+            // A DNS segment's stream drops the bytes it has seen.
+            EventKind::Banner | EventKind::FlowSample | EventKind::Drop | EventKind::DnsSegment => {
+                return false;
+            }
         };
         let Some(tag) = tag else {
             return false;

@@ -62,7 +62,7 @@ use edgewise_edge_set::{
     EdgeKey, EdgeQuery, Endpoint as PolicyEndpoint, Fingerprint, GraphSlice, ObservedGraph,
     PolicySet, Verdict, VerdictKind,
 };
-use edgewise_fqdn_store::FqdnStore;
+use edgewise_fqdn_store::{FqdnStore, Segment, StreamsConfig, TcpDnsStreams};
 use edgewise_ip_index::{AuditBatch, ClusterObject, Protocol, ServiceBackends};
 use edgewise_ja4::{Ja4t, Ja4ts};
 
@@ -155,6 +155,8 @@ pub struct Pipeline {
     fronts: ServiceBackends,
     rules: Rules,
     store: FqdnStore,
+    /// DNS over TCP being put back together, by (server, client).
+    dns_streams: TcpDnsStreams<(SocketAddr, SocketAddr)>,
     names: ClientNames,
     graph: ObservedGraph,
     /// (address, port, protocol) known to be a server's.
@@ -175,6 +177,13 @@ pub struct Pipeline {
     /// The identities' version at the last judgement of every edge.
     judged_version: Option<edgewise_identity::Version>,
 }
+
+/// DNS over TCP followed at once: each holds at most one unfinished
+/// message (under 64 KiB), so 16 MiB at the worst.
+const DNS_STREAMS: StreamsConfig = StreamsConfig {
+    max_streams: 256,
+    idle_ns: 30_000_000_000,
+};
 
 /// The shortest time between two records of one edge.
 const UPDATE_INTERVAL_NS: u64 = 1_000_000_000;
@@ -206,6 +215,7 @@ impl Pipeline {
         Self {
             graph: ObservedGraph::new(config.graph, now_ns),
             store: FqdnStore::new(config.store),
+            dns_streams: TcpDnsStreams::new(DNS_STREAMS),
             names: ClientNames::new(config.store),
             sightings: Sightings::new(nanos(config.duplicate_window)),
             secret_reads: SecretReads::new(nanos(config.secret_read_window)),
@@ -330,7 +340,10 @@ impl Pipeline {
                     .insert((event.src.ip(), event.src.port(), protocol), ());
                 self.touch(event.dst, event.src, protocol, Touch::Answer, now_ns);
             }
-            EventKind::DnsResponse => self.dns(event, protocol, now_ns),
+            EventKind::DnsResponse => {
+                self.dns(event.dst, event.src, protocol, event.data, now_ns);
+            }
+            EventKind::DnsSegment => self.dns_segment(event, protocol, now_ns),
             EventKind::Banner => {
                 let (client, server) = self.orient(event.src, event.dst, protocol);
                 let learnt = self.banners.handle(event, client, server, protocol);
@@ -402,13 +415,47 @@ impl Pipeline {
         }
     }
 
-    fn dns(&mut self, event: &Event<'_>, protocol: Protocol, now_ns: u64) {
-        let (client, server) = (event.dst, event.src);
+    /// A part of a TCP segment from port 53: the DNS messages it completes.
+    fn dns_segment(&mut self, event: &Event<'_>, protocol: Protocol, now_ns: u64) {
+        let segment = Segment {
+            seq: event.seq,
+            syn: false,
+            fin_or_rst: false,
+            payload: event.data,
+        };
+        let mut messages = Vec::new();
+        let pushed = self
+            .dns_streams
+            .push(&(event.src, event.dst), segment, now_ns, |message| {
+                messages.push(message.to_vec());
+            });
+        if let Err(error) = pushed {
+            self.parse_error(error.reason());
+        }
+        for message in messages {
+            self.dns(event.dst, event.src, protocol, &message, now_ns);
+        }
+    }
+
+    /// One DNS message from `server` to `client`, over `protocol`.
+    fn dns(
+        &mut self,
+        client: SocketAddr,
+        server: SocketAddr,
+        protocol: Protocol,
+        message: &[u8],
+        now_ns: u64,
+    ) {
         let mut resolved = Vec::new();
+        let transport = if protocol == Protocol::Tcp {
+            "tcp"
+        } else {
+            "udp"
+        };
         let described = describe_with(
             0,
-            "udp",
-            event.data,
+            transport,
+            message,
             &mut self.store,
             now_ns,
             &mut |address, name| resolved.push((address, name.to_owned())),
@@ -1253,5 +1300,6 @@ pub fn kind_name(kind: EventKind) -> &'static str {
         EventKind::Banner => "banner",
         EventKind::FlowSample => "flow_sample",
         EventKind::Drop => "drop",
+        EventKind::DnsSegment => "dns_segment",
     }
 }

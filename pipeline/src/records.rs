@@ -329,6 +329,13 @@ pub struct StatsRecord {
     pub events: BTreeMap<&'static str, u64>,
     /// Events the kernel lost because the ring was full (live only).
     pub lost_events: u64,
+    /// What the kernel could not deliver whole, by cause (live only):
+    /// `ring_full`, `copy_failed`, `parse_limit` (packets whose headers go
+    /// past what the observers follow), and, delivered shortened, `cut`
+    /// (DNS longer than an event holds) and `fragmented` (UDP DNS answers
+    /// over the path's MTU, whose first IP fragment alone is seen).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub events_lost: BTreeMap<&'static str, u64>,
     /// SYNs, SYN-ACKs and DNS responses seen again (by a second hook, or
     /// retransmitted) and ignored.
     pub duplicate_events: u64,

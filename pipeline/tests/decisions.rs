@@ -281,6 +281,51 @@ fn a_name_resolved_after_the_edge_gives_an_update() {
     assert_eq!(p.stats(3 * S).edge_updates, 1);
 }
 
+#[test]
+fn an_answer_over_tcp_split_across_segments_and_seen_twice_names_the_edge_once() {
+    let mut p = pipeline("", at_once());
+    let answer = dns_answer(7, "db.example", [10, 0, 0, 9]);
+    let mut framed = u16::try_from(answer.len()).unwrap().to_be_bytes().to_vec();
+    framed.extend_from_slice(&answer);
+    let (first, second) = framed.split_at(10);
+    let segment = |data, seq| {
+        let mut e = event(
+            EventKind::DnsSegment,
+            "10.0.0.53:53",
+            "10.0.0.1:41000",
+            6,
+            data,
+        );
+        e.seq = seq;
+        e
+    };
+    // The second hook sees the first segment again: its bytes are known.
+    for (data, seq) in [(first, 1000), (first, 1000), (second, 1010)] {
+        p.handle_event(&segment(data, seq), S);
+    }
+    let syn = tcp(0x02, 1);
+    p.handle_event(
+        &event(EventKind::Syn, "10.0.0.1:40000", "10.0.0.9:5432", 6, &syn),
+        2 * S,
+    );
+    let outputs = drain(&mut p);
+    let answers: Vec<_> = outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Record(Record::Dns(dns)) => Some(serde_json::to_value(dns).unwrap()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(answers.len(), 1, "{answers:?}");
+    assert_eq!(answers[0]["transport"], "tcp");
+    let to_db: Vec<_> = edges(&outputs)
+        .into_iter()
+        .filter(|e| e.dst.port == 5432)
+        .map(|e| e.dst.fqdn.clone())
+        .collect();
+    assert_eq!(to_db, [Some("db.example".to_owned())]);
+}
+
 fn ban_rules(ttl: u64) -> String {
     format!(
         r#"

@@ -276,6 +276,11 @@ sys.exit(1)
 /// `api.edgewise.test` at 10.214.0.9; killed when dropped. `None` (after a
 /// printed skip) when dnsmasq is not installed.
 pub fn dns_server(namespace: &str, address: &str) -> Option<Listener> {
+    dns_server_with(namespace, address, &[])
+}
+
+/// [`dns_server`] with more of dnsmasq's options.
+pub fn dns_server_with(namespace: &str, address: &str, options: &[&str]) -> Option<Listener> {
     if !have("dnsmasq") {
         skip("dnsmasq is not installed (apt-get install dnsmasq-base)");
         return None;
@@ -298,6 +303,7 @@ pub fn dns_server(namespace: &str, address: &str) -> Option<Listener> {
             &format!("--listen-address={address}"),
             "--host-record=api.edgewise.test,10.214.0.9",
         ])
+        .args(options)
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("start dnsmasq");
@@ -319,4 +325,39 @@ pub fn dns_query(namespace: &str, server: &str, name: &str, client: &str) -> Vec
         .step_by(2)
         .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
         .collect()
+}
+
+/// tcpdump writing an interface's packets to a file.
+pub struct Tcpdump(std::process::Child);
+
+impl Tcpdump {
+    pub fn start(namespace: &str, interface: &str, file: &std::path::Path) -> Self {
+        use std::io::BufRead;
+        let mut child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                namespace,
+                "tcpdump",
+                "--immediate-mode",
+                "-U",
+            ])
+            .args(["-i", interface, "-s", "0", "-nn", "-w"])
+            .arg(file)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut started = String::new();
+        std::io::BufReader::new(child.stderr.as_mut().unwrap())
+            .read_line(&mut started)
+            .unwrap();
+        assert!(started.contains("listening on"), "{started}");
+        Self(child)
+    }
+
+    /// SIGINT lets it write out what it holds (`ip netns exec` execs it).
+    pub fn stop(mut self) {
+        run(&["kill", "-INT", &self.0.id().to_string()]);
+        let _ = self.0.wait();
+    }
 }

@@ -69,7 +69,7 @@
 //! edge_idle_ttl_seconds = 300
 //! edge_settle_ms = 2000           # a TCP edge's first record waits for JA4TS and service (0: at once)
 //! max_dns_mappings = 1000000
-//! dns_max_payload = 512
+//! dns_max_payload = 4096         # a UDP DNS response longer than this is cut, and counted
 //! ring_bytes = 4194304
 //! bpf_pin_dir = "/sys/fs/bpf/edgewise"  # a bpffs folder: bans outlive a restart
 //! flow_sample_seconds = 10
@@ -305,7 +305,8 @@ pub struct Settings {
     /// The most address -> name mappings held (default 1,000,000).
     #[arg(long = "max-dns-mappings")]
     pub max_dns_mappings: Option<usize>,
-    /// The most DNS payload bytes per kernel event, 1..=512 (default 512).
+    /// The most bytes of a UDP DNS response a kernel event carries,
+    /// 1..=4096 (default 4096; a longer one is cut and counted).
     #[arg(long = "dns-max-payload")]
     pub dns_max_payload: Option<u32>,
     /// The kernel ring buffer's size in bytes (a power of two; default
@@ -626,9 +627,9 @@ impl Settings {
         }
         if self
             .dns_max_payload
-            .is_some_and(|n| !(1..=512).contains(&n))
+            .is_some_and(|n| !(1..=u32::from(edgewise_capture::event::DNS_MAX)).contains(&n))
         {
-            return invalid("dns_max_payload", "must be 1 to 512");
+            return invalid("dns_max_payload", "must be 1 to 4096");
         }
         if self
             .ring_bytes

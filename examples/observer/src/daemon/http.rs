@@ -77,6 +77,7 @@ struct Metrics {
     edges_by_verdict: Family<Labels, Counter>,
     rule_matches: Family<Labels, Counter>,
     lost_events: Counter,
+    events_lost: Family<Labels, Counter>,
     edges: Gauge,
     dns_responses: Counter,
     dns_mappings: Gauge,
@@ -112,6 +113,7 @@ impl Default for Metrics {
             edges_by_verdict: Family::default(),
             rule_matches: Family::default(),
             lost_events: Counter::default(),
+            events_lost: Family::default(),
             edges: Gauge::default(),
             dns_responses: Counter::default(),
             dns_mappings: Gauge::default(),
@@ -145,11 +147,6 @@ impl Default for Metrics {
             "rule_matches",
             "Rule matches, by action",
             metrics.rule_matches.clone(),
-        );
-        registry.register(
-            "lost_events",
-            "Events the kernel lost because the ring buffer was full",
-            metrics.lost_events.clone(),
         );
         registry.register("edges", "Edges held", metrics.edges.clone());
         metrics.register_sensors(&mut registry);
@@ -255,6 +252,16 @@ impl Metrics {
 
     fn register_sensors(&self, registry: &mut Registry) {
         registry.register(
+            "lost_events",
+            "Events the kernel lost because the ring buffer was full",
+            self.lost_events.clone(),
+        );
+        registry.register(
+            "events_lost",
+            "What the kernel could not deliver whole, by cause (ring_full, copy_failed, parse_limit; cut, fragmented: delivered shortened)",
+            self.events_lost.clone(),
+        );
+        registry.register(
             "audit_dropped",
             "Audit events not kept, by reason",
             self.audit_dropped.clone(),
@@ -325,6 +332,7 @@ impl Metrics {
         set_family(&self.edges_by_verdict, "verdict", &stats.edges_by_verdict);
         set_family(&self.rule_matches, "action", &stats.rule_matches);
         set_counter(&self.lost_events, stats.lost_events);
+        set_family(&self.events_lost, "cause", &stats.events_lost);
         set_counter(&self.dns_responses, stats.dns_responses);
         set_counter(&self.rule_errors, stats.rule_errors);
         set_family(

@@ -471,6 +471,7 @@ fn tick(
     // The kernel's count is the authority (the pipeline's lags its last
     // report by up to a second).
     stats.lost_events = counters.lost;
+    stats.events_lost = counters.lost_by_cause().into_iter().collect();
     stats.packets_dropped = counters.dropped;
     let health = sensors.health();
     stats.interfaces = health.attached;

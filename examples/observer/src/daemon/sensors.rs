@@ -305,9 +305,7 @@ impl Sensors {
         let mut sum = Counters::default();
         for sensor in self.follower.sensors_mut() {
             if let Ok(counters) = sensor.counters() {
-                sum.events += counters.events;
-                sum.lost += counters.lost;
-                sum.dropped += counters.dropped;
+                sum.add(&counters);
             }
             if let Some(table) = sensor.ban_table() {
                 let _ = table.sweep();
