@@ -185,7 +185,8 @@ struct flow {
 	__u64 now;
 };
 
-/* The IP header of protocol proto (network order) at l3. */
+/* The IP header of protocol proto (network order) at l3 into flow, which
+ * is left as it was when the header is not there whole or not IP. */
 static __always_inline int parse_l3(const struct packet *pkt, __u16 proto, __u32 l3, struct flow *flow)
 {
 	if (proto == bpf_htons(ETH_P_IP)) {
@@ -359,12 +360,11 @@ static __always_inline int parse_ip(const struct packet *pkt, struct flow *flow)
 		__u32 inner = tunnel_inner(pkt, flow, &ethernet, &proto);
 		if (inner == 0)
 			return 0;
-		struct flow outer = *flow;
 		l3 = opaque(inner, 0xffff);
-		if ((ethernet && ether_type(pkt, l3, &proto, &l3) < 0) || parse_l3(pkt, proto, l3, flow) < 0) {
-			*flow = outer;
+		/* parse_l3 writes the flow only once the inner header is
+		 * whole: a tunnel that does not parse leaves the outer one. */
+		if ((ethernet && ether_type(pkt, l3, &proto, &l3) < 0) || parse_l3(pkt, proto, l3, flow) < 0)
 			return 0;
-		}
 		flow->l4 = opaque(flow->l4, 0xffff);
 		flow->l4_len = opaque(flow->l4_len, 0xffff);
 	}
