@@ -276,6 +276,14 @@ fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
+/// The median of the rounds, with their spread: `median (min-max)`.
+fn spread(values: &[f64], decimals: usize) -> String {
+    let low = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let high = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let middle = median(values.to_vec());
+    format!("{middle:.decimals$} ({low:.decimals$}-{high:.decimals$})")
+}
+
 fn measure() {
     let _namespaces = Namespaces;
     for ns in ["ewcost-a", "ewcost-b"] {
@@ -321,20 +329,33 @@ fn measure() {
         }
     }
     let none = median(throughput[0].clone());
-    let empty = median(throughput[1].clone());
     let observers = median(throughput[2].clone());
     let (empty_ns, observer_ns) = (median(per_packet[0].clone()), median(per_packet[1].clone()));
     println!(
-        "bulk TCP over veth between namespaces, {SECONDS} s per transfer, median of {ROUNDS} rounds"
+        "bulk TCP over veth between namespaces, {SECONDS} s per transfer, median of {ROUNDS} rounds (min-max)"
     );
-    println!("| attached | throughput | kernel ns per packet (tc's view) |");
+    println!("| attached | throughput, Gbit/s | kernel ns per packet (tc's view) |");
     println!("| --- | --- | --- |");
-    println!("| nothing | {none:.2} Gbit/s | — |");
-    println!("| empty tcx program, ingress + egress | {empty:.2} Gbit/s | {empty_ns:.1} |");
-    println!("| edgewise observers, ingress + egress | {observers:.2} Gbit/s | {observer_ns:.1} |");
+    println!("| nothing | {} | — |", spread(&throughput[0], 2));
     println!(
-        "observers vs empty program: {:+.1} ns per packet; throughput vs nothing: {:+.2}%",
+        "| empty tcx program, ingress + egress | {} | {} |",
+        spread(&throughput[1], 2),
+        spread(&per_packet[0], 1)
+    );
+    println!(
+        "| edgewise observers, ingress + egress | {} | {} |",
+        spread(&throughput[2], 2),
+        spread(&per_packet[1], 1)
+    );
+    let added: Vec<f64> = per_packet[1]
+        .iter()
+        .zip(&per_packet[0])
+        .map(|(observer, empty)| observer - empty)
+        .collect();
+    println!(
+        "observers vs empty program: {:+.1} ns per packet (median of the rounds' differences: {}); throughput vs nothing: {:+.2}%",
         observer_ns - empty_ns,
+        spread(&added, 1),
         (observers / none - 1.0) * 100.0
     );
 }
