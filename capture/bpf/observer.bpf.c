@@ -797,17 +797,17 @@ __attribute__((noinline)) int observe_xdp_md(struct xdp_md *xdp, struct flow *fl
 }
 
 /* The common packet answered from the flow cache alone: a TCP segment
- * without SYN, not from port 53, right after an IPv4 header without
- * options or an IPv6 header without extension headers, themselves right
- * after an untagged Ethernet header (l2) or first on an L3 device, of a
- * flow the cache holds as neither due for a sample nor waiting for its
- * banner, while no ban may hold and no egress filter applies: 1 when it is
- * answered (nothing to do), 0 for the full path, which answers such a
- * packet the same way (observe_flow's first test). It reads the packet's
- * headers in place and one cache slot, so the code an established flow's
- * packet runs stays a few dozen instructions: on bulk traffic the
- * observers' cost was mostly the full path's code and stack being fetched
- * again for every packet. */
+ * without SYN, or a UDP datagram that is not a tunnel's, neither from port
+ * 53, right after an IPv4 header without options or an IPv6 header without
+ * extension headers, themselves right after an untagged Ethernet header
+ * (l2) or first on an L3 device, of a flow the cache holds as neither due
+ * for a sample nor waiting for its banner, while no ban may hold and no
+ * egress filter applies: 1 when it is answered (nothing to do), 0 for the
+ * full path, which answers such a packet the same way (observe_flow's
+ * first test). It reads the packet's headers in place and one cache slot,
+ * so the code an established flow's packet runs stays a few dozen
+ * instructions: on bulk traffic the observers' cost was mostly the full
+ * path's code and stack being fetched again for every packet. */
 static __always_inline int known_flow(struct __sk_buff *skb, __u8 l2, __u8 direction)
 {
 	void *data = (void *)(long)skb->data;
@@ -817,28 +817,30 @@ static __always_inline int known_flow(struct __sk_buff *skb, __u8 l2, __u8 direc
 		return 0;
 	__be16 proto = l2 ? ((struct ethhdr *)data)->h_proto : (__be16)skb->protocol;
 	/* The flow key's words as observe_flow makes them (addresses in 16
-	 * bytes, IPv4 in the first 4), and the IP payload's length. */
+	 * bytes, IPv4 in the first 4), the transport protocol and header, and
+	 * the IP payload's length. */
 	__u64 k0, k1, k2, k3;
 	__u32 family, total;
-	struct tcphdr *tcp;
+	__u8 protocol;
+	void *l4;
 	if (proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = data + l3;
-		if ((void *)ip + sizeof(*ip) + sizeof(struct tcphdr) > data_end || *(__u8 *)ip != 0x45 ||
-		    ip->protocol != IPPROTO_TCP || (ip->frag_off & bpf_htons(0x1fff)))
+		if ((void *)(ip + 1) > data_end || *(__u8 *)ip != 0x45 || (ip->frag_off & bpf_htons(0x1fff)))
 			return 0;
 		k0 = ip->saddr;
 		k1 = 0;
 		k2 = ip->daddr;
 		k3 = 0;
 		family = 4;
+		protocol = ip->protocol;
 		total = bpf_ntohs(ip->tot_len);
 		if (total < sizeof(*ip))
 			return 0;
 		total -= sizeof(*ip);
-		tcp = (void *)(ip + 1);
+		l4 = ip + 1;
 	} else if (proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = data + l3;
-		if ((void *)ip6 + sizeof(*ip6) + sizeof(struct tcphdr) > data_end || ip6->nexthdr != IPPROTO_TCP)
+		if ((void *)(ip6 + 1) > data_end)
 			return 0;
 		const __u64 *addresses = (const __u64 *)&ip6->saddr;
 		k0 = addresses[0];
@@ -846,31 +848,48 @@ static __always_inline int known_flow(struct __sk_buff *skb, __u8 l2, __u8 direc
 		k2 = addresses[2];
 		k3 = addresses[3];
 		family = 6;
+		protocol = ip6->nexthdr;
 		total = bpf_ntohs(ip6->payload_len);
-		tcp = (void *)(ip6 + 1);
+		l4 = ip6 + 1;
 	} else {
 		return 0;
 	}
-	if ((void *)(tcp + 1) > data_end || tcp->syn || tcp->source == bpf_htons(53))
+	/* Both ports first, in TCP and UDP alike. */
+	__be16 *ports_be = l4;
+	__u32 payload;
+	if (protocol == IPPROTO_TCP) {
+		struct tcphdr *tcp = l4;
+		if ((void *)(tcp + 1) > data_end || tcp->syn)
+			return 0;
+		__u32 header = tcp->doff * 4;
+		if (header < sizeof(*tcp) || total < header)
+			return 0;
+		payload = total - header;
+	} else if (protocol == IPPROTO_UDP) {
+		struct udphdr *udp = l4;
+		if ((void *)(udp + 1) > data_end || tunnel_port(udp->source) || tunnel_port(udp->dest))
+			return 0;
+		payload = 0; /* UDP flows have no banner */
+	} else {
 		return 0;
-	__u32 header = tcp->doff * 4;
-	if (header < sizeof(*tcp) || total < header)
+	}
+	if (ports_be[0] == bpf_htons(53))
 		return 0;
 	__u32 zero = 0;
 	__u64 *gate = bpf_map_lookup_elem(&ban_gate, &zero);
 	if (!gate || *gate != 0)
 		return 0;
-	__u32 ports = (__u32)bpf_ntohs(tcp->source) | (__u32)bpf_ntohs(tcp->dest) << 16;
+	__u32 ports = (__u32)bpf_ntohs(ports_be[0]) | (__u32)bpf_ntohs(ports_be[1]) << 16;
 	__u32 index = (__u32)k0 ^ (__u32)(k1 >> 32) ^ (__u32)k2 ^ (__u32)(k3 >> 32) ^ ports;
 	index = (index ^ (index >> 16) ^ (index >> 6)) & (FLOW_CACHE_SLOTS - 1);
 	struct flow_cache_slot *slot = bpf_map_lookup_elem(&flow_cache, &index);
 	if (!slot)
 		return 0;
 	const __u64 *key = (const __u64 *)&slot->key;
-	__u64 tail = ports | (__u64)(IPPROTO_TCP | family << 8) << 32;
+	__u64 tail = ports | (__u64)(protocol | family << 8) << 32;
 	if ((key[0] ^ k0) | (key[1] ^ k1) | (key[2] ^ k2) | (key[3] ^ k3) | (key[4] ^ tail))
 		return 0;
-	if (total != header && !slot->state.banner_seen)
+	if (payload != 0 && !slot->state.banner_seen)
 		return 0;
 	return bpf_ktime_get_coarse_ns() - slot->state.sampled_ns <= flow_sample_ns;
 }

@@ -2,8 +2,9 @@
 //! (802.1Q, QinQ), VXLAN through the kernel's own `vxlan` devices (the
 //! IANA port and Linux's 8472), Geneve, VXLAN-GPE, IP in IP, GRE, and an
 //! L3 device without an Ethernet header. The observers open each to the
-//! inner packet, so events carry the inner addresses; a replay of the same
-//! frames gives the same events.
+//! inner packet, so events carry the inner addresses (SYN headers, whose
+//! JA4T they give, and DNS answers, whose names they give); a replay of
+//! the same frames gives the same events.
 //!
 //! This kernel has no 802.1Q, `geneve`, `ipip`, `gre`, `sit` or `WireGuard`
 //! devices built in (`ip link add t type ipip` answers "Unknown device
@@ -63,7 +64,21 @@ def eth(ethertype, payload, tags=()):
         head += struct.pack('!HH', tpid, vid)
     return head + struct.pack('!H', ethertype) + payload
 
+def dns(name, address):
+    # A response with one A record (the name compressed), TTL 300.
+    question = b''.join(bytes([len(l)]) + l.encode() for l in name.split('.')) + b'\0'
+    return (struct.pack('!HHHHHH', 0x4242, 0x8180, 1, 1, 0, 0) + question + struct.pack('!HH', 1, 1)
+            + struct.pack('!HHHIH', 0xc00c, 1, 1, 300, 4) + socket.inet_aton(address))
+
 def frames():
+    # DNS answers behind a VLAN tag, inside Geneve and inside IP in IP.
+    yield eth(0x0800, ipv4('10.9.20.53', '10.9.20.1', 17, udp(53, 5353, dns('vlan.edgewise.test', '10.9.21.1'))),
+              [(0x8100, 10)])
+    geneve_dns = struct.pack('!BBHI', 0, 0, 0x6558, 7 << 8) + eth(
+        0x0800, ipv4('10.9.22.53', '10.9.22.1', 17, udp(53, 5353, dns('geneve.edgewise.test', '10.9.23.1'))))
+    yield eth(0x0800, ipv4('172.31.8.1', '172.31.8.2', 17, udp(50002, 6081, geneve_dns)))
+    yield eth(0x0800, ipv4('172.31.9.1', '172.31.9.2', 4,
+                           ipv4('10.9.24.53', '10.9.24.1', 17, udp(53, 5353, dns('ipip.edgewise.test', '10.9.25.1')))))
     yield eth(0x0800, ipv4('10.9.1.1', '10.9.1.2', 6, syn(40001, 80)), [(0x8100, 10)])
     yield eth(0x0800, ipv4('10.9.2.1', '10.9.2.2', 6, syn(40002, 80)), [(0x88a8, 100), (0x8100, 10)])
     yield eth(0x0800, ipv4('10.9.3.1', '10.9.3.2', 6, syn(40003, 80)),
@@ -142,9 +157,40 @@ fn pair(src: &str, dst: &str) -> (SocketAddr, SocketAddr) {
     (src.parse().unwrap(), dst.parse().unwrap())
 }
 
-/// The events a replay of the capture at `path` gives: kind, source,
-/// destination.
-fn replayed(path: &std::path::Path) -> Vec<(SocketAddr, SocketAddr)> {
+/// What the SYN and DNS events said, whole (a SYN's header is what its
+/// JA4T is made of), in order, each once.
+type Said = (EventKind, SocketAddr, SocketAddr, Vec<u8>);
+
+fn said(seen: &[Seen]) -> Vec<Said> {
+    let mut said: Vec<Said> = seen
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Syn | EventKind::DnsResponse))
+        .map(|e| (e.kind, e.src, e.dst, e.data.clone()))
+        .collect();
+    said.sort_unstable();
+    said.dedup();
+    said
+}
+
+/// The names the DNS events resolved: (question, address).
+fn names(said: &[Said]) -> Vec<(String, String)> {
+    let mut names = Vec::new();
+    for (kind, _, _, data) in said {
+        if *kind != EventKind::DnsResponse {
+            continue;
+        }
+        let message = edgewise_fqdn_store::Message::parse(data).unwrap();
+        let resolution = edgewise_fqdn_store::Resolution::new(message).unwrap();
+        for address in resolution.addresses() {
+            names.push((resolution.question().to_string(), address.ip.to_string()));
+        }
+    }
+    names.sort_unstable();
+    names
+}
+
+/// The events a replay of the capture at `path` gives.
+fn replayed_events(path: &std::path::Path) -> Vec<Seen> {
     let mut seen = Vec::new();
     let mut replay = edgewise_capture::Replay::new(edgewise_capture::ReplayConfig::default());
     let mut reader =
@@ -155,11 +201,22 @@ fn replayed(path: &std::path::Path) -> Vec<(SocketAddr, SocketAddr)> {
             continue;
         };
         replay.packet(frame.timestamp_ns, frame.original_len, &packet, |e| {
-            if e.kind == EventKind::Syn {
-                seen.push((e.src, e.dst));
-            }
+            seen.push(Seen {
+                kind: e.kind,
+                direction: e.direction,
+                src: e.src,
+                dst: e.dst,
+                seq: e.seq,
+                data: e.data.to_vec(),
+            });
         });
     }
+    seen
+}
+
+/// The SYNs of a replay of the capture at `path`: source, destination.
+fn replayed(path: &std::path::Path) -> Vec<(SocketAddr, SocketAddr)> {
+    let mut seen: Vec<_> = syns(&replayed_events(path));
     seen.sort_unstable();
     seen
 }
@@ -196,19 +253,22 @@ fn vlan_tags_and_tunnels_are_opened_to_the_inner_packet_as_a_replay_opens_them()
     // The sender's egress sees the tags in the frame: the four-tag frame
     // is past the parser. The receiver's ingress sees it after the kernel
     // took the outer tag off (into the packet's metadata): three are left.
-    assert_eq!(
-        syns(&collect(&mut sender, expected.len())),
-        expected,
-        "egress"
-    );
+    let dns = 3;
+    let sent = collect(&mut sender, expected.len() + dns);
+    assert_eq!(syns(&sent), expected, "egress");
     let mut three_left = expected.clone();
     three_left.push(pair("10.9.8.1:40008", "10.9.8.2:80"));
     three_left.sort_unstable();
-    assert_eq!(
-        syns(&collect(&mut receiver, three_left.len())),
-        three_left,
-        "ingress"
-    );
+    let arrived = collect(&mut receiver, three_left.len() + dns);
+    assert_eq!(syns(&arrived), three_left, "ingress");
+    let named = [
+        ("geneve.edgewise.test", "10.9.23.1"),
+        ("ipip.edgewise.test", "10.9.25.1"),
+        ("vlan.edgewise.test", "10.9.21.1"),
+    ]
+    .map(|(name, address)| (name.to_owned(), address.to_owned()));
+    assert_eq!(names(&said(&sent)), named, "names resolved inside tunnels");
+    assert_eq!(names(&said(&arrived)), named);
     let counters = sender.counters().unwrap();
     assert!(
         counters.parse_limit >= 2,
@@ -216,12 +276,16 @@ fn vlan_tags_and_tunnels_are_opened_to_the_inner_packet_as_a_replay_opens_them()
     );
     let pcap = std::env::temp_dir().join(format!("edgewise-frames-{}.pcap", std::process::id()));
     python(&net.client_ns, &["pcap", pcap.to_str().unwrap()]);
-    assert_eq!(replayed(&pcap), expected, "a replay gives the same");
+    assert_eq!(
+        said(&replayed_events(&pcap)),
+        said(&sent),
+        "a replay gives the same SYN headers and DNS answers"
+    );
     std::fs::remove_file(&pcap).unwrap();
 }
 
 #[test]
-fn vxlan_devices_of_the_kernel_carry_edges_seen_with_their_inner_addresses() {
+fn vxlan_devices_of_the_kernel_carry_edges_and_names_seen_with_their_inner_addresses() {
     if !preflight() {
         return;
     }
@@ -284,7 +348,24 @@ fn vxlan_devices_of_the_kernel_carry_edges_seen_with_their_inner_addresses() {
             5.0
         ));
     }
-    let seen = collect(&mut capture, 4);
+    // A name resolved through the 8472 tunnel (dnsmasq on the far side).
+    let Some(dns_server) = support::dns_server(&net.server_ns, "10.9.7.2") else {
+        return;
+    };
+    let answer = support::dns_query(&net.client_ns, "10.9.7.2", "api.edgewise.test", "10.9.7.1");
+    drop(dns_server);
+    let seen = collect(&mut capture, 5);
+    let live_said = said(&seen);
+    assert_eq!(
+        names(&live_said),
+        [("api.edgewise.test".to_owned(), "10.214.0.9".to_owned())],
+        "{seen:#?}"
+    );
+    let (server, client) = pair("10.9.7.2:53", "10.9.7.1:5353");
+    assert!(
+        live_said.contains(&(EventKind::DnsResponse, server, client, answer)),
+        "the answer with the inner addresses, byte for byte"
+    );
     for subnet in ["10.9.6", "10.9.7"] {
         let syn = seen
             .iter()
@@ -300,11 +381,10 @@ fn vxlan_devices_of_the_kernel_carry_edges_seen_with_their_inner_addresses() {
     }
     std::thread::sleep(std::time::Duration::from_millis(300));
     tcpdump.stop();
-    let live = syns(&seen);
     assert_eq!(
-        replayed(&pcap),
-        live,
-        "tcpdump's capture replayed gives the same"
+        said(&replayed_events(&pcap)),
+        live_said,
+        "tcpdump's capture replayed gives the same SYN headers and DNS answers"
     );
     std::fs::remove_file(&pcap).unwrap();
 }
