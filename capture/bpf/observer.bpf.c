@@ -15,11 +15,15 @@
  * trying); every other packet gets TC_ACT_UNSPEC (TCX_NEXT under tcx),
  * leaving its verdict to the programs after them.
  *
- * The common packet is kept cheap: headers are read straight from the
- * packet when its linear part holds them; the drop map is only looked up
- * while ban_gate says a ban may hold; and a flow that is neither due for a
- * sample nor waiting for its banner is recognised in a small per-CPU cache
- * (flow_cache) without a hash lookup. */
+ * Packets are read after VLAN tags and inside tunnels (parse_ip), from the
+ * IP header on L3 devices (the _l3 programs).
+ *
+ * The common packet is kept cheap: a packet of an established TCP or UDP
+ * flow that is neither due for a sample nor waiting for its banner is
+ * answered in the entry program from a small per-CPU cache (flow_cache,
+ * known_flow), in a few dozen instructions; on the full path, headers are
+ * read straight from the packet when its linear part holds them, and the
+ * drop map is only looked up while ban_gate says a ban may hold. */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
