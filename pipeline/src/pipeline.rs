@@ -338,6 +338,9 @@ impl Pipeline {
                 self.fingerprint(event.src.ip(), fingerprint, true, now_ns);
                 self.servers
                     .insert((event.src.ip(), event.src.port(), protocol), ());
+                if event.src.port() == 53 {
+                    self.dns_handshake(event, now_ns);
+                }
                 self.touch(event.dst, event.src, protocol, Touch::Answer, now_ns);
             }
             EventKind::DnsResponse => {
@@ -413,6 +416,25 @@ impl Pipeline {
             }
             Err(error) => self.parse_error(error.reason()),
         }
+    }
+
+    /// A DNS server's SYN-ACK: its stream's bytes start after this
+    /// sequence number, so a connection seen from its start is framed from
+    /// its first byte (without it, the first segment seen is taken to
+    /// start a message).
+    fn dns_handshake(&mut self, event: &Event<'_>, now_ns: u64) {
+        let Some(isn) = event.data.get(4..8) else {
+            return;
+        };
+        let segment = Segment {
+            seq: u32::from_be_bytes([isn[0], isn[1], isn[2], isn[3]]),
+            syn: true,
+            fin_or_rst: false,
+            payload: &[],
+        };
+        let _ = self
+            .dns_streams
+            .push(&(event.src, event.dst), segment, now_ns, |_| {});
     }
 
     /// A part of a TCP segment from port 53: the DNS messages it completes.

@@ -299,6 +299,19 @@ fn an_answer_over_tcp_split_across_segments_and_seen_twice_names_the_edge_once()
         e.seq = seq;
         e
     };
+    // The server's SYN-ACK (sequence number 999) frames the stream from
+    // its first byte, 1000.
+    let syn_ack = tcp(0x12, 999);
+    p.handle_event(
+        &event(
+            EventKind::SynAck,
+            "10.0.0.53:53",
+            "10.0.0.1:41000",
+            6,
+            &syn_ack,
+        ),
+        S,
+    );
     // The second hook sees the first segment again: its bytes are known.
     for (data, seq) in [(first, 1000), (first, 1000), (second, 1010)] {
         p.handle_event(&segment(data, seq), S);
