@@ -13,8 +13,9 @@
 //! nanoseconds per packet (a packet is what tc sees: a GSO super-packet
 //! when the veth offloads segmentation). Then the programs' own cost in a
 //! hot loop: `BPF_PROG_TEST_RUN` repeating one data packet of an
-//! established flow a million times, the kernel's average per run, for the
-//! observers and the empty program (`--hot-loop OBJECT...` runs this
+//! established flow a million times (IPv4 and IPv6 TCP, UDP, and TCP
+//! inside VXLAN), the kernel's average per run, for the observers and the
+//! empty program (`--hot-loop OBJECT...` runs this
 //! part alone, adding the observer of each object given: an earlier build,
 //! compared in the same run). Prints both tables; the README quotes them.
 
@@ -105,30 +106,79 @@ fn test_run(fd: std::os::fd::RawFd, packet: &[u8], repeat: u32) -> u32 {
     attr.duration
 }
 
-/// An Ethernet + IPv4 + TCP ACK frame with 100 bytes of payload.
-fn data_packet() -> Vec<u8> {
-    let mut frame = vec![0u8; 14 + 20 + 20 + 100];
-    frame[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
-    let ip = &mut frame[14..34];
+/// An IPv4 header for `payload` of `protocol` from `src` to `dst`.
+fn ipv4(protocol: u8, src: [u8; 4], dst: [u8; 4], payload: &[u8]) -> Vec<u8> {
+    let mut ip = vec![0u8; 20];
     ip[0] = 0x45;
-    ip[2..4].copy_from_slice(&140u16.to_be_bytes());
+    let total = u16::try_from(20 + payload.len()).expect("a small packet");
+    ip[2..4].copy_from_slice(&total.to_be_bytes());
     ip[8] = 64;
-    ip[9] = 6;
-    ip[12..16].copy_from_slice(&[10, 215, 0, 1]);
-    ip[16..20].copy_from_slice(&[10, 215, 0, 2]);
-    let tcp = &mut frame[34..54];
+    ip[9] = protocol;
+    ip[12..16].copy_from_slice(&src);
+    ip[16..20].copy_from_slice(&dst);
+    ip.extend_from_slice(payload);
+    ip
+}
+
+/// A TCP ACK from port 40000 to 5201 with 100 bytes of payload.
+fn tcp_ack() -> Vec<u8> {
+    let mut tcp = vec![0u8; 20 + 100];
     tcp[0..2].copy_from_slice(&40_000u16.to_be_bytes());
     tcp[2..4].copy_from_slice(&5201u16.to_be_bytes());
     tcp[12] = 5 << 4;
     tcp[13] = 0x10;
+    tcp
+}
+
+fn ethernet(ether_type: u16, payload: &[u8]) -> Vec<u8> {
+    let mut frame = vec![0u8; 12];
+    frame.extend_from_slice(&ether_type.to_be_bytes());
+    frame.extend_from_slice(payload);
     frame
 }
 
-/// The programs' own cost per run in a hot loop.
+/// One data packet of an established flow, of each kind the hot loop
+/// measures: what the flow cache answers in the entry program (IPv4 and
+/// IPv6 TCP, UDP), and what takes the full path (TCP inside VXLAN).
+fn data_packets() -> Vec<(&'static str, Vec<u8>)> {
+    let (a, b) = ([10, 215, 0, 1], [10, 215, 0, 2]);
+    let mut ipv6 = vec![0u8; 40];
+    ipv6[0] = 0x60;
+    let tcp = tcp_ack();
+    ipv6[4..6].copy_from_slice(&u16::try_from(tcp.len()).expect("small").to_be_bytes());
+    ipv6[6] = 6;
+    ipv6[7] = 64;
+    ipv6[8..24].copy_from_slice(&[0xfd, 0, 0xed, 0x6f, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+    ipv6[24..40].copy_from_slice(&[0xfd, 0, 0xed, 0x6f, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+    ipv6.extend_from_slice(&tcp);
+    let mut udp = vec![0u8; 8 + 100];
+    udp[0..2].copy_from_slice(&40_000u16.to_be_bytes());
+    udp[2..4].copy_from_slice(&443u16.to_be_bytes());
+    udp[4..6].copy_from_slice(&108u16.to_be_bytes());
+    let inner = ethernet(0x0800, &ipv4(6, [10, 9, 0, 1], [10, 9, 0, 2], &tcp));
+    let mut vxlan = vec![0u8; 16];
+    vxlan[0..2].copy_from_slice(&50_000u16.to_be_bytes());
+    vxlan[2..4].copy_from_slice(&4789u16.to_be_bytes());
+    vxlan[4..6].copy_from_slice(
+        &u16::try_from(16 + inner.len())
+            .expect("small")
+            .to_be_bytes(),
+    );
+    vxlan[8] = 0x08;
+    vxlan.extend_from_slice(&inner);
+    vec![
+        ("IPv4 TCP", ethernet(0x0800, &ipv4(6, a, b, &tcp))),
+        ("IPv6 TCP", ethernet(0x86dd, &ipv6)),
+        ("IPv4 UDP", ethernet(0x0800, &ipv4(17, a, b, &udp))),
+        ("TCP in VXLAN", ethernet(0x0800, &ipv4(17, a, b, &vxlan))),
+    ]
+}
+
+/// The programs' own cost per run in a hot loop, for each kind of packet.
 fn hot_loop(others: &[String]) {
     use std::os::fd::{AsFd, AsRawFd};
     const REPEAT: u32 = 1_000_000;
-    let packet = data_packet();
+    let packets = data_packets();
     // (label, object, program): the empty program, the observer built
     // here, and the observer of each object given (an earlier build, to
     // compare in the same run).
@@ -164,38 +214,63 @@ fn hot_loop(others: &[String]) {
             .expect("a classifier");
         program.load().expect("the verifier accepts it");
         let fd = program.fd().expect("loaded").as_fd().as_raw_fd();
-        // The first run makes the flow's entry; the rest are the steady state.
-        test_run(fd, &packet, 1);
+        // The first run makes each flow's entry; the rest are the steady
+        // state.
+        for (_, packet) in &packets {
+            test_run(fd, packet, 1);
+        }
         loaded.push((ebpf, fd));
     }
-    // Rounds interleaved across the programs, so drift hits them alike.
-    let mut runs: Vec<Vec<u32>> = vec![Vec::new(); loaded.len()];
+    // runs[packet][program]: rounds interleaved across the programs, so
+    // drift hits them alike.
+    let mut runs = vec![vec![Vec::new(); loaded.len()]; packets.len()];
     for _ in 0..ROUNDS {
-        for (i, (_, fd)) in loaded.iter().enumerate() {
-            runs[i].push(test_run(*fd, &packet, REPEAT));
+        for (k, (_, packet)) in packets.iter().enumerate() {
+            for (i, (_, fd)) in loaded.iter().enumerate() {
+                runs[k][i].push(test_run(*fd, packet, REPEAT));
+            }
         }
     }
-    let ns: Vec<u32> = runs
-        .iter_mut()
-        .map(|r| {
-            r.sort_unstable();
-            r[r.len() / 2]
-        })
-        .collect();
+    for per_program in &mut runs {
+        for rounds in per_program.iter_mut() {
+            rounds.sort_unstable();
+        }
+    }
+    let median = |rounds: &Vec<u32>| rounds[rounds.len() / 2];
     println!();
     println!(
-        "hot loop: BPF_PROG_TEST_RUN, one data packet of an established flow, {REPEAT} runs, median of {ROUNDS} (min-max)"
+        "hot loop: BPF_PROG_TEST_RUN, one data packet of an established flow of each kind, {REPEAT} runs, median of {ROUNDS} (min-max), kernel ns per run"
     );
-    println!("| program | kernel ns per run |");
-    println!("| --- | --- |");
+    let kinds: Vec<&str> = packets.iter().map(|(kind, _)| *kind).collect();
+    println!("| program | {} |", kinds.join(" | "));
+    println!("|{}", " --- |".repeat(kinds.len() + 1));
     for (i, (label, ..)) in programs.iter().enumerate() {
-        let (min, max) = (runs[i][0], runs[i][runs[i].len() - 1]);
-        println!("| {label} | {} ({min}-{max}) |", ns[i]);
+        let cells: Vec<String> = runs
+            .iter()
+            .map(|per_program| {
+                let rounds = &per_program[i];
+                format!(
+                    "{} ({}-{})",
+                    median(rounds),
+                    rounds[0],
+                    rounds[rounds.len() - 1]
+                )
+            })
+            .collect();
+        println!("| {label} | {} |", cells.join(" | "));
     }
     for (i, (label, ..)) in programs.iter().enumerate().skip(1) {
+        let added: Vec<String> = runs
+            .iter()
+            .zip(&kinds)
+            .map(|(per_program, kind)| {
+                let delta = i64::from(median(&per_program[i])) - i64::from(median(&per_program[0]));
+                format!("{kind} {delta:+}")
+            })
+            .collect();
         println!(
-            "{label} vs empty program: {:+} ns per packet",
-            i64::from(ns[i]) - i64::from(ns[0])
+            "{label} vs empty program, ns per packet: {}",
+            added.join(", ")
         );
     }
 }
