@@ -64,14 +64,18 @@
 /* Events lost because the copy from the packet failed. */
 #define COUNTER_COPY_FAILED 4
 /* Packets not observed because their headers go past what the parser
- * follows: a fourth VLAN tag, a fifth tunnel inside tunnels, IPv6
- * extension headers before the transport header. */
+ * follows: a fourth VLAN tag, a fifth tunnel inside tunnels, a fifth IPv6
+ * extension header. */
 #define COUNTER_PARSE_LIMIT 5
 /* UDP DNS answers larger than their packet: the first IP fragment of an
  * answer over the path's MTU, delivered with what it holds (the other
  * fragments are not followed). */
 #define COUNTER_FRAGMENTED 6
 #define COUNTER_COUNT 7
+
+/* IPv6 extension headers stepped over before the transport header, at
+ * most (a packet with more is counted in COUNTER_PARSE_LIMIT). */
+#define IPV6_EXTENSIONS_MAX 4
 
 /* Tunnels opened in one packet, at most: as many as the replay's decoder
  * (edgewise-packet's MAX_TUNNEL_DEPTH) opens. */

@@ -189,9 +189,27 @@ struct flow {
 	__u64 now;
 };
 
+/* A value whose bounds the verifier forgets but for [0, mask]: what
+ * follows is then verified from one state, not from one per way the value
+ * was reached (extension headers stepped over, tunnel kind and depth). */
+static __always_inline __u32 opaque(__u32 value, const __u32 mask)
+{
+	asm volatile("" : "+r"(value));
+	return value & mask;
+}
+
+/* Whether an IPv6 next header is an extension header the parse steps
+ * over: hop-by-hop, routing, fragment, destination options, AH. */
+static __always_inline int ipv6_extension(__u8 next)
+{
+	return next == IPPROTO_HOPOPTS || next == IPPROTO_ROUTING || next == IPPROTO_FRAGMENT ||
+	       next == IPPROTO_DSTOPTS || next == IPPROTO_AH;
+}
+
 /* The IP header of protocol proto (network order) at l3 into flow, which
- * is left as it was when the header is not there whole or not IP. */
-static __always_inline int parse_l3(const struct packet *pkt, __u16 proto, __u32 l3, struct flow *flow)
+ * is left as it was when the header is not there whole or not IP; IPv6
+ * extension headers stepped over. */
+static __always_inline int read_l3(const struct packet *pkt, __u16 proto, __u32 l3, struct flow *flow)
 {
 	if (proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr ip;
@@ -215,18 +233,74 @@ static __always_inline int parse_l3(const struct packet *pkt, __u16 proto, __u32
 		struct ipv6hdr ip6;
 		if (load(pkt, l3, &ip6, sizeof(ip6)) < 0)
 			return -1;
+		__u8 next = ip6.nexthdr;
+		__u32 at = l3 + sizeof(ip6);
+		__u32 payload = bpf_ntohs(ip6.payload_len);
+		/* Extension headers, as the replay's decoder follows them. */
+#pragma unroll
+		for (int n = 0; n < IPV6_EXTENSIONS_MAX && ipv6_extension(next); n++) {
+			__u8 ext[4];
+			if (load(pkt, at, ext, sizeof(ext)) < 0)
+				return -1;
+			__u32 len = next == IPPROTO_FRAGMENT ? 8 : next == IPPROTO_AH ? (ext[1] + 2) * 4 : (ext[1] + 1) * 8;
+			/* Not the first fragment: no transport header. */
+			if (next == IPPROTO_FRAGMENT && (((__u32)ext[2] << 8 | ext[3]) & 0xfff8) != 0)
+				return -1;
+			if (len > payload)
+				return -1;
+			next = ext[0];
+			at = opaque(at + len, 0xffff);
+			payload = opaque(payload - len, 0xffff);
+		}
+		if (ipv6_extension(next))
+			count(COUNTER_PARSE_LIMIT);
 		flow->family = 6;
-		flow->protocol = ip6.nexthdr; /* extension headers are not followed */
+		flow->protocol = next;
 		__builtin_memcpy(flow->src, &ip6.saddr, 16);
 		__builtin_memcpy(flow->dst, &ip6.daddr, 16);
-		flow->l4 = l3 + sizeof(ip6);
-		flow->l4_len = bpf_ntohs(ip6.payload_len);
-		if (ip6.nexthdr != IPPROTO_TCP && ip6.nexthdr != IPPROTO_UDP && ip6.nexthdr != IPPROTO_ICMPV6 &&
-		    ip6.nexthdr != 59 /* no next header */)
-			count(COUNTER_PARSE_LIMIT); /* an extension header first */
+		flow->l4 = at;
+		flow->l4_len = payload;
 		return 0;
 	}
 	return -1;
+}
+
+/* read_l3 as global functions, one per context: the verifier checks the
+ * IP header and its extension headers once, not once per link layer and
+ * tunnel level that leads to them. */
+__attribute__((noinline)) int read_l3_skb(struct __sk_buff *skb, __u32 proto, __u32 l3, struct flow *flow)
+{
+	if (!flow)
+		return -1;
+	struct packet pkt = {
+		.ctx = skb,
+		.data = (void *)(long)skb->data,
+		.data_end = (void *)(long)skb->data_end,
+		.len = skb->len,
+		.xdp = 0,
+	};
+	return read_l3(&pkt, proto, l3, flow);
+}
+
+__attribute__((noinline)) int read_l3_xdp(struct xdp_md *xdp, __u32 proto, __u32 l3, struct flow *flow)
+{
+	if (!flow)
+		return -1;
+	struct packet pkt = {
+		.ctx = xdp,
+		.data = (void *)(long)xdp->data,
+		.data_end = (void *)(long)xdp->data_end,
+		.len = bpf_xdp_get_buff_len(xdp),
+		.xdp = 1,
+	};
+	return read_l3(&pkt, proto, l3, flow);
+}
+
+static __always_inline int parse_l3(const struct packet *pkt, __u16 proto, __u32 l3, struct flow *flow)
+{
+	if (pkt->xdp)
+		return read_l3_xdp(pkt->ctx, proto, l3, flow);
+	return read_l3_skb(pkt->ctx, proto, l3, flow);
 }
 
 /* Steps over up to VLAN_TAGS_MAX VLAN tags (802.1Q, 802.1ad QinQ) after
@@ -335,15 +409,6 @@ static __always_inline __u32 tunnel_inner(const struct packet *pkt, const struct
 	return udp_tunnel(pkt, tunnel_port(ports[1]) ? ports[1] : ports[0], udp_end, ethernet, proto);
 }
 
-/* A value whose bounds the verifier forgets but for [0, mask]: each tunnel
- * level then starts from one state, not from one per way the level above
- * went. */
-static __always_inline __u32 opaque(__u32 value, const __u32 mask)
-{
-	asm volatile("" : "+r"(value));
-	return value & mask;
-}
-
 /* The packet's flow: the IP header after the link layer (none on an L3
  * device; VLAN tags stepped over), and, for a tunnel's packet, the inner
  * packet's instead, up to TUNNEL_DEPTH_MAX tunnels deep as the replay's
@@ -369,8 +434,6 @@ static __always_inline int parse_ip(const struct packet *pkt, struct flow *flow)
 		 * whole: a tunnel that does not parse leaves the outer one. */
 		if ((ethernet && ether_type(pkt, l3, &proto, &l3) < 0) || parse_l3(pkt, proto, l3, flow) < 0)
 			return 0;
-		flow->l4 = opaque(flow->l4, 0xffff);
-		flow->l4_len = opaque(flow->l4_len, 0xffff);
 	}
 	if (tunnel_inner(pkt, flow, &ethernet, &proto) != 0)
 		count(COUNTER_PARSE_LIMIT);

@@ -281,7 +281,7 @@ fn connections_older_than_the_observer_show_as_flow_samples_and_first_payloads_a
     let (_chatty, connected) = start_python(
         &net.client_ns,
         CHATTY_CLIENT,
-        &["10.214.0.1", "10.214.0.2", "2.5"],
+        &["10.214.0.1", "10.214.0.2", "4"],
     );
     let old_port: u16 = connected
         .split_whitespace()

@@ -1,8 +1,8 @@
 //! Every packet a node carries, on the real kernel: VLAN-tagged frames
-//! (802.1Q, QinQ), VXLAN through the kernel's own `vxlan` devices (the
-//! IANA port and Linux's 8472), Geneve, VXLAN-GPE, IP in IP, GRE, and an
-//! L3 device without an Ethernet header. The observers open each to the
-//! inner packet, so events carry the inner addresses (SYN headers, whose
+//! (802.1Q, QinQ), IPv6 extension headers, VXLAN through the kernel's own
+//! `vxlan` devices (the IANA port and Linux's 8472), Geneve, VXLAN-GPE, IP
+//! in IP, GRE, and an L3 device without an Ethernet header. The observers
+//! open each to the inner packet, so events carry the inner addresses (SYN headers, whose
 //! JA4T they give, and DNS answers, whose names they give); a replay of
 //! the same frames gives the same events.
 //!
@@ -70,7 +70,15 @@ def dns(name, address):
     return (struct.pack('!HHHHHH', 0x4242, 0x8180, 1, 1, 0, 0) + question + struct.pack('!HH', 1, 1)
             + struct.pack('!HHHIH', 0xc00c, 1, 1, 300, 4) + socket.inet_aton(address))
 
+def ipv6(src, dst, next_header, payload):
+    return struct.pack('!IHBB16s16s', 0x60000000, len(payload), next_header, 64,
+                       socket.inet_pton(socket.AF_INET6, src), socket.inet_pton(socket.AF_INET6, dst)) + payload
+
 def frames():
+    # IPv6 with a hop-by-hop and a destination options header before TCP.
+    hop_by_hop = struct.pack('!BB6x', 60, 0)
+    destination = struct.pack('!BB6x', 6, 0)
+    yield eth(0x86dd, ipv6('fd00:9::1', 'fd00:9::2', 0, hop_by_hop + destination + syn(40015, 443)))
     # DNS answers behind a VLAN tag, inside Geneve and inside IP in IP.
     yield eth(0x0800, ipv4('10.9.20.53', '10.9.20.1', 17, udp(53, 5353, dns('vlan.edgewise.test', '10.9.21.1'))),
               [(0x8100, 10)])
@@ -249,6 +257,7 @@ fn vlan_tags_and_tunnels_are_opened_to_the_inner_packet_as_a_replay_opens_them()
         pair("10.9.11.1:40011", "10.9.11.2:8080"),
         pair("10.9.12.1:40012", "10.9.12.2:9000"),
         pair("10.9.13.1:40013", "10.9.13.2:80"),
+        pair("[fd00:9::1]:40015", "[fd00:9::2]:443"),
     ];
     // The sender's egress sees the tags in the frame: the four-tag frame
     // is past the parser. The receiver's ingress sees it after the kernel

@@ -108,6 +108,16 @@ fn check_records(live: &str, graph_dir: &Path) -> std::collections::BTreeSet<com
     let stats = records(live, "stats").last().unwrap();
     assert!(stats["packets_dropped"].as_u64().unwrap() >= 1, "{stats}");
     assert_eq!(stats["lost_events"], 0);
+    // A quiet node's losses by cause are all there, and nothing is lost.
+    for cause in [
+        "ring_full",
+        "copy_failed",
+        "parse_limit",
+        "cut",
+        "fragmented",
+    ] {
+        assert_eq!(stats["events_lost"][cause], 0, "{cause}: {stats}");
+    }
     // Each pod's hook and its peer's see every packet: duplicates go.
     assert!(stats["duplicate_events"].as_u64().unwrap() > 0, "{stats}");
     assert_eq!(records(live, "dns").count(), 5, "one record per DNS answer");

@@ -85,6 +85,8 @@ fn health_metrics_and_graph() {
     stats.events.insert("syn", 7);
     stats.edges_by_verdict.insert("violation", 2);
     stats.lost_events = 3;
+    stats.events_lost.insert("ring_full", 3);
+    stats.events_lost.insert("parse_limit", 1);
     shared.publish(ServiceGraph::new(), &stats);
     let (code, metrics) = request(address, "GET /metrics HTTP/1.1", b"");
     assert_eq!(code, 200);
@@ -92,6 +94,8 @@ fn health_metrics_and_graph() {
         "edgewise_events_total{kind=\"syn\"} 7",
         "edgewise_edges_seen_total{verdict=\"violation\"} 2",
         "edgewise_lost_events_total 3",
+        "edgewise_events_lost_total{cause=\"ring_full\"} 3",
+        "edgewise_events_lost_total{cause=\"parse_limit\"} 1",
         "# EOF",
     ] {
         assert!(metrics.contains(line), "{line} in {metrics}");
