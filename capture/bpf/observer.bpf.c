@@ -638,10 +638,27 @@ static __always_inline void observe_flow(const struct packet *pkt, const struct 
 }
 
 /* A DNS event of the payload's len bytes at offset (cut to dns_max_payload
- * for a UDP response, counted), with seq for a TCP segment's part. */
+ * for a UDP response, counted), with seq for a TCP segment's part: in the
+ * ring's usual event when it fits, else in a DNS_MAX one. */
 static __always_inline void emit_dns(const struct packet *pkt, const struct flow *flow, __u8 kind, __u8 direction,
 				     __u16 src_port, __u16 dst_port, __u32 offset, __u32 len, __u32 seq)
 {
+	__u32 max = kind == EVENT_DNS_SEGMENT ? DNS_MAX : dns_max_payload;
+	if (max < 1 || max > DNS_MAX)
+		max = DNS_MAX;
+	if (len > max)
+		count(COUNTER_CUT);
+	/* Most answers fit the ring's usual event; only a longer one
+	 * reserves the large one. */
+	if (len <= EVENT_MAX_DATA || max <= EVENT_MAX_DATA) {
+		struct event *event = reserve();
+		if (!event)
+			return;
+		fill_header(event, pkt, flow, kind, direction, src_port, dst_port);
+		event->header.seq = seq;
+		submit_copy(event, pkt, offset, len, max < EVENT_MAX_DATA ? max : EVENT_MAX_DATA);
+		return;
+	}
 	struct dns_event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
 	if (!event) {
 		count(COUNTER_LOST);
@@ -649,11 +666,6 @@ static __always_inline void emit_dns(const struct packet *pkt, const struct flow
 	}
 	fill_header((struct event *)event, pkt, flow, kind, direction, src_port, dst_port);
 	event->header.seq = seq;
-	__u32 max = kind == EVENT_DNS_SEGMENT ? DNS_MAX : dns_max_payload;
-	if (max < 1 || max > DNS_MAX)
-		max = DNS_MAX;
-	if (len > max)
-		count(COUNTER_CUT);
 	__u32 n = clamp_len_to(len, max, DNS_MAX - 1);
 	if (load_bytes(pkt, offset, event->data, n) < 0) {
 		bpf_ringbuf_discard(event, 0);
