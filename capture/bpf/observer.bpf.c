@@ -440,14 +440,19 @@ static __always_inline int parse_ip(const struct packet *pkt, struct flow *flow)
 	return 0;
 }
 
+/* size bytes of the ring (a constant: an event, a banner or a DNS event),
+ * counted as lost when the ring is full. */
+static __always_inline void *reserve_bytes(__u64 size)
+{
+	void *event = bpf_ringbuf_reserve(&events, size, 0);
+	if (!event)
+		count(COUNTER_LOST);
+	return event;
+}
+
 static __always_inline struct event *reserve(void)
 {
-	struct event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
-	if (!event) {
-		count(COUNTER_LOST);
-		return 0;
-	}
-	return event;
+	return reserve_bytes(sizeof(struct event));
 }
 
 static __always_inline void fill_header(struct event *event, const struct packet *pkt, const struct flow *flow,
@@ -468,20 +473,28 @@ static __always_inline void fill_header(struct event *event, const struct packet
 	event->header.wire_len = pkt->len;
 }
 
+/* Copies n bytes at offset (n already in [1, the size of data] on its
+ * register, see clamp_len) into data, the data of the reserved event that
+ * header begins, and submits it; discards it when the copy fails. */
+static __always_inline void copy_submit(struct event_header *header, __u8 *data, const struct packet *pkt,
+					__u32 offset, __u32 n)
+{
+	if (load_bytes(pkt, offset, data, n) < 0) {
+		bpf_ringbuf_discard(header, 0);
+		count(COUNTER_COPY_FAILED);
+		return;
+	}
+	header->data_len = n;
+	bpf_ringbuf_submit(header, 0);
+	count(COUNTER_EVENTS);
+}
+
 /* Copies len bytes at offset (cut to [1, max]) into the event's data and
  * submits it; discards it when the copy fails. */
 static __always_inline void submit_copy(struct event *event, const struct packet *pkt, __u32 offset, __u32 len,
 					__u32 max)
 {
-	__u32 n = clamp_len(len, max);
-	if (load_bytes(pkt, offset, event->data, n) < 0) {
-		bpf_ringbuf_discard(event, 0);
-		count(COUNTER_COPY_FAILED);
-		return;
-	}
-	event->header.data_len = n;
-	bpf_ringbuf_submit(event, 0);
-	count(COUNTER_EVENTS);
+	copy_submit(&event->header, event->data, pkt, offset, clamp_len(len, max));
 }
 
 /* A banner event: the payload (payload_len bytes at payload, cut to
@@ -489,22 +502,12 @@ static __always_inline void submit_copy(struct event *event, const struct packet
 static __always_inline void emit_banner(const struct packet *pkt, const struct flow *flow, __u8 direction,
 					 __u16 src_port, __u16 dst_port, __u32 payload, __u32 payload_len, __u32 seq)
 {
-	struct banner_event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
-	if (!event) {
-		count(COUNTER_LOST);
+	struct banner_event *event = reserve_bytes(sizeof(*event));
+	if (!event)
 		return;
-	}
 	fill_header((struct event *)event, pkt, flow, EVENT_BANNER, direction, src_port, dst_port);
 	event->header.seq = seq;
-	__u32 n = clamp_len_to(payload_len, BANNER_MAX, BANNER_MAX - 1);
-	if (load_bytes(pkt, payload, event->data, n) < 0) {
-		bpf_ringbuf_discard(event, 0);
-		count(COUNTER_COPY_FAILED);
-		return;
-	}
-	event->header.data_len = n;
-	bpf_ringbuf_submit(event, 0);
-	count(COUNTER_EVENTS);
+	copy_submit(&event->header, event->data, pkt, payload, clamp_len_to(payload_len, BANNER_MAX, BANNER_MAX - 1));
 }
 
 /* How many bytes after this first payload still belong to the TLS
@@ -659,22 +662,12 @@ static __always_inline void emit_dns(const struct packet *pkt, const struct flow
 		submit_copy(event, pkt, offset, len, max < EVENT_MAX_DATA ? max : EVENT_MAX_DATA);
 		return;
 	}
-	struct dns_event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
-	if (!event) {
-		count(COUNTER_LOST);
+	struct dns_event *event = reserve_bytes(sizeof(*event));
+	if (!event)
 		return;
-	}
 	fill_header((struct event *)event, pkt, flow, kind, direction, src_port, dst_port);
 	event->header.seq = seq;
-	__u32 n = clamp_len_to(len, max, DNS_MAX - 1);
-	if (load_bytes(pkt, offset, event->data, n) < 0) {
-		bpf_ringbuf_discard(event, 0);
-		count(COUNTER_COPY_FAILED);
-		return;
-	}
-	event->header.data_len = n;
-	bpf_ringbuf_submit(event, 0);
-	count(COUNTER_EVENTS);
+	copy_submit(&event->header, event->data, pkt, offset, clamp_len_to(len, max, DNS_MAX - 1));
 }
 
 /* The payload of a TCP segment from port 53 (payload_len bytes at payload,
