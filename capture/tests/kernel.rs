@@ -9,16 +9,15 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use edgewise_capture::{BanTable, Capture, CaptureConfig, Direction, EventKind};
 use edgewise_edge_set::EdgeKey;
 use edgewise_ip_index::Protocol;
-use edgewise_test_support::{have, run, skip};
+use edgewise_test_support::run;
 use support::{
-    DNS_ANSWER, Listener, Net, PinDir, check_handshake, collect, connects, dns_query, dns_server,
-    ensure_bpffs, preflight, start_python,
+    DNS_ANSWER, Listener, Net, PinDir, Tcpdump, check_handshake, collect, connects, dns_query,
+    dns_server, ensure_bpffs, preflight, preflight_tcpdump, replay_capture, start_python,
 };
 
 mod support;
@@ -419,31 +418,9 @@ fn joined_hello(live: &[Said]) -> Option<usize> {
     })
 }
 
-/// The events a replay of the capture file at `path` gives.
-fn replay_file(path: &std::path::Path) -> Vec<Said> {
-    let mut replayed: Vec<Said> = Vec::new();
-    let mut replay = edgewise_capture::Replay::new(edgewise_capture::ReplayConfig::default());
-    let mut reader =
-        edgewise_packet::CaptureReader::new(std::fs::File::open(path).unwrap()).unwrap();
-    while let Some(frame) = reader.next_frame() {
-        let frame = frame.unwrap();
-        let Ok(packet) = edgewise_packet::decode(frame.link, frame.data) else {
-            continue;
-        };
-        replay.packet(frame.timestamp_ns, frame.original_len, &packet, |e| {
-            replayed.push((e.kind, e.src, e.dst, e.seq, e.data.to_vec()));
-        });
-    }
-    replayed
-}
-
 #[test]
 fn a_replay_of_tcpdumps_capture_gives_the_same_events_as_the_live_observers() {
-    if !preflight() {
-        return;
-    }
-    if !have("tcpdump") {
-        skip("tcpdump is not installed");
+    if !preflight_tcpdump() {
         return;
     }
     let net = Net::create("p");
@@ -455,32 +432,7 @@ fn a_replay_of_tcpdumps_capture_gives_the_same_events_as_the_live_observers() {
         ..CaptureConfig::default()
     })
     .expect("attach the observers");
-    let mut tcpdump = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &net.client_ns,
-            "tcpdump",
-            "--immediate-mode",
-            "-i",
-            &net.client_if,
-            "-U",
-            "-s",
-            "0",
-            "-nn",
-            "-w",
-        ])
-        .arg(&pcap)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut started = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(tcpdump.stderr.as_mut().unwrap()),
-        &mut started,
-    )
-    .unwrap();
-    assert!(started.contains("listening on"), "{started}");
+    let tcpdump = Tcpdump::start(&net.client_ns, &net.client_if, &pcap);
 
     let _listener = Listener::start(&net.server_ns);
     let (_banner_server, _) = start_python(&net.server_ns, BANNER_SERVER, &[]);
@@ -510,16 +462,16 @@ fn a_replay_of_tcpdumps_capture_gives_the_same_events_as_the_live_observers() {
         "abcd81800001000100000000",
     ]);
     std::thread::sleep(Duration::from_millis(300));
-    // SIGINT lets tcpdump write out what it holds (`ip netns exec` execs
-    // it, so the child's pid is tcpdump's).
-    run(&["kill", "-INT", &tcpdump.id().to_string()]);
-    let _ = tcpdump.wait();
+    tcpdump.stop();
 
     let mut live: Vec<Said> = collect(&mut capture, usize::MAX)
         .into_iter()
         .map(|e| (e.kind, e.src, e.dst, e.seq, e.data))
         .collect();
-    let mut replayed = replay_file(&pcap);
+    let mut replayed: Vec<Said> = replay_capture(&pcap)
+        .into_iter()
+        .map(|e| (e.kind, e.src, e.dst, e.seq, e.data))
+        .collect();
     std::fs::remove_file(&pcap).unwrap();
     live.sort();
     replayed.sort();

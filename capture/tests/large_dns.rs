@@ -14,11 +14,13 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::process::Command;
 
-use edgewise_capture::{Capture, CaptureConfig, Event, EventKind, Replay, ReplayConfig};
+use edgewise_capture::{Capture, CaptureConfig, EventKind};
 use edgewise_fqdn_store::{Segment, StreamsConfig, TcpDnsStreams};
-use support::{Net, Seen, Tcpdump, collect, dns_server_with, netns, preflight};
+use support::{
+    Net, Seen, Tcpdump, collect, dns_server_with, netns, preflight_tcpdump, python_hex,
+    replay_capture,
+};
 
 /// The name dnsmasq answers with [`ADDRESSES`] addresses.
 const NAME: &str = "big.edgewise.test";
@@ -56,18 +58,7 @@ sys.exit(1)
 ";
 
 fn query(namespace: &str, transport: &str) -> Vec<u8> {
-    let output = Command::new("ip")
-        .args(["netns", "exec", namespace, "python3", "-c", QUERY])
-        .args(["10.214.0.2", transport, NAME])
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "no {transport} answer");
-    let hex = String::from_utf8(output.stdout).unwrap();
-    let hex = hex.trim();
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-        .collect()
+    python_hex(namespace, QUERY, &["10.214.0.2", transport, NAME])
 }
 
 /// What the DNS events say: the UDP answers, and the TCP answers put back
@@ -108,41 +99,9 @@ impl Answers {
     }
 }
 
-fn seen(event: &Event<'_>) -> Seen {
-    Seen {
-        kind: event.kind,
-        direction: event.direction,
-        src: event.src,
-        dst: event.dst,
-        seq: event.seq,
-        data: event.data.to_vec(),
-    }
-}
-
-fn replayed(path: &std::path::Path) -> Vec<Seen> {
-    let mut events = Vec::new();
-    let mut replay = Replay::new(ReplayConfig::default());
-    let mut reader =
-        edgewise_packet::CaptureReader::new(std::fs::File::open(path).unwrap()).unwrap();
-    while let Some(frame) = reader.next_frame() {
-        let frame = frame.unwrap();
-        let Ok(packet) = edgewise_packet::decode(frame.link, frame.data) else {
-            continue;
-        };
-        replay.packet(frame.timestamp_ns, frame.original_len, &packet, |e| {
-            events.push(seen(&e));
-        });
-    }
-    events
-}
-
 #[test]
 fn a_3000_byte_answer_over_udp_and_one_over_tcp_arrive_whole_live_and_in_replay() {
-    if !preflight() {
-        return;
-    }
-    if !edgewise_test_support::have("tcpdump") {
-        edgewise_test_support::skip("tcpdump is not installed");
+    if !preflight_tcpdump() {
         return;
     }
     let net = Net::create("d");
@@ -195,7 +154,7 @@ fn a_3000_byte_answer_over_udp_and_one_over_tcp_arrive_whole_live_and_in_replay(
     let counters = capture.counters().unwrap();
     assert_eq!((counters.cut, counters.lost), (0, 0), "{counters:?}");
     assert_eq!(
-        Answers::read(&replayed(&pcap)),
+        Answers::read(&replay_capture(&pcap)),
         answers,
         "tcpdump's capture replayed gives the same answers"
     );

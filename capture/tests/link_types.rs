@@ -28,7 +28,10 @@ use std::process::{Command, Stdio};
 
 use edgewise_capture::{Capture, CaptureConfig, EventKind, PROGRAM_INGRESS_L3};
 use edgewise_test_support::run;
-use support::{Listener, Net, Seen, Tcpdump, collect, connects, netns, preflight};
+use support::{
+    Listener, Net, Seen, Tcpdump, collect, connects, netns, preflight, preflight_tcpdump,
+    replay_capture,
+};
 
 /// Crafts the frames: `send IFACE` writes them into IFACE with a packet
 /// socket, `pcap FILE` writes them as a capture, `tun NAME FILE` makes an
@@ -197,38 +200,6 @@ fn names(said: &[Said]) -> Vec<(String, String)> {
     names
 }
 
-/// The events a replay of the capture at `path` gives.
-fn replayed_events(path: &std::path::Path) -> Vec<Seen> {
-    let mut seen = Vec::new();
-    let mut replay = edgewise_capture::Replay::new(edgewise_capture::ReplayConfig::default());
-    let mut reader =
-        edgewise_packet::CaptureReader::new(std::fs::File::open(path).unwrap()).unwrap();
-    while let Some(frame) = reader.next_frame() {
-        let frame = frame.unwrap();
-        let Ok(packet) = edgewise_packet::decode(frame.link, frame.data) else {
-            continue;
-        };
-        replay.packet(frame.timestamp_ns, frame.original_len, &packet, |e| {
-            seen.push(Seen {
-                kind: e.kind,
-                direction: e.direction,
-                src: e.src,
-                dst: e.dst,
-                seq: e.seq,
-                data: e.data.to_vec(),
-            });
-        });
-    }
-    seen
-}
-
-/// The SYNs of a replay of the capture at `path`: source, destination.
-fn replayed(path: &std::path::Path) -> Vec<(SocketAddr, SocketAddr)> {
-    let mut seen: Vec<_> = syns(&replayed_events(path));
-    seen.sort_unstable();
-    seen
-}
-
 #[test]
 fn vlan_tags_and_tunnels_are_opened_to_the_inner_packet_as_a_replay_opens_them() {
     if !preflight() {
@@ -286,7 +257,7 @@ fn vlan_tags_and_tunnels_are_opened_to_the_inner_packet_as_a_replay_opens_them()
     let pcap = std::env::temp_dir().join(format!("edgewise-frames-{}.pcap", std::process::id()));
     python(&net.client_ns, &["pcap", pcap.to_str().unwrap()]);
     assert_eq!(
-        said(&replayed_events(&pcap)),
+        said(&replay_capture(&pcap)),
         said(&sent),
         "a replay gives the same SYN headers and DNS answers"
     );
@@ -295,11 +266,7 @@ fn vlan_tags_and_tunnels_are_opened_to_the_inner_packet_as_a_replay_opens_them()
 
 #[test]
 fn vxlan_devices_of_the_kernel_carry_edges_and_names_seen_with_their_inner_addresses() {
-    if !preflight() {
-        return;
-    }
-    if !edgewise_test_support::have("tcpdump") {
-        edgewise_test_support::skip("tcpdump is not installed");
+    if !preflight_tcpdump() {
         return;
     }
     let net = Net::create("x");
@@ -391,7 +358,7 @@ fn vxlan_devices_of_the_kernel_carry_edges_and_names_seen_with_their_inner_addre
     std::thread::sleep(std::time::Duration::from_millis(300));
     tcpdump.stop();
     assert_eq!(
-        said(&replayed_events(&pcap)),
+        said(&replay_capture(&pcap)),
         live_said,
         "tcpdump's capture replayed gives the same SYN headers and DNS answers"
     );
@@ -429,6 +396,10 @@ fn an_l3_device_is_observed_from_its_ip_header() {
     assert!(device.wait().unwrap().success());
     let expected = vec![pair("10.9.5.1:40005", "10.9.5.2:22")];
     assert_eq!(syns(&seen), expected, "{seen:#?}");
-    assert_eq!(replayed(&pcap), expected, "a replay gives the same");
+    assert_eq!(
+        syns(&replay_capture(&pcap)),
+        expected,
+        "a replay gives the same"
+    );
     std::fs::remove_file(&pcap).unwrap();
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use edgewise_capture::{Direction, EventKind, Sensor};
+use edgewise_capture::{Direction, Event, EventKind, Sensor};
 use edgewise_test_support::{Namespaces, have, is_root, run, skip};
 
 /// The path `ip netns` gives the namespace `name`.
@@ -25,6 +25,20 @@ pub struct Seen {
     pub dst: SocketAddr,
     pub seq: u32,
     pub data: Vec<u8>,
+}
+
+impl Seen {
+    /// The event, owned.
+    pub fn of(event: &Event<'_>) -> Self {
+        Self {
+            kind: event.kind,
+            direction: event.direction,
+            src: event.src,
+            dst: event.dst,
+            seq: event.seq,
+            data: event.data.to_vec(),
+        }
+    }
 }
 
 /// Connects from `argv[1]` to `argv[2]` port `argv[3]`; exit status 1
@@ -106,6 +120,18 @@ impl Net {
     }
 }
 
+/// [`preflight`], and tcpdump for the tests that replay its capture.
+pub fn preflight_tcpdump() -> bool {
+    if !preflight() {
+        return false;
+    }
+    if !have("tcpdump") {
+        skip("tcpdump is not installed");
+        return false;
+    }
+    true
+}
+
 /// Root and the tools, or a printed reason to skip.
 pub fn preflight() -> bool {
     if !is_root() {
@@ -161,14 +187,7 @@ pub fn collect(capture: &mut impl Sensor, count: usize) -> Vec<Seen> {
         let read = capture
             .poll_events(Duration::from_millis(100), &mut |event| {
                 let event = event.expect("a record the programs wrote decodes");
-                seen.push(Seen {
-                    kind: event.kind,
-                    direction: event.direction,
-                    src: event.src,
-                    dst: event.dst,
-                    seq: event.seq,
-                    data: event.data.to_vec(),
-                });
+                seen.push(Seen::of(&event));
             })
             .unwrap();
         if read == 0 && !seen.is_empty() {
@@ -313,12 +332,18 @@ pub fn dns_server_with(namespace: &str, address: &str, options: &[&str]) -> Opti
 /// The answer the DNS server at `server` gave to a query for `name` from
 /// `client` port 5353, inside `namespace`, as the client received it.
 pub fn dns_query(namespace: &str, server: &str, name: &str, client: &str) -> Vec<u8> {
+    python_hex(namespace, DNS_QUERY, &[server, name, client])
+}
+
+/// What `script` run with `args` inside `namespace` printed in hex, as
+/// bytes; it must succeed.
+pub fn python_hex(namespace: &str, script: &str, args: &[&str]) -> Vec<u8> {
     let output = Command::new("ip")
-        .args(["netns", "exec", namespace, "python3", "-c", DNS_QUERY])
-        .args([server, name, client])
+        .args(["netns", "exec", namespace, "python3", "-c", script])
+        .args(args)
         .output()
         .unwrap();
-    assert!(output.status.success(), "no DNS answer from {server}");
+    assert!(output.status.success(), "python3 {args:?} failed");
     let hex = String::from_utf8(output.stdout).unwrap();
     let hex = hex.trim();
     (0..hex.len())
@@ -360,4 +385,22 @@ impl Tcpdump {
         run(&["kill", "-INT", &self.0.id().to_string()]);
         let _ = self.0.wait();
     }
+}
+
+/// The events a replay of the capture file at `path` gives, in order.
+pub fn replay_capture(path: &std::path::Path) -> Vec<Seen> {
+    let mut seen = Vec::new();
+    let mut replay = edgewise_capture::Replay::new(edgewise_capture::ReplayConfig::default());
+    let mut reader =
+        edgewise_packet::CaptureReader::new(std::fs::File::open(path).unwrap()).unwrap();
+    while let Some(frame) = reader.next_frame() {
+        let frame = frame.unwrap();
+        let Ok(packet) = edgewise_packet::decode(frame.link, frame.data) else {
+            continue;
+        };
+        replay.packet(frame.timestamp_ns, frame.original_len, &packet, |e| {
+            seen.push(Seen::of(&e));
+        });
+    }
+    seen
 }
