@@ -276,7 +276,8 @@ pub(super) fn scope_of<'p>(
     Some(context)
 }
 
-fn labels() -> Ty {
+/// The type of a label map.
+pub(super) fn labels() -> Ty {
     Ty::Map(Box::new(Ty::String), Box::new(Ty::String))
 }
 
@@ -309,6 +310,7 @@ fn identity(name: &str) -> Option<Ty> {
     (name == "k8s").then_some(Ty::Object("identity.k8s", k8s, K8S_MEMBERS))
 }
 
+/// The source's members first: [`SRC_MEMBERS`] is their run.
 const K8S_MEMBERS: &[&str] = &[
     "src_namespace",
     "src_workload",
@@ -323,6 +325,10 @@ const K8S_MEMBERS: &[&str] = &[
     "dst_service_account",
     "dst_label",
 ];
+
+/// The members of `identity.k8s` about the source (what a `secret_read`
+/// rule's reader has).
+pub(super) const SRC_MEMBERS: &[&str] = K8S_MEMBERS.split_at(6).0;
 
 fn k8s(name: &str) -> Option<Ty> {
     match name {

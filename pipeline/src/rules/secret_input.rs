@@ -8,6 +8,7 @@ use cel::Context;
 use serde::Serialize;
 
 use super::check::Ty;
+use super::input::{SRC_MEMBERS, labels};
 
 /// What the rules see of a secret read (see the module docs of
 /// [`crate::rules`]).
@@ -121,32 +122,15 @@ pub(super) fn scope_of<'p>(
     Some(context)
 }
 
-const SRC_MEMBERS: &[&str] = &[
-    "src_namespace",
-    "src_workload",
-    "src_kind",
-    "src_name",
-    "src_service_account",
-    "src_label",
-];
-
 /// The type of a top-level variable of a `secret_read` rule.
 pub(super) fn root(name: &str) -> Option<Ty> {
     Some(match name {
         "identity" => Ty::Object("identity", identity, &["k8s"]),
         "src_label" => labels(),
-        "secret" => Ty::Object(
-            "secret",
-            secret,
-            &["name", "namespace", "source", "kind", "verb", "file"],
-        ),
+        "secret" => Ty::Object("secret", secret, SECRET_MEMBERS),
         "reader" => Ty::Object("reader", reader, &["command", "in_pod"]),
         _ => return None,
     })
-}
-
-fn labels() -> Ty {
-    Ty::Map(Box::new(Ty::String), Box::new(Ty::String))
 }
 
 fn identity(name: &str) -> Option<Ty> {
@@ -161,12 +145,10 @@ fn k8s(name: &str) -> Option<Ty> {
     }
 }
 
+const SECRET_MEMBERS: &[&str] = &["name", "namespace", "source", "kind", "verb", "file"];
+
 fn secret(name: &str) -> Option<Ty> {
-    matches!(
-        name,
-        "name" | "namespace" | "source" | "kind" | "verb" | "file"
-    )
-    .then_some(Ty::String)
+    SECRET_MEMBERS.contains(&name).then_some(Ty::String)
 }
 
 fn reader(name: &str) -> Option<Ty> {
