@@ -169,6 +169,7 @@ pub fn dns_responses() -> Vec<Vec<u8>> {
                 src_port,
                 dst_port,
                 segment,
+                ..
             } => {
                 let Some(tcp) = edgewise_observer::dns::tcp_segment(segment) else {
                     continue;
@@ -176,7 +177,7 @@ pub fn dns_responses() -> Vec<Vec<u8>> {
                 let key = (packet.src, src_port, packet.dst, dst_port);
                 let _ = streams.push(&key, tcp, 0, |message| messages.push(message.to_vec()));
             }
-            Transport::Other => {}
+            _ => {}
         }
     }
     messages

@@ -36,7 +36,7 @@ use core::net::IpAddr;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use edgewise_packet::{Packet, Transport};
+use edgewise_packet::{Packet, TcpFlags, Transport};
 
 pub use crate::event::{BANNER_FOLLOW_MAX, BANNER_MAX, DNS_MAX, DNS_SEGMENT_PARTS, PROXY_PARTS};
 use crate::event::{Direction, Event, EventKind};
@@ -136,21 +136,22 @@ impl Replay {
             Transport::Tcp {
                 src_port,
                 dst_port,
+                seq,
+                flags,
+                payload,
                 segment,
+                ..
             } => {
-                let flags = segment[13];
-                let (syn, ack, rst, fin) = (
-                    flags & 0x02 != 0,
-                    flags & 0x10 != 0,
-                    flags & 0x04 != 0,
-                    flags & 0x01 != 0,
-                );
                 let header = usize::from(segment[12] >> 4) * 4;
-                if syn {
-                    if rst || fin || !(20..=60).contains(&header) || header > segment.len() {
+                if flags.contains(TcpFlags::SYN) {
+                    if flags.contains(TcpFlags::RST)
+                        || flags.contains(TcpFlags::FIN)
+                        || !(20..=60).contains(&header)
+                        || header > segment.len()
+                    {
                         return;
                     }
-                    let kind = if ack {
+                    let kind = if flags.contains(TcpFlags::ACK) {
                         EventKind::SynAck
                     } else {
                         EventKind::Syn
@@ -161,10 +162,8 @@ impl Replay {
                 if header < 20 || header > segment.len() {
                     return;
                 }
-                let payload = &segment[header..];
                 // As the kernel: the sequence number on banners and DNS
                 // segments only.
-                let seq = u32::from_be_bytes([segment[4], segment[5], segment[6], segment[7]]);
                 if src_port == 53 {
                     let parts = payload.chunks(usize::from(DNS_MAX));
                     for (at, part) in parts.take(usize::from(DNS_SEGMENT_PARTS)).enumerate() {
@@ -217,7 +216,7 @@ impl Replay {
                     },
                 );
             }
-            Transport::Other => {}
+            _ => {}
         }
     }
 

@@ -9,17 +9,23 @@
 //! microsecond/nanosecond magic and pcapng's per-interface `if_tsresol` and
 //! `if_tsoffset`. A bad record ends the reading with an error naming the
 //! byte offset; frames before it were already returned.
+//!
+//! [`CaptureReader::next_frame`] lends each frame from the reader's buffer
+//! (no copy); the reader is also an [`Iterator`] of [`OwnedFrame`]s, which
+//! copies each frame's bytes, for code that keeps frames or uses iterator
+//! adapters. The reader is `Send` when its `Read` is.
 
-use std::io::Read;
+use std::io::{self, ErrorKind, Read};
 
 use pcap_parser::pcapng::Block;
 use pcap_parser::traits::PcapReaderIterator;
-use pcap_parser::{PcapBlockOwned, PcapError};
+use pcap_parser::{LegacyPcapReader, PcapBlockOwned, PcapError, PcapNGReader};
 
 use crate::{CaptureError, LinkType};
 
 /// One captured frame, borrowed from the reader's buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Frame<'a> {
     /// 1-based packet number in the file.
     pub number: u64,
@@ -32,6 +38,48 @@ pub struct Frame<'a> {
     pub data: &'a [u8],
     /// Length of the frame on the wire.
     pub original_len: u32,
+}
+
+/// One captured frame with its bytes copied out of the reader: what the
+/// reader yields as an [`Iterator`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OwnedFrame {
+    /// 1-based packet number in the file.
+    pub number: u64,
+    /// Capture time, nanoseconds since the Unix epoch (0 when unknown).
+    pub timestamp_ns: u64,
+    /// Link type of the interface the frame was captured on.
+    pub link: LinkType,
+    /// The captured bytes.
+    pub data: Vec<u8>,
+    /// Length of the frame on the wire.
+    pub original_len: u32,
+}
+
+impl OwnedFrame {
+    /// The borrowed view, as [`CaptureReader::next_frame`] gives it.
+    pub fn as_frame(&self) -> Frame<'_> {
+        Frame {
+            number: self.number,
+            timestamp_ns: self.timestamp_ns,
+            link: self.link,
+            data: &self.data,
+            original_len: self.original_len,
+        }
+    }
+}
+
+impl From<Frame<'_>> for OwnedFrame {
+    fn from(frame: Frame<'_>) -> Self {
+        Self {
+            number: frame.number,
+            timestamp_ns: frame.timestamp_ns,
+            link: frame.link,
+            data: frame.data.to_vec(),
+            original_len: frame.original_len,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -52,9 +100,9 @@ enum Step {
     Bad(String),
 }
 
-/// A pull reader over a pcap or pcapng stream.
-pub struct CaptureReader<'r> {
-    inner: Box<dyn PcapReaderIterator + Send + 'r>,
+/// A pull reader over a pcap or pcapng stream read from `R`.
+pub struct CaptureReader<R: Read> {
+    inner: Inner<R>,
     legacy: Option<Interface>,
     interfaces: Vec<Interface>,
     buffer_len: usize,
@@ -67,7 +115,53 @@ pub struct CaptureReader<'r> {
 const LEGACY_NANOSECOND_MAGICS: [u32; 2] = [0xa1b2_3c4d, 0x4d3c_b2a1];
 const INITIAL_BUFFER: usize = 256 * 1024;
 
-impl<'r> CaptureReader<'r> {
+/// The stream with its first four bytes (read to tell the format) put
+/// back. Unlike `Read::chain`, one `read` goes on into the stream after the
+/// four bytes: pcap-parser checks the header from its first `read` alone.
+struct Source<R> {
+    magic: [u8; 4],
+    at: usize,
+    rest: R,
+}
+
+impl<R: Read> Read for Source<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let prefix = &self.magic[self.at..];
+        let n = prefix.len().min(buf.len());
+        buf[..n].copy_from_slice(&prefix[..n]);
+        self.at += n;
+        if n == buf.len() {
+            return Ok(n);
+        }
+        match self.rest.read(&mut buf[n..]) {
+            Ok(more) => Ok(n + more),
+            Err(_) if n > 0 => Ok(n),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The two readers of pcap-parser, chosen by the stream's magic.
+enum Inner<R: Read> {
+    Ng(PcapNGReader<Source<R>>),
+    Legacy(LegacyPcapReader<Source<R>>),
+}
+
+impl<R: Read> Inner<R> {
+    fn get(&mut self) -> &mut dyn PcapReaderIterator {
+        match self {
+            Inner::Ng(reader) => reader,
+            Inner::Legacy(reader) => reader,
+        }
+    }
+}
+
+/// pcapng's Section Header Block type, the same in both byte orders.
+const PCAPNG_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
+/// pcap's magics (microsecond, nanosecond, modified), both byte orders.
+const PCAP_MAGICS: [u32; 3] = [0xa1b2_c3d4, 0xa1b2_3c4d, 0xa1b2_cd34];
+
+impl<R: Read> CaptureReader<R> {
     /// The largest single record the reader accepts.
     pub const MAX_RECORD_LEN: usize = 64 * 1024 * 1024;
 
@@ -76,12 +170,42 @@ impl<'r> CaptureReader<'r> {
     /// # Errors
     /// [`CaptureError::Empty`], [`CaptureError::NotACapture`] or
     /// [`CaptureError::Read`].
-    pub fn new<R: Read + Send + 'r>(reader: R) -> Result<Self, CaptureError> {
-        let inner = pcap_parser::create_reader(INITIAL_BUFFER, reader).map_err(|e| match e {
-            PcapError::Eof => CaptureError::Empty,
+    pub fn new(mut reader: R) -> Result<Self, CaptureError> {
+        let mut magic = [0_u8; 4];
+        let mut got = 0;
+        while got < magic.len() {
+            match reader.read(&mut magic[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => return Err(CaptureError::Read { offset: 0 }),
+            }
+        }
+        if got == 0 {
+            return Err(CaptureError::Empty);
+        }
+        if got < magic.len() {
+            return Err(CaptureError::NotACapture);
+        }
+        let source = Source {
+            magic,
+            at: 0,
+            rest: reader,
+        };
+        let header_error = |e: PcapError<&[u8]>| match e {
             PcapError::ReadError => CaptureError::Read { offset: 0 },
             _ => CaptureError::NotACapture,
-        })?;
+        };
+        let inner = if magic == PCAPNG_MAGIC {
+            Inner::Ng(PcapNGReader::new(INITIAL_BUFFER, source).map_err(header_error)?)
+        } else if PCAP_MAGICS
+            .iter()
+            .any(|m| magic == m.to_le_bytes() || magic == m.to_be_bytes())
+        {
+            Inner::Legacy(LegacyPcapReader::new(INITIAL_BUFFER, source).map_err(header_error)?)
+        } else {
+            return Err(CaptureError::NotACapture);
+        };
         Ok(CaptureReader {
             inner,
             legacy: None,
@@ -109,11 +233,11 @@ impl<'r> CaptureReader<'r> {
         }
         loop {
             if self.pending > 0 {
-                self.inner.consume(self.pending);
+                self.inner.get().consume(self.pending);
                 self.consumed += self.pending as u64;
                 self.pending = 0;
             }
-            let parsed = match self.inner.next() {
+            let parsed = match self.inner.get().next() {
                 Ok((len, block)) => Ok((len, classify(&block))),
                 Err(e) => Err(Failure::from(e)),
             };
@@ -139,7 +263,7 @@ impl<'r> CaptureReader<'r> {
         // Parse the packet block again to return a borrow of it: the first
         // parse could not outlive the loop that may consume.
         let offset = self.consumed;
-        let Ok((_, block)) = self.inner.next() else {
+        let Ok((_, block)) = self.inner.get().next() else {
             self.done = true;
             return Some(Err(CaptureError::Truncated { offset }));
         };
@@ -211,15 +335,15 @@ impl<'r> CaptureReader<'r> {
         let offset = self.consumed;
         let outcome = match error {
             Failure::Eof => Err(None),
-            Failure::Incomplete => match self.inner.refill() {
+            Failure::Incomplete => match self.inner.get().refill() {
                 Ok(()) => Ok(()),
                 Err(_) => Err(Some(CaptureError::Read { offset })),
             },
             Failure::BufferTooSmall => {
                 let wanted = self.buffer_len.saturating_mul(2);
-                if wanted <= Self::MAX_RECORD_LEN && self.inner.grow(wanted) {
+                if wanted <= Self::MAX_RECORD_LEN && self.inner.get().grow(wanted) {
                     self.buffer_len = wanted;
-                    match self.inner.refill() {
+                    match self.inner.get().refill() {
                         Ok(()) => Ok(()),
                         Err(_) => Err(Some(CaptureError::Read { offset })),
                     }
@@ -269,7 +393,16 @@ impl From<PcapError<&[u8]>> for Failure {
     }
 }
 
-impl CaptureReader<'_> {
+impl<R: Read> Iterator for CaptureReader<R> {
+    type Item = Result<OwnedFrame, CaptureError>;
+
+    /// The next frame, copied; see [`CaptureReader::next_frame`].
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_frame().map(|frame| frame.map(OwnedFrame::from))
+    }
+}
+
+impl<R: Read> CaptureReader<R> {
     /// Takes in a block that is not a frame.
     fn take(&mut self, step: Step) -> Result<(), CaptureError> {
         match step {

@@ -34,13 +34,15 @@ mod decode;
 mod error;
 mod link;
 mod packet;
+mod tcp;
 mod tunnel;
 
-pub use capture::{CaptureReader, Frame};
+pub use capture::{CaptureReader, Frame, OwnedFrame};
 pub use decode::{MAX_TUNNEL_DEPTH, decode};
 pub use error::{CaptureError, DecodeError};
 pub use link::LinkType;
 pub use packet::{Packet, Transport, ip_protocol};
+pub use tcp::TcpFlags;
 
 /// Entry points for the fuzz targets in `fuzz/`; not a stable API.
 #[doc(hidden)]

@@ -2,6 +2,8 @@
 
 use core::net::IpAddr;
 
+use crate::TcpFlags;
+
 /// IP protocol numbers this crate names.
 pub mod ip_protocol {
     /// IPv4 in IP.
@@ -36,19 +38,33 @@ pub struct Packet<'a> {
     pub tunnel_depth: u8,
 }
 
-/// The transport layer of a [`Packet`].
+/// The transport layer of a [`Packet`]. It may grow variants (ICMP, SCTP)
+/// and its variants fields: match them with `..` and a wildcard arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Transport<'a> {
-    /// A TCP segment: header and payload, unchecked beyond the ports.
+    /// A TCP segment (a header of at least 20 bytes was captured).
+    #[non_exhaustive]
     Tcp {
         /// Source port.
         src_port: u16,
         /// Destination port.
         dst_port: u16,
+        /// Sequence number.
+        seq: u32,
+        /// Acknowledgement number (meaningful when `flags` has ACK).
+        ack: u32,
+        /// The flag bits.
+        flags: TcpFlags,
+        /// The bytes after the header (its data offset, options included),
+        /// up to the IP length or the end of the capture; empty when the
+        /// data offset is below 20 bytes or past what was captured.
+        payload: &'a [u8],
         /// The whole segment, from the first byte of the TCP header.
         segment: &'a [u8],
     },
     /// A UDP datagram.
+    #[non_exhaustive]
     Udp {
         /// Source port.
         src_port: u16,
@@ -73,11 +89,21 @@ impl<'a> Packet<'a> {
         }
         let bytes = self.transport_bytes;
         match self.protocol {
-            ip_protocol::TCP if bytes.len() >= 20 => Transport::Tcp {
-                src_port: u16::from_be_bytes([bytes[0], bytes[1]]),
-                dst_port: u16::from_be_bytes([bytes[2], bytes[3]]),
-                segment: bytes,
-            },
+            ip_protocol::TCP if bytes.len() >= 20 => {
+                let header_len = usize::from(bytes[12] >> 4) * 4;
+                Transport::Tcp {
+                    src_port: u16::from_be_bytes([bytes[0], bytes[1]]),
+                    dst_port: u16::from_be_bytes([bytes[2], bytes[3]]),
+                    seq: u32::from_be_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]),
+                    ack: u32::from_be_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]),
+                    flags: TcpFlags::from_bits(bytes[13]),
+                    payload: bytes
+                        .get(header_len.max(20)..)
+                        .filter(|_| header_len >= 20)
+                        .unwrap_or(&[]),
+                    segment: bytes,
+                }
+            }
             ip_protocol::UDP => udp(bytes).map_or(Transport::Other, |u| Transport::Udp {
                 src_port: u.src_port,
                 dst_port: u.dst_port,

@@ -190,3 +190,49 @@ fn large_records_grow_the_buffer() {
     assert_eq!(frames.len(), 2);
     assert_eq!(frames[0].3.len(), big.len());
 }
+
+#[test]
+fn short_headers_and_wrong_magics_are_not_captures() {
+    for bytes in [&b"\xd4\xc3"[..], b"\x0a\x0d\x0d", b"\xd4\xc3\xb2\xa1 short"] {
+        assert!(
+            matches!(read_all(bytes).1, Some(CaptureError::NotACapture)),
+            "{bytes:?}"
+        );
+    }
+    // Big-endian pcap is recognised by its magic.
+    let mut big_endian = pcap(0xa1b2_c3d4, 1, &[]);
+    big_endian[..4].copy_from_slice(&0xa1b2_c3d4_u32.to_be_bytes());
+    assert!(CaptureReader::new(big_endian.as_slice()).is_ok());
+}
+
+#[test]
+fn the_reader_is_an_iterator_of_owned_frames() {
+    let bytes = pcap(0xa1b2_c3d4, 1, &[(1, 0, b"first"), (2, 0, b"second")]);
+    let frames: Vec<_> = CaptureReader::new(bytes.as_slice())
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(frames.len(), 2);
+    assert_eq!(
+        (frames[1].number, frames[1].data.as_slice()),
+        (2, &b"second"[..])
+    );
+    assert_eq!(frames[0].as_frame().timestamp_ns, 1_000_000_000);
+    // A cut stream ends the iteration with the error, after the frames before it.
+    let cut: Vec<_> = CaptureReader::new(&bytes[..bytes.len() - 2])
+        .unwrap()
+        .collect();
+    assert!(cut[0].is_ok());
+    assert!(matches!(cut[1], Err(CaptureError::Truncated { .. })));
+    assert_eq!(cut.len(), 2);
+}
+
+/// A reader that is not `Send` (standard input's lock) is accepted; the
+/// capture reader is `Send` when its reader is.
+#[test]
+fn readers_need_not_be_send() {
+    fn takes_send<T: Send>(_: &T) {}
+    let _: fn(std::io::StdinLock<'static>) -> Result<CaptureReader<_>, _> = CaptureReader::new;
+    let reader = CaptureReader::new(std::io::Cursor::new(pcap(0xa1b2_c3d4, 1, &[]))).unwrap();
+    takes_send(&reader);
+}

@@ -5,7 +5,7 @@
     reason = "test builders write fixed-width wire fields from small values"
 )]
 
-use edgewise_packet::{DecodeError, LinkType, Transport, decode};
+use edgewise_packet::{DecodeError, LinkType, TcpFlags, Transport, decode};
 
 fn ipv4(proto: u8, payload: &[u8]) -> Vec<u8> {
     let total = 20 + payload.len();
@@ -243,5 +243,58 @@ fn every_truncation_of_every_frame_is_safe_and_flags_truncation() {
                 }
             }
         }
+    }
+}
+
+#[test]
+fn tcp_flags_sequence_numbers_and_payload_are_read() {
+    let frame = ipv4(6, &tcp_syn());
+    let syn = decode(LinkType::RawIp, &frame).unwrap();
+    let Transport::Tcp {
+        seq,
+        flags,
+        payload,
+        ..
+    } = syn.transport()
+    else {
+        panic!("{syn:?}")
+    };
+    assert!(flags.is_syn() && !flags.is_syn_ack());
+    assert_eq!(
+        (seq, flags.to_string(), payload),
+        (1, "S".to_owned(), &[][..])
+    );
+
+    // A data segment: ACK + PSH, header of 20 bytes, then "hi".
+    let mut data = vec![
+        0x01, 0xbb, 0x9c, 0x40, 0, 0, 0x10, 0, 0xde, 0xad, 0xbe, 0xef, 0x50, 0x18, 0xfa, 0xf0, 0,
+        0, 0, 0,
+    ];
+    data.extend_from_slice(b"hi");
+    let frame = ipv4(6, &data);
+    let packet = decode(LinkType::RawIp, &frame).unwrap();
+    let Transport::Tcp {
+        seq,
+        ack,
+        flags,
+        payload,
+        ..
+    } = packet.transport()
+    else {
+        panic!("{packet:?}")
+    };
+    assert_eq!((seq, ack, payload), (0x1000, 0xdead_beef, &b"hi"[..]));
+    assert!(flags.contains(TcpFlags::ACK | TcpFlags::PSH));
+    assert_eq!(flags.to_string(), "PA");
+
+    // A data offset below 20 bytes or past the capture gives no payload.
+    for offset in [0x40, 0xf0] {
+        data[12] = offset;
+        let frame = ipv4(6, &data);
+        let packet = decode(LinkType::RawIp, &frame).unwrap();
+        let Transport::Tcp { payload, .. } = packet.transport() else {
+            panic!("{packet:?}")
+        };
+        assert!(payload.is_empty(), "offset {offset:#x}");
     }
 }

@@ -92,6 +92,7 @@ pub fn dns_capture<'r, R: Read + Send + 'r>(
                 src_port,
                 dst_port,
                 segment,
+                ..
             } if src_port == DNS_PORT || dst_port == DNS_PORT => {
                 let Some(tcp) = tcp_segment(segment) else {
                     continue;

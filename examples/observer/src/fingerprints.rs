@@ -195,6 +195,7 @@ pub fn fingerprint_capture<'r, R: Read + Send + 'r>(
             src_port,
             dst_port,
             segment,
+            ..
         } = packet.transport()
         else {
             continue;

@@ -383,8 +383,11 @@ impl Drains {
     }
 }
 
+/// A capture read from a file or standard input.
+type Capture = CaptureReader<BufReader<Box<dyn Read + Send>>>;
+
 /// The capture file (`-`: standard input), its header read.
-fn open_capture(file: &Path) -> Result<CaptureReader<'static>, DaemonError> {
+fn open_capture(file: &Path) -> Result<Capture, DaemonError> {
     let input: Box<dyn Read + Send> = if file.as_os_str() == "-" {
         Box::new(std::io::stdin())
     } else {
