@@ -32,6 +32,11 @@
 
 #![forbid(unsafe_code)]
 
+// The edgewise crates whose types this crate's API uses, so that a user
+// names them at the version this crate was built with.
+pub use edgewise_edge_set as edge_set;
+pub use edgewise_ip_index as ip_index;
+
 pub mod analysis;
 pub mod check;
 pub mod cidr;

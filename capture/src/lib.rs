@@ -52,6 +52,14 @@
 //! aya and no system calls: what a sans-IO consumer such as
 //! `edgewise-pipeline` needs.
 
+// The edgewise crates whose types this crate's API uses, so that a user
+// names them at the version this crate was built with.
+#[cfg(feature = "kernel")]
+pub use edgewise_edge_set as edge_set;
+#[cfg(feature = "kernel")]
+pub use edgewise_ip_index as ip_index;
+pub use edgewise_packet as packet;
+
 pub mod event;
 pub mod first_bytes;
 pub mod replay;

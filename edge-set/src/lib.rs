@@ -56,6 +56,10 @@
 
 #![forbid(unsafe_code)]
 
+// The edgewise crates whose types this crate's API uses, so that a user
+// names them at the version this crate was built with.
+pub use edgewise_ip_index as ip_index;
+
 pub mod aggregate;
 mod error;
 pub mod graph;

@@ -71,8 +71,9 @@ impl Baseline {
     /// [`IdentityError::Mmdb`], [`IdentityError::NotIdentity`] or
     /// [`IdentityError::Record`].
     pub fn from_mmdb(bytes: &[u8]) -> Result<Self, IdentityError> {
-        let reader = maxminddb::Reader::from_source(bytes)
-            .map_err(|e| IdentityError::Mmdb(e.to_string()))?;
+        let reader = maxminddb::Reader::from_source(bytes).map_err(|e| IdentityError::Mmdb {
+            source: Arc::new(e),
+        })?;
         let metadata = reader.metadata();
         if metadata.database_type != DATABASE_TYPE {
             return Err(IdentityError::NotIdentity(format!(
@@ -96,12 +97,16 @@ impl Baseline {
         let mut entries = Map::default();
         let networks = reader
             .networks(maxminddb::WithinOptions::default())
-            .map_err(|e| IdentityError::Mmdb(e.to_string()))?;
+            .map_err(|e| IdentityError::Mmdb {
+                source: Arc::new(e),
+            })?;
         for item in networks {
-            let item = item.map_err(|e| IdentityError::Mmdb(e.to_string()))?;
-            let network = item
-                .network()
-                .map_err(|e| IdentityError::Mmdb(e.to_string()))?;
+            let item = item.map_err(|e| IdentityError::Mmdb {
+                source: Arc::new(e),
+            })?;
+            let network = item.network().map_err(|e| IdentityError::Mmdb {
+                source: Arc::new(e),
+            })?;
             let record = |problem: String| IdentityError::Record {
                 network: network.to_string(),
                 problem,
@@ -144,11 +149,13 @@ impl Baseline {
         for (key, object) in sorted {
             writer
                 .insert(IpNet::from(ip_of(key)), &**object)
-                .map_err(|e| IdentityError::Write(e.to_string()))?;
+                .map_err(|e| IdentityError::Write {
+                    source: Arc::new(e),
+                })?;
         }
-        writer
-            .to_bytes()
-            .map_err(|e| IdentityError::Write(e.to_string()))
+        writer.to_bytes().map_err(|e| IdentityError::Write {
+            source: Arc::new(e),
+        })
     }
 
     /// The version.

@@ -112,7 +112,7 @@ fn mmdblookup_reads_what_we_write() {
 fn what_is_not_an_identity_mmdb_is_refused() {
     assert!(matches!(
         Baseline::from_mmdb(b"not an mmdb"),
-        Err(IdentityError::Mmdb(_))
+        Err(IdentityError::Mmdb { .. })
     ));
 
     let mut other = mmdb_writer::Writer::new("GeoLite2-City");

@@ -84,3 +84,23 @@ fn an_endless_line_ends_the_session() {
     let why = first_disconnection(&url);
     assert!(why.contains("an event line longer than"), "{why}");
 }
+
+#[test]
+fn an_error_status_is_told_from_other_failures() {
+    let url = hostile("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", b"");
+    let why = first_disconnection(&url);
+    assert!(why.ends_with(": the server answered 404"), "{why}");
+}
+
+#[test]
+fn an_unreadable_token_file_is_a_file_error_with_its_cause() {
+    let mut config = FollowConfig::new("http://127.0.0.1:9");
+    config.token_file = Some("/nonexistent/edgewise-token".into());
+    let error = Transport::new(&config).unwrap_err();
+    let edgewise_identity::IdentityError::File { path, source } = &error else {
+        panic!("{error:?}")
+    };
+    assert_eq!(path.to_str(), Some("/nonexistent/edgewise-token"));
+    assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+    assert!(std::error::Error::source(&error).is_some());
+}

@@ -26,10 +26,8 @@
 //! }
 //! let mut peers = PeerResolver::new(reader);
 //! let now_ns = 0;
-//! assert_eq!(
-//!     peers.resolve_peer("10.42.1.159:8086", false, now_ns),
-//!     "analytics/influxdb-0:8086 (10.42.1.159)"
-//! );
+//! let peer = "10.42.1.159:8086".parse().unwrap();
+//! assert_eq!(peers.resolve_peer(peer, now_ns), "analytics/influxdb-0:8086 (10.42.1.159)");
 //! ```
 //!
 //! Modules: [`kube`] (Kubernetes JSON in), [`index`] (the writer and the

@@ -17,7 +17,7 @@
 //! Time is passed in (`now_ns`, nanoseconds on the caller's monotonic
 //! clock). The memo holds at most [`PeerResolver::MEMO_CAPACITY`] addresses.
 
-use core::net::IpAddr;
+use core::net::{IpAddr, SocketAddr};
 use core::time::Duration;
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -109,44 +109,71 @@ impl PeerResolver {
         }
     }
 
-    /// Resolves one peer string (see the module rules).
-    pub fn resolve_peer<'p>(&mut self, peer: &'p str, internet: bool, now_ns: u64) -> Cow<'p, str> {
+    /// The object that names `ip`: the one the index holds now, else the
+    /// one this resolver named within the grace window; `None` for an
+    /// address no object owns, or an ambiguous one (see the module rules).
+    pub fn resolve(&mut self, ip: IpAddr, now_ns: u64) -> Option<Arc<ClusterObject>> {
+        let key = ip_key(ip);
+        let found = self.reader.with_lookup(ip, |lookup| match lookup {
+            Lookup::Object(object) => Found::Now(Arc::clone(object)),
+            Lookup::Ambiguous(_) => Found::Ambiguous,
+            Lookup::Range(_) | Lookup::Unknown => Found::Missing,
+        });
+        match found {
+            Found::Now(object) => {
+                self.remember(key, &object, now_ns);
+                Some(object)
+            }
+            Found::Ambiguous => {
+                self.memo.remove(&key);
+                None
+            }
+            Found::Missing => match self.memo.get(&key) {
+                Some(memo) if now_ns.saturating_sub(memo.resolved_at) <= self.grace_ns => {
+                    Some(Arc::clone(&memo.object))
+                }
+                Some(_) => {
+                    self.memo.remove(&key);
+                    None
+                }
+                None => None,
+            },
+        }
+    }
+
+    /// A socket address as an operator reads it: `namespace/name:port (ip)`
+    /// when an object names its address ([`PeerResolver::resolve`]), else
+    /// the address as Rust prints it (`10.0.0.9:80`, `[fd00::9]:443`).
+    pub fn resolve_peer(&mut self, peer: SocketAddr, now_ns: u64) -> String {
+        match self.resolve(peer.ip(), now_ns) {
+            Some(object) => format!("{}:{} ({})", object.display, peer.port(), peer.ip()),
+            None => peer.to_string(),
+        }
+    }
+
+    /// The same for a peer string as tools print it (`10.42.1.159:8086`,
+    /// `[fd00::5]:443`): a string that is not such a peer, and a peer marked
+    /// `internet`, are returned as given, as is an address no object names;
+    /// the port and address are kept as written.
+    pub fn resolve_peer_str<'p>(
+        &mut self,
+        peer: &'p str,
+        internet: bool,
+        now_ns: u64,
+    ) -> Cow<'p, str> {
         if internet {
             return Cow::Borrowed(peer);
         }
         let Some(parsed) = Peer::parse(peer) else {
             return Cow::Borrowed(peer);
         };
-        let key = ip_key(parsed.ip);
-        let object = self.reader.with_lookup(parsed.ip, |lookup| match lookup {
-            Lookup::Object(object) => Found::Now(Arc::clone(object)),
-            Lookup::Ambiguous(_) => Found::Ambiguous,
-            Lookup::Range(_) | Lookup::Unknown => Found::Missing,
-        });
-        let object = match object {
-            Found::Now(object) => {
-                self.remember(key, &object, now_ns);
-                object
-            }
-            Found::Ambiguous => {
-                self.memo.remove(&key);
-                return Cow::Borrowed(peer);
-            }
-            Found::Missing => match self.memo.get(&key) {
-                Some(memo) if now_ns.saturating_sub(memo.resolved_at) <= self.grace_ns => {
-                    Arc::clone(&memo.object)
-                }
-                Some(_) => {
-                    self.memo.remove(&key);
-                    return Cow::Borrowed(peer);
-                }
-                None => return Cow::Borrowed(peer),
-            },
-        };
-        Cow::Owned(format!(
-            "{}:{} ({})",
-            object.display, parsed.port_text, parsed.ip_text
-        ))
+        match self.resolve(parsed.ip, now_ns) {
+            Some(object) => Cow::Owned(format!(
+                "{}:{} ({})",
+                object.display, parsed.port_text, parsed.ip_text
+            )),
+            None => Cow::Borrowed(peer),
+        }
     }
 
     fn remember(&mut self, key: u128, object: &Arc<ClusterObject>, now_ns: u64) {

@@ -1,4 +1,4 @@
-//! `resolve_peer`: the seed behaviour, exactly, and the grace memo.
+//! `resolve_peer` and `resolve_peer_str`: the seed behaviour, exactly, and the grace memo.
 
 mod support;
 
@@ -23,7 +23,7 @@ fn the_seed_cases() {
     let index = cluster();
     let mut peers = PeerResolver::new(index.reader());
     let mut resolve =
-        |peer: &str, internet: bool| peers.resolve_peer(peer, internet, 0).into_owned();
+        |peer: &str, internet: bool| peers.resolve_peer_str(peer, internet, 0).into_owned();
     // Pod, service, node.
     assert_eq!(
         resolve("10.42.1.159:8086", false),
@@ -75,7 +75,10 @@ fn ambiguous_addresses_stay_as_given() {
     upsert(&mut index, pod("a", "ns", "a-11111", &["10.0.0.1"], 5));
     upsert(&mut index, pod("b", "ns", "b-22222", &["10.0.0.1"], 5));
     let mut peers = PeerResolver::new(index.reader());
-    assert_eq!(peers.resolve_peer("10.0.0.1:80", false, 0), "10.0.0.1:80");
+    assert_eq!(
+        peers.resolve_peer_str("10.0.0.1:80", false, 0),
+        "10.0.0.1:80"
+    );
 }
 
 #[test]
@@ -85,29 +88,32 @@ fn the_grace_memo_bridges_a_transient_miss_only() {
     upsert(&mut index, web.clone());
     let mut peers = PeerResolver::with_grace(index.reader(), Duration::from_mins(5));
     assert_eq!(
-        peers.resolve_peer("10.0.0.1:80", false, 0),
+        peers.resolve_peer_str("10.0.0.1:80", false, 0),
         "ns/web-abcde:80 (10.0.0.1)"
     );
 
     // The pod's delete arrives while its connection is still reported.
     delete(&mut index, web);
     assert_eq!(
-        peers.resolve_peer("10.0.0.1:80", false, 200 * SECOND),
+        peers.resolve_peer_str("10.0.0.1:80", false, 200 * SECOND),
         "ns/web-abcde:80 (10.0.0.1)",
         "within the grace window"
     );
     assert_eq!(
-        peers.resolve_peer("10.0.0.1:80", false, 301 * SECOND),
+        peers.resolve_peer_str("10.0.0.1:80", false, 301 * SECOND),
         "10.0.0.1:80",
         "the window counts from the last resolution"
     );
     assert_eq!(
-        peers.resolve_peer("10.0.0.1:80", false, 302 * SECOND),
+        peers.resolve_peer_str("10.0.0.1:80", false, 302 * SECOND),
         "10.0.0.1:80"
     );
 
     // Never resolved: never named.
-    assert_eq!(peers.resolve_peer("10.0.0.2:80", false, 0), "10.0.0.2:80");
+    assert_eq!(
+        peers.resolve_peer_str("10.0.0.2:80", false, 0),
+        "10.0.0.2:80"
+    );
 }
 
 #[test]
@@ -117,7 +123,7 @@ fn a_reused_address_re_resolves_on_the_next_hit() {
     upsert(&mut index, old.clone());
     let mut peers = PeerResolver::new(index.reader());
     assert_eq!(
-        peers.resolve_peer("10.0.0.7:80", false, 0),
+        peers.resolve_peer_str("10.0.0.7:80", false, 0),
         "ns/cart-aaaaa:80 (10.0.0.7)"
     );
     delete(&mut index, old);
@@ -126,7 +132,7 @@ fn a_reused_address_re_resolves_on_the_next_hit() {
         pod("new", "ns", "checkout-bbbbb", &["10.0.0.7"], 9),
     );
     assert_eq!(
-        peers.resolve_peer("10.0.0.7:80", false, SECOND),
+        peers.resolve_peer_str("10.0.0.7:80", false, SECOND),
         "ns/checkout-bbbbb:80 (10.0.0.7)"
     );
     // And the memo now holds the new name.
@@ -135,7 +141,7 @@ fn a_reused_address_re_resolves_on_the_next_hit() {
         pod("new", "ns", "checkout-bbbbb", &["10.0.0.7"], 9),
     );
     assert_eq!(
-        peers.resolve_peer("10.0.0.7:80", false, 2 * SECOND),
+        peers.resolve_peer_str("10.0.0.7:80", false, 2 * SECOND),
         "ns/checkout-bbbbb:80 (10.0.0.7)"
     );
 }
@@ -147,9 +153,25 @@ fn a_zero_grace_turns_the_memo_off() {
     upsert(&mut index, web.clone());
     let mut peers = PeerResolver::with_grace(index.reader(), Duration::ZERO);
     assert_eq!(
-        peers.resolve_peer("10.0.0.1:80", false, 0),
+        peers.resolve_peer_str("10.0.0.1:80", false, 0),
         "ns/web-abcde:80 (10.0.0.1)"
     );
     delete(&mut index, web);
-    assert_eq!(peers.resolve_peer("10.0.0.1:80", false, 0), "10.0.0.1:80");
+    assert_eq!(
+        peers.resolve_peer_str("10.0.0.1:80", false, 0),
+        "10.0.0.1:80"
+    );
+}
+
+#[test]
+fn socket_addresses_resolve_as_their_strings_do() {
+    let index = cluster();
+    let mut peers = PeerResolver::new(index.reader());
+    for text in ["10.42.1.159:8086", "192.168.56.12:10250", "10.42.9.9:80"] {
+        let typed = peers.resolve_peer(text.parse().unwrap(), 0);
+        assert_eq!(typed, peers.resolve_peer_str(text, false, 0), "{text}");
+    }
+    let pod = peers.resolve("10.42.1.159".parse().unwrap(), 0).unwrap();
+    assert_eq!(pod.to_string(), "analytics/influxdb-0");
+    assert!(peers.resolve("10.42.9.9".parse().unwrap(), 0).is_none());
 }

@@ -14,6 +14,10 @@
 
 #![forbid(unsafe_code)]
 
+// The edgewise crates whose types this crate's API uses, so that a user
+// names them at the version this crate was built with.
+pub use edgewise_http_server as http_server;
+
 pub mod state;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -106,6 +106,16 @@
 
 #![forbid(unsafe_code)]
 
+// The edgewise crates whose types this crate's API uses, so that a user
+// names them at the version this crate was built with.
+pub use edgewise_capture as capture;
+pub use edgewise_edge_set as edge_set;
+pub use edgewise_fqdn_store as fqdn_store;
+pub use edgewise_identity as identity;
+pub use edgewise_ip_index as ip_index;
+pub use edgewise_ja4 as ja4;
+pub use edgewise_service_probes as service_probes;
+
 pub mod banners;
 pub mod config;
 pub mod dns;

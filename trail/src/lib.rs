@@ -24,6 +24,13 @@
 
 #![forbid(unsafe_code)]
 
+// The edgewise crates whose types this crate's API uses, so that a user
+// names them at the version this crate was built with.
+pub use edgewise_edge_set as edge_set;
+pub use edgewise_http_server as http_server;
+pub use edgewise_identity as identity;
+pub use edgewise_ip_index as ip_index;
+
 pub mod collector;
 pub mod digest;
 pub mod export;

@@ -59,6 +59,6 @@ pub fn resolve_peers(index: &IpIndex, peers: &[String], internet: bool) -> Vec<S
     let mut resolver = PeerResolver::new(index.reader());
     peers
         .iter()
-        .map(|peer| resolver.resolve_peer(peer, internet, 0).into_owned())
+        .map(|peer| resolver.resolve_peer_str(peer, internet, 0).into_owned())
         .collect()
 }

@@ -243,16 +243,61 @@ pub struct Transport {
     token_file: Option<PathBuf>,
 }
 
+/// A failure with no error underneath: a setting or an answer that cannot
+/// be used.
 fn failure(url: &str, problem: impl core::fmt::Display) -> IdentityError {
     IdentityError::Transport {
         url: url.to_owned(),
         problem: problem.to_string(),
+        source: None,
+    }
+}
+
+/// A request that failed, by kind: an error status, a timeout, or anything
+/// else with ureq's error as the source.
+fn request_failed(url: &str, error: ureq::Error) -> IdentityError {
+    match error {
+        ureq::Error::StatusCode(status) => IdentityError::Status {
+            url: url.to_owned(),
+            status,
+        },
+        ureq::Error::Timeout(_) => IdentityError::Timeout {
+            url: url.to_owned(),
+            source: Arc::new(error),
+        },
+        error => IdentityError::Transport {
+            url: url.to_owned(),
+            problem: error.to_string(),
+            source: Some(Arc::new(error)),
+        },
+    }
+}
+
+/// A body or stream that could not be read to its end.
+fn read_failed(url: &str, error: std::io::Error) -> IdentityError {
+    if error.kind() == std::io::ErrorKind::TimedOut {
+        return IdentityError::Timeout {
+            url: url.to_owned(),
+            source: Arc::new(error),
+        };
+    }
+    IdentityError::Transport {
+        url: url.to_owned(),
+        problem: error.to_string(),
+        source: Some(Arc::new(error)),
+    }
+}
+
+fn unreadable(path: &Path) -> impl FnOnce(std::io::Error) -> IdentityError + '_ {
+    |source| IdentityError::File {
+        path: path.to_owned(),
+        source: Arc::new(source),
     }
 }
 
 fn read_pem(path: &Path) -> Result<Vec<ureq::tls::PemItem<'static>>, IdentityError> {
     let fail = |problem: String| failure(&path.display().to_string(), problem);
-    let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+    let bytes = std::fs::read(path).map_err(unreadable(path))?;
     ureq::tls::parse_pem(&bytes)
         .collect::<Result<_, _>>()
         .map_err(|e| fail(format!("not PEM: {e}")))
@@ -331,7 +376,7 @@ impl Transport {
             .timeout_recv_body(Some(body_timeout))
             .build()
             .call()
-            .map_err(|e| failure(url, e))?;
+            .map_err(|e| request_failed(url, e))?;
         Ok(response.into_body())
     }
 }
@@ -363,7 +408,7 @@ impl Transport {
             .timeout_recv_body(Some(max_age))
             .build()
             .call()
-            .map_err(|e| failure(url, e))?;
+            .map_err(|e| request_failed(url, e))?;
         let status = response.status().as_u16();
         Ok((status, Box::new(response.into_body().into_reader())))
     }
@@ -395,7 +440,7 @@ impl Transport {
             .timeout_recv_body(Some(Duration::from_secs(30)))
             .build()
             .send(body)
-            .map_err(|e| failure(url, e))?;
+            .map_err(|e| request_failed(url, e))?;
         let status = response.status().as_u16();
         let mut answer = String::new();
         let _ = response
@@ -410,7 +455,7 @@ impl Transport {
 /// The first token line of a token file.
 fn read_token(path: &Path) -> Result<String, IdentityError> {
     let fail = |problem: String| failure(&path.display().to_string(), problem);
-    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+    let text = std::fs::read_to_string(path).map_err(unreadable(path))?;
     text.lines()
         .map(str::trim)
         .find(|line| !line.is_empty() && !line.starts_with('#'))
@@ -470,7 +515,7 @@ fn session<C: StreamClient>(
     let max_line = config.limits.max_line_bytes;
     let mut events = EventReader::new(BufReader::new(body), max_line);
     while !stop.load(Ordering::Relaxed) {
-        let Some(event) = events.next_event().map_err(|e| failure(&url, e))? else {
+        let Some(event) = events.next_event().map_err(|e| read_failed(&url, e))? else {
             return Ok(());
         };
         match event.event.as_str() {
@@ -531,7 +576,7 @@ fn fetch_baseline<C: StreamClient>(
         .into_reader()
         .take(config.max_baseline_bytes + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| failure(&url, e))?;
+        .map_err(|e| read_failed(&url, e))?;
     if bytes.len() as u64 > config.max_baseline_bytes {
         return Err(failure(
             &url,

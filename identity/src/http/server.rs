@@ -157,6 +157,7 @@ impl IdentityServer {
         let fail = |problem: String| IdentityError::Transport {
             url: address.to_owned(),
             problem,
+            source: None,
         };
         let socket: SocketAddr = address
             .parse()
