@@ -94,3 +94,6 @@ if [ -n "$pg_bin" ] && [ -z "${EDGEWISE_TEST_POSTGRES:-}" ]; then
 fi
 
 cargo test --workspace --locked
+
+# Each library crate's examples, run on the demo's files (capture's as root).
+bash scripts/examples.sh

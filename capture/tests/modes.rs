@@ -244,7 +244,7 @@ fn loader_process() {
     })
     .expect("attach");
     println!("attached");
-    std::thread::sleep(Duration::from_mins(1));
+    std::thread::sleep(Duration::from_secs(60));
 }
 
 /// Starts the loader process and waits until it attached.

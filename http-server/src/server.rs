@@ -247,7 +247,7 @@ fn per_peer_cap(limits: &Limits) -> usize {
 }
 
 /// How often a peer's failed TLS handshakes are logged at most.
-const HANDSHAKE_LOG_EVERY: Duration = Duration::from_mins(1);
+const HANDSHAKE_LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// What the accept loop hands each connection.
 struct Acceptor {

@@ -253,7 +253,7 @@ mod tests {
 
     #[test]
     fn a_peer_is_logged_once_a_minute_and_memory_stays_bounded() {
-        let log = PeerLog::new(Duration::from_mins(1), 2);
+        let log = PeerLog::new(Duration::from_secs(60), 2);
         let t0 = Instant::now();
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         assert!(log.should_log(a, t0));

@@ -89,7 +89,7 @@ impl core::fmt::Debug for PeerResolver {
 
 impl PeerResolver {
     /// The grace window unless told otherwise.
-    pub const DEFAULT_GRACE: Duration = Duration::from_mins(5);
+    pub const DEFAULT_GRACE: Duration = Duration::from_secs(5 * 60);
     /// The most addresses the memo holds; when full, entries older than the
     /// grace window are dropped, and if none is, the new one is not kept.
     pub const MEMO_CAPACITY: usize = 65_536;

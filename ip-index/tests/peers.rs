@@ -86,7 +86,7 @@ fn the_grace_memo_bridges_a_transient_miss_only() {
     let mut index = IpIndex::default();
     let web = pod("w", "ns", "web-abcde", &["10.0.0.1"], 5);
     upsert(&mut index, web.clone());
-    let mut peers = PeerResolver::with_grace(index.reader(), Duration::from_mins(5));
+    let mut peers = PeerResolver::with_grace(index.reader(), Duration::from_secs(5 * 60));
     assert_eq!(
         peers.resolve_peer_str("10.0.0.1:80", false, 0),
         "ns/web-abcde:80 (10.0.0.1)"

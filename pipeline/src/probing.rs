@@ -25,7 +25,7 @@ use ipnet::IpNet;
 use crate::memory::Latest;
 
 /// A probe session per address and port at most this often.
-pub const PROBE_AGAIN_AFTER: Duration = Duration::from_hours(24);
+pub const PROBE_AGAIN_AFTER: Duration = Duration::from_secs(24 * 3600);
 
 /// The most servers waiting for their probe.
 pub const MAX_QUEUED: usize = 1024;

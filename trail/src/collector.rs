@@ -65,7 +65,7 @@ pub const POSTGRES_WRITERS: usize = 2;
 pub const HEALTH_EVERY: Duration = Duration::from_secs(15);
 
 /// How often retention runs.
-const RETAIN_EVERY: Duration = Duration::from_hours(1);
+const RETAIN_EVERY: Duration = Duration::from_secs(3600);
 
 /// Uploads waiting for the writer before requests are told to come back.
 const QUEUE: usize = 256;
@@ -75,7 +75,7 @@ const QUEUE: usize = 256;
 pub const DECODING: usize = 4;
 
 /// How long a request waits for its batch to commit.
-const ANSWER_WITHIN: Duration = Duration::from_mins(1);
+const ANSWER_WITHIN: Duration = Duration::from_secs(60);
 
 /// The collector's settings.
 #[derive(Debug, Clone)]
@@ -128,7 +128,7 @@ impl CollectorConfig {
             // timeout closes it between windows); one refused at accept
             // keeps its slice and tries again.
             limits: Limits {
-                body_timeout: Duration::from_mins(1),
+                body_timeout: Duration::from_secs(60),
                 ..Limits::default()
             },
             also: None,

@@ -149,7 +149,7 @@ fn exporter(address: SocketAddr, spool: &std::path::Path) -> Exporter {
 
 /// Waits until the exporter has nothing left to send.
 fn drained(exporter: &Exporter) {
-    let deadline = Instant::now() + Duration::from_mins(2);
+    let deadline = Instant::now() + Duration::from_secs(2 * 60);
     loop {
         let stats = exporter.stats();
         if stats.spooled == 0 {

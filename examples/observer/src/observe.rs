@@ -114,7 +114,7 @@ pub enum ObserveError {
 
 /// How long one stream is read before it is opened again (so that a
 /// connection that died silently is not waited on forever).
-const MAX_STREAM_AGE: Duration = Duration::from_mins(5);
+const MAX_STREAM_AGE: Duration = Duration::from_secs(5 * 60);
 /// The longest record accepted.
 const MAX_EVENT_BYTES: usize = 1 << 20;
 /// The first and the longest wait before connecting again.

@@ -230,7 +230,7 @@ impl Lab {
 
     /// Waits until `port` accepts connections from the client's side.
     fn wait_for(&self, name: &str, port: u16) {
-        let deadline = Instant::now() + Duration::from_mins(1);
+        let deadline = Instant::now() + Duration::from_secs(60);
         let probe = format!(
             "import socket; socket.create_connection(('{SERVER}', {port}), timeout=1).close()"
         );

@@ -59,9 +59,9 @@ pub struct StoreConfig {
 impl Default for StoreConfig {
     fn default() -> Self {
         Self {
-            min_ttl: Duration::from_mins(1),
-            max_ttl: Duration::from_hours(24),
-            keep_alive: Duration::from_mins(5),
+            min_ttl: Duration::from_secs(60),
+            max_ttl: Duration::from_secs(24 * 3600),
+            keep_alive: Duration::from_secs(5 * 60),
             max_mappings: 262_144,
             max_names_per_ip: 16,
             max_ips_per_name: 1_000,

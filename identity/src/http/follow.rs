@@ -74,7 +74,7 @@ impl FollowConfig {
             url: url.into(),
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(10),
-            max_stream_age: Duration::from_mins(5),
+            max_stream_age: Duration::from_secs(5 * 60),
             max_baseline_bytes: 1 << 30,
             limits: DeltaLimits::default(),
             ca: None,
@@ -553,7 +553,7 @@ fn session<C: StreamClient>(
 }
 
 /// How long a baseline's body may take to arrive.
-const BASELINE_BODY_TIMEOUT: Duration = Duration::from_mins(2);
+const BASELINE_BODY_TIMEOUT: Duration = Duration::from_secs(2 * 60);
 
 #[derive(serde::Deserialize)]
 struct Hello {

@@ -199,10 +199,10 @@ pub struct Rule {
 }
 
 /// The default ban of a `drop` rule.
-pub const DEFAULT_TTL: Duration = Duration::from_mins(5);
+pub const DEFAULT_TTL: Duration = Duration::from_secs(5 * 60);
 
 /// The longest TTL a rule may ask for (a day).
-pub const MAX_TTL: Duration = Duration::from_hours(24);
+pub const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// The most rules a file may hold.
 pub const MAX_RULES: usize = 1_000;
@@ -532,7 +532,7 @@ action = "log"
             [Some(true), Some(true), Some(false), Some(true)]
         );
         assert_eq!(outcome.errors().count(), 0);
-        assert_eq!(outcome.ban(&rules), Some((0, Duration::from_mins(1))));
+        assert_eq!(outcome.ban(&rules), Some((0, Duration::from_secs(60))));
     }
 
     #[test]

@@ -10,7 +10,7 @@
 use std::collections::{HashMap, VecDeque};
 
 /// The default window (300 s).
-pub const DEFAULT_TTL: std::time::Duration = std::time::Duration::from_mins(5);
+pub const DEFAULT_TTL: std::time::Duration = std::time::Duration::from_secs(5 * 60);
 
 /// The most reads (and, separately, audit ids) remembered.
 pub const MAX_REMEMBERED: usize = 65_536;

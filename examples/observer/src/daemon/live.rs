@@ -53,7 +53,7 @@ use crate::web::records::RecordRing;
 use edgewise_k8s::ClusterWatch;
 
 /// How far back the served graph reaches.
-pub const GRAPH_WINDOW: Duration = Duration::from_hours(1);
+pub const GRAPH_WINDOW: Duration = Duration::from_secs(3600);
 /// The most slice edges the window holds in all.
 pub const MAX_WINDOW_EDGES: usize = 500_000;
 
