@@ -58,3 +58,10 @@ cd "$dir"
 # to cargo, with artifacts of their own).
 export CARGO_TARGET_DIR="$root/target"
 cargo test --workspace --all-features
+# Each crate alone with its default features, as a user adding only it
+# gets it (a workspace-wide build unifies features and would hide a
+# missing one).
+for base in "${members[@]}"; do
+  base=${base//\"/}
+  cargo check --quiet --package "${base%-*}"
+done

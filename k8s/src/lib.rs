@@ -16,6 +16,7 @@
 
 // The edgewise crates whose types this crate's API uses, so that a user
 // names them at the version this crate was built with.
+#[cfg(feature = "testing")]
 pub use edgewise_http_server as http_server;
 
 pub mod state;

@@ -114,6 +114,7 @@ pub use edgewise_fqdn_store as fqdn_store;
 pub use edgewise_identity as identity;
 pub use edgewise_ip_index as ip_index;
 pub use edgewise_ja4 as ja4;
+#[cfg(feature = "service-probes")]
 pub use edgewise_service_probes as service_probes;
 
 pub mod banners;
@@ -135,7 +136,7 @@ pub use names::FqdnSource;
 pub use pipeline::{Output, Pipeline, kind_name};
 pub use probing::{ProbeConfig, ProbeFinding};
 pub use records::{
-    DnsRecord, DropRecord, EdgeRecord, Endpoint, MountedRead, Record, RuleRecord, SecretReadRecord,
-    StatsRecord, TlsRecord, UnbanRecord,
+    DnsRecord, DropRecord, EdgeRecord, Endpoint, MountedRead, RECORD_SCHEMA, Record, RuleRecord,
+    SecretReadRecord, StatsRecord, TlsRecord, UnbanRecord,
 };
 pub use rules::{Action, Rules, RulesError};

@@ -1,4 +1,8 @@
-//! The JSON-lines output schema: one object per line, its `type` first.
+//! The JSON-lines output schema: one object per line, told apart by `type`.
+//! Its schema tag is [`RECORD_SCHEMA`]; a writer puts it on every line
+//! (the daemon does, with the node's name and the time in RFC 3339:
+//! `schemas/record.schema.json` in the repository is the JSON Schema of a
+//! line).
 //!
 //! - `edge`: an edge's facts. The first record of a TCP edge is held for
 //!   the settle window (or until its handshake and first payload were
@@ -57,6 +61,10 @@ use serde::Serialize;
 use crate::FqdnSource;
 use crate::dns::DnsLine;
 
+/// The schema tag of a record line: its version changes when a field
+/// changes meaning or goes away, not when one is added.
+pub const RECORD_SCHEMA: &str = "edgewise.record/v1";
+
 /// One output line.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -75,6 +83,22 @@ pub enum Record {
     SecretRead(SecretReadRecord),
     /// Counters.
     Stats(StatsRecord),
+}
+
+impl Record {
+    /// When it happened: nanoseconds since the Unix epoch (capture time in
+    /// a replay).
+    pub fn time_ns(&self) -> u64 {
+        match self {
+            Record::Edge(r) => r.time_ns,
+            Record::Rule(r) => r.time_ns,
+            Record::Unban(r) => r.time_ns,
+            Record::Drop(r) => r.time_ns,
+            Record::Dns(r) => r.time_ns,
+            Record::SecretRead(r) => r.time_ns,
+            Record::Stats(r) => r.time_ns,
+        }
+    }
 }
 
 /// One side of an edge.

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::records;
+use common::{assert_records_match_schema, records};
 use live::{Cluster, Collected, demo, preflight, scenario, start_daemon};
 
 /// A bpffs mounted for the test, unmounted when dropped.
@@ -162,6 +162,13 @@ fn a_drop_holds_while_the_client_tries_a_restart_adopts_it_and_removing_the_rule
         Collected::text(&daemon.stdout)
     );
     assert!(violating("3"), "the edge passes again");
+    // Every whole line so far (rule, drop, unban among them) is a
+    // documented one.
+    let text = Collected::text(&daemon.stdout);
+    let types = assert_records_match_schema(&text[..text.rfind('\n').map_or(0, |at| at + 1)]);
+    for kind in ["rule", "drop", "unban"] {
+        assert!(types.contains_key(kind), "{kind}: {types:?}");
+    }
     stop(daemon);
     drop(bpffs);
     std::fs::remove_dir_all(&dir).unwrap();

@@ -18,7 +18,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{is_root, records, skip};
+use common::{assert_records_match_schema, is_root, records, skip};
 use edgewise_test_support::kubelet::{KubeletPod, cgroup2_root, in_cgroup};
 use live::Collected;
 
@@ -140,6 +140,7 @@ fn mounted_and_api_secret_reads_are_recorded_once_each_and_attributed() {
 
 /// One record per new observation, attributed; the repeats counted.
 fn check(out: &str, metrics: &str) {
+    assert_records_match_schema(out);
     let reads: Vec<serde_json::Value> = records(out, "secret_read").collect();
     let mounted: Vec<&serde_json::Value> =
         reads.iter().filter(|r| r["source"] == "mounted").collect();

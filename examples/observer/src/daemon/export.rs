@@ -39,7 +39,7 @@ impl Export {
     /// [`DaemonError::Export`] when the spool or the collector's TLS
     /// files cannot be used.
     pub fn start(settings: &Settings, replay: bool) -> Result<Option<Self>, DaemonError> {
-        let agent = &settings.node_name.clone().unwrap_or_else(super::host_name);
+        let agent = &super::node_name(settings);
         let Some(config) = settings.export_config(agent, replay) else {
             return Ok(None);
         };

@@ -197,7 +197,7 @@ pub fn build_pipeline(
     };
     let rules = load_rules(settings)?;
     let mut config = PipelineConfig {
-        agent: settings.node_name.clone().unwrap_or_else(host_name),
+        agent: node_name(settings),
         enforce,
         pod_cidrs: settings.pod_cidrs.clone(),
         probe: settings.probe.then(|| edgewise_pipeline::ProbeConfig {
@@ -394,26 +394,65 @@ pub fn host_name() -> String {
         .unwrap_or_else(|| "edgewise".to_owned())
 }
 
+/// The node's name on its records and in the graph: `node_name`, else the
+/// host name.
+pub fn node_name(settings: &Settings) -> String {
+    settings.node_name.clone().unwrap_or_else(host_name)
+}
+
+/// One output line: the record with the schema tag, the node and the time
+/// in RFC 3339 before its own fields (`schemas/record.schema.json`).
+#[derive(serde::Serialize)]
+struct Line<'a> {
+    schema: &'static str,
+    node: &'a str,
+    time: String,
+    #[serde(flatten)]
+    record: &'a Record,
+}
+
+/// `time_ns` (nanoseconds since the Unix epoch) in RFC 3339, UTC, with as
+/// many fraction digits as it needs: `2026-11-30T09:00:00.5Z`.
+fn rfc3339(time_ns: u64) -> String {
+    jiff::Timestamp::from_nanosecond(i128::from(time_ns))
+        .map_or_else(|_| String::new(), |time| time.to_string())
+}
+
 /// The JSON-lines output (standard output or a file), keeping the first
 /// write error.
 pub struct Output {
     out: Box<dyn Write + Send>,
+    node: String,
     error: Option<io::Error>,
 }
 
 impl Output {
-    /// Opens `path` (`-` or none: standard output).
+    /// Opens `path` (`-` or none: standard output) for the records of
+    /// `node`.
     ///
     /// # Errors
     /// [`DaemonError::File`] when the file cannot be created.
-    pub fn open(path: Option<&Path>) -> Result<Self, DaemonError> {
+    pub fn open(path: Option<&Path>, node: String) -> Result<Self, DaemonError> {
         let out: Box<dyn Write + Send> = match path {
             Some(path) if path.as_os_str() != "-" => Box::new(BufWriter::new(
                 File::create(path).map_err(FileError::at(path))?,
             )),
             _ => Box::new(BufWriter::new(io::stdout())),
         };
-        Ok(Self { out, error: None })
+        Ok(Self {
+            out,
+            node,
+            error: None,
+        })
+    }
+
+    fn line<'a>(&'a self, record: &'a Record) -> Line<'a> {
+        Line {
+            schema: edgewise_pipeline::RECORD_SCHEMA,
+            node: &self.node,
+            time: rfc3339(record.time_ns()),
+            record,
+        }
     }
 
     /// Writes one record as a line.
@@ -421,10 +460,19 @@ impl Output {
         if self.error.is_some() {
             return;
         }
-        let written = serde_json::to_writer(&mut self.out, record)
+        let line = self.line(record);
+        let written = serde_json::to_vec(&line)
             .map_err(io::Error::from)
-            .and_then(|()| self.out.write_all(b"\n"));
+            .and_then(|mut bytes| {
+                bytes.push(b'\n');
+                self.out.write_all(&bytes)
+            });
         self.error = written.err();
+    }
+
+    /// One record as its JSON line, without the newline.
+    pub fn to_line(&self, record: &Record) -> Option<String> {
+        serde_json::to_string(&self.line(record)).ok()
     }
 
     /// Writes a record already made into JSON as a line.
@@ -461,7 +509,7 @@ pub fn emit(record: &Record, pipeline: &Pipeline, output: &mut Output, ring: Opt
         output.write(record);
         return;
     };
-    let Ok(line) = serde_json::to_string(record) else {
+    let Some(line) = output.to_line(record) else {
         return;
     };
     output.write_line(&line);

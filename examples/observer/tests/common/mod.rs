@@ -92,3 +92,93 @@ pub(crate) fn records<'a>(
         .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("a JSON line"))
         .filter(move |record| record["type"] == kind)
 }
+
+/// Every line of `lines` validates against `schemas/record.schema.json`
+/// (formats such as `date-time` and `ipv4` asserted), and its `time` is
+/// its `time_ns` in RFC 3339; returns how many lines of each type there
+/// were.
+#[allow(dead_code, reason = "not every test binary validates records")]
+pub(crate) fn assert_records_match_schema(
+    lines: &str,
+) -> std::collections::BTreeMap<String, usize> {
+    let schema = record_schema();
+    let mut types = std::collections::BTreeMap::new();
+    for line in lines.lines() {
+        let record: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+        if let Err(error) = schema.check(&record) {
+            panic!("{error}\nin {line}");
+        }
+        let time_ns = record["time_ns"].as_u64().expect("time_ns");
+        let seconds = i64::try_from(time_ns / 1_000_000_000).unwrap();
+        let date = record["time"].as_str().expect("time");
+        assert!(
+            date.starts_with(&unix_date(seconds)),
+            "{date} is not {time_ns} ns"
+        );
+        *types
+            .entry(record["type"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    types
+}
+
+/// The record schema, compiled.
+#[allow(dead_code, reason = "not every test binary validates records")]
+pub(crate) struct RecordSchema {
+    schemas: boon::Schemas,
+    index: boon::SchemaIndex,
+}
+
+#[allow(dead_code, reason = "not every test binary validates records")]
+impl RecordSchema {
+    /// The validation error, as boon words it, or `Ok`.
+    pub(crate) fn check(&self, record: &serde_json::Value) -> Result<(), String> {
+        self.schemas
+            .validate(record, self.index)
+            .map_err(|error| format!("{error:#}"))
+    }
+}
+
+#[allow(dead_code, reason = "not every test binary validates records")]
+pub(crate) fn record_schema() -> RecordSchema {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../schemas/record.schema.json"
+    );
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("the schema file"))
+            .expect("the schema is JSON");
+    let mut schemas = boon::Schemas::new();
+    let mut compiler = boon::Compiler::new();
+    compiler.enable_format_assertions();
+    compiler
+        .add_resource("file:///record.schema.json", schema)
+        .expect("the schema is added");
+    let index = compiler
+        .compile("file:///record.schema.json", &mut schemas)
+        .unwrap_or_else(|e| panic!("the schema compiles: {e:#}"));
+    RecordSchema { schemas, index }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` of a Unix time, from the civil calendar (days to
+/// year, month, day as in Howard Hinnant's `civil_from_days`), so that the
+/// daemon's formatting is checked by a computation of its own.
+#[allow(dead_code, reason = "not every test binary validates records")]
+fn unix_date(seconds: i64) -> String {
+    let (days, rest) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
+        rest / 3600,
+        rest / 60 % 60,
+        rest % 60
+    )
+}
