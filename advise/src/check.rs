@@ -60,18 +60,10 @@ fn pod(
     labels: BTreeMap<String, String>,
     workload: Option<Workload>,
 ) -> ClusterObject {
-    ClusterObject {
-        kind: ObjectKind::Pod,
-        namespace: Some(namespace.to_owned()),
-        name: String::new(),
-        uid: None,
-        workload,
-        labels,
-        service_account: None,
-        node_name: None,
-        named_ports: Vec::new(),
-        display: format!("{namespace}/").into(),
-    }
+    let mut pod = ClusterObject::new(ObjectKind::Pod, Some(namespace), "");
+    pod.labels = labels;
+    pod.workload = workload;
+    pod
 }
 
 fn destination(o: &Observation) -> Option<ClusterObject> {
@@ -89,20 +81,12 @@ fn destination(o: &Observation) -> Option<ClusterObject> {
                 name: name.clone(),
             }),
         )),
-        Target::Service { namespace, name } => Some(ClusterObject {
-            kind: ObjectKind::Service,
-            namespace: Some(namespace.clone()),
-            name: name.clone(),
-            display: format!("{namespace}/{name}").into(),
-            ..pod(namespace, BTreeMap::new(), None)
-        }),
-        Target::Node { name } => Some(ClusterObject {
-            kind: ObjectKind::Node,
-            namespace: None,
-            name: name.clone(),
-            display: format!("node/{name}").into(),
-            ..pod("", BTreeMap::new(), None)
-        }),
+        Target::Service { namespace, name } => Some(ClusterObject::new(
+            ObjectKind::Service,
+            Some(namespace),
+            name,
+        )),
+        Target::Node { name } => Some(ClusterObject::new(ObjectKind::Node, None, name)),
         Target::Name { .. } | Target::Address { .. } => None,
     }
 }

@@ -94,26 +94,22 @@ fn record(c: &mut Criterion) {
 
 fn pod(namespace: u32, i: u32) -> Arc<ClusterObject> {
     let namespace_name = format!("team-{namespace}");
-    Arc::new(ClusterObject {
-        kind: ObjectKind::Pod,
-        namespace: Some(namespace_name.clone()),
-        name: format!("app-{i}-0"),
-        uid: None,
-        workload: Some(Workload {
-            namespace: namespace_name.clone(),
-            kind: WorkloadKind::Deployment,
-            name: format!("app-{i}"),
-        }),
-        labels: [
-            ("app".to_owned(), format!("app-{i}")),
-            ("role".to_owned(), format!("client-{}", i % 5)),
-        ]
-        .into(),
-        service_account: None,
-        node_name: None,
-        named_ports: Vec::new(),
-        display: format!("{namespace_name}/app-{i}-0").into(),
-    })
+    let mut pod = ClusterObject::new(
+        ObjectKind::Pod,
+        Some(&namespace_name),
+        &format!("app-{i}-0"),
+    );
+    pod.workload = Some(Workload {
+        namespace: namespace_name.clone(),
+        kind: WorkloadKind::Deployment,
+        name: format!("app-{i}"),
+    });
+    pod.labels = [
+        ("app".to_owned(), format!("app-{i}")),
+        ("role".to_owned(), format!("client-{}", i % 5)),
+    ]
+    .into();
+    Arc::new(pod)
 }
 
 /// 100 namespaces, 10 policies each: every app admits two client roles

@@ -23,26 +23,22 @@ fn ip(i: u32) -> IpAddr {
 
 fn pod(i: u32) -> ClusterObject {
     let namespace = format!("team-{}", i % 100);
-    ClusterObject {
-        kind: ObjectKind::Pod,
-        namespace: Some(namespace.clone()),
-        name: format!("web-{}-7d4b9c8f6-{i:05}", i % 500),
-        uid: Some(format!("0b5f{i:08x}-0000-4000-8000-000000000000")),
-        workload: Some(Workload {
-            namespace: namespace.clone(),
-            kind: WorkloadKind::Deployment,
-            name: format!("web-{}", i % 500),
-        }),
-        labels: [
-            ("app".to_owned(), format!("web-{}", i % 500)),
-            ("tier".to_owned(), "frontend".to_owned()),
-        ]
-        .into(),
-        service_account: Some("default".to_owned()),
-        node_name: Some(format!("worker-{}", i % 20)),
-        named_ports: Vec::new(),
-        display: format!("{namespace}/web-{}-7d4b9c8f6-{i:05}", i % 500).into(),
-    }
+    let name = format!("web-{}-7d4b9c8f6-{i:05}", i % 500);
+    let mut pod = ClusterObject::new(ObjectKind::Pod, Some(&namespace), &name);
+    pod.uid = Some(format!("0b5f{i:08x}-0000-4000-8000-000000000000"));
+    pod.workload = Some(Workload {
+        namespace: namespace.clone(),
+        kind: WorkloadKind::Deployment,
+        name: format!("web-{}", i % 500),
+    });
+    pod.labels = [
+        ("app".to_owned(), format!("web-{}", i % 500)),
+        ("tier".to_owned(), "frontend".to_owned()),
+    ]
+    .into();
+    pod.service_account = Some("default".to_owned());
+    pod.node_name = Some(format!("worker-{}", i % 20));
+    pod
 }
 
 fn probes() -> Vec<IpAddr> {

@@ -28,25 +28,25 @@ fn service_ip(i: u32) -> IpAddr {
 }
 
 fn pod(i: u32, ready: bool) -> Pod {
-    Pod {
-        meta: ObjectMeta {
-            namespace: Some(format!("ns-{}", i % 50)),
-            name: format!("web-{}-7d4b9c8f6-{i:05}", i % 500),
-            uid: Some(format!("pod-{i}")),
-            owner: Some(OwnerRef {
-                kind: "ReplicaSet".into(),
-                name: format!("web-{}-7d4b9c8f6", i % 500),
-            }),
-            labels: [("app".to_owned(), format!("web-{}", i % 500))].into(),
-            ..ObjectMeta::default()
-        },
-        ips: vec![pod_ip(i)],
-        phase: PodPhase::Running,
-        ready,
-        started: Some(Timestamp(1_700_000_000 + i64::from(i))),
-        service_account: Some("default".into()),
-        ..Pod::default()
-    }
+    // `Pod` is non-exhaustive: built from its default, field by field.
+    let mut pod = Pod::default();
+    pod.meta = ObjectMeta {
+        namespace: Some(format!("ns-{}", i % 50)),
+        name: format!("web-{}-7d4b9c8f6-{i:05}", i % 500),
+        uid: Some(format!("pod-{i}")),
+        owner: Some(OwnerRef {
+            kind: "ReplicaSet".into(),
+            name: format!("web-{}-7d4b9c8f6", i % 500),
+        }),
+        labels: [("app".to_owned(), format!("web-{}", i % 500))].into(),
+        ..ObjectMeta::default()
+    };
+    pod.ips = vec![pod_ip(i)];
+    pod.phase = PodPhase::Running;
+    pod.ready = ready;
+    pod.started = Some(Timestamp(1_700_000_000 + i64::from(i)));
+    pod.service_account = Some("default".into());
+    pod
 }
 
 fn service(i: u32) -> Service {
@@ -175,10 +175,11 @@ fn watch_line(ready: bool) -> String {
 /// the upsert and its publish.
 fn crowded_address(c: &mut Criterion) {
     let shared = IpAddr::V4(Ipv4Addr::new(10, 99, 0, 1));
-    let crowded = |i: u32| Pod {
-        ips: vec![shared],
-        started: Some(Timestamp(1_700_000_000)),
-        ..pod(i, true)
+    let crowded = |i: u32| {
+        let mut pod = pod(i, true);
+        pod.ips = vec![shared];
+        pod.started = Some(Timestamp(1_700_000_000));
+        pod
     };
     let mut index = IpIndex::default();
     for i in 0..20_000 {

@@ -196,6 +196,7 @@ impl Default for CaptureConfig {
 
 /// Counters summed over CPUs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct Counters {
     /// Events written to the ring.
     pub events: u64,

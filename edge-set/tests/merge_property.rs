@@ -19,26 +19,21 @@ fn object(index: u8) -> Arc<ClusterObject> {
     } else {
         BTreeMap::new()
     };
-    Arc::new(ClusterObject {
-        kind: if index == 7 {
-            ObjectKind::Node
-        } else {
-            ObjectKind::Pod
-        },
-        namespace: (index != 7).then(|| namespace.to_owned()),
-        name: format!("{workload}-{index}"),
-        uid: None,
-        workload: (index != 7).then(|| Workload {
-            namespace: namespace.to_owned(),
-            kind: WorkloadKind::Deployment,
-            name: workload.to_owned(),
-        }),
-        labels,
-        service_account: None,
-        node_name: None,
-        named_ports: Vec::new(),
-        display: format!("{namespace}/{workload}-{index}").into(),
-    })
+    let kind = if index == 7 {
+        ObjectKind::Node
+    } else {
+        ObjectKind::Pod
+    };
+    let namespaced = (index != 7).then_some(namespace);
+    let mut object = ClusterObject::new(kind, namespaced, &format!("{workload}-{index}"));
+    object.workload = (index != 7).then(|| Workload {
+        namespace: namespace.to_owned(),
+        kind: WorkloadKind::Deployment,
+        name: workload.to_owned(),
+    });
+    object.labels = labels;
+    object.display = format!("{namespace}/{workload}-{index}").into();
+    Arc::new(object)
 }
 
 fn endpoint() -> impl Strategy<Value = EndpointInfo> {

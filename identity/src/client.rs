@@ -98,6 +98,7 @@ pub enum BaselineOutcome {
 
 /// Counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct ClientStats {
     /// Deltas applied (live or replayed).
     pub applied: u64,

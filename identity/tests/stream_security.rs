@@ -36,18 +36,7 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 fn pod(n: u32) -> ClusterObject {
-    ClusterObject {
-        kind: ObjectKind::Pod,
-        namespace: Some("shop".into()),
-        name: format!("web-{n}"),
-        uid: None,
-        workload: None,
-        labels: std::collections::BTreeMap::new(),
-        service_account: None,
-        node_name: None,
-        named_ports: Vec::new(),
-        display: format!("shop/web-{n}").into(),
-    }
+    ClusterObject::new(ObjectKind::Pod, Some("shop"), &format!("web-{n}"))
 }
 
 fn delta(seq: u64, n: u32) -> IdentityDelta {

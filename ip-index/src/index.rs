@@ -107,6 +107,7 @@ pub struct IndexStats {
 
 /// What [`IpIndex::load`] read and applied.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LoadReport {
     /// Changes applied (counted whatever [`Applied`] said).
     pub applied: usize,

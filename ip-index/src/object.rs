@@ -78,6 +78,7 @@ impl PodPhase {
 
 /// A Pod, as far as identity goes.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct Pod {
     /// Metadata.
     pub meta: ObjectMeta,
@@ -363,6 +364,7 @@ impl fmt::Display for Workload {
 /// its JSON form (serde) is the `identity` object of edgewise's outputs:
 /// fields that are empty or absent are left out.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ClusterObject {
     /// Pod, Service or Node.
     pub kind: ObjectKind,
@@ -395,6 +397,28 @@ pub struct ClusterObject {
 }
 
 impl ClusterObject {
+    /// An object of `kind` with its namespace and name, written as a
+    /// resolved peer writes it (`namespace/name`, `node/name` for a node);
+    /// the other fields are empty, for the caller to set.
+    pub fn new(kind: ObjectKind, namespace: Option<&str>, name: &str) -> Self {
+        let display = match (kind, namespace) {
+            (ObjectKind::Node, _) | (_, None) => format!("node/{name}"),
+            (_, Some(namespace)) => format!("{namespace}/{name}"),
+        };
+        Self {
+            kind,
+            namespace: namespace.map(str::to_owned),
+            name: name.to_owned(),
+            uid: None,
+            workload: None,
+            labels: BTreeMap::new(),
+            service_account: None,
+            node_name: None,
+            named_ports: Vec::new(),
+            display: display.into(),
+        }
+    }
+
     /// The application name: the `app.kubernetes.io/name` label, else the
     /// `app` label.
     pub fn app(&self) -> Option<&str> {

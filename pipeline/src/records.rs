@@ -346,6 +346,7 @@ pub struct MountedRead {
 
 /// Counters.
 #[derive(Debug, Clone, Default, Serialize)]
+#[non_exhaustive]
 pub struct StatsRecord {
     /// When.
     pub time_ns: u64,

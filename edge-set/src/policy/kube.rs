@@ -33,6 +33,7 @@ pub struct DeclaredPolicies {
 
 /// What one [`DeclaredPolicies::load`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LoadReport {
     /// Policies added or replaced.
     pub policies: usize,

@@ -9,25 +9,17 @@ use edgewise_ip_index::{ClusterObject, NamedPort, ObjectKind, Protocol, Workload
 /// A pod of the Deployment `workload` in `namespace` (the pod has the
 /// workload's name).
 pub fn pod(namespace: &str, workload: &str, labels: &[(&str, &str)]) -> ClusterObject {
-    ClusterObject {
-        kind: ObjectKind::Pod,
-        namespace: Some(namespace.to_owned()),
+    let mut pod = ClusterObject::new(ObjectKind::Pod, Some(namespace), workload);
+    pod.workload = Some(Workload {
+        namespace: namespace.to_owned(),
+        kind: WorkloadKind::Deployment,
         name: workload.to_owned(),
-        uid: None,
-        workload: Some(Workload {
-            namespace: namespace.to_owned(),
-            kind: WorkloadKind::Deployment,
-            name: workload.to_owned(),
-        }),
-        labels: labels
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect(),
-        service_account: None,
-        node_name: None,
-        named_ports: Vec::new(),
-        display: format!("{namespace}/{workload}").into(),
-    }
+    });
+    pod.labels = labels
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    pod
 }
 
 /// `pod` with one more named container port.

@@ -192,18 +192,7 @@ fn a_reopened_stream_resumes_without_a_baseline() {
     use edgewise_identity::{Producer, Upsert};
     use edgewise_ip_index::{ClusterObject, ObjectKind};
 
-    let object = |g: u32| ClusterObject {
-        kind: ObjectKind::Pod,
-        namespace: Some("ns".into()),
-        name: format!("pod-{g}"),
-        uid: None,
-        workload: None,
-        labels: std::collections::BTreeMap::new(),
-        service_account: None,
-        node_name: None,
-        named_ports: Vec::new(),
-        display: format!("ns/pod-{g}").into(),
-    };
+    let object = |g: u32| ClusterObject::new(ObjectKind::Pod, Some("ns"), &format!("pod-{g}"));
     let producer = Producer::new(9);
     let server = IdentityServer::bind(
         "127.0.0.1:0",

@@ -81,6 +81,7 @@ pub enum Recorded {
 
 /// Counters and sizes of an [`FqdnStore`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct StoreStats {
     /// Mappings stored now.
     pub mappings: usize,

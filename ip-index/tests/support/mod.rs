@@ -22,24 +22,23 @@ pub fn ip(text: &str) -> IpAddr {
 
 /// A Running, Ready pod owned by a ReplicaSet, started at `started`.
 pub fn pod(uid: &str, namespace: &str, name: &str, ips: &[&str], started: i64) -> Pod {
-    Pod {
-        meta: ObjectMeta {
-            namespace: Some(namespace.to_owned()),
-            name: name.to_owned(),
-            uid: Some(uid.to_owned()),
-            owner: name.rsplit_once('-').map(|(rs, _)| OwnerRef {
-                kind: "ReplicaSet".to_owned(),
-                name: rs.to_owned(),
-            }),
-            ..ObjectMeta::default()
-        },
-        ips: ips.iter().map(|text| ip(text)).collect(),
-        phase: PodPhase::Running,
-        ready: true,
-        started: Some(Timestamp(started)),
-        service_account: Some("default".to_owned()),
-        ..Pod::default()
-    }
+    let mut pod = Pod::default();
+    pod.meta = ObjectMeta {
+        namespace: Some(namespace.to_owned()),
+        name: name.to_owned(),
+        uid: Some(uid.to_owned()),
+        owner: name.rsplit_once('-').map(|(rs, _)| OwnerRef {
+            kind: "ReplicaSet".to_owned(),
+            name: rs.to_owned(),
+        }),
+        ..ObjectMeta::default()
+    };
+    pod.ips = ips.iter().map(|text| ip(text)).collect();
+    pod.phase = PodPhase::Running;
+    pod.ready = true;
+    pod.started = Some(Timestamp(started));
+    pod.service_account = Some("default".to_owned());
+    pod
 }
 
 pub fn service(uid: &str, namespace: &str, name: &str, ips: &[&str]) -> Service {
