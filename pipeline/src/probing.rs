@@ -14,7 +14,10 @@
 //!   [`PROBE_AGAIN_AFTER`] (`again_too_soon`), the memory bounded like the
 //!   pipeline's others;
 //! - at most [`MAX_QUEUED`] servers waiting (`queue_full`);
-//! - a server identified while it waited is not probed (`identified`).
+//! - a server identified while it waited is not probed (`identified`);
+//!   each waits at least [`WAIT_FOR_FIRST_BYTES`] after it was queued, so
+//!   that a banner on its way (the flow sample can come before the
+//!   server's first bytes) names it first.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -26,6 +29,10 @@ use crate::memory::Latest;
 
 /// A probe session per address and port at most this often.
 pub const PROBE_AGAIN_AFTER: Duration = Duration::from_secs(24 * 3600);
+
+/// How long a queued server waits before it may be probed, for first
+/// bytes already on their way to identify it.
+pub const WAIT_FOR_FIRST_BYTES: Duration = Duration::from_secs(2);
 
 /// The most servers waiting for their probe.
 pub const MAX_QUEUED: usize = 1024;
@@ -46,7 +53,8 @@ pub(crate) struct Prober {
     interval_ns: u64,
     /// When the next session may start.
     next_ns: u64,
-    queue: VecDeque<SocketAddr>,
+    /// Servers in the order they were queued, with when.
+    queue: VecDeque<(SocketAddr, u64)>,
     queued: HashSet<SocketAddr>,
     /// When each server was last handed out.
     probed: Latest<SocketAddr, u64>,
@@ -110,12 +118,13 @@ impl Prober {
             return;
         }
         self.queued.insert(server);
-        self.queue.push_back(server);
+        self.queue.push_back((server, now));
     }
 
     /// When a queued server may be handed out.
     pub(crate) fn next_at(&self) -> Option<u64> {
-        (!self.queue.is_empty()).then_some(self.next_ns)
+        let (_, queued_at) = self.queue.front()?;
+        Some(self.next_ns.max(queued_at.saturating_add(wait_ns())))
     }
 
     /// The next server to probe at `now`, if one is due: `banned` and
@@ -127,7 +136,11 @@ impl Prober {
         identified: impl Fn(SocketAddr) -> bool,
     ) -> Option<SocketAddr> {
         while now >= self.next_ns {
-            let server = self.queue.pop_front()?;
+            let &(server, queued_at) = self.queue.front()?;
+            if now < queued_at.saturating_add(wait_ns()) {
+                return None;
+            }
+            self.queue.pop_front();
             self.queued.remove(&server);
             if banned(server.ip()) {
                 self.count("banned");
@@ -152,6 +165,10 @@ impl Prober {
         }
         None
     }
+}
+
+fn wait_ns() -> u64 {
+    u64::try_from(WAIT_FOR_FIRST_BYTES.as_nanos()).unwrap_or(u64::MAX)
 }
 
 fn again_ns() -> u64 {

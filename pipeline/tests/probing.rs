@@ -71,14 +71,17 @@ fn only_servers_inside_the_probe_networks_are_probed_and_each_once_a_day() {
     sample(&mut p, "192.0.2.9:7000", S);
     sample(&mut p, "10.2.0.5:7000", S);
     sample(&mut p, "10.1.0.5:7000", S + 1);
-    let (probed, _) = probes(&mut p, 2 * S);
+    // Not before its first bytes had time to name it.
+    assert!(probes(&mut p, 2 * S).0.is_empty());
+    assert_eq!(p.poll_timeout(), Some(3 * S));
+    let (probed, _) = probes(&mut p, 3 * S);
     assert_eq!(probed, ["10.1.0.5:7000".parse::<SocketAddr>().unwrap()]);
     // Seen again within the day: not again; after it: again.
     sample(&mut p, "10.1.0.5:7000", 3600 * S);
-    assert!(probes(&mut p, 3601 * S).0.is_empty());
-    sample(&mut p, "10.1.0.5:7000", 86_402 * S);
-    assert_eq!(probes(&mut p, 86_403 * S).0.len(), 1);
-    let stats = p.stats(86_404 * S);
+    assert!(probes(&mut p, 3603 * S).0.is_empty());
+    sample(&mut p, "10.1.0.5:7000", 86_404 * S);
+    assert_eq!(probes(&mut p, 86_406 * S).0.len(), 1);
+    let stats = p.stats(86_407 * S);
     assert_eq!(stats.probes.get("outside"), Some(&2), "{:?}", stats.probes);
     assert_eq!(stats.probes.get("started"), Some(&2));
 }
@@ -89,9 +92,10 @@ fn sessions_start_at_most_at_the_rate() {
     for i in 0..50u16 {
         sample(&mut p, &format!("10.1.0.{}:{}", 1 + i / 10, 7000 + i), S);
     }
-    // Over ten seconds, polled every 10 ms: 2 a second, at most 21.
+    // Polled every 10 ms for twelve seconds: none in the first two (the
+    // wait for first bytes), then 2 a second over ten seconds.
     let mut handed = Vec::new();
-    for step in 0..1000u64 {
+    for step in 0..1200u64 {
         let now = S + step * 10_000_000;
         let (probed, _) = probes(&mut p, now);
         handed.extend(probed.into_iter().map(|server| (now, server)));
@@ -136,10 +140,10 @@ action = "drop"
         ),
         2 * S,
     );
-    let (probed, _) = probes(&mut p, 3 * S);
+    let (probed, _) = probes(&mut p, 4 * S);
     // The prefix names ssh, but only a database's hard match identifies.
     assert_eq!(probed, ["10.1.0.8:2222".parse::<SocketAddr>().unwrap()]);
-    let stats = p.stats(3 * S);
+    let stats = p.stats(4 * S);
     assert_eq!(stats.probes.get("banned"), Some(&1), "{:?}", stats.probes);
 }
 
@@ -148,7 +152,7 @@ fn a_finding_reaches_records_and_the_graph_marked_active() {
     let mut p = pipeline(100.0, "");
     let server: SocketAddr = "10.1.0.9:6000".parse().unwrap();
     sample(&mut p, "10.1.0.9:6000", S);
-    assert_eq!(probes(&mut p, S).0, [server]);
+    assert_eq!(probes(&mut p, 3 * S).0, [server]);
     p.probe_result(
         server,
         Some(ProbeFinding {
@@ -157,7 +161,7 @@ fn a_finding_reaches_records_and_the_graph_marked_active() {
             version: Some("7.0.15".into()),
             soft: false,
         }),
-        2 * S,
+        3 * S,
     );
     let (_, outputs) = probes(&mut p, 10 * S);
     let edge = outputs

@@ -109,11 +109,20 @@ fn a_server_no_traffic_named_is_probed_from_the_node_and_only_inside_the_probe_n
             && line.contains("\"port\":9999")
             && line.contains("\"service_product\":\"nginx\"")
     });
+    // The node's own probe of it shows as an edge from the node's address
+    // once its handshake settles: waited for, not assumed (a loaded
+    // machine settles later).
+    let probed_from_node = Collected::wait_for(&daemon.stdout, 20, |line| {
+        line.contains("\"type\":\"edge\"")
+            && line.contains("\"src\":{\"ip\":\"10.42.1.1\"")
+            && line.contains("\"port\":9999")
+    });
     // The graph is published at each stats tick (a second here).
     std::thread::sleep(std::time::Duration::from_millis(1500));
     let graph = live::http_get("/graph");
     let out = live::stop(daemon);
     assert!(named, "{out}");
+    assert!(probed_from_node, "{out}");
     let graph: serde_json::Value = serde_json::from_str(&graph).unwrap();
     let quiet: Vec<&serde_json::Value> = graph["nodes"]
         .as_array()
