@@ -50,6 +50,10 @@ done
   printf '%s\n' "${patches[@]}"
 } > "$dir/Cargo.toml"
 cp Cargo.lock "$dir/Cargo.lock"
+# Packages carry fixed file times, and cargo names a workspace member's
+# artifacts by its path inside the workspace, the same at every run: without
+# fresh times, a run would take an earlier run's build of a changed crate.
+find "$dir" -type f -exec touch {} +
 
 echo "== the packaged crates, built and tested on their own ($dir)"
 cd "$dir"

@@ -279,17 +279,10 @@ impl IpIndex {
             service_accounts: HashMap::default(),
             ambiguous: HashSet::default(),
             stats: IndexStats::default(),
-            floor: Arc::new(ClusterObject {
-                kind: ObjectKind::Pod,
-                namespace: None,
-                name: String::new(),
-                uid: None,
-                workload: None,
-                labels: BTreeMap::new(),
-                service_account: None,
-                node_name: None,
-                named_ports: Vec::new(),
-                display: Box::from(""),
+            floor: Arc::new({
+                let mut floor = ClusterObject::new(ObjectKind::Pod, None, "");
+                floor.display = Box::from("");
+                floor
             }),
         }
     }
