@@ -411,6 +411,17 @@ struct Line<'a> {
     record: &'a Record,
 }
 
+impl<'a> Line<'a> {
+    fn of(node: &'a str, record: &'a Record) -> Self {
+        Line {
+            schema: edgewise_pipeline::RECORD_SCHEMA,
+            node,
+            time: rfc3339(record.time_ns()),
+            record,
+        }
+    }
+}
+
 /// `time_ns` (nanoseconds since the Unix epoch) in RFC 3339, UTC, with as
 /// many fraction digits as it needs: `2026-11-30T09:00:00.5Z`.
 fn rfc3339(time_ns: u64) -> String {
@@ -446,33 +457,21 @@ impl Output {
         })
     }
 
-    fn line<'a>(&'a self, record: &'a Record) -> Line<'a> {
-        Line {
-            schema: edgewise_pipeline::RECORD_SCHEMA,
-            node: &self.node,
-            time: rfc3339(record.time_ns()),
-            record,
-        }
-    }
-
     /// Writes one record as a line.
     pub fn write(&mut self, record: &Record) {
         if self.error.is_some() {
             return;
         }
-        let line = self.line(record);
-        let written = serde_json::to_vec(&line)
+        let line = Line::of(&self.node, record);
+        let written = serde_json::to_writer(&mut self.out, &line)
             .map_err(io::Error::from)
-            .and_then(|mut bytes| {
-                bytes.push(b'\n');
-                self.out.write_all(&bytes)
-            });
+            .and_then(|()| self.out.write_all(b"\n"));
         self.error = written.err();
     }
 
     /// One record as its JSON line, without the newline.
     pub fn to_line(&self, record: &Record) -> Option<String> {
-        serde_json::to_string(&self.line(record)).ok()
+        serde_json::to_string(&Line::of(&self.node, record)).ok()
     }
 
     /// Writes a record already made into JSON as a line.
