@@ -9,6 +9,13 @@ use serde_json::Value;
 use crate::DAY_MS;
 use crate::analysis::{Block, BlockOrigin, Group, Report};
 
+/// The schema tag of [`json`] (`schemas/advice.schema.json`).
+pub const ADVICE_SCHEMA: &str = "edgewise.advice/v1";
+
+/// The schema tag of `edgewise advise check --json`
+/// (`schemas/advice-check.schema.json`).
+pub const CHECK_SCHEMA: &str = "edgewise.advice-check/v1";
+
 /// `YYYY-MM-DD` of a day in Unix milliseconds (UTC).
 pub fn date(ms: i64) -> String {
     // Days to the civil date (the proleptic Gregorian calendar).
@@ -28,7 +35,7 @@ pub fn date(ms: i64) -> String {
 pub fn json(report: &Report) -> Value {
     let mut value = serde_json::to_value(report).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut value {
-        map.insert("schema".to_owned(), Value::from("edgewise.advice/v1"));
+        map.insert("schema".to_owned(), Value::from(ADVICE_SCHEMA));
         map.insert(
             "dates".to_owned(),
             report.days.iter().map(|&d| Value::from(date(d))).collect(),

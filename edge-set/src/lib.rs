@@ -88,7 +88,7 @@ pub use service::detect_service;
 pub use slice::{
     EdgeVerdict, EndpointInfo, GraphSlice, ServiceSeen, ServiceSource, SliceEdge, SliceNode, Window,
 };
-pub use view::{View, ViewOptions, view, view_json};
+pub use view::{VIEW_SCHEMA, View, ViewOptions, view, view_json};
 
 /// Entry points for the fuzz targets in `fuzz/`; not a stable API.
 #[doc(hidden)]

@@ -50,6 +50,12 @@ use crate::slice::{
     EdgeVerdict, EndpointInfo, GraphSlice, ServiceSeen, SliceEdge, SliceNode, Window,
 };
 
+/// The schema tag of [`graph_json`] (`schemas/graph.schema.json`).
+pub const GRAPH_SCHEMA: &str = "edgewise.graph/v1";
+
+/// The schema tag of [`aggregate_json`] (`schemas/aggregate.schema.json`).
+pub const AGGREGATE_SCHEMA: &str = "edgewise.aggregate/v1";
+
 #[derive(Serialize)]
 struct EdgeJson<'a> {
     src: &'a EndpointInfo,
@@ -113,7 +119,7 @@ pub fn graph_json(graph: &ServiceGraph) -> Value {
             })
         })
         .collect();
-    serde_json::json!({"schema": "edgewise.graph/v1", "edges": edges, "nodes": nodes})
+    serde_json::json!({"schema": GRAPH_SCHEMA, "edges": edges, "nodes": nodes})
 }
 
 #[derive(Deserialize)]
@@ -167,9 +173,9 @@ struct NodeIn {
 pub fn read_graph_json(agent: &str, bytes: &[u8]) -> Result<GraphSlice, String> {
     let graph: GraphIn =
         serde_json::from_slice(bytes).map_err(|e| format!("not a graph document: {e}"))?;
-    if graph.schema != "edgewise.graph/v1" {
+    if graph.schema != GRAPH_SCHEMA {
         return Err(format!(
-            "schema {:?}: expected \"edgewise.graph/v1\"",
+            "schema {:?}: expected {GRAPH_SCHEMA:?}",
             graph.schema
         ));
     }
@@ -225,7 +231,7 @@ pub fn read_graph_json(agent: &str, bytes: &[u8]) -> Result<GraphSlice, String> 
 /// An aggregated graph as an `edgewise.aggregate/v1` document.
 pub fn aggregate_json(aggregated: &Aggregated, granularity: &Granularity) -> Value {
     serde_json::json!({
-        "schema": "edgewise.aggregate/v1",
+        "schema": AGGREGATE_SCHEMA,
         "granularity": granularity.name(),
         "edges": to_value(&aggregated.edges),
         "self_edge_flows": aggregated.self_edge_flows,

@@ -49,6 +49,9 @@ use crate::graph::{EdgeView, NodeView, ServiceGraph};
 use crate::policy::VerdictKind;
 use crate::slice::{EndpointInfo, ServiceSeen};
 
+/// The schema tag of [`View`] (`schemas/view.schema.json`).
+pub const VIEW_SCHEMA: &str = "edgewise.view/v1";
+
 /// What to draw.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ViewOptions {
@@ -312,7 +315,7 @@ pub fn view(graph: &ServiceGraph, options: &ViewOptions) -> View {
     }
     let (groups, edges) = drawing.finish();
     View {
-        schema: "edgewise.view/v1",
+        schema: VIEW_SCHEMA,
         granularity: options.granularity.name(),
         newest_ns,
         window_ns: options.window_ns,

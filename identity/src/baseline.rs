@@ -11,7 +11,10 @@
 //! or `app` label ([`edgewise_ip_index::ClusterObject::app`]).
 //!
 //! Metadata: `database_type` is [`DATABASE_TYPE`]; the `description` map
-//! carries the version under the keys `edgewise.epoch` and `edgewise.seq`
+//! carries the record schema's tag under `edgewise.schema`
+//! ([`BASELINE_SCHEMA`]; a file without it is read as this version, one
+//! with another is refused) and the version under the keys
+//! `edgewise.epoch` and `edgewise.seq`
 //! (new top-level metadata keys break other readers), beside an `en`
 //! description.
 //!
@@ -33,6 +36,10 @@ use crate::{IdentityError, Map};
 
 /// The `database_type` of an edgewise identity MMDB.
 pub const DATABASE_TYPE: &str = "edgewise-identity";
+
+/// The tag of the records' schema, under `edgewise.schema` in the
+/// MMDB's `description`.
+pub const BASELINE_SCHEMA: &str = "edgewise.identity-baseline/v1";
 
 /// Where a baseline or delta stands in a producer's history: deltas of one
 /// epoch are numbered by `seq` without gaps, and a producer that restarts
@@ -79,6 +86,13 @@ impl Baseline {
             return Err(IdentityError::NotIdentity(format!(
                 "database_type is {:?}, not {DATABASE_TYPE:?}",
                 metadata.database_type
+            )));
+        }
+        if let Some(schema) = metadata.description.get("edgewise.schema")
+            && schema != BASELINE_SCHEMA
+        {
+            return Err(IdentityError::NotIdentity(format!(
+                "edgewise.schema is {schema:?}, not {BASELINE_SCHEMA:?}"
             )));
         }
         let number = |key: &str| {
@@ -138,6 +152,7 @@ impl Baseline {
                     "en",
                     "edgewise identities: IP -> Kubernetes pod, service or node",
                 ),
+                ("edgewise.schema", BASELINE_SCHEMA),
                 ("edgewise.epoch", &epoch),
                 ("edgewise.seq", &seq),
             ])

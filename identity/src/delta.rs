@@ -1,11 +1,14 @@
 //! The delta stream's wire format: one JSON object per line.
 //!
 //! ```json
-//! {"epoch": 1732300000, "seq": 42,
+//! {"schema": "edgewise.identity-delta/v1", "epoch": 1732300000, "seq": 42,
 //!  "upserts": [{"ip": "10.42.1.159", "identity": {"kind": "Pod", "namespace": "analytics", ...}}],
 //!  "removes": ["10.42.1.77"]}
 //! ```
 //!
+//! `schema` is [`DELTA_SCHEMA`] (`schemas/identity-delta.schema.json`):
+//! lines are written with it, and read without it (lines written by hand,
+//! or by producers before it) or with it; another tag is refused.
 //! `identity` has the baseline's record schema (the JSON form of
 //! [`ClusterObject`]). `upserts` and `removes` may be absent (empty);
 //! unknown fields are ignored so that producers can add some. A delta names
@@ -33,19 +36,79 @@ pub struct Upsert {
     pub identity: ClusterObject,
 }
 
-/// One step of a producer's history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The schema tag of a delta line.
+pub const DELTA_SCHEMA: &str = "edgewise.identity-delta/v1";
+
+/// One step of a producer's history; as JSON, one line of the wire format
+/// (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "DeltaWire")]
 pub struct IdentityDelta {
     /// The producer's epoch.
     pub epoch: u64,
     /// The step's number: one more than the previous step of the epoch.
     pub seq: u64,
     /// Addresses with a new or changed identity.
-    #[serde(default)]
     pub upserts: Vec<Upsert>,
     /// Addresses that no longer have one.
-    #[serde(default)]
     pub removes: Vec<IpAddr>,
+}
+
+/// A delta as it is read: the tag is optional, and checked.
+#[derive(Deserialize)]
+struct DeltaWire {
+    #[serde(default)]
+    schema: Option<String>,
+    epoch: u64,
+    seq: u64,
+    #[serde(default)]
+    upserts: Vec<Upsert>,
+    #[serde(default)]
+    removes: Vec<IpAddr>,
+}
+
+/// A wire form's `schema` tag as read: absent (written before tags, or by
+/// hand) or `expected`; anything else is refused.
+pub(crate) fn check_schema(found: Option<&str>, expected: &str) -> Result<(), String> {
+    match found {
+        Some(schema) if schema != expected => Err(format!("schema {schema:?}, not {expected:?}")),
+        _ => Ok(()),
+    }
+}
+
+impl TryFrom<DeltaWire> for IdentityDelta {
+    type Error = String;
+
+    fn try_from(wire: DeltaWire) -> Result<Self, String> {
+        check_schema(wire.schema.as_deref(), DELTA_SCHEMA)?;
+        Ok(Self {
+            epoch: wire.epoch,
+            seq: wire.seq,
+            upserts: wire.upserts,
+            removes: wire.removes,
+        })
+    }
+}
+
+impl Serialize for IdentityDelta {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Wire<'a> {
+            schema: &'static str,
+            epoch: u64,
+            seq: u64,
+            upserts: &'a [Upsert],
+            removes: &'a [IpAddr],
+        }
+        Wire {
+            schema: DELTA_SCHEMA,
+            epoch: self.epoch,
+            seq: self.seq,
+            upserts: &self.upserts,
+            removes: &self.removes,
+        }
+        .serialize(serializer)
+    }
 }
 
 impl IdentityDelta {
@@ -136,4 +199,45 @@ pub fn read_deltas(input: &[u8], limits: &DeltaLimits) -> (Vec<IdentityDelta>, V
         }
     }
     (deltas, errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(line: &str) -> Result<IdentityDelta, IdentityError> {
+        read_delta(line.as_bytes(), 3, &DeltaLimits::default())
+    }
+
+    #[test]
+    fn lines_are_written_with_the_tag_and_read_with_or_without_it() {
+        let delta = IdentityDelta {
+            epoch: 7,
+            seq: 2,
+            upserts: Vec::new(),
+            removes: vec!["10.42.1.159".parse().unwrap()],
+        };
+        let line = delta.to_line();
+        assert_eq!(
+            line,
+            r#"{"schema":"edgewise.identity-delta/v1","epoch":7,"seq":2,"upserts":[],"removes":["10.42.1.159"]}"#
+        );
+        assert_eq!(read(&line).unwrap(), delta);
+        let untagged = r#"{"epoch": 7, "seq": 2, "removes": ["10.42.1.159"]}"#;
+        assert_eq!(read(untagged).unwrap(), delta);
+    }
+
+    #[test]
+    fn another_tag_is_refused_naming_the_line() {
+        let error = read(r#"{"schema": "edgewise.identity-delta/v2", "epoch": 7, "seq": 2}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("line 3")
+                && error.contains(
+                    r#"schema "edgewise.identity-delta/v2", not "edgewise.identity-delta/v1""#
+                ),
+            "{error}"
+        );
+    }
 }

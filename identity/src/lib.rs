@@ -70,15 +70,15 @@ pub mod policy;
 pub mod producer;
 pub mod table;
 
-pub use baseline::{Baseline, DATABASE_TYPE, Version, unix_time};
+pub use baseline::{BASELINE_SCHEMA, Baseline, DATABASE_TYPE, Version, unix_time};
 pub use client::{
     BaselineOutcome, ClientConfig, ClientState, ClientStats, DeltaOutcome, IdentityClient, Resync,
 };
-pub use delta::{DeltaLimits, IdentityDelta, Upsert, read_delta, read_deltas};
+pub use delta::{DELTA_SCHEMA, DeltaLimits, IdentityDelta, Upsert, read_delta, read_deltas};
 pub use error::{ErrorSource, IdentityError};
 pub use policy::{
-    PolicyBaseline, PolicyClient, PolicyDelta, PolicyDocument, PolicyOutcome, PolicyProducer,
-    read_policy_delta,
+    POLICY_BASELINE_SCHEMA, POLICY_DELTA_SCHEMA, PolicyBaseline, PolicyClient, PolicyDelta,
+    PolicyDocument, PolicyOutcome, PolicyProducer, read_policy_delta,
 };
 pub use producer::Producer;
 pub use table::{IdentityReader, IdentitySnapshot};

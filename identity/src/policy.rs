@@ -17,9 +17,13 @@
 //!   that needs one keeps its last good documents; a delta is applied
 //!   whole or not at all.
 //!
-//! Wire forms: a delta is one JSON line, `{"epoch", "seq", "upserts":
-//! [{"key", "body"}], "removes": ["key"]}`; a baseline is one JSON
-//! document, `{"epoch", "seq", "documents": [{"key", "body"}]}`. A key must
+//! Wire forms: a delta is one JSON line, `{"schema", "epoch", "seq",
+//! "upserts": [{"key", "body"}], "removes": ["key"]}`; a baseline is one
+//! JSON document, `{"schema", "epoch", "seq", "documents": [{"key",
+//! "body"}]}`. `schema` is [`POLICY_DELTA_SCHEMA`] or
+//! [`POLICY_BASELINE_SCHEMA`] (`schemas/policy-delta.schema.json`,
+//! `schemas/policy-baseline.schema.json`): written always, and read when
+//! absent or equal; another tag is refused. A key must
 //! start with one of the three kinds and a document (or a delta) names a
 //! key at most once; anything else is an [`IdentityError::Delta`] and
 //! nothing is applied.
@@ -28,6 +32,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::delta::check_schema;
 use crate::{DeltaLimits, IdentityError, Version};
 
 /// What a document is, from its key.
@@ -79,19 +84,73 @@ impl PolicyDocument {
     }
 }
 
-/// One step of the policy producer's history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The schema tag of a policy delta line.
+pub const POLICY_DELTA_SCHEMA: &str = "edgewise.policy-delta/v1";
+
+/// The schema tag of a policy baseline.
+pub const POLICY_BASELINE_SCHEMA: &str = "edgewise.policy-baseline/v1";
+
+/// One step of the policy producer's history; as JSON, a delta line of the
+/// wire form (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "PolicyDeltaWire")]
 pub struct PolicyDelta {
     /// The producer's epoch.
     pub epoch: u64,
     /// One more than the previous step of the epoch.
     pub seq: u64,
     /// New or changed documents.
-    #[serde(default)]
     pub upserts: Vec<PolicyDocument>,
     /// Keys of documents that are gone.
-    #[serde(default)]
     pub removes: Vec<String>,
+}
+
+/// A policy delta as it is read: the tag is optional, and checked.
+#[derive(Deserialize)]
+struct PolicyDeltaWire {
+    #[serde(default)]
+    schema: Option<String>,
+    epoch: u64,
+    seq: u64,
+    #[serde(default)]
+    upserts: Vec<PolicyDocument>,
+    #[serde(default)]
+    removes: Vec<String>,
+}
+
+impl TryFrom<PolicyDeltaWire> for PolicyDelta {
+    type Error = String;
+
+    fn try_from(wire: PolicyDeltaWire) -> Result<Self, String> {
+        check_schema(wire.schema.as_deref(), POLICY_DELTA_SCHEMA)?;
+        Ok(Self {
+            epoch: wire.epoch,
+            seq: wire.seq,
+            upserts: wire.upserts,
+            removes: wire.removes,
+        })
+    }
+}
+
+impl Serialize for PolicyDelta {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Wire<'a> {
+            schema: &'static str,
+            epoch: u64,
+            seq: u64,
+            upserts: &'a [PolicyDocument],
+            removes: &'a [String],
+        }
+        Wire {
+            schema: POLICY_DELTA_SCHEMA,
+            epoch: self.epoch,
+            seq: self.seq,
+            upserts: &self.upserts,
+            removes: &self.removes,
+        }
+        .serialize(serializer)
+    }
 }
 
 impl PolicyDelta {
@@ -164,6 +223,8 @@ pub struct PolicyBaseline {
 
 #[derive(Serialize, Deserialize)]
 struct BaselineWire {
+    #[serde(default)]
+    schema: Option<String>,
     epoch: u64,
     seq: u64,
     documents: Vec<PolicyDocument>,
@@ -204,6 +265,7 @@ impl PolicyBaseline {
     /// The baseline as JSON.
     pub fn to_json(&self) -> Vec<u8> {
         serde_json::to_vec(&BaselineWire {
+            schema: Some(POLICY_BASELINE_SCHEMA.to_owned()),
             epoch: self.version.epoch,
             seq: self.version.seq,
             documents: self.documents().collect(),
@@ -219,6 +281,7 @@ impl PolicyBaseline {
         let fail = |problem: String| IdentityError::Delta { line: 1, problem };
         let wire: BaselineWire = serde_json::from_slice(input)
             .map_err(|e| fail(format!("not a policy baseline: {e}")))?;
+        check_schema(wire.schema.as_deref(), POLICY_BASELINE_SCHEMA).map_err(fail)?;
         check_keys(wire.documents.iter().map(|d| d.key.as_str()), limits).map_err(fail)?;
         Ok(Self::new(
             Version {
@@ -373,6 +436,46 @@ mod tests {
             key: key.to_owned(),
             body: body.to_owned(),
         }
+    }
+
+    #[test]
+    fn the_wire_forms_carry_their_tags_and_refuse_another() {
+        let limits = DeltaLimits::default();
+        let mut producer = PolicyProducer::new(7);
+        let delta = producer.update([doc("Namespace/shop", "{}")]).unwrap();
+        let line = delta.to_line();
+        assert!(
+            line.starts_with(r#"{"schema":"edgewise.policy-delta/v1","epoch":7,"#),
+            "{line}"
+        );
+        assert_eq!(
+            read_policy_delta(line.as_bytes(), 1, &limits).unwrap(),
+            delta
+        );
+        let untagged = r#"{"epoch": 7, "seq": 1, "removes": ["Namespace/shop"]}"#;
+        assert!(read_policy_delta(untagged.as_bytes(), 1, &limits).is_ok());
+        let other = line.replace("policy-delta/v1", "policy-delta/v2");
+        let error = read_policy_delta(other.as_bytes(), 4, &limits).unwrap_err();
+        assert!(error.to_string().contains("line 4: schema"), "{error}");
+
+        let baseline = producer.baseline().to_json();
+        let text = String::from_utf8(baseline.clone()).unwrap();
+        assert!(
+            text.starts_with(r#"{"schema":"edgewise.policy-baseline/v1","#),
+            "{text}"
+        );
+        assert_eq!(
+            PolicyBaseline::from_json(&baseline, &limits).unwrap().len(),
+            1
+        );
+        let other = text.replace("policy-baseline/v1", "identity-delta/v1");
+        let error = PolicyBaseline::from_json(other.as_bytes(), &limits).unwrap_err();
+        assert!(
+            error.to_string().contains(
+                r#"schema "edgewise.identity-delta/v1", not "edgewise.policy-baseline/v1""#
+            ),
+            "{error}"
+        );
     }
 
     #[test]

@@ -51,6 +51,10 @@ fn a_baseline_reads_back_equal_and_builds_byte_identical() {
         .unwrap()
         .unwrap();
     assert_eq!(&record, &**influxdb);
+    assert_eq!(
+        reader.metadata().description["edgewise.schema"],
+        edgewise_identity::BASELINE_SCHEMA
+    );
 }
 
 #[test]
@@ -134,6 +138,21 @@ fn what_is_not_an_identity_mmdb_is_refused() {
         error
             .to_string()
             .contains("no number under \"edgewise.epoch\""),
+        "{error}"
+    );
+
+    let newer = mmdb_writer::Writer::builder("edgewise-identity")
+        .description(&[
+            ("edgewise.schema", "edgewise.identity-baseline/v2"),
+            ("edgewise.epoch", "1"),
+            ("edgewise.seq", "1"),
+        ])
+        .build();
+    let error = Baseline::from_mmdb(&newer.to_bytes().unwrap()).unwrap_err();
+    assert!(
+        error.to_string().contains(
+            "edgewise.schema is \"edgewise.identity-baseline/v2\", not \"edgewise.identity-baseline/v1\""
+        ),
         "{error}"
     );
 

@@ -16,6 +16,9 @@ use crate::rows::{DAY_MS, Value};
 use crate::store::Store;
 use crate::time::rfc3339;
 
+/// The schema tag of [`Digest::json`] (`schemas/trail-digest.schema.json`).
+pub const DIGEST_SCHEMA: &str = "edgewise.trail-digest/v1";
+
 /// New violations: $1 the first hour bucket, $2 the time.
 pub const NEW_VIOLATIONS_SQL: &str = "\
 SELECT src_label, dst_label, port, proto, max(policy),
@@ -153,9 +156,11 @@ impl Digest {
         out
     }
 
-    /// The digest as one JSON object.
+    /// The digest as one JSON object: `schema` ([`DIGEST_SCHEMA`]),
+    /// `since`, `until` and a list of rows per section.
     pub fn json(&self) -> serde_json::Value {
         let mut object = serde_json::Map::new();
+        object.insert("schema".into(), DIGEST_SCHEMA.into());
         object.insert("since".into(), rfc3339(self.since_ms).into());
         object.insert("until".into(), rfc3339(self.until_ms).into());
         for (key, _, answer) in self.sections() {

@@ -215,22 +215,18 @@ impl Answer {
         }
     }
 
-    /// One JSON object per row, a line each.
+    /// One JSON object per row, a line each: `schema` ([`ROW_SCHEMA`]),
+    /// then the columns in order; numbers as numbers, times as RFC 3339.
     pub fn json_lines(&self) -> String {
         let mut out = String::new();
         for row in &self.rows {
-            let object: serde_json::Map<String, serde_json::Value> = row
-                .iter()
-                .enumerate()
-                .map(|(i, value)| {
-                    let json = match (self.columns[i].1, value) {
-                        (Kind::Int, Value::Int(n)) => serde_json::Value::from(*n),
-                        _ => serde_json::Value::from(self.cell(i, value)),
-                    };
-                    (self.columns[i].0.to_owned(), json)
-                })
-                .collect();
-            out.push_str(&serde_json::Value::Object(object).to_string());
+            let line = RowJson {
+                answer: self,
+                row,
+                schema: Some(ROW_SCHEMA),
+            };
+            // Strings and integers always serialize.
+            out.push_str(&serde_json::to_string(&line).unwrap_or_default());
             out.push('\n');
         }
         out
@@ -292,9 +288,45 @@ impl Answer {
 
     /// The rows as JSON objects.
     pub fn json(&self) -> serde_json::Value {
-        self.json_lines()
-            .lines()
-            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        self.rows
+            .iter()
+            .map(|row| {
+                let row = RowJson {
+                    answer: self,
+                    row,
+                    schema: None,
+                };
+                serde_json::to_value(row).unwrap_or_default()
+            })
             .collect()
+    }
+}
+
+/// The schema tag of each line of [`Answer::json_lines`]
+/// (`schemas/trail-row.schema.json`).
+pub const ROW_SCHEMA: &str = "edgewise.trail-row/v1";
+
+/// One row as a JSON object, its columns in order.
+struct RowJson<'a> {
+    answer: &'a Answer,
+    row: &'a [Value],
+    schema: Option<&'static str>,
+}
+
+impl serde::Serialize for RowJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut map = serializer.serialize_map(None)?;
+        if let Some(schema) = self.schema {
+            map.serialize_entry("schema", schema)?;
+        }
+        for (i, value) in self.row.iter().enumerate() {
+            let name = self.answer.columns[i].0;
+            match (self.answer.columns[i].1, value) {
+                (Kind::Int, Value::Int(n)) => map.serialize_entry(name, n)?,
+                _ => map.serialize_entry(name, &self.answer.cell(i, value))?,
+            }
+        }
+        map.end()
     }
 }

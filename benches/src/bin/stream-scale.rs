@@ -149,7 +149,7 @@ impl Arrivals {
     }
 }
 
-/// The seq of a `data: {"epoch":E,"seq":S,...}` line.
+/// The seq of a `data: {"schema":...,"epoch":E,"seq":S,...}` line.
 fn seq_of(line: &[u8]) -> Option<usize> {
     let at = line.windows(6).position(|w| w == b"\"seq\":")? + 6;
     let digits = line[at..].iter().take_while(|b| b.is_ascii_digit()).count();
@@ -233,7 +233,7 @@ async fn follower(
         let mut start = 0;
         while let Some(end) = pending[start..].iter().position(|b| *b == b'\n') {
             let line = &pending[start..start + end];
-            if line.starts_with(b"data: {\"epoch\"") {
+            if line.starts_with(b"data: {") {
                 if line.windows(10).any(|w| w == b"\"resumed\":") {
                     arrivals.hellos.fetch_add(1, Ordering::Relaxed);
                 } else if let Some(seq) = seq_of(line) {

@@ -332,7 +332,7 @@ pub fn check_policies(args: &CheckArgs) -> Result<bool, AdviseCommandError> {
 
 fn check_json(report: &CheckReport) -> String {
     let value = serde_json::json!({
-        "schema": "edgewise.advice-check/v1",
+        "schema": edgewise_advise::render::CHECK_SCHEMA,
         "days": report.days.iter().map(|d| serde_json::json!({
             "date": date(d.day), "denied": d.denied, "flows": d.flows})).collect::<Vec<_>>(),
         "denials": report.denials.iter().map(|d| serde_json::json!({

@@ -184,7 +184,7 @@ pub fn write_dns<R: Read + Send>(
     input: R,
     out: &mut (impl Write + ?Sized),
 ) -> Result<DnsStats, CommandError> {
-    let mut lines = JsonLines::new(out);
+    let mut lines = JsonLines::new(out, crate::schema::DNS);
     let (stats, result) = dns_capture(input, |line| lines.write(line));
     lines.finish().map_err(CommandError::Output)?;
     result.map(|()| stats).map_err(CommandError::Capture)

@@ -221,7 +221,7 @@ pub fn write_edges(
         Lookup::Object(object) => Some(&**object),
         _ => None,
     };
-    let mut lines = JsonLines::new(out);
+    let mut lines = JsonLines::new(out, crate::schema::VERDICT);
     let mut graph = ObservedGraph::new(
         GraphConfig {
             max_edges: usize::MAX,

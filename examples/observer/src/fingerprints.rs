@@ -273,7 +273,7 @@ pub fn write_fingerprints<R: Read + Send>(
     input: R,
     out: &mut (impl Write + ?Sized),
 ) -> Result<FingerprintStats, CommandError> {
-    let mut lines = JsonLines::new(out);
+    let mut lines = JsonLines::new(out, crate::schema::FINGERPRINT);
     let mut text = String::new();
     let result = fingerprint_capture(input, TrackerConfig::default(), |record| {
         if lines.failed() {

@@ -77,7 +77,8 @@ pub fn build(
 /// What `edgewise identity lookup` found.
 #[derive(Debug)]
 pub struct Looked {
-    /// One JSON line per address: the identity, or `null`.
+    /// One JSON line per address: `{"schema", "ip", "identity"}`, the
+    /// identity `null` when the address has none.
     pub lines: Vec<String>,
     /// Set when the deltas left the client needing a newer baseline (the
     /// answers are then those of the last good state).
@@ -131,10 +132,13 @@ pub fn lookup(
     let lines = ips
         .iter()
         .map(|ip| {
-            snapshot
-                .lookup(*ip)
-                .and_then(|object| serde_json::to_string(&**object).ok())
-                .unwrap_or_else(|| "null".to_owned())
+            let line = LookupLine {
+                schema: crate::schema::IDENTITY_LOOKUP,
+                ip: *ip,
+                identity: snapshot.lookup(*ip).map(|object| &**object),
+            };
+            // An address and a cluster object always serialize.
+            serde_json::to_string(&line).unwrap_or_default()
         })
         .collect();
     Ok(Looked {
@@ -160,24 +164,64 @@ pub fn follow_stream(
     })?;
     let mut client = IdentityClient::default();
     follow(&mut client, config, &transport, stop, |_, event| {
-        let version =
-            |v: &edgewise_identity::Version| serde_json::json!({"epoch": v.epoch, "seq": v.seq});
-        let line = match event {
-            FollowEvent::Connected { server, resumed } => {
-                serde_json::json!({"event": "connected", "server": version(server), "resumed": resumed})
-            }
-            FollowEvent::BaselineLoaded(v) => {
-                serde_json::json!({"event": "baseline", "version": version(v)})
-            }
-            FollowEvent::Applied(v) => serde_json::json!({"event": "delta", "version": version(v)}),
-            FollowEvent::Resync(why) => {
-                serde_json::json!({"event": "resync", "why": format!("{why:?}")})
-            }
-            FollowEvent::Disconnected(why) => {
-                serde_json::json!({"event": "disconnected", "why": why})
-            }
+        let version = |v: &edgewise_identity::Version| VersionJson {
+            epoch: v.epoch,
+            seq: v.seq,
         };
-        on_line(line.to_string());
+        let event = match event {
+            FollowEvent::Connected { server, resumed } => EventJson::Connected {
+                server: version(server),
+                resumed: *resumed,
+            },
+            FollowEvent::BaselineLoaded(v) => EventJson::Baseline {
+                version: version(v),
+            },
+            FollowEvent::Applied(v) => EventJson::Delta {
+                version: version(v),
+            },
+            FollowEvent::Resync(why) => EventJson::Resync {
+                why: format!("{why:?}"),
+            },
+            FollowEvent::Disconnected(why) => EventJson::Disconnected { why: why.clone() },
+        };
+        let line = EventLine {
+            schema: crate::schema::IDENTITY_EVENT,
+            event,
+        };
+        // Integers and strings always serialize.
+        on_line(serde_json::to_string(&line).unwrap_or_default());
     });
     Ok(())
+}
+
+/// A line of `identity lookup` (`schemas/identity-lookup.schema.json`).
+#[derive(serde::Serialize)]
+struct LookupLine<'a> {
+    schema: &'static str,
+    ip: IpAddr,
+    identity: Option<&'a edgewise_ip_index::ClusterObject>,
+}
+
+/// A line of `identity follow` (`schemas/identity-event.schema.json`).
+#[derive(serde::Serialize)]
+struct EventLine {
+    schema: &'static str,
+    #[serde(flatten)]
+    event: EventJson,
+}
+
+#[derive(serde::Serialize)]
+#[serde(tag = "event", rename_all = "lowercase")]
+enum EventJson {
+    Connected { server: VersionJson, resumed: bool },
+    Baseline { version: VersionJson },
+    Delta { version: VersionJson },
+    Resync { why: String },
+    Disconnected { why: String },
+}
+
+#[derive(serde::Serialize)]
+struct VersionJson {
+    epoch: u64,
+    seq: u64,
 }

@@ -73,17 +73,67 @@ impl FileError {
     }
 }
 
-/// Writes one JSON object per line and keeps the first output error: after
-/// it, further lines are dropped (a closed pipe must not be written again),
-/// and [`JsonLines::finish`] reports it.
+/// The schema tags of the observer's own JSON outputs: the `schema` field
+/// of every line, `edgewise.NAME/v1` naming its JSON Schema
+/// `schemas/NAME.schema.json`. A tag's version changes when a field
+/// changes meaning or goes away; new fields keep it.
+///
+/// The other outputs' tags live with the code that writes them: the
+/// daemon's records ([`edgewise_pipeline::RECORD_SCHEMA`]); the graph
+/// files and the web view ([`edgewise_edge_set::render::GRAPH_SCHEMA`],
+/// [`edgewise_edge_set::render::AGGREGATE_SCHEMA`],
+/// [`edgewise_edge_set::VIEW_SCHEMA`]); the trail's slices, rows and
+/// digest ([`edgewise_trail::upload::FORMAT`],
+/// [`edgewise_trail::query::ROW_SCHEMA`],
+/// [`edgewise_trail::digest::DIGEST_SCHEMA`]); advice
+/// ([`edgewise_advise::render::ADVICE_SCHEMA`],
+/// [`edgewise_advise::render::CHECK_SCHEMA`]); the identity and policy
+/// streams ([`edgewise_identity::DELTA_SCHEMA`],
+/// [`edgewise_identity::POLICY_DELTA_SCHEMA`],
+/// [`edgewise_identity::POLICY_BASELINE_SCHEMA`], and
+/// [`edgewise_identity::BASELINE_SCHEMA`] in the identity MMDB's
+/// description).
+pub mod schema {
+    /// `edgewise dns`: one line per DNS message.
+    pub const DNS: &str = "edgewise.dns/v1";
+    /// `edgewise fingerprints`: one line per JA4T / JA4TS / JA4 / JA4S.
+    pub const FINGERPRINT: &str = "edgewise.fingerprint/v1";
+    /// `edgewise services`: one line per server.
+    pub const SERVICE: &str = "edgewise.service/v1";
+    /// `edgewise edges`: one line per flow with its verdict.
+    pub const VERDICT: &str = "edgewise.verdict/v1";
+    /// `edgewise identity follow`: one line per event of the stream.
+    pub const IDENTITY_EVENT: &str = "edgewise.identity-event/v1";
+    /// `edgewise identity lookup`: one line per address.
+    pub const IDENTITY_LOOKUP: &str = "edgewise.identity-lookup/v1";
+}
+
+/// Writes one JSON object per line, each beginning with its `schema` tag,
+/// and keeps the first output error: after it, further lines are dropped
+/// (a closed pipe must not be written again), and [`JsonLines::finish`]
+/// reports it.
 pub(crate) struct JsonLines<'w, W: Write + ?Sized> {
     out: &'w mut W,
+    schema: &'static str,
     error: Option<io::Error>,
 }
 
+/// A line: its schema tag, then its own fields.
+#[derive(serde::Serialize)]
+struct Tagged<'a, T> {
+    schema: &'static str,
+    #[serde(flatten)]
+    line: &'a T,
+}
+
 impl<'w, W: Write + ?Sized> JsonLines<'w, W> {
-    pub(crate) fn new(out: &'w mut W) -> Self {
-        Self { out, error: None }
+    /// Lines tagged `schema` (one of [`schema`]'s).
+    pub(crate) fn new(out: &'w mut W, schema: &'static str) -> Self {
+        Self {
+            out,
+            schema,
+            error: None,
+        }
     }
 
     /// Whether a write already failed (callers may skip building lines).
@@ -91,11 +141,17 @@ impl<'w, W: Write + ?Sized> JsonLines<'w, W> {
         self.error.is_some()
     }
 
+    /// Writes `line`, which must serialize as a map (a struct, or an enum
+    /// of structs).
     pub(crate) fn write(&mut self, line: &impl serde::Serialize) {
         if self.error.is_some() {
             return;
         }
-        let written = serde_json::to_writer(&mut *self.out, line)
+        let tagged = Tagged {
+            schema: self.schema,
+            line,
+        };
+        let written = serde_json::to_writer(&mut *self.out, &tagged)
             .map_err(io::Error::from)
             .and_then(|()| self.out.write_all(b"\n"));
         self.error = written.err();

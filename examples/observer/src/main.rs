@@ -281,7 +281,8 @@ enum IdentityCommand {
         client: edgewise_observer::serve::ClientArgs,
     },
     /// Look addresses up in an identity MMDB, after applying a file of
-    /// delta lines if given; prints one JSON identity (or null) per address.
+    /// delta lines if given; prints one JSON line per address:
+    /// {"schema", "ip", "identity"}, the identity null when it has none.
     Lookup {
         /// The identity MMDB.
         #[arg(long)]

@@ -283,7 +283,7 @@ pub fn write_services<R: Read + Send>(
         Ok(found) => (found, None),
         Err((found, e)) => (found, Some(e)),
     };
-    let mut lines = JsonLines::new(out);
+    let mut lines = JsonLines::new(out, crate::schema::SERVICE);
     for (server, seen) in &found.servers {
         let identified = seen.identified.as_ref();
         let identified = identified.map(|(i, from)| (i, *from));
@@ -309,7 +309,7 @@ pub fn write_probes(
     intensity: u8,
     out: &mut (impl Write + ?Sized),
 ) -> Result<(), CommandError> {
-    let mut lines = JsonLines::new(out);
+    let mut lines = JsonLines::new(out, crate::schema::SERVICE);
     for server in servers {
         let found = crate::daemon::prober::session(db, *server, intensity);
         let found = found.as_ref().map(|i| (i, "probe"));

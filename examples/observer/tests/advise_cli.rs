@@ -10,7 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::edgewise;
+use common::{edgewise, schema};
 use edgewise_test_support::postgres::TestDatabase;
 
 fn scratch(name: &str) -> PathBuf {
@@ -80,8 +80,8 @@ fn graph_files_and_both_trails_give_the_same_report() {
     args.extend(days(&dir, 8));
     let (from_files, err, ok) = run(&[], &args);
     assert!(ok, "{err}");
+    schema("advice").assert_document(&from_files);
     let report: serde_json::Value = serde_json::from_str(&from_files).unwrap();
-    assert_eq!(report["schema"], "edgewise.advice/v1");
     assert_eq!(report["groups"].as_array().unwrap().len(), 33);
     let sqlite = format!("sqlite:{}", path(&dir, "trail.db"));
     assert_eq!(advice_of(&sqlite, &dir), from_files, "SQLite");
@@ -161,6 +161,9 @@ fn check(dir: &Path, policies: &str) -> (Option<i32>, serde_json::Value) {
         .unwrap();
     let answer = serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
+    if let Err(error) = schema("advice-check").check(&answer) {
+        panic!("{error}\nin {answer}");
+    }
     (output.status.code(), answer)
 }
 

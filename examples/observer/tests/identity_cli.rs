@@ -61,12 +61,17 @@ fn build_then_look_up_through_a_baseline_and_deltas() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(
-        lines[0]["display"], "analytics/influxdb-0",
+        lines[0]["identity"]["display"], "analytics/influxdb-0",
         "the duplicate seq 2 was ignored"
     );
-    assert_eq!(lines[1]["display"], "shop/cart-0");
-    assert_eq!(lines[2], serde_json::Value::Null, "removed by the delta");
-    assert_eq!(lines[3]["display"], "node/worker-1");
+    assert_eq!(lines[1]["identity"]["display"], "shop/cart-0");
+    assert_eq!(
+        lines[2]["identity"],
+        serde_json::Value::Null,
+        "removed by the delta"
+    );
+    assert_eq!(lines[2]["ip"], "10.42.1.160");
+    assert_eq!(lines[3]["identity"]["display"], "node/worker-1");
     assert!(stderr.is_empty(), "{stderr}");
 
     // The same objects give the same bytes.

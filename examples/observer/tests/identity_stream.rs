@@ -3,6 +3,8 @@
 //! the producer killed and restarted with a new epoch, and the client
 //! resyncing; readers never see a torn state throughout.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -268,4 +270,57 @@ fn a_reopened_stream_resumes_without_a_baseline() {
         !events.iter().any(|e| matches!(e, FollowEvent::Resync(_))),
         "nothing was missed: {events:?}"
     );
+}
+
+/// `edgewise identity follow` prints a line per event, each valid against
+/// `schemas/identity-event.schema.json`: connected, the baseline, then a
+/// delta when the objects change.
+#[test]
+fn follow_prints_a_schema_line_per_event() {
+    let dir = std::env::temp_dir().join(format!("edgewise-identity-follow-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let objects = dir.join("objects.json");
+    write_objects(&objects, 1);
+    let (_server, address) = serve(&objects, "127.0.0.1:0", 5);
+    let mut follower = Server(
+        Command::new(env!("CARGO_BIN_EXE_edgewise"))
+            .args(["identity", "follow", "--url", &format!("http://{address}")])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    let stdout = follower.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let mut until = |event: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = lines
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no {event} event in {seen:?}"));
+            let done = line.contains(&format!(r#""event":"{event}""#));
+            seen.push(line);
+            if done {
+                return;
+            }
+        }
+    };
+    until("baseline");
+    write_objects(&objects, 2);
+    until("delta");
+    drop(follower);
+    let text = seen.join("\n");
+    common::schema("identity-event").assert_lines(&text);
+    assert!(seen[0].starts_with(r#"{"schema":"edgewise.identity-event/v1","event":"connected""#));
+    std::fs::remove_dir_all(dir).unwrap();
 }

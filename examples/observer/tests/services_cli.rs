@@ -20,6 +20,7 @@ fn the_demo_capture_s_servers_are_named() {
     );
     let (out, err, ok) = edgewise(&["services", capture]);
     assert!(ok, "{err}");
+    common::schema("service").assert_lines(&out);
     let lines: Vec<serde_json::Value> = out
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())

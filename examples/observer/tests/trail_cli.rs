@@ -12,7 +12,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use common::edgewise;
+use common::{edgewise, schema};
 use edgewise_test_support::postgres::TestDatabase;
 use edgewise_trail::rows::Value;
 use edgewise_trail::schema::Type;
@@ -200,6 +200,7 @@ fn the_demo_lands_in(store: &str, url: &StoreUrl, name: &str) {
         all.extend(args);
         let (stdout, stderr, ok) = edgewise(&all);
         assert!(ok, "{stderr}");
+        schema("trail-row").assert_lines(&stdout);
         stdout
             .lines()
             .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
@@ -229,6 +230,7 @@ fn the_demo_lands_in(store: &str, url: &StoreUrl, name: &str) {
         "trail", "--store", store, "digest", "--since", "10000d", "--json", "--post", &hook,
     ]);
     assert!(ok, "{stderr}");
+    schema("trail-digest").assert_document(&stdout);
     let digest: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert!(
         !digest["new_edges"].as_array().unwrap().is_empty(),

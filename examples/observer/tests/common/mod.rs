@@ -97,17 +97,13 @@ pub(crate) fn records<'a>(
 /// (formats such as `date-time` and `ipv4` asserted), and its `time` is
 /// its `time_ns` in RFC 3339; returns how many lines of each type there
 /// were.
-#[allow(dead_code, reason = "not every test binary validates records")]
 pub(crate) fn assert_records_match_schema(
     lines: &str,
 ) -> std::collections::BTreeMap<String, usize> {
-    let schema = record_schema();
+    record_schema().assert_lines(lines);
     let mut types = std::collections::BTreeMap::new();
     for line in lines.lines() {
         let record: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
-        if let Err(error) = schema.check(&record) {
-            panic!("{error}\nin {line}");
-        }
         let time_ns = record["time_ns"].as_u64().expect("time_ns");
         let seconds = i64::try_from(time_ns / 1_000_000_000).unwrap();
         let date = record["time"].as_str().expect("time");
@@ -122,48 +118,72 @@ pub(crate) fn assert_records_match_schema(
     types
 }
 
-/// The record schema, compiled.
-#[allow(dead_code, reason = "not every test binary validates records")]
-pub(crate) struct RecordSchema {
+/// One of the JSON Schemas under `schemas/`, compiled with the others
+/// (they refer to each other, `cluster-object.schema.json` above all), with
+/// formats such as `date-time` and `ipv4` asserted.
+pub(crate) struct Schema {
     schemas: boon::Schemas,
     index: boon::SchemaIndex,
 }
 
-#[allow(dead_code, reason = "not every test binary validates records")]
-impl RecordSchema {
+impl Schema {
     /// The validation error, as boon words it, or `Ok`.
-    pub(crate) fn check(&self, record: &serde_json::Value) -> Result<(), String> {
+    pub(crate) fn check(&self, value: &serde_json::Value) -> Result<(), String> {
         self.schemas
-            .validate(record, self.index)
+            .validate(value, self.index)
             .map_err(|error| format!("{error:#}"))
+    }
+
+    /// Every line of `lines` is a JSON object that validates; returns how
+    /// many there were.
+    pub(crate) fn assert_lines(&self, lines: &str) -> usize {
+        for line in lines.lines() {
+            let value: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+            if let Err(error) = self.check(&value) {
+                panic!("{error}\nin {line}");
+            }
+        }
+        lines.lines().count()
+    }
+
+    /// `document` is JSON that validates.
+    pub(crate) fn assert_document(&self, document: &str) {
+        let value: serde_json::Value = serde_json::from_str(document).expect("a JSON document");
+        if let Err(error) = self.check(&value) {
+            panic!("{error}\nin {document}");
+        }
     }
 }
 
-#[allow(dead_code, reason = "not every test binary validates records")]
-pub(crate) fn record_schema() -> RecordSchema {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../schemas/record.schema.json"
-    );
-    let schema: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).expect("the schema file"))
-            .expect("the schema is JSON");
-    let mut schemas = boon::Schemas::new();
+/// `schemas/NAME.schema.json`, compiled.
+pub(crate) fn schema(name: &str) -> Schema {
+    let folder = concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas");
     let mut compiler = boon::Compiler::new();
     compiler.enable_format_assertions();
-    compiler
-        .add_resource("file:///record.schema.json", schema)
-        .expect("the schema is added");
+    for entry in std::fs::read_dir(folder).expect("the schemas folder") {
+        let path = entry.unwrap().path();
+        let file = path.file_name().unwrap().to_str().unwrap().to_owned();
+        let text = std::fs::read_to_string(&path).expect("a schema file");
+        let value: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file} is not JSON: {e}"));
+        compiler
+            .add_resource(&format!("file:///schemas/{file}"), value)
+            .expect("the schema is added");
+    }
+    let mut schemas = boon::Schemas::new();
     let index = compiler
-        .compile("file:///record.schema.json", &mut schemas)
-        .unwrap_or_else(|e| panic!("the schema compiles: {e:#}"));
-    RecordSchema { schemas, index }
+        .compile(&format!("file:///schemas/{name}.schema.json"), &mut schemas)
+        .unwrap_or_else(|e| panic!("{name} compiles: {e:#}"));
+    Schema { schemas, index }
+}
+
+pub(crate) fn record_schema() -> Schema {
+    schema("record")
 }
 
 /// `YYYY-MM-DDTHH:MM:SS` of a Unix time, from the civil calendar (days to
 /// year, month, day as in Howard Hinnant's `civil_from_days`), so that the
 /// daemon's formatting is checked by a computation of its own.
-#[allow(dead_code, reason = "not every test binary validates records")]
 fn unix_date(seconds: i64) -> String {
     let (days, rest) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
     let z = days + 719_468;
