@@ -42,7 +42,7 @@ pub const DELTA_SCHEMA: &str = "edgewise.identity-delta/v1";
 /// One step of a producer's history; as JSON, one line of the wire format
 /// (see the module docs).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "DeltaWire")]
+#[serde(try_from = "DeltaWire<Upsert, IpAddr>")]
 pub struct IdentityDelta {
     /// The producer's epoch.
     pub epoch: u64,
@@ -54,21 +54,41 @@ pub struct IdentityDelta {
     pub removes: Vec<IpAddr>,
 }
 
-/// A delta as it is read: the tag is optional, and checked.
+/// A delta as it is read (identities' and policies'): the tag is
+/// optional, and checked by [`DeltaWire::checked`].
 #[derive(Deserialize)]
-struct DeltaWire {
+pub(crate) struct DeltaWire<U, R> {
     #[serde(default)]
     schema: Option<String>,
     epoch: u64,
     seq: u64,
-    #[serde(default)]
-    upserts: Vec<Upsert>,
-    #[serde(default)]
-    removes: Vec<IpAddr>,
+    #[serde(default = "Vec::new")]
+    upserts: Vec<U>,
+    #[serde(default = "Vec::new")]
+    removes: Vec<R>,
 }
 
-/// A wire form's `schema` tag as read: absent (written before tags, or by
-/// hand) or `expected`; anything else is refused.
+impl<U, R> DeltaWire<U, R> {
+    /// `(epoch, seq, upserts, removes)` when the tag is absent (written
+    /// before tags, or by hand) or `expected`.
+    pub(crate) fn checked(self, expected: &str) -> Result<(u64, u64, Vec<U>, Vec<R>), String> {
+        check_schema(self.schema.as_deref(), expected)?;
+        Ok((self.epoch, self.seq, self.upserts, self.removes))
+    }
+}
+
+/// A delta as it is written: the tag first.
+#[derive(Serialize)]
+pub(crate) struct TaggedDelta<'a, U, R> {
+    pub(crate) schema: &'static str,
+    pub(crate) epoch: u64,
+    pub(crate) seq: u64,
+    pub(crate) upserts: &'a [U],
+    pub(crate) removes: &'a [R],
+}
+
+/// A wire form's `schema` tag as read: absent or `expected`; anything else
+/// is refused.
 pub(crate) fn check_schema(found: Option<&str>, expected: &str) -> Result<(), String> {
     match found {
         Some(schema) if schema != expected => Err(format!("schema {schema:?}, not {expected:?}")),
@@ -76,31 +96,23 @@ pub(crate) fn check_schema(found: Option<&str>, expected: &str) -> Result<(), St
     }
 }
 
-impl TryFrom<DeltaWire> for IdentityDelta {
+impl TryFrom<DeltaWire<Upsert, IpAddr>> for IdentityDelta {
     type Error = String;
 
-    fn try_from(wire: DeltaWire) -> Result<Self, String> {
-        check_schema(wire.schema.as_deref(), DELTA_SCHEMA)?;
+    fn try_from(wire: DeltaWire<Upsert, IpAddr>) -> Result<Self, String> {
+        let (epoch, seq, upserts, removes) = wire.checked(DELTA_SCHEMA)?;
         Ok(Self {
-            epoch: wire.epoch,
-            seq: wire.seq,
-            upserts: wire.upserts,
-            removes: wire.removes,
+            epoch,
+            seq,
+            upserts,
+            removes,
         })
     }
 }
 
 impl Serialize for IdentityDelta {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct Wire<'a> {
-            schema: &'static str,
-            epoch: u64,
-            seq: u64,
-            upserts: &'a [Upsert],
-            removes: &'a [IpAddr],
-        }
-        Wire {
+        TaggedDelta {
             schema: DELTA_SCHEMA,
             epoch: self.epoch,
             seq: self.seq,

@@ -32,7 +32,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::delta::check_schema;
+use crate::delta::{DeltaWire, TaggedDelta, check_schema};
 use crate::{DeltaLimits, IdentityError, Version};
 
 /// What a document is, from its key.
@@ -93,7 +93,7 @@ pub const POLICY_BASELINE_SCHEMA: &str = "edgewise.policy-baseline/v1";
 /// One step of the policy producer's history; as JSON, a delta line of the
 /// wire form (see the module docs).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "PolicyDeltaWire")]
+#[serde(try_from = "DeltaWire<PolicyDocument, String>")]
 pub struct PolicyDelta {
     /// The producer's epoch.
     pub epoch: u64,
@@ -105,44 +105,23 @@ pub struct PolicyDelta {
     pub removes: Vec<String>,
 }
 
-/// A policy delta as it is read: the tag is optional, and checked.
-#[derive(Deserialize)]
-struct PolicyDeltaWire {
-    #[serde(default)]
-    schema: Option<String>,
-    epoch: u64,
-    seq: u64,
-    #[serde(default)]
-    upserts: Vec<PolicyDocument>,
-    #[serde(default)]
-    removes: Vec<String>,
-}
-
-impl TryFrom<PolicyDeltaWire> for PolicyDelta {
+impl TryFrom<DeltaWire<PolicyDocument, String>> for PolicyDelta {
     type Error = String;
 
-    fn try_from(wire: PolicyDeltaWire) -> Result<Self, String> {
-        check_schema(wire.schema.as_deref(), POLICY_DELTA_SCHEMA)?;
+    fn try_from(wire: DeltaWire<PolicyDocument, String>) -> Result<Self, String> {
+        let (epoch, seq, upserts, removes) = wire.checked(POLICY_DELTA_SCHEMA)?;
         Ok(Self {
-            epoch: wire.epoch,
-            seq: wire.seq,
-            upserts: wire.upserts,
-            removes: wire.removes,
+            epoch,
+            seq,
+            upserts,
+            removes,
         })
     }
 }
 
 impl Serialize for PolicyDelta {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct Wire<'a> {
-            schema: &'static str,
-            epoch: u64,
-            seq: u64,
-            upserts: &'a [PolicyDocument],
-            removes: &'a [String],
-        }
-        Wire {
+        TaggedDelta {
             schema: POLICY_DELTA_SCHEMA,
             epoch: self.epoch,
             seq: self.seq,
