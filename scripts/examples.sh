@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 cargo build --quiet --locked --examples \
   -p edgewise-packet -p edgewise-ja4 -p edgewise-fqdn-store -p edgewise-ip-index \
   -p edgewise-edge-set -p edgewise-identity -p edgewise-capture -p edgewise-trail \
-  -p edgewise-http-server -p edgewise-advise -p edgewise-service-probes
+  -p edgewise-http-server -p edgewise-advise -p edgewise-service-probes -p edgewise-k8s
 # The daemon makes the graph file advise's example reads.
 cargo build --quiet --locked -p edgewise-observer --bin edgewise
 bin=target/debug/examples
@@ -50,6 +50,9 @@ expect "ip-index resolve" \
 expect "identity baseline_and_deltas" \
   '^10\.250\.0\.9 -> demo/newcomer$' \
   "$bin/baseline_and_deltas" demo/cluster/objects.json 10.42.1.159
+expect "k8s watch_cluster (the fake API server)" \
+  '^10\.42\.1\.159 analytics/influxdb-0$' \
+  "$bin/watch_cluster" --fake demo/cluster/objects.json
 expect "edge-set verdicts" \
   '^shop/frontend-7d9f8c6b5-x0 -> shop/postgres-0:5432 violation \(shop/postgres-ingress\)$' \
   "$bin/verdicts" demo/cluster/objects.json demo/cluster/policies.json \
