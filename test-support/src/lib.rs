@@ -148,3 +148,37 @@ pub fn run(args: &[&str]) {
 pub mod kubelet;
 pub mod pki;
 pub mod postgres;
+
+/// A fresh folder `edgewise-NAME-PID` under the temporary directory,
+/// removed when dropped unless the thread is panicking (a failed test
+/// leaves its files to look at).
+pub struct ScratchDir(std::path::PathBuf);
+
+impl ScratchDir {
+    /// Creates it, empty (what an earlier run left is removed).
+    ///
+    /// # Panics
+    /// When the folder cannot be made.
+    pub fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("edgewise-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a scratch folder");
+        Self(dir)
+    }
+}
+
+impl std::ops::Deref for ScratchDir {
+    type Target = std::path::Path;
+
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}

@@ -11,7 +11,6 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -128,12 +127,6 @@ fn undisturbed(name: &str) -> Vec<Vec<Vec<Value>>> {
     everything(&mut store)
 }
 
-fn temporary(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("edgewise-faults-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
 fn exporter(address: SocketAddr, spool: &std::path::Path) -> Exporter {
     Exporter::start(&ExportConfig {
         url: format!("http://{address}"),
@@ -164,7 +157,7 @@ fn drained(exporter: &Exporter) {
 /// Postgres server is restarted midway when `postgres` is given.
 fn run_with_faults(name: &str, store: &StoreUrl, postgres: Option<&PgCluster>) {
     let address = free_address();
-    let spool = temporary(&format!("spool-{name}"));
+    let spool = edgewise_test_support::ScratchDir::new(&format!("faults-spool-{name}"));
     let mut collector = Some(CollectorProcess::start(address, store));
     let mut agent = exporter(address, &spool);
     for n in 0..SLICES {

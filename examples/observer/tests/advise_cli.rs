@@ -7,17 +7,15 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use common::{edgewise, schema};
+use edgewise_test_support::ScratchDir;
 use edgewise_test_support::postgres::TestDatabase;
 
-fn scratch(name: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("edgewise-advise-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+fn scratch(name: &str) -> ScratchDir {
+    let dir = ScratchDir::new(&format!("advise-cli-{name}"));
     for (file, bytes) in edgewise_advise::testing::week() {
         std::fs::write(dir.join(file), bytes).unwrap();
     }

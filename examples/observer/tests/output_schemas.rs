@@ -10,19 +10,17 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::{edgewise, schema};
+use edgewise_test_support::ScratchDir;
 
 fn demo(file: &str) -> String {
     format!("{}/../../demo/{file}", env!("CARGO_MANIFEST_DIR"))
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("edgewise-schemas-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+fn scratch(name: &str) -> ScratchDir {
+    ScratchDir::new(&format!("schemas-{name}"))
 }
 
 /// The first `"schema": {"const": TAG}` in a schema document (`format`
@@ -182,7 +180,6 @@ fn verdict_lines_and_the_graph_files_validate() {
         v["verdict"] = "maybe".into();
     }));
     assert_graph_files(&dir);
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -211,7 +208,6 @@ fn the_replay_s_graph_files_its_slice_and_its_view_validate() {
         schema("view").assert_document(&view);
         assert!(refused("view", &view, |v| v["groups"][0]["kind"] = "team".into()));
     }
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 fn assert_graph_files(dir: &Path) {
@@ -267,7 +263,6 @@ fn identity_lookup_lines_validate() {
             v["identity"]["kind"] = "Deployment".into();
         }
     ));
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]

@@ -8,15 +8,12 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 
 use common::{EdgeSeen, edges_of, edgewise, records};
+use edgewise_test_support::ScratchDir;
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("edgewise-replay-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+fn scratch(name: &str) -> ScratchDir {
+    ScratchDir::new(&format!("replay-{name}"))
 }
 
 fn demo(file: &str) -> String {
@@ -171,7 +168,6 @@ fn the_bundled_demo_gives_every_edge_with_identities_names_verdicts_and_rules() 
         std::fs::read_to_string(demo("graph.json")).unwrap(),
         "demo/cluster/graph.json is stale: copy the replay's --graph-out graph.json over it"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -211,7 +207,6 @@ fn a_capture_alone_gives_addresses_and_names_and_a_config_file_sets_the_output()
         Some("postgres.shop.svc.cluster.local")
     )));
     assert_eq!(records(&lines, "rule").count(), 0);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -254,7 +249,6 @@ fn inputs_that_cannot_be_used_stop_it_with_the_place_named() {
     let (_, stderr, ok) = edgewise(&["replay", "--objects", "/nonexistent.json"]);
     assert!(!ok);
     assert!(stderr.contains("/nonexistent.json"), "{stderr}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -280,7 +274,6 @@ fn identities_from_the_identity_clients_mmdb_give_the_same_edges() {
     ]);
     assert!(ok, "{stderr}");
     assert_eq!(edges_of(&stdout), demo_edges());
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Identities and policies both from `edgewise identity serve` (follow
@@ -455,5 +448,4 @@ fn nmaps_database_puts_product_and_version_in_records_rules_and_the_graph() {
     let (_, stderr, ok) = edgewise(&["replay", "--service-probes", bad.to_str().unwrap()]);
     assert!(!ok);
     assert!(stderr.contains("bad-probes"), "{stderr}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }

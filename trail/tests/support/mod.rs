@@ -134,14 +134,28 @@ pub fn everything(store: &mut Store) -> Vec<Vec<Vec<Value>>> {
     DATA_TABLES.iter().map(|table| dump(store, table)).collect()
 }
 
-/// A SQLite store in a fresh temporary file.
-pub fn sqlite(name: &str) -> StoreUrl {
-    let path =
-        std::env::temp_dir().join(format!("edgewise-trail-{name}-{}.db", std::process::id()));
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+/// A SQLite store's URL, its file in a fresh temporary folder removed
+/// with it.
+pub struct SqliteFile {
+    url: StoreUrl,
+    _dir: edgewise_test_support::ScratchDir,
+}
+
+impl std::ops::Deref for SqliteFile {
+    type Target = StoreUrl;
+
+    fn deref(&self) -> &StoreUrl {
+        &self.url
     }
-    StoreUrl::Sqlite(path)
+}
+
+/// A SQLite store in a fresh temporary file.
+pub fn sqlite(name: &str) -> SqliteFile {
+    let dir = edgewise_test_support::ScratchDir::new(&format!("trail-{name}"));
+    SqliteFile {
+        url: StoreUrl::Sqlite(dir.join("trail.db")),
+        _dir: dir,
+    }
 }
 
 /// A Postgres database for the test, or `None` after saying why it skips.
