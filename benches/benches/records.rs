@@ -1,13 +1,15 @@
-//! The daemon's `/records` ring: holding an edge record (made into JSON,
-//! its filter facts read, handed to a follower) against what the daemon
-//! does with every record anyway, writing it as a JSON line. (The daemon
-//! makes the JSON once for both; the bench counts it on each side.)
+//! The daemon's `/records` ring: holding an edge record (made into its JSON
+//! line, its filter facts read, handed to a follower) against what the
+//! daemon does with every record anyway, writing it as a JSON line (with
+//! its schema tag, node and RFC 3339 time, as `Output` writes it). (The
+//! daemon makes the JSON once for both; the bench counts it on each side.)
 
 use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use edgewise_ip_index::{ClusterObject, Protocol};
+use edgewise_observer::daemon::Output;
 use edgewise_observer::web::filter::{NoNames, RecordQuery};
 use edgewise_observer::web::records::RecordRing;
 use edgewise_pipeline::Record;
@@ -66,7 +68,7 @@ fn ring(c: &mut Criterion) {
     let records: Vec<Record> = (0..RECORDS).map(record).collect();
     let mut group = c.benchmark_group("records/edge_record");
     group.throughput(Throughput::Elements(RECORDS));
-    group.bench_function("json_line", |b| {
+    group.bench_function("record_json_alone", |b| {
         let mut out = Vec::with_capacity(1 << 20);
         b.iter(|| {
             out.clear();
@@ -77,11 +79,30 @@ fn ring(c: &mut Criterion) {
             black_box(out.len())
         });
     });
+    group.bench_function("rfc3339_time_alone", |b| {
+        let mut out = Vec::with_capacity(1 << 20);
+        b.iter(|| {
+            out.clear();
+            for record in &records {
+                let time = jiff::Timestamp::from_nanosecond(i128::from(record.time_ns())).unwrap();
+                std::io::Write::write_fmt(&mut out, format_args!("{time}")).unwrap();
+            }
+            black_box(out.len())
+        });
+    });
+    let mut output = Output::new(Box::new(std::io::sink()), "node-1");
+    group.bench_function("json_line", |b| {
+        b.iter(|| {
+            for record in &records {
+                output.write(black_box(record));
+            }
+        });
+    });
     let held = RecordRing::default();
     group.bench_function("ring_no_follower", |b| {
         b.iter(|| {
             for record in &records {
-                held.push(record, &serde_json::to_string(record).unwrap(), &NoNames);
+                held.push(record, &output_line(record), &NoNames);
             }
         });
     });
@@ -91,13 +112,21 @@ fn ring(c: &mut Criterion) {
     group.bench_function("ring_one_matching_follower", |b| {
         b.iter(|| {
             for record in &records {
-                followed.push(record, &serde_json::to_string(record).unwrap(), &NoNames);
+                followed.push(record, &output_line(record), &NoNames);
             }
             // Drained as a reader would, so the follower is never cut.
             drain(&mut stream);
         });
     });
     group.finish();
+}
+
+/// A record's line as the daemon makes it for the ring.
+fn output_line(record: &Record) -> String {
+    thread_local! {
+        static OUTPUT: Output = Output::new(Box::new(std::io::sink()), "node-1");
+    }
+    OUTPUT.with(|output| output.to_line(record))
 }
 
 /// Takes what waits on a follower's stream.

@@ -127,7 +127,7 @@ pub fn run(settings: &Settings) -> Result<(), DaemonError> {
         true,
         unix_now_ns(),
     )?;
-    let mut output = Output::open(settings.output.as_deref(), super::node_name(settings))?;
+    let mut output = Output::open(settings.output.as_deref(), &super::node_name(settings))?;
     let prober = prober(settings, &pipeline);
     let (shared, server) = listener(settings)?;
     let ring = server.as_ref().map(|_| shared.records());

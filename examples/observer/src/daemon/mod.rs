@@ -15,14 +15,16 @@ pub mod config;
 pub mod export;
 pub mod http;
 pub mod live;
+mod output;
 pub mod prober;
 pub mod replay;
 pub mod secrets;
 pub mod sensors;
 pub mod streams;
 
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
+pub use output::Output;
+
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -400,106 +402,6 @@ pub fn node_name(settings: &Settings) -> String {
     settings.node_name.clone().unwrap_or_else(host_name)
 }
 
-/// One output line: the record with the schema tag, the node and the time
-/// in RFC 3339 before its own fields (`schemas/record.schema.json`).
-#[derive(serde::Serialize)]
-struct Line<'a> {
-    schema: &'static str,
-    node: &'a str,
-    time: String,
-    #[serde(flatten)]
-    record: &'a Record,
-}
-
-impl<'a> Line<'a> {
-    fn of(node: &'a str, record: &'a Record) -> Self {
-        Line {
-            schema: edgewise_pipeline::RECORD_SCHEMA,
-            node,
-            time: rfc3339(record.time_ns()),
-            record,
-        }
-    }
-}
-
-/// `time_ns` (nanoseconds since the Unix epoch) in RFC 3339, UTC, with as
-/// many fraction digits as it needs: `2026-11-30T09:00:00.5Z`.
-fn rfc3339(time_ns: u64) -> String {
-    jiff::Timestamp::from_nanosecond(i128::from(time_ns))
-        .map_or_else(|_| String::new(), |time| time.to_string())
-}
-
-/// The JSON-lines output (standard output or a file), keeping the first
-/// write error.
-pub struct Output {
-    out: Box<dyn Write + Send>,
-    node: String,
-    error: Option<io::Error>,
-}
-
-impl Output {
-    /// Opens `path` (`-` or none: standard output) for the records of
-    /// `node`.
-    ///
-    /// # Errors
-    /// [`DaemonError::File`] when the file cannot be created.
-    pub fn open(path: Option<&Path>, node: String) -> Result<Self, DaemonError> {
-        let out: Box<dyn Write + Send> = match path {
-            Some(path) if path.as_os_str() != "-" => Box::new(BufWriter::new(
-                File::create(path).map_err(FileError::at(path))?,
-            )),
-            _ => Box::new(BufWriter::new(io::stdout())),
-        };
-        Ok(Self {
-            out,
-            node,
-            error: None,
-        })
-    }
-
-    /// Writes one record as a line.
-    pub fn write(&mut self, record: &Record) {
-        if self.error.is_some() {
-            return;
-        }
-        let line = Line::of(&self.node, record);
-        let written = serde_json::to_writer(&mut self.out, &line)
-            .map_err(io::Error::from)
-            .and_then(|()| self.out.write_all(b"\n"));
-        self.error = written.err();
-    }
-
-    /// One record as its JSON line, without the newline.
-    pub fn to_line(&self, record: &Record) -> Option<String> {
-        serde_json::to_string(&Line::of(&self.node, record)).ok()
-    }
-
-    /// Writes a record already made into JSON as a line.
-    pub fn write_line(&mut self, line: &str) {
-        if self.error.is_some() {
-            return;
-        }
-        let written = self
-            .out
-            .write_all(line.as_bytes())
-            .and_then(|()| self.out.write_all(b"\n"));
-        self.error = written.err();
-    }
-
-    /// Flushes what was written.
-    ///
-    /// # Errors
-    /// [`DaemonError::Output`] with the first write error; a closed pipe
-    /// is not one.
-    pub fn flush(&mut self) -> Result<(), DaemonError> {
-        let flushed = self.out.flush();
-        match self.error.take().map_or(flushed, Err) {
-            Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(DaemonError::Output(e)),
-            _ => Ok(()),
-        }
-    }
-}
-
 /// Writes `record` to the output and, when a listener serves `/records`,
 /// into its ring (addresses named as the pipeline names them now), made
 /// into JSON once for both.
@@ -508,9 +410,7 @@ pub fn emit(record: &Record, pipeline: &Pipeline, output: &mut Output, ring: Opt
         output.write(record);
         return;
     };
-    let Some(line) = output.to_line(record) else {
-        return;
-    };
+    let line = output.to_line(record);
     output.write_line(&line);
     ring.push(record, &line, &PipelineNames(pipeline));
 }

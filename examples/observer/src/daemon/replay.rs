@@ -81,7 +81,7 @@ pub struct ReplaySummary {
 /// came before it was handled and written) or an output error.
 pub fn replay(file: &Path, settings: &Settings) -> Result<ReplaySummary, DaemonError> {
     let started = Instant::now();
-    let mut output = Output::open(settings.output.as_deref(), super::node_name(settings))?;
+    let mut output = Output::open(settings.output.as_deref(), &super::node_name(settings))?;
     let mut reader = open_capture(file)?;
     let cluster = super::watch_cluster(settings)?;
     let streams = super::streams::Streams::start(settings)?;
