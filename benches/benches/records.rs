@@ -126,7 +126,7 @@ fn output_line(record: &Record) -> String {
     thread_local! {
         static OUTPUT: Output = Output::new(Box::new(std::io::sink()), "node-1");
     }
-    OUTPUT.with(|output| output.to_line(record))
+    OUTPUT.with(|output| output.to_line(record).unwrap())
 }
 
 /// Takes what waits on a follower's stream.

@@ -410,7 +410,9 @@ pub fn emit(record: &Record, pipeline: &Pipeline, output: &mut Output, ring: Opt
         output.write(record);
         return;
     };
-    let line = output.to_line(record);
+    let Some(line) = output.to_line(record) else {
+        return;
+    };
     output.write_line(&line);
     ring.push(record, &line, &PipelineNames(pipeline));
 }

@@ -66,17 +66,20 @@ impl Output {
             return;
         }
         self.line.clear();
-        fill_line(&mut self.line, &self.prefix, record);
-        self.line.push(b'\n');
-        self.error = self.out.write_all(&self.line).err();
+        if fill_line(&mut self.line, &self.prefix, record) {
+            self.line.push(b'\n');
+            self.error = self.out.write_all(&self.line).err();
+        }
     }
 
-    /// One record as its JSON line, without the newline.
-    pub fn to_line(&self, record: &Record) -> String {
+    /// One record as its JSON line, without the newline (`None` for a
+    /// record that does not serialize, which none does today).
+    pub fn to_line(&self, record: &Record) -> Option<String> {
         let mut line = Vec::with_capacity(1024);
-        fill_line(&mut line, &self.prefix, record);
-        // JSON is UTF-8.
-        String::from_utf8(line).unwrap_or_default()
+        if !fill_line(&mut line, &self.prefix, record) {
+            return None;
+        }
+        String::from_utf8(line).ok()
     }
 
     /// Writes a record already made into JSON as a line.
@@ -105,8 +108,10 @@ impl Output {
     }
 }
 
-/// The envelope, then the record's fields (see the module docs).
-fn fill_line(line: &mut Vec<u8>, prefix: &[u8], record: &Record) {
+/// The envelope, then the record's fields (see the module docs); false,
+/// and the line left unfinished, when the record does not serialize as an
+/// object.
+fn fill_line(line: &mut Vec<u8>, prefix: &[u8], record: &Record) -> bool {
     line.extend_from_slice(prefix);
     // RFC 3339, UTC, with as many fraction digits as the time needs:
     // `2026-11-30T09:00:00.5Z`. Every u64 of nanoseconds is a valid time,
@@ -116,11 +121,12 @@ fn fill_line(line: &mut Vec<u8>, prefix: &[u8], record: &Record) {
     }
     line.extend_from_slice(b"\",");
     let brace = line.len();
-    // Records are structs of strings, numbers and addresses: they always
-    // serialize, as an object.
-    let _ = serde_json::to_writer(&mut *line, record);
-    debug_assert_eq!(line.get(brace), Some(&b'{'));
+    let serialized = serde_json::to_writer(&mut *line, record).is_ok();
+    if !serialized || line.get(brace) != Some(&b'{') {
+        return false;
+    }
     line.remove(brace);
+    true
 }
 
 #[cfg(test)]
@@ -132,7 +138,7 @@ mod tests {
     fn a_line_is_the_envelope_then_the_record_s_fields() {
         let record = Record::Stats(StatsRecord::default());
         let output = Output::new(Box::new(io::sink()), "node \"7\"");
-        let line = output.to_line(&record);
+        let line = output.to_line(&record).unwrap();
         let value: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert!(
             line.starts_with(r#"{"schema":"edgewise.record/v1","node":"node \"7\"","time":"1970-01-01T00:00:00Z","type":"stats""#),
