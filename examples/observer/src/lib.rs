@@ -114,24 +114,23 @@ pub mod schema {
 /// reports it.
 pub(crate) struct JsonLines<'w, W: Write + ?Sized> {
     out: &'w mut W,
-    schema: &'static str,
+    /// `{"schema":"TAG"`
+    prefix: Vec<u8>,
+    /// The line being written.
+    line: Vec<u8>,
     error: Option<io::Error>,
-}
-
-/// A line: its schema tag, then its own fields.
-#[derive(serde::Serialize)]
-struct Tagged<'a, T> {
-    schema: &'static str,
-    #[serde(flatten)]
-    line: &'a T,
 }
 
 impl<'w, W: Write + ?Sized> JsonLines<'w, W> {
     /// Lines tagged `schema` (one of [`schema`]'s).
     pub(crate) fn new(out: &'w mut W, schema: &'static str) -> Self {
+        let mut prefix = br#"{"schema":"#.to_vec();
+        // A string always serializes.
+        let _ = serde_json::to_writer(&mut prefix, schema);
         Self {
             out,
-            schema,
+            prefix,
+            line: Vec::with_capacity(512),
             error: None,
         }
     }
@@ -141,23 +140,58 @@ impl<'w, W: Write + ?Sized> JsonLines<'w, W> {
         self.error.is_some()
     }
 
-    /// Writes `line`, which must serialize as a map (a struct, or an enum
-    /// of structs).
+    /// Writes `line`, which must serialize as an object (a struct, or an
+    /// enum of structs); one that does not is the error.
     pub(crate) fn write(&mut self, line: &impl serde::Serialize) {
         if self.error.is_some() {
             return;
         }
-        let tagged = Tagged {
-            schema: self.schema,
-            line,
-        };
-        let written = serde_json::to_writer(&mut *self.out, &tagged)
-            .map_err(io::Error::from)
-            .and_then(|()| self.out.write_all(b"\n"));
-        self.error = written.err();
+        self.line.clear();
+        self.line.extend_from_slice(&self.prefix);
+        if !append_fields(&mut self.line, line) {
+            self.error = Some(io::Error::other("a line is not a JSON object"));
+            return;
+        }
+        self.line.push(b'\n');
+        self.error = self.out.write_all(&self.line).err();
     }
 
     pub(crate) fn finish(self) -> io::Result<()> {
         self.error.map_or(Ok(()), Err)
+    }
+}
+
+/// Appends the fields of `value`, which must serialize as a JSON object,
+/// to the object `line` holds open (its last field written, no comma after
+/// it), and closes it: `{"a":1` and `{"b":2}` make `{"a":1,"b":2}`. False,
+/// and the line unfinished, when `value` is not an object.
+pub(crate) fn append_fields(line: &mut Vec<u8>, value: &impl serde::Serialize) -> bool {
+    let start = line.len();
+    if serde_json::to_writer(&mut *line, value).is_err() || line.get(start) != Some(&b'{') {
+        return false;
+    }
+    if line.len() == start + 2 {
+        // `{}`: nothing to add.
+        line.truncate(start);
+        line.push(b'}');
+    } else {
+        line[start] = b',';
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::append_fields;
+
+    #[test]
+    fn fields_join_the_open_object() {
+        let mut line = br#"{"a":1"#.to_vec();
+        assert!(append_fields(&mut line, &serde_json::json!({"b": "{"})));
+        assert_eq!(line, br#"{"a":1,"b":"{"}"#);
+        let mut line = br#"{"a":1"#.to_vec();
+        assert!(append_fields(&mut line, &serde_json::json!({})));
+        assert_eq!(line, br#"{"a":1}"#);
+        assert!(!append_fields(&mut br#"{"a":1"#.to_vec(), &[1, 2]));
     }
 }

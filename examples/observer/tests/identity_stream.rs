@@ -277,8 +277,7 @@ fn a_reopened_stream_resumes_without_a_baseline() {
 /// delta when the objects change.
 #[test]
 fn follow_prints_a_schema_line_per_event() {
-    let dir = std::env::temp_dir().join(format!("edgewise-identity-follow-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = edgewise_test_support::ScratchDir::new("identity-follow");
     let objects = dir.join("objects.json");
     write_objects(&objects, 1);
     let (_server, address) = serve(&objects, "127.0.0.1:0", 5);
@@ -322,5 +321,4 @@ fn follow_prints_a_schema_line_per_event() {
     let text = seen.join("\n");
     common::schema("identity-event").assert_lines(&text);
     assert!(seen[0].starts_with(r#"{"schema":"edgewise.identity-event/v1","event":"connected""#));
-    std::fs::remove_dir_all(dir).unwrap();
 }

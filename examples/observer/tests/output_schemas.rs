@@ -85,25 +85,34 @@ fn each_schema_file_compiles_and_names_the_tag_the_code_writes() {
     );
 }
 
-/// `line` changed by `change` is refused by `schema`.
+/// `line` changed by `change` is refused by the schema `name`.
 fn refused(name: &str, line: &str, change: impl Fn(&mut serde_json::Value)) -> bool {
+    refused_by(&schema(name), line, change)
+}
+
+fn refused_by(
+    schema: &common::Schema,
+    line: &str,
+    change: impl Fn(&mut serde_json::Value),
+) -> bool {
     let mut value: serde_json::Value = serde_json::from_str(line).unwrap();
     change(&mut value);
-    schema(name).check(&value).is_err()
+    schema.check(&value).is_err()
 }
 
 /// Every line validates, and the first one, given another tag or an
 /// unknown field, does not.
 fn assert_lines_and_refusals(name: &str, lines: &str) {
-    assert!(schema(name).assert_lines(lines) > 0, "no {name} lines");
+    let schema = schema(name);
+    assert!(schema.assert_lines(lines) > 0, "no {name} lines");
     let first = lines.lines().next().unwrap();
     assert!(
-        refused(name, first, |v| v["schema"] =
+        refused_by(&schema, first, |v| v["schema"] =
             format!("edgewise.{name}/v2").into()),
         "{name}: another tag was accepted"
     );
     assert!(
-        refused(name, first, |v| v["undocumented"] = true.into()),
+        refused_by(&schema, first, |v| v["undocumented"] = true.into()),
         "{name}: an unknown field was accepted"
     );
 }

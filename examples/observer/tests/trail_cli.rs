@@ -9,7 +9,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use common::{edgewise, schema};
@@ -18,12 +18,8 @@ use edgewise_trail::rows::Value;
 use edgewise_trail::schema::Type;
 use edgewise_trail::{Store, StoreUrl};
 
-fn scratch(name: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("edgewise-trail-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+fn scratch(name: &str) -> edgewise_test_support::ScratchDir {
+    edgewise_test_support::ScratchDir::new(&format!("trail-cli-{name}"))
 }
 
 /// `edgewise collect` on a port of its own choosing.

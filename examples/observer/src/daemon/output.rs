@@ -4,9 +4,9 @@
 //!
 //! The envelope's constant part (tag and node, JSON-escaped) is made once
 //! per output; a line is put together in a buffer the output keeps (the
-//! envelope, the time, then the record serialized with its opening brace
-//! taken out) and written with one call: one serialization, no allocation
-//! once the buffer has grown.
+//! envelope, the time, then the record's fields, `crate::append_fields`)
+//! and written with one call: one serialization, no allocation once the
+//! buffer has grown.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -119,14 +119,8 @@ fn fill_line(line: &mut Vec<u8>, prefix: &[u8], record: &Record) -> bool {
     if let Ok(time) = jiff::Timestamp::from_nanosecond(i128::from(record.time_ns())) {
         let _ = write!(line, "{time}");
     }
-    line.extend_from_slice(b"\",");
-    let brace = line.len();
-    let serialized = serde_json::to_writer(&mut *line, record).is_ok();
-    if !serialized || line.get(brace) != Some(&b'{') {
-        return false;
-    }
-    line.remove(brace);
-    true
+    line.push(b'"');
+    crate::append_fields(line, record)
 }
 
 #[cfg(test)]
