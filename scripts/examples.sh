@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo build --quiet --locked --examples \
-  -p edgewise-packet -p edgewise-ja4 -p edgewise-fqdn-store -p edgewise-ip-index \
+  -p edgewise-time -p edgewise-packet -p edgewise-ja4 -p edgewise-fqdn-store -p edgewise-ip-index \
   -p edgewise-edge-set -p edgewise-identity -p edgewise-capture -p edgewise-trail \
   -p edgewise-http-server -p edgewise-advise -p edgewise-service-probes -p edgewise-k8s
 # The daemon makes the graph file advise's example reads.
@@ -35,6 +35,9 @@ expect() {
   fi
 }
 
+expect "time convert" \
+  '^3602500000000 monotonic -> 1700000002500000000 unix \(2\.500 s after the reading\)$' \
+  "$bin/convert" 1700000000000000000 3600000000000 3602500000000
 expect "packet flows" \
   '^[0-9]+ 10\.42\.1\.17:34640 > 10\.42\.1\.159:8086 tcp \[S\] 0 bytes$' \
   "$bin/flows" demo/handshakes.pcap

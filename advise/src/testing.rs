@@ -29,6 +29,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use edgewise_edge_set::render::graph_json;
+use edgewise_edge_set::time::UnixNanos;
 use edgewise_edge_set::{Attach, EdgeKey, GraphConfig, ObservedGraph, ServiceGraph};
 use edgewise_ip_index::{ClusterObject, IpIndex, Lookup, Protocol};
 
@@ -345,7 +346,7 @@ pub fn week_of(teams: u32) -> Vec<(String, Vec<u8>)> {
                 idle_ttl_ns: u64::MAX / 4,
                 ..GraphConfig::default()
             },
-            start,
+            UnixNanos::from_nanos(start),
         );
         let mut names = BTreeMap::new();
         let flows = flows(&cluster, day, teams);
@@ -358,8 +359,13 @@ pub fn week_of(teams: u32) -> Vec<(String, Vec<u8>)> {
             };
             // Seen in the morning and again in the afternoon.
             let at = start + 8 * 3_600 * 1_000_000_000 + n as u64 * 1_000_000_000;
-            graph.record(edge, 3, 1_200, at);
-            graph.record(edge, 2, 800, at + 6 * 3_600 * 1_000_000_000);
+            graph.record(edge, 3, 1_200, UnixNanos::from_nanos(at));
+            graph.record(
+                edge,
+                2,
+                800,
+                UnixNanos::from_nanos(at + 6 * 3_600 * 1_000_000_000),
+            );
             if let Some(fqdn) = &flow.fqdn {
                 names.insert(flow.dst, fqdn.clone());
             }
@@ -369,7 +375,12 @@ pub fn week_of(teams: u32) -> Vec<(String, Vec<u8>)> {
             index: index.snapshot(),
             names: &names,
         };
-        let slice = graph.drain("node-a", start + DAY_NS - 1, &mut attach, None);
+        let slice = graph.drain(
+            "node-a",
+            UnixNanos::from_nanos(start + DAY_NS - 1),
+            &mut attach,
+            None,
+        );
         let json = graph_json(&ServiceGraph::from_slice(&slice));
         let mut text = serde_json::to_string(&json).unwrap_or_default();
         text.push('\n');

@@ -9,6 +9,7 @@ use std::time::Duration;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use edgewise_benches::dns_responses;
 use edgewise_fqdn_store::{FqdnStore, Message, RecordData, Resolution, StoreConfig};
+use edgewise_time::UnixNanos;
 
 const MILLION: u32 = 1_000_000;
 
@@ -95,7 +96,10 @@ fn full_store() -> FqdnStore {
     });
     for n in 0..MILLION {
         store
-            .record(&response(&format!("host-{n:07}.svc.example.com"), ip(n)), 0)
+            .record(
+                &response(&format!("host-{n:07}.svc.example.com"), ip(n)),
+                UnixNanos::ZERO,
+            )
             .expect("valid");
     }
     store
@@ -109,14 +113,19 @@ fn store(c: &mut Criterion) {
     group.bench_function("lookup_hit", |b| {
         b.iter(|| {
             n = (n + 7919) % MILLION;
-            store.lookup(black_box(IpAddr::V4(ip(n))), 1).next()
+            store
+                .lookup(black_box(IpAddr::V4(ip(n))), UnixNanos::from_nanos(1))
+                .next()
         });
     });
     group.bench_function("lookup_miss", |b| {
         b.iter(|| {
             n = n.wrapping_add(7919);
             store
-                .lookup(black_box(IpAddr::V4(Ipv4Addr::from(0xc000_0000 | n))), 1)
+                .lookup(
+                    black_box(IpAddr::V4(Ipv4Addr::from(0xc000_0000 | n))),
+                    UnixNanos::from_nanos(1),
+                )
                 .next()
         });
     });
@@ -129,7 +138,11 @@ fn store(c: &mut Criterion) {
                 fresh += 1;
                 response(&format!("new-{fresh:08}.svc.example.com"), ip(fresh))
             },
-            |message| store.record(&message, 2).expect("valid"),
+            |message| {
+                store
+                    .record(&message, UnixNanos::from_nanos(2))
+                    .expect("valid")
+            },
             BatchSize::SmallInput,
         );
     });
@@ -140,7 +153,9 @@ fn store(c: &mut Criterion) {
     group.bench_function("record_refresh", |b| {
         b.iter(|| {
             k = (k + 1) % refresh.len();
-            store.record(black_box(&refresh[k]), 3).expect("valid")
+            store
+                .record(black_box(&refresh[k]), UnixNanos::from_nanos(3))
+                .expect("valid")
         });
     });
     group.finish();

@@ -15,6 +15,7 @@ use edgewise_edge_set::{
     PolicySet,
 };
 use edgewise_ip_index::{ClusterObject, ObjectKind, Protocol, Workload, WorkloadKind};
+use edgewise_time::UnixNanos;
 
 const EDGES: u32 = 10_000;
 const PROBES: u32 = 4096;
@@ -56,16 +57,16 @@ fn record(c: &mut Criterion) {
     let mut group = c.benchmark_group("edge_set/record_known_edge");
     group.throughput(Throughput::Elements(u64::from(PROBES)));
 
-    let mut graph = ObservedGraph::new(GraphConfig::default(), 0);
+    let mut graph = ObservedGraph::new(GraphConfig::default(), UnixNanos::ZERO);
     for i in 0..EDGES {
-        graph.record(edge(i), 1, 0, 0);
+        graph.record(edge(i), 1, 0, UnixNanos::ZERO);
     }
     let mut now = 1;
     group.bench_function("observed_graph", |b| {
         b.iter(|| {
             now += 1;
             for key in &keys {
-                black_box(graph.record(*key, 1, 1500, now));
+                black_box(graph.record(*key, 1, 1500, UnixNanos::from_nanos(now)));
             }
         });
     });
@@ -205,17 +206,27 @@ fn drain(c: &mut Criterion) {
         ("addresses_only", false),
     ] {
         group.bench_function(name, |b| {
-            let mut graph = ObservedGraph::new(GraphConfig::default(), 0);
+            let mut graph = ObservedGraph::new(GraphConfig::default(), UnixNanos::ZERO);
             let mut now = 0;
             b.iter(|| {
                 now += 1;
                 for i in 0..EDGES {
-                    graph.record(edge(i), 1, 0, now);
+                    graph.record(edge(i), 1, 0, UnixNanos::from_nanos(now));
                 }
                 if with_identity {
-                    black_box(graph.drain("bench", now, &mut Pods(&pods), Some(&set)))
+                    black_box(graph.drain(
+                        "bench",
+                        UnixNanos::from_nanos(now),
+                        &mut Pods(&pods),
+                        Some(&set),
+                    ))
                 } else {
-                    black_box(graph.drain("bench", now, &mut NoIdentity, None))
+                    black_box(graph.drain(
+                        "bench",
+                        UnixNanos::from_nanos(now),
+                        &mut NoIdentity,
+                        None,
+                    ))
                 }
             });
         });
@@ -231,11 +242,16 @@ fn view(c: &mut Criterion) {
     use edgewise_edge_set::{Granularity, ServiceGraph, ViewOptions, view_json};
     let set = policies();
     let pods: Vec<Arc<ClusterObject>> = (0..2_000).map(|i| pod(i % NAMESPACES, i % 12)).collect();
-    let mut observed = ObservedGraph::new(GraphConfig::default(), 0);
+    let mut observed = ObservedGraph::new(GraphConfig::default(), UnixNanos::ZERO);
     for i in 0..EDGES {
-        observed.record(edge(i), 1, 0, 1);
+        observed.record(edge(i), 1, 0, UnixNanos::from_nanos(1));
     }
-    let graph = ServiceGraph::from_slice(&observed.drain("bench", 2, &mut Pods(&pods), Some(&set)));
+    let graph = ServiceGraph::from_slice(&observed.drain(
+        "bench",
+        UnixNanos::from_nanos(2),
+        &mut Pods(&pods),
+        Some(&set),
+    ));
     let mut group = c.benchmark_group("edge_set/view_10k_edges");
     group.throughput(Throughput::Elements(u64::from(EDGES)));
     group.sample_size(20);

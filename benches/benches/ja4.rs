@@ -11,6 +11,7 @@ use std::net::IpAddr;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use edgewise_benches::{LINUX_SYN, WINDOWS_SYN, synthetic_capture};
 use edgewise_ja4::{Ja4Tracker, Ja4t, TcpHeader, TrackerConfig};
+use edgewise_time::UnixNanos;
 use etherparse::{TcpHeaderSlice, TcpOptionElement};
 
 /// The baseline: etherparse parse + `format!` string.
@@ -98,7 +99,12 @@ fn per_fingerprint(c: &mut Criterion) {
             let mut segment = syn_ack;
             segment[2..4].copy_from_slice(&i.to_be_bytes());
             let header = TcpHeader::new_checked(&segment[..]).unwrap();
-            tracker.observe(server, client, &header, u64::from(i) * 1_000)
+            tracker.observe(
+                server,
+                client,
+                &header,
+                UnixNanos::from_nanos(u64::from(i) * 1_000),
+            )
         });
     });
     group.finish();

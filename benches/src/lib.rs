@@ -152,6 +152,7 @@ pub fn synthetic_capture(frames: usize) -> Vec<u8> {
 pub fn dns_responses() -> Vec<Vec<u8>> {
     use edgewise_fqdn_store::{Message, StreamsConfig, TcpDnsStreams};
     use edgewise_packet::{CaptureReader, Transport, decode};
+    use edgewise_time::UnixNanos;
 
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../demo/dns.pcap");
     let file = std::fs::File::open(path).expect("demo/dns.pcap");
@@ -175,7 +176,9 @@ pub fn dns_responses() -> Vec<Vec<u8>> {
                     continue;
                 };
                 let key = (packet.src, src_port, packet.dst, dst_port);
-                let _ = streams.push(&key, tcp, 0, |message| messages.push(message.to_vec()));
+                let _ = streams.push(&key, tcp, UnixNanos::ZERO, |message| {
+                    messages.push(message.to_vec());
+                });
             }
             _ => {}
         }

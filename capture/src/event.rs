@@ -15,6 +15,7 @@
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use edgewise_time::{MonotonicNanos, MonotonicOffset, UnixNanos};
 use thiserror::Error;
 
 /// The size of `struct event_header`.
@@ -98,8 +99,10 @@ pub struct Event<'a> {
     pub kind: EventKind,
     /// Which hook saw it.
     pub direction: Direction,
-    /// `bpf_ktime_get_ns()` (monotonic, since boot).
-    pub timestamp_ns: u64,
+    /// When, in Unix time: a kernel event's monotonic stamp
+    /// (`bpf_ktime_get_ns()`) turned into Unix time by [`decode`]'s offset,
+    /// or a replayed frame's capture time.
+    pub time: UnixNanos,
     /// The interface.
     pub ifindex: u32,
     /// The sender.
@@ -164,15 +167,16 @@ fn u32_at(record: &[u8], offset: usize) -> u32 {
     u32::from_ne_bytes(record[offset..offset + 4].try_into().unwrap_or_default())
 }
 
-/// Decodes one ring-buffer record.
+/// Decodes one ring-buffer record; `clock` turns its kernel time
+/// (monotonic) into the event's Unix [`Event::time`].
 ///
 /// # Errors
 /// [`EventError`] (see the module docs).
-pub fn decode(record: &[u8]) -> Result<Event<'_>, EventError> {
+pub fn decode(record: &[u8], clock: MonotonicOffset) -> Result<Event<'_>, EventError> {
     if record.len() < HEADER_LEN {
         return Err(EventError::Truncated(record.len()));
     }
-    let timestamp_ns = u64::from_ne_bytes(record[0..8].try_into().unwrap_or_default());
+    let kernel_time = u64::from_ne_bytes(record[0..8].try_into().unwrap_or_default());
     let ifindex = u32_at(record, 8);
     let kind = match record[12] {
         1 => EventKind::Syn,
@@ -221,7 +225,7 @@ pub fn decode(record: &[u8]) -> Result<Event<'_>, EventError> {
     Ok(Event {
         kind,
         direction,
-        timestamp_ns,
+        time: clock.to_unix(MonotonicNanos::from_nanos(kernel_time)),
         ifindex,
         src,
         dst,
@@ -257,31 +261,33 @@ mod tests {
     #[test]
     fn a_record_decodes_and_every_bad_one_is_named() {
         let good = record(1, 4, &[1, 2, 3]);
-        let event = decode(&good).unwrap();
+        // The kernel's 123 ns after boot, with boot at 1,000 s Unix time.
+        let clock = MonotonicOffset::new(UnixNanos::from_secs(1_000), MonotonicNanos::ZERO);
+        let event = decode(&good, clock).unwrap();
         assert_eq!(event.kind, EventKind::Syn);
         assert_eq!(event.direction, Direction::Egress);
         assert_eq!(event.src, "10.0.0.1:40000".parse().unwrap());
         assert_eq!(event.dst, "10.0.0.2:8086".parse().unwrap());
         assert_eq!(
-            (event.timestamp_ns, event.ifindex, event.wire_len),
-            (123, 7, 74)
+            (event.time, event.ifindex, event.wire_len),
+            (UnixNanos::from_nanos(1_000_000_000_123), 7, 74)
         );
         assert_eq!(event.data, [1, 2, 3]);
         for len in 0..good.len() {
             assert!(
-                matches!(decode(&good[..len]), Err(EventError::Truncated(_))),
+                matches!(decode(&good[..len], clock), Err(EventError::Truncated(_))),
                 "{len}"
             );
         }
         assert_eq!(
-            decode(&record(9, 4, &[])),
+            decode(&record(9, 4, &[]), clock),
             Err(EventError::Unknown {
                 field: "kind",
                 value: 9
             })
         );
         assert_eq!(
-            decode(&record(1, 5, &[])),
+            decode(&record(1, 5, &[]), clock),
             Err(EventError::Unknown {
                 field: "family",
                 value: 5

@@ -165,12 +165,13 @@ impl FirstBytes {
 mod tests {
     use super::*;
     use crate::event::Direction;
+    use edgewise_time::UnixNanos;
 
     fn banner(seq: u32, data: &[u8]) -> Event<'_> {
         Event {
             kind: EventKind::Banner,
             direction: Direction::Unknown,
-            timestamp_ns: 0,
+            time: UnixNanos::ZERO,
             ifindex: 0,
             src: "10.0.0.1:40000".parse().unwrap(),
             dst: "10.0.0.2:443".parse().unwrap(),

@@ -3,11 +3,12 @@
 //! map ([`crate::bans`]). Behind the `kernel` feature (on by default).
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use aya::maps::{MapData, MapError, PerCpuArray, RingBuf};
 use aya::programs::ProgramError;
 use aya::{Ebpf, EbpfError, EbpfLoader};
+use edgewise_time::{MonotonicNanos, MonotonicOffset, UnixNanos};
 use thiserror::Error;
 
 use crate::attach::{self, AttachMode, Attachment, LinkHandle};
@@ -265,6 +266,8 @@ pub struct Capture {
     /// classic filters are removed through netlink by interface index, so
     /// they must be removed from there.
     netns: Option<PathBuf>,
+    /// Turns the kernel's event times into Unix time; measured at load.
+    clock: MonotonicOffset,
 }
 
 impl Capture {
@@ -336,6 +339,7 @@ impl Capture {
             modes: config.modes.clone(),
             ebpf: Some(ebpf),
             netns: config.netns.clone(),
+            clock: clock_offset(),
         })
     }
 
@@ -494,7 +498,7 @@ impl Capture {
     fn drain(&mut self, on_event: &mut impl FnMut(Result<Event<'_>, EventError>)) -> usize {
         let mut read = 0;
         while let Some(record) = self.events.next() {
-            on_event(decode(&record));
+            on_event(decode(&record, self.clock));
             read += 1;
         }
         read
@@ -526,10 +530,17 @@ impl Capture {
     }
 }
 
-/// The kernel's monotonic clock now, in nanoseconds: the clock of
-/// [`Event::timestamp_ns`] and of ban deadlines (`bpf_ktime_get_ns`).
-pub fn monotonic_now_ns() -> u64 {
-    sys::monotonic_ns()
+/// The kernel's monotonic clock now: the clock of its event stamps and of
+/// ban deadlines (`bpf_ktime_get_ns`).
+pub fn monotonic_now() -> MonotonicNanos {
+    MonotonicNanos::from_nanos(sys::monotonic_ns())
+}
+
+/// The offset between the kernel's monotonic clock and the wall clock, read
+/// now: what turns a kernel time into Unix time.
+pub fn clock_offset() -> MonotonicOffset {
+    let monotonic = monotonic_now();
+    MonotonicOffset::new(UnixNanos::from_system_time(SystemTime::now()), monotonic)
 }
 
 impl Drop for Capture {

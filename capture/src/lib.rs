@@ -59,6 +59,7 @@ pub use edgewise_edge_set as edge_set;
 #[cfg(feature = "kernel")]
 pub use edgewise_ip_index as ip_index;
 pub use edgewise_packet as packet;
+pub use edgewise_time as time;
 
 pub mod event;
 pub mod first_bytes;

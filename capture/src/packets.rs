@@ -17,8 +17,8 @@
 //!   are gathered from every socket and handed on in the order the kernel
 //!   received them (each packet is stamped as it is queued,
 //!   `SO_TIMESTAMPNS`): a SYN on one interface and its SYN-ACK on another
-//!   keep their order. The time is the monotonic clock (as the kernel
-//!   programs stamp theirs) moved back by how long the packet waited;
+//!   keep their order. An event's time is the packet's stamp (Unix time,
+//!   as the kernel observers' events are once decoded);
 //! - `wire_len` is the packet's length from its network header, cut at
 //!   [`SNAP_BYTES`];
 //! - packets the sockets' buffers had no room for are counted as lost
@@ -30,6 +30,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::time::Duration;
 
 use edgewise_packet::{LinkType, decode};
+use edgewise_time::UnixNanos;
 
 use crate::attach::{AttachMode, Attachment};
 use crate::bans::BanTable;
@@ -227,10 +228,9 @@ impl Sensor for PacketCapture {
         }
         // Stable: packets of one socket stamped alike keep their order.
         self.received.sort_by_key(|(received, ..)| *received);
-        let (mono_now, real_now) = (sys::monotonic_ns(), sys::realtime_ns());
         for &(received, at, start, length) in &self.received {
             let (index, direction) = (self.attachments[at].index, self.attachments[at].direction);
-            let now = mono_now.saturating_sub(real_now.saturating_sub(received));
+            let now = UnixNanos::from_nanos(received);
             let Ok(packet) = decode(LinkType::RawIp, &self.round[start..start + length]) else {
                 continue;
             };

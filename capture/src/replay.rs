@@ -37,6 +37,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use edgewise_packet::{Packet, TcpFlags, Transport};
+use edgewise_time::UnixNanos;
 
 pub use crate::event::{BANNER_FOLLOW_MAX, BANNER_MAX, DNS_MAX, DNS_SEGMENT_PARTS, PROXY_PARTS};
 use crate::event::{Direction, Event, EventKind};
@@ -111,11 +112,11 @@ impl Replay {
         }
     }
 
-    /// The events of one packet captured at `timestamp_ns` (a frame of
+    /// The events of one packet captured at `time` (a frame of
     /// `wire_len` bytes), handed to `emit` in the kernel's order.
     pub fn packet<'a>(
         &mut self,
-        timestamp_ns: u64,
+        time: UnixNanos,
         wire_len: u32,
         packet: &Packet<'a>,
         mut emit: impl FnMut(Event<'a>),
@@ -123,7 +124,7 @@ impl Replay {
         let event = |kind, src_port, dst_port, seq, data| Event {
             kind,
             direction: Direction::Unknown,
-            timestamp_ns,
+            time,
             ifindex: 0,
             src: (packet.src, src_port).into(),
             dst: (packet.dst, dst_port).into(),
@@ -174,7 +175,7 @@ impl Replay {
                 }
                 self.flow(
                     packet,
-                    timestamp_ns,
+                    time.as_nanos(),
                     src_port,
                     dst_port,
                     payload,
@@ -207,7 +208,7 @@ impl Replay {
                 }
                 self.flow(
                     packet,
-                    timestamp_ns,
+                    time.as_nanos(),
                     src_port,
                     dst_port,
                     &[],

@@ -15,6 +15,7 @@ use edgewise_capture::{BanTable, Capture, CaptureConfig, Direction, EventKind};
 use edgewise_edge_set::EdgeKey;
 use edgewise_ip_index::Protocol;
 use edgewise_test_support::run;
+use edgewise_time::UnixNanos;
 use support::{
     DNS_ANSWER, Listener, Net, PinDir, Tcpdump, check_handshake, collect, connects, dns_query,
     dns_server, ensure_bpffs, preflight, preflight_tcpdump, replay_capture, start_python,
@@ -405,7 +406,7 @@ fn joined_hello(live: &[Said]) -> Option<usize> {
             .add(&edgewise_capture::event::Event {
                 kind: e.0,
                 direction: Direction::Unknown,
-                timestamp_ns: 0,
+                time: UnixNanos::ZERO,
                 ifindex: 0,
                 src: e.1,
                 dst: e.2,

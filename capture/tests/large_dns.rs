@@ -17,6 +17,7 @@ use std::net::SocketAddr;
 
 use edgewise_capture::{Capture, CaptureConfig, EventKind};
 use edgewise_fqdn_store::{Segment, StreamsConfig, TcpDnsStreams};
+use edgewise_time::UnixNanos;
 use support::{
     Net, Seen, Tcpdump, collect, dns_server_with, netns, preflight_tcpdump, python_hex,
     replay_capture,
@@ -86,9 +87,14 @@ impl Answers {
                         payload: &event.data,
                     };
                     streams
-                        .push(&(event.src, event.dst), segment, 0, |message| {
-                            answers.tcp.push((event.src, event.dst, message.to_vec()));
-                        })
+                        .push(
+                            &(event.src, event.dst),
+                            segment,
+                            UnixNanos::ZERO,
+                            |message| {
+                                answers.tcp.push((event.src, event.dst, message.to_vec()));
+                            },
+                        )
                         .unwrap();
                 }
                 _ => {}

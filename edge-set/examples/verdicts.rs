@@ -10,8 +10,10 @@
 //! ```
 
 use std::process::ExitCode;
+use std::time::SystemTime;
 
 use edgewise_edge_set::ip_index::{IpIndex, Protocol};
+use edgewise_edge_set::time::UnixNanos;
 use edgewise_edge_set::{DeclaredPolicies, EdgeKey, EndpointInfo, GraphConfig, ObservedGraph};
 
 fn main() -> ExitCode {
@@ -41,7 +43,9 @@ fn main() -> ExitCode {
     let policies = declared.compile();
 
     // The hot path records raw addresses; identities come at the drain.
-    let mut graph = ObservedGraph::new(GraphConfig::default(), 0);
+    // Time is passed in; the graph reads no clock.
+    let now = UnixNanos::from_system_time(SystemTime::now());
+    let mut graph = ObservedGraph::new(GraphConfig::default(), now);
     for flow in args[2..].chunks(3) {
         let (Ok(src), Ok(dst), Ok(port)) = (flow[0].parse(), flow[1].parse(), flow[2].parse())
         else {
@@ -54,9 +58,9 @@ fn main() -> ExitCode {
             port,
             protocol: Protocol::Tcp,
         };
-        graph.record(edge, 1, 0, 1);
+        graph.record(edge, 1, 0, now);
     }
-    let slice = graph.drain("example", 2, &mut index.snapshot(), Some(&policies));
+    let slice = graph.drain("example", now, &mut index.snapshot(), Some(&policies));
     let name = |end: &EndpointInfo| {
         end.identity
             .as_ref()

@@ -25,6 +25,7 @@
 //! use edgewise_edge_set::{
 //!     DeclaredPolicies, EdgeKey, GraphConfig, ObservedGraph, ServiceGraph, VerdictKind,
 //! };
+//! use edgewise_edge_set::time::UnixNanos;
 //! use edgewise_ip_index::{IpIndex, Protocol};
 //!
 //! let mut index = IpIndex::default();
@@ -37,16 +38,17 @@
 //! policies.load_allow_list("allow.txt", "shop/app=web -> shop/app=db 5432").unwrap();
 //! let policies = policies.compile();
 //!
-//! let mut graph = ObservedGraph::new(GraphConfig::default(), 0);
+//! let at = UnixNanos::from_secs; // Unix time, passed in
+//! let mut graph = ObservedGraph::new(GraphConfig::default(), at(0));
 //! let edge = |dst: &str, port| EdgeKey {
 //!     src: "10.0.0.1".parse().unwrap(),
 //!     dst: dst.parse().unwrap(),
 //!     port,
 //!     protocol: Protocol::Tcp,
 //! };
-//! graph.record(edge("10.0.0.2", 5432), 1, 0, 10);
-//! graph.record(edge("10.0.0.2", 22), 1, 0, 20);
-//! let slice = graph.drain("node-a", 30, &mut index.snapshot(), Some(&policies));
+//! graph.record(edge("10.0.0.2", 5432), 1, 0, at(10));
+//! graph.record(edge("10.0.0.2", 22), 1, 0, at(20));
+//! let slice = graph.drain("node-a", at(30), &mut index.snapshot(), Some(&policies));
 //! let verdicts: Vec<_> = slice.edges.iter().map(|e| e.verdict.as_ref().unwrap().verdict).collect();
 //! assert_eq!(verdicts, [VerdictKind::Violation, VerdictKind::Declared]); // port 22, then 5432
 //!
@@ -59,6 +61,7 @@
 // The edgewise crates whose types this crate's API uses, so that a user
 // names them at the version this crate was built with.
 pub use edgewise_ip_index as ip_index;
+pub use edgewise_time as time;
 
 pub mod aggregate;
 mod error;

@@ -16,10 +16,13 @@
 //!   identities (and verdicts) to what changed since the last drain and
 //!   hands it out as a [`GraphSlice`].
 //!
-//! Time is a caller's monotonic clock in nanoseconds (`now_ns`).
+//! Time is passed in (`now`, a [`UnixNanos`]); a slice's window is in
+//! the same Unix time.
 
 use core::net::IpAddr;
 use std::sync::Arc;
+
+use edgewise_time::UnixNanos;
 
 use edgewise_ip_index::{ClusterObject, Lookup, Protocol, Snapshot, ip_key, ip_of};
 use smallvec::SmallVec;
@@ -202,9 +205,10 @@ pub struct ObservedGraph {
 }
 
 impl ObservedGraph {
-    /// An empty graph whose first window starts at `now_ns`. Caps of zero
+    /// An empty graph whose first window starts at `now`. Caps of zero
     /// are taken as one.
-    pub fn new(config: GraphConfig, now_ns: u64) -> Self {
+    pub fn new(config: GraphConfig, now: UnixNanos) -> Self {
+        let now_ns = now.as_nanos();
         Self {
             config: GraphConfig {
                 max_edges: config.max_edges.max(1),
@@ -220,7 +224,8 @@ impl ObservedGraph {
 
     /// Counts `flows` new flows and `bytes` bytes on `edge` (either may be
     /// zero: a sample of a known flow adds bytes only).
-    pub fn record(&mut self, edge: EdgeKey, flows: u64, bytes: u64, now_ns: u64) -> Recorded {
+    pub fn record(&mut self, edge: EdgeKey, flows: u64, bytes: u64, now: UnixNanos) -> Recorded {
+        let now_ns = now.as_nanos();
         let key = Key {
             src: ip_key(edge.src),
             dst: ip_key(edge.dst),
@@ -235,7 +240,7 @@ impl ObservedGraph {
             return Recorded::Existing;
         }
         if self.edges.len() >= self.config.max_edges {
-            self.make_room_for_edge(now_ns);
+            self.make_room_for_edge(now);
         }
         self.edges.insert(
             key,
@@ -251,7 +256,8 @@ impl ObservedGraph {
     }
 
     /// Notes a fingerprint of `ip`.
-    pub fn fingerprint(&mut self, ip: IpAddr, fingerprint: Fingerprint<'_>, now_ns: u64) {
+    pub fn fingerprint(&mut self, ip: IpAddr, fingerprint: Fingerprint<'_>, now: UnixNanos) {
+        let now_ns = now.as_nanos();
         let limit = self.config.max_fingerprints_per_node;
         let node = self.node(ip, now_ns);
         let (list, text) = match fingerprint {
@@ -273,7 +279,15 @@ impl ObservedGraph {
 
     /// Notes that `ip` serves `name` (such as `ssh`, `http`, `tls`) on
     /// `port`, known by name only (see [`ObservedGraph::identified`]).
-    pub fn service(&mut self, ip: IpAddr, port: u16, protocol: Protocol, name: &str, now_ns: u64) {
+    pub fn service(
+        &mut self,
+        ip: IpAddr,
+        port: u16,
+        protocol: Protocol,
+        name: &str,
+        now: UnixNanos,
+    ) {
+        let now_ns = now.as_nanos();
         // The common case, a name already held, allocates nothing.
         let node = self.node(ip, now_ns);
         if node
@@ -283,13 +297,14 @@ impl ObservedGraph {
         {
             return;
         }
-        self.identified(ip, ServiceSeen::named(port, protocol, name), now_ns);
+        self.identified(ip, ServiceSeen::named(port, protocol, name), now);
     }
 
     /// Notes what `ip` serves on a port: one service per port and
     /// protocol, the latest, except that one known by name only does not
     /// replace one with a product.
-    pub fn identified(&mut self, ip: IpAddr, service: ServiceSeen, now_ns: u64) {
+    pub fn identified(&mut self, ip: IpAddr, service: ServiceSeen, now: UnixNanos) {
+        let now_ns = now.as_nanos();
         let limit = self.config.max_services_per_node;
         let node = self.node(ip, now_ns);
         let held = node
@@ -324,7 +339,8 @@ impl ObservedGraph {
 
     /// Drops edges and addresses idle past the TTL whose counts were
     /// drained; returns how many edges went.
-    pub fn expire(&mut self, now_ns: u64) -> usize {
+    pub fn expire(&mut self, now: UnixNanos) -> usize {
+        let now_ns = now.as_nanos();
         let ttl = self.config.idle_ttl_ns;
         let before = self.edges.len();
         self.edges
@@ -345,8 +361,8 @@ impl ObservedGraph {
         before - self.nodes.len()
     }
 
-    fn make_room_for_edge(&mut self, now_ns: u64) {
-        if self.expire(now_ns) > 0 {
+    fn make_room_for_edge(&mut self, now: UnixNanos) {
+        if self.expire(now) > 0 {
             return;
         }
         let cutoff = eviction_cutoff(self.edges.values().map(|c| c.last_seen));
@@ -385,15 +401,16 @@ impl ObservedGraph {
     /// Hands out everything seen since the last drain, with identities from
     /// `attach` and, when `policies` are given, a verdict on each edge; the
     /// slice is tagged with `agent` and the window from the last drain to
-    /// `now_ns`. Counts restart from zero; edges stay held (so a known edge
+    /// `now`. Counts restart from zero; edges stay held (so a known edge
     /// is not [`Recorded::New`] again) until they expire.
     pub fn drain(
         &mut self,
         agent: &str,
-        now_ns: u64,
+        now: UnixNanos,
         attach: &mut impl Attach,
         policies: Option<&PolicySet>,
     ) -> GraphSlice {
+        let now_ns = now.as_nanos();
         let window = Window {
             start_ns: self.window_start,
             end_ns: now_ns.max(self.window_start),
@@ -469,7 +486,7 @@ impl ObservedGraph {
                 last_seen_ns: node.last_seen,
             });
         }
-        self.expire(now_ns);
+        self.expire(now);
         let mut slice = GraphSlice {
             agent: agent.to_owned(),
             window,

@@ -7,11 +7,17 @@ use edgewise_edge_set::{
 };
 use edgewise_ip_index::{IpIndex, Protocol};
 use edgewise_test_support::{CountingAllocator, measure};
+use edgewise_time::UnixNanos;
 
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 const SECOND: u64 = 1_000_000_000;
+
+/// A test's instant: `nanos` nanoseconds of Unix time.
+fn ns(nanos: u64) -> UnixNanos {
+    UnixNanos::from_nanos(nanos)
+}
 
 fn edge(src: &str, dst: &str, port: u16) -> EdgeKey {
     EdgeKey {
@@ -30,13 +36,13 @@ const CLUSTER: &[u8] = br#"{"kind": "List", "items": [
 
 #[test]
 fn a_known_edge_costs_no_allocation() {
-    let mut graph = ObservedGraph::new(GraphConfig::default(), 0);
+    let mut graph = ObservedGraph::new(GraphConfig::default(), UnixNanos::ZERO);
     let key = edge("10.0.0.1", "10.0.0.2", 443);
-    assert_eq!(graph.record(key, 1, 60, 1), Recorded::New);
+    assert_eq!(graph.record(key, 1, 60, ns(1)), Recorded::New);
     let (recorded, measured) = measure(|| {
         let mut last = Recorded::New;
         for now in 2..10_002 {
-            last = graph.record(key, 1, 60, now);
+            last = graph.record(key, 1, 60, ns(now));
         }
         last
     });
@@ -44,11 +50,11 @@ fn a_known_edge_costs_no_allocation() {
     assert_eq!(measured.allocations, 0, "{measured:?}");
     // A known fingerprint or service costs none either.
     let ip = key.dst;
-    graph.fingerprint(ip, Fingerprint::Server("64240_2-4-8-1-3_1460_7"), 3);
-    graph.service(ip, 443, Protocol::Tcp, "tls", 3);
+    graph.fingerprint(ip, Fingerprint::Server("64240_2-4-8-1-3_1460_7"), ns(3));
+    graph.service(ip, 443, Protocol::Tcp, "tls", ns(3));
     let ((), measured) = measure(|| {
-        graph.fingerprint(ip, Fingerprint::Server("64240_2-4-8-1-3_1460_7"), 4);
-        graph.service(ip, 443, Protocol::Tcp, "tls", 4);
+        graph.fingerprint(ip, Fingerprint::Server("64240_2-4-8-1-3_1460_7"), ns(4));
+        graph.service(ip, 443, Protocol::Tcp, "tls", ns(4));
     });
     assert_eq!(measured.allocations, 0, "{measured:?}");
 }
@@ -63,21 +69,21 @@ fn drain_attaches_identities_and_verdicts_and_restarts_the_counts() {
         .unwrap();
     let policies = declared.compile();
 
-    let mut graph = ObservedGraph::new(GraphConfig::default(), 100);
+    let mut graph = ObservedGraph::new(GraphConfig::default(), ns(100));
     let web_to_influx = edge("10.42.2.30", "10.42.1.159", 8086);
-    graph.record(web_to_influx, 1, 0, 110);
-    graph.record(web_to_influx, 1, 500, 120);
+    graph.record(web_to_influx, 1, 0, ns(110));
+    graph.record(web_to_influx, 1, 500, ns(120));
     // The same edge written as IPv4-mapped IPv6 is the same edge.
     graph.record(
         edge("::ffff:10.42.2.30", "::ffff:10.42.1.159", 8086),
         1,
         0,
-        130,
+        ns(130),
     );
-    graph.record(edge("10.42.2.30", "10.42.1.159", 22), 1, 0, 140);
-    graph.record(edge("10.42.2.30", "93.184.216.34", 443), 1, 0, 150);
+    graph.record(edge("10.42.2.30", "10.42.1.159", 22), 1, 0, ns(140));
+    graph.record(edge("10.42.2.30", "93.184.216.34", 443), 1, 0, ns(150));
 
-    let slice = graph.drain("worker-1", 200, &mut index.snapshot(), Some(&policies));
+    let slice = graph.drain("worker-1", ns(200), &mut index.snapshot(), Some(&policies));
     assert_eq!(slice.agent, "worker-1");
     assert_eq!((slice.window.start_ns, slice.window.end_ns), (100, 200));
     let rows: Vec<(String, u16, u64, u64, VerdictKind)> = slice
@@ -139,11 +145,14 @@ fn drain_attaches_identities_and_verdicts_and_restarts_the_counts() {
     );
 
     // Nothing new: the next slice is empty, and a known edge stays known.
-    let empty = graph.drain("worker-1", 300, &mut NoIdentity, None);
+    let empty = graph.drain("worker-1", ns(300), &mut NoIdentity, None);
     assert!(empty.edges.is_empty());
     assert_eq!((empty.window.start_ns, empty.window.end_ns), (200, 300));
-    assert_eq!(graph.record(web_to_influx, 1, 0, 310), Recorded::Existing);
-    let next = graph.drain("worker-1", 400, &mut NoIdentity, None);
+    assert_eq!(
+        graph.record(web_to_influx, 1, 0, ns(310)),
+        Recorded::Existing
+    );
+    let next = graph.drain("worker-1", ns(400), &mut NoIdentity, None);
     assert_eq!(next.edges.len(), 1);
     assert_eq!((next.edges[0].flows, next.edges[0].first_seen_ns), (1, 110));
     assert!(next.edges[0].verdict.is_none());
@@ -155,16 +164,20 @@ fn idle_edges_expire_only_after_they_were_drained() {
         idle_ttl_ns: 10 * SECOND,
         ..GraphConfig::default()
     };
-    let mut graph = ObservedGraph::new(config, 0);
-    graph.record(edge("10.0.0.1", "10.0.0.2", 80), 1, 0, 0);
-    assert_eq!(graph.expire(60 * SECOND), 0, "its flow was never drained");
+    let mut graph = ObservedGraph::new(config, UnixNanos::ZERO);
+    graph.record(edge("10.0.0.1", "10.0.0.2", 80), 1, 0, UnixNanos::ZERO);
+    assert_eq!(
+        graph.expire(ns(60 * SECOND)),
+        0,
+        "its flow was never drained"
+    );
     assert_eq!(graph.stats().edges, 1);
-    let slice = graph.drain("a", 60 * SECOND, &mut NoIdentity, None);
+    let slice = graph.drain("a", ns(60 * SECOND), &mut NoIdentity, None);
     assert_eq!(slice.total_flows(), 1);
     assert_eq!(graph.stats().edges, 0, "drained and idle: gone");
     assert_eq!(graph.stats().expired_edges, 1);
     assert_eq!(
-        graph.record(edge("10.0.0.1", "10.0.0.2", 80), 1, 0, 61 * SECOND),
+        graph.record(edge("10.0.0.1", "10.0.0.2", 80), 1, 0, ns(61 * SECOND)),
         Recorded::New
     );
 }
@@ -175,9 +188,9 @@ fn the_cap_holds_and_evictions_are_counted() {
         max_edges: 64,
         ..GraphConfig::default()
     };
-    let mut graph = ObservedGraph::new(config, 0);
+    let mut graph = ObservedGraph::new(config, UnixNanos::ZERO);
     for i in 0..1_000u16 {
-        graph.record(edge("10.0.0.1", "10.0.0.2", i + 1), 1, 0, u64::from(i));
+        graph.record(edge("10.0.0.1", "10.0.0.2", i + 1), 1, 0, ns(u64::from(i)));
         assert!(graph.stats().edges <= 64);
     }
     let stats = graph.stats();
@@ -187,7 +200,7 @@ fn the_cap_holds_and_evictions_are_counted() {
         "one undrained flow each"
     );
     // The least recently seen went first: the newest edge is still held.
-    let slice = graph.drain("a", 2_000, &mut NoIdentity, None);
+    let slice = graph.drain("a", ns(2_000), &mut NoIdentity, None);
     assert!(slice.edges.iter().any(|e| e.port == 1_000));
     assert_eq!(
         slice.total_flows() + stats.evicted_flows,
@@ -201,10 +214,15 @@ fn the_cap_holds_and_evictions_are_counted() {
             max_edges: 0,
             ..GraphConfig::default()
         },
-        0,
+        UnixNanos::ZERO,
     );
     for port in 1..=3 {
-        tiny.record(edge("10.0.0.1", "10.0.0.2", port), 1, 0, u64::from(port));
+        tiny.record(
+            edge("10.0.0.1", "10.0.0.2", port),
+            1,
+            0,
+            ns(u64::from(port)),
+        );
     }
     assert_eq!((tiny.stats().edges, tiny.stats().evicted_edges), (1, 2));
 }
@@ -216,19 +234,19 @@ fn fingerprints_and_services_are_deduplicated_bounded_and_drained() {
         max_services_per_node: 1,
         ..GraphConfig::default()
     };
-    let mut graph = ObservedGraph::new(config, 0);
+    let mut graph = ObservedGraph::new(config, UnixNanos::ZERO);
     let server = "10.0.0.2".parse().unwrap();
     let client = "10.0.0.1".parse().unwrap();
-    graph.fingerprint(client, Fingerprint::Client("64240_2-4-8-1-3_1460_7"), 1);
-    graph.fingerprint(client, Fingerprint::Client("64240_2-4-8-1-3_1460_7"), 2);
-    graph.fingerprint(server, Fingerprint::Server("65160_2-4-8-1-3_1460_7"), 1);
-    graph.fingerprint(server, Fingerprint::Server("29200_2-4-8-1-3_1460_7"), 1);
-    graph.fingerprint(server, Fingerprint::Server("14600_2-4-8-1-3_1460_7"), 1);
-    graph.service(server, 22, Protocol::Tcp, "ssh", 1);
-    graph.service(server, 22, Protocol::Tcp, "ssh", 1);
-    graph.service(server, 80, Protocol::Tcp, "http", 1);
+    graph.fingerprint(client, Fingerprint::Client("64240_2-4-8-1-3_1460_7"), ns(1));
+    graph.fingerprint(client, Fingerprint::Client("64240_2-4-8-1-3_1460_7"), ns(2));
+    graph.fingerprint(server, Fingerprint::Server("65160_2-4-8-1-3_1460_7"), ns(1));
+    graph.fingerprint(server, Fingerprint::Server("29200_2-4-8-1-3_1460_7"), ns(1));
+    graph.fingerprint(server, Fingerprint::Server("14600_2-4-8-1-3_1460_7"), ns(1));
+    graph.service(server, 22, Protocol::Tcp, "ssh", ns(1));
+    graph.service(server, 22, Protocol::Tcp, "ssh", ns(1));
+    graph.service(server, 80, Protocol::Tcp, "http", ns(1));
     assert_eq!(graph.stats().dropped_details, 2);
-    let slice = graph.drain("a", 10, &mut NoIdentity, None);
+    let slice = graph.drain("a", ns(10), &mut NoIdentity, None);
     assert_eq!(slice.nodes.len(), 2);
     assert_eq!(
         slice.nodes[0].client_fingerprints,
@@ -240,18 +258,31 @@ fn fingerprints_and_services_are_deduplicated_bounded_and_drained() {
         [ServiceSeen::named(22, Protocol::Tcp, "ssh")]
     );
     // Unchanged since: not in the next slice.
-    graph.fingerprint(client, Fingerprint::Client("64240_2-4-8-1-3_1460_7"), 11);
-    assert!(graph.drain("a", 20, &mut NoIdentity, None).nodes.is_empty());
+    graph.fingerprint(
+        client,
+        Fingerprint::Client("64240_2-4-8-1-3_1460_7"),
+        ns(11),
+    );
+    assert!(
+        graph
+            .drain("a", ns(20), &mut NoIdentity, None)
+            .nodes
+            .is_empty()
+    );
 }
 
 #[test]
 fn a_slice_survives_json() {
     let mut index = IpIndex::default();
     index.load(CLUSTER);
-    let mut graph = ObservedGraph::new(GraphConfig::default(), 0);
-    graph.record(edge("10.42.2.30", "10.42.1.159", 8086), 2, 100, 5);
-    graph.fingerprint("10.42.1.159".parse().unwrap(), Fingerprint::Server("x"), 5);
-    let slice = graph.drain("worker-1", 10, &mut index.snapshot(), None);
+    let mut graph = ObservedGraph::new(GraphConfig::default(), UnixNanos::ZERO);
+    graph.record(edge("10.42.2.30", "10.42.1.159", 8086), 2, 100, ns(5));
+    graph.fingerprint(
+        "10.42.1.159".parse().unwrap(),
+        Fingerprint::Server("x"),
+        ns(5),
+    );
+    let slice = graph.drain("worker-1", ns(10), &mut index.snapshot(), None);
     let json = serde_json::to_string(&slice).unwrap();
     assert!(json.contains(r#""proto":"tcp""#), "{json}");
     let back: edgewise_edge_set::GraphSlice = serde_json::from_str(&json).unwrap();

@@ -6,6 +6,7 @@ use edgewise_edge_set::{
     ObservedGraph, ServiceGraph, aggregate,
 };
 use edgewise_ip_index::{IpIndex, Protocol};
+use edgewise_time::UnixNanos;
 use serde_json::json;
 
 fn graph() -> ServiceGraph {
@@ -27,28 +28,33 @@ fn graph() -> ServiceGraph {
         .load_allow_list("allow.txt", "frontend/web -> analytics/influxdb 8086")
         .unwrap();
     let policies = declared.compile();
-    let mut observed = ObservedGraph::new(GraphConfig::default(), 0);
+    let mut observed = ObservedGraph::new(GraphConfig::default(), UnixNanos::ZERO);
     let edge = |port| EdgeKey {
         src: "10.42.2.30".parse().unwrap(),
         dst: "10.42.1.159".parse().unwrap(),
         port,
         protocol: Protocol::Tcp,
     };
-    observed.record(edge(8086), 3, 900, 10);
-    observed.record(edge(22), 1, 0, 20);
+    observed.record(edge(8086), 3, 900, UnixNanos::from_nanos(10));
+    observed.record(edge(22), 1, 0, UnixNanos::from_nanos(20));
     observed.fingerprint(
         "10.42.1.159".parse().unwrap(),
         Fingerprint::Server("65160_2-4-8-1-3_1460_7"),
-        10,
+        UnixNanos::from_nanos(10),
     );
     observed.service(
         "10.42.1.159".parse().unwrap(),
         8086,
         Protocol::Tcp,
         "http",
-        10,
+        UnixNanos::from_nanos(10),
     );
-    let slice = observed.drain("worker-1", 30, &mut index.snapshot(), Some(&policies));
+    let slice = observed.drain(
+        "worker-1",
+        UnixNanos::from_nanos(30),
+        &mut index.snapshot(),
+        Some(&policies),
+    );
     ServiceGraph::from_slice(&slice)
 }
 

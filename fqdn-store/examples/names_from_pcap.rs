@@ -10,6 +10,7 @@ use std::fs::File;
 use std::io::BufReader;
 use std::process::ExitCode;
 
+use edgewise_fqdn_store::time::UnixNanos;
 use edgewise_fqdn_store::{FqdnStore, Message, Resolution};
 use edgewise_packet::{CaptureReader, Transport, decode};
 
@@ -29,7 +30,7 @@ fn main() -> ExitCode {
         }
     };
     let mut store = FqdnStore::default();
-    let mut last_seen = 0;
+    let mut last_seen = UnixNanos::ZERO;
     while let Some(frame) = reader.next_frame() {
         let Ok(frame) = frame else { break };
         let Ok(packet) = decode(frame.link, frame.data) else {
@@ -43,11 +44,11 @@ fn main() -> ExitCode {
         else {
             continue;
         };
-        // Time is passed in: here, the capture's own clock, in nanoseconds.
-        last_seen = frame.timestamp_ns;
+        // Time is passed in: here, the capture's own clock (Unix time).
+        last_seen = frame.time;
         // A response that does not parse is an error of its own; the store
         // holds what it held.
-        if let Err(e) = store.record(payload, frame.timestamp_ns) {
+        if let Err(e) = store.record(payload, frame.time) {
             eprintln!("frame {}: {e}", frame.number);
             continue;
         }
@@ -64,8 +65,11 @@ fn main() -> ExitCode {
     }
     let stats = store.stats();
     println!(
-        "store: {} mappings, {} addresses, {} names (at {last_seen} ns)",
-        stats.mappings, stats.addresses, stats.names
+        "store: {} mappings, {} addresses, {} names (at {} ns)",
+        stats.mappings,
+        stats.addresses,
+        stats.names,
+        last_seen.as_nanos()
     );
     ExitCode::SUCCESS
 }

@@ -10,6 +10,7 @@
 //!
 //! ```
 //! use core::net::IpAddr;
+//! use edgewise_fqdn_store::time::UnixNanos;
 //! use edgewise_fqdn_store::{FqdnStore, NameMatcher, Recorded};
 //!
 //! // A response for "api.example.com" A, through a CNAME to "edge.cdn.net".
@@ -22,7 +23,7 @@
 //!     0xc0, 45, 0, 1, 0, 1, 0, 0, 0x0e, 0x10, 0, 4, 192, 0, 2, 7, // edge.cdn.net A, TTL 3600
 //! ];
 //! let mut store = FqdnStore::default();
-//! let now = 0;
+//! let now = UnixNanos::from_secs(1_700_000_000);
 //! assert_eq!(store.record(response, now)?, Recorded::Mapped(1));
 //! let ip: IpAddr = "192.0.2.7".parse().unwrap();
 //! assert_eq!(store.lookup(ip, now).collect::<Vec<_>>(), ["api.example.com"]);
@@ -45,6 +46,7 @@ pub mod store;
 pub mod tcp;
 pub mod wire;
 
+pub use edgewise_time as time;
 pub use error::{DnsError, MatcherError};
 pub use matcher::{NameMatcher, Pattern};
 pub use resolution::{Address, MAX_CNAME_HOPS, Resolution, Unmapped};
@@ -59,6 +61,7 @@ pub mod fuzzing {
 
     #[cfg(feature = "hickory-differential")]
     pub use crate::differential::check as differential;
+    use edgewise_time::UnixNanos;
 
     /// Parses, resolves, records and looks up; must never panic, and a
     /// rejected message must leave the store unchanged.
@@ -71,7 +74,7 @@ pub mod fuzzing {
             ..StoreConfig::default()
         });
         let before = store.len();
-        let result = store.record(data, 1);
+        let result = store.record(data, UnixNanos::from_nanos(1));
         if result.is_err() {
             assert_eq!(store.len(), before);
         }
@@ -85,7 +88,12 @@ pub mod fuzzing {
             }
             if let Ok(resolution) = Resolution::new(message) {
                 for address in resolution.addresses() {
-                    assert!(store.lookup(address.ip, 1).next().is_some());
+                    assert!(
+                        store
+                            .lookup(address.ip, UnixNanos::from_nanos(1))
+                            .next()
+                            .is_some()
+                    );
                 }
             }
         }

@@ -16,6 +16,8 @@
 use core::hash::Hash;
 use std::collections::HashMap;
 
+use edgewise_time::UnixNanos;
+
 use crate::DnsError;
 
 /// One direction of one TCP connection carrying DNS messages.
@@ -151,7 +153,7 @@ impl<K: Hash + Eq + Clone> TcpDnsStreams<K> {
         }
     }
 
-    /// Feeds one segment of the flow `key` at time `now` (nanoseconds).
+    /// Feeds one segment of the flow `key` at `now`.
     /// `syn` says the segment carries SYN (its `seq` is then the ISN);
     /// `fin_or_rst` closes the stream after its payload.
     ///
@@ -161,9 +163,10 @@ impl<K: Hash + Eq + Clone> TcpDnsStreams<K> {
         &mut self,
         key: &K,
         segment: Segment<'_>,
-        now: u64,
+        now: UnixNanos,
         on_message: impl FnMut(&[u8]),
     ) -> Result<(), DnsError> {
+        let now = now.as_nanos();
         if !self.streams.contains_key(key) {
             if segment.payload.is_empty() && !segment.syn {
                 return Ok(());
@@ -345,7 +348,12 @@ mod tests {
         };
         for key in 0..5u32 {
             streams
-                .push(&key, segment(&half[..3]), u64::from(key), |_| {})
+                .push(
+                    &key,
+                    segment(&half[..3]),
+                    UnixNanos::from_nanos(u64::from(key)),
+                    |_| {},
+                )
                 .unwrap();
         }
         assert_eq!((streams.len(), streams.evicted()), (2, 3));
@@ -356,7 +364,9 @@ mod tests {
             fin_or_rst: true,
             payload: &half[3..],
         };
-        streams.push(&4, fin, 5, |_| seen += 1).unwrap();
+        streams
+            .push(&4, fin, UnixNanos::from_nanos(5), |_| seen += 1)
+            .unwrap();
         assert_eq!((seen, streams.len()), (1, 1));
     }
 }

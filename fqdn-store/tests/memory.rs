@@ -8,6 +8,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use edgewise_fqdn_store::{FqdnStore, Message, NameText, Resolution, StoreConfig, TcpDnsStream};
 use edgewise_test_support::{CountingAllocator, measure};
+use edgewise_time::UnixNanos;
 use support::{Builder, Data};
 
 #[global_allocator]
@@ -35,7 +36,7 @@ fn parsing_resolving_and_naming_a_response_does_not_allocate() {
     let mut text = NameText::new();
     let mut stream = TcpDnsStream::new();
     let mut store = FqdnStore::new(StoreConfig::default());
-    store.record(&bytes, 0).unwrap();
+    store.record(&bytes, UnixNanos::ZERO).unwrap();
     let ((), measured) = measure(|| {
         for _ in 0..1000 {
             let message = Message::parse(&bytes).unwrap();
@@ -49,7 +50,7 @@ fn parsing_resolving_and_naming_a_response_does_not_allocate() {
                 record.name.write_text(&mut text);
             }
             let ip = IpAddr::from([192, 0, 2, 3]);
-            assert_eq!(store.lookup(ip, 1).count(), 1);
+            assert_eq!(store.lookup(ip, UnixNanos::from_nanos(1)).count(), 1);
             stream
                 .push(0, &framed, |message| assert_eq!(message.len(), bytes.len()))
                 .unwrap();
@@ -92,7 +93,7 @@ fn bytes_per_mapping() {
         let (store, measured) = measure(|| {
             let mut store = FqdnStore::new(config);
             for response in &responses {
-                store.record(response, 0).unwrap();
+                store.record(response, UnixNanos::ZERO).unwrap();
             }
             store
         });

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use edgewise_fqdn_store::fuzzing::differential;
 use edgewise_fqdn_store::{FqdnStore, Message, Rcode, RecordType, Recorded, StoreConfig, Unmapped};
 use edgewise_test_support::{have, skip};
+use edgewise_time::UnixNanos;
 use support::Builder;
 
 const MANY: usize = 60;
@@ -231,12 +232,12 @@ fn record(store: &mut FqdnStore, response: &[u8]) -> (Vec<String>, Recorded) {
         .answers()
         .map(|record| record.record_type.to_string())
         .collect();
-    (types, store.record(response, 0).unwrap())
+    (types, store.record(response, UnixNanos::ZERO).unwrap())
 }
 
 fn names(store: &FqdnStore, ip: &str) -> Vec<String> {
     store
-        .lookup(ip.parse::<IpAddr>().unwrap(), 0)
+        .lookup(ip.parse::<IpAddr>().unwrap(), UnixNanos::ZERO)
         .map(str::to_owned)
         .collect()
 }

@@ -7,6 +7,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use edgewise_fqdn_store::{DnsError, FqdnStore, Recorded, StoreConfig, Unmapped};
+use edgewise_time::UnixNanos;
 use support::{Builder, Data, secs};
 
 fn ip(n: u32) -> IpAddr {
@@ -24,7 +25,7 @@ fn response(name: &str, ttl: u32, ips: &[IpAddr]) -> Vec<u8> {
     builder.finish()
 }
 
-fn names(store: &FqdnStore, address: IpAddr, now: u64) -> Vec<String> {
+fn names(store: &FqdnStore, address: IpAddr, now: UnixNanos) -> Vec<String> {
     store.lookup(address, now).map(str::to_owned).collect()
 }
 
@@ -41,7 +42,7 @@ fn config() -> StoreConfig {
 fn ttls_are_clamped_and_zero_still_maps() {
     let mut store = FqdnStore::new(config());
     assert_eq!(
-        store.record(&response("zero.example", 0, &[ip(1)]), 0),
+        store.record(&response("zero.example", 0, &[ip(1)]), UnixNanos::ZERO),
         Ok(Recorded::Mapped(1))
     );
     assert_eq!(names(&store, ip(1), secs(9)), ["zero.example"]);
@@ -51,7 +52,10 @@ fn ttls_are_clamped_and_zero_still_maps() {
     );
 
     store
-        .record(&response("long.example", 1_000_000, &[ip(2)]), 0)
+        .record(
+            &response("long.example", 1_000_000, &[ip(2)]),
+            UnixNanos::ZERO,
+        )
         .unwrap();
     assert_eq!(names(&store, ip(2), secs(999)), ["long.example"]);
     assert!(
@@ -64,7 +68,7 @@ fn ttls_are_clamped_and_zero_still_maps() {
 fn a_repeated_answer_never_shortens_a_mapping() {
     let mut store = FqdnStore::new(config());
     store
-        .record(&response("a.example", 300, &[ip(1)]), 0)
+        .record(&response("a.example", 300, &[ip(1)]), UnixNanos::ZERO)
         .unwrap();
     store
         .record(&response("a.example", 20, &[ip(1)]), secs(1))
@@ -77,7 +81,7 @@ fn a_repeated_answer_never_shortens_a_mapping() {
 fn touch_keeps_a_live_connection_named_past_its_ttl() {
     let mut store = FqdnStore::new(config());
     store
-        .record(&response("db.example", 30, &[ip(1)]), 0)
+        .record(&response("db.example", 30, &[ip(1)]), UnixNanos::ZERO)
         .unwrap();
     // A connection keeps touching every 20 s, long after the 30 s TTL.
     for t in (20..=200).step_by(20) {
@@ -104,10 +108,13 @@ fn many_names_per_address_and_many_addresses_per_name() {
     });
     for (n, ttl) in [(1, 100), (2, 50), (3, 200), (4, 300)] {
         store
-            .record(&response(&format!("n{n}.example"), ttl, &[ip(1)]), 0)
+            .record(
+                &response(&format!("n{n}.example"), ttl, &[ip(1)]),
+                UnixNanos::ZERO,
+            )
             .unwrap();
     }
-    let mut kept = names(&store, ip(1), 0);
+    let mut kept = names(&store, ip(1), UnixNanos::ZERO);
     kept.sort();
     assert_eq!(
         kept,
@@ -118,12 +125,12 @@ fn many_names_per_address_and_many_addresses_per_name() {
 
     let many: Vec<IpAddr> = (100..110).map(ip).collect();
     assert_eq!(
-        store.record(&response("cdn.example", 60, &many), 0),
+        store.record(&response("cdn.example", 60, &many), UnixNanos::ZERO),
         Ok(Recorded::Mapped(10))
     );
     let still: Vec<_> = many
         .iter()
-        .filter(|&&address| !names(&store, address, 0).is_empty())
+        .filter(|&&address| !names(&store, address, UnixNanos::ZERO).is_empty())
         .collect();
     assert_eq!(still.len(), 4);
     assert_eq!(store.stats().evicted_name_cap, 6);
@@ -137,10 +144,10 @@ fn a_full_store_evicts_expired_first_then_least_recently_used() {
         ..config()
     });
     store
-        .record(&response("short.example", 10, &[ip(1)]), 0)
+        .record(&response("short.example", 10, &[ip(1)]), UnixNanos::ZERO)
         .unwrap();
     store
-        .record(&response("old.example", 500, &[ip(2)]), 0)
+        .record(&response("old.example", 500, &[ip(2)]), UnixNanos::ZERO)
         .unwrap();
     store
         .record(&response("new.example", 500, &[ip(3)]), secs(1))
@@ -174,7 +181,10 @@ fn a_flood_of_random_names_stays_within_capacity() {
     for n in 0..20_000u32 {
         let name = format!("r{n:x}-{}.flood.example", n.wrapping_mul(2_654_435_761));
         store
-            .record(&response(&name, 300, &[ip(n % 5000)]), u64::from(n))
+            .record(
+                &response(&name, 300, &[ip(n % 5000)]),
+                UnixNanos::from_nanos(u64::from(n)),
+            )
             .unwrap();
     }
     let stats = store.stats();
@@ -188,26 +198,26 @@ fn a_flood_of_random_names_stays_within_capacity() {
 fn rejected_messages_change_nothing_and_are_counted() {
     let mut store = FqdnStore::new(config());
     store
-        .record(&response("keep.example", 60, &[ip(1)]), 0)
+        .record(&response("keep.example", 60, &[ip(1)]), UnixNanos::ZERO)
         .unwrap();
     let mut broken = response("keep.example", 60, &[ip(2), ip(3)]);
     broken.truncate(broken.len() - 2);
     assert!(matches!(
-        store.record(&broken, 0),
+        store.record(&broken, UnixNanos::ZERO),
         Err(DnsError::Truncated { .. })
     ));
     assert!(matches!(
-        store.record(&[1, 2, 3], 0),
+        store.record(&[1, 2, 3], UnixNanos::ZERO),
         Err(DnsError::HeaderTruncated { available: 3 })
     ));
     let mut query = Builder::new(7, 0x0100);
     query.question("keep.example", support::A);
     assert_eq!(
-        store.record(&query.finish(), 0),
+        store.record(&query.finish(), UnixNanos::ZERO),
         Ok(Recorded::Unmapped(Unmapped::Query))
     );
-    assert!(names(&store, ip(2), 0).is_empty());
-    assert_eq!(names(&store, ip(1), 0), ["keep.example"]);
+    assert!(names(&store, ip(2), UnixNanos::ZERO).is_empty());
+    assert_eq!(names(&store, ip(1), UnixNanos::ZERO), ["keep.example"]);
     let stats = store.stats();
     assert_eq!(
         stats.rejected_by_reason().collect::<Vec<_>>(),
@@ -224,10 +234,10 @@ fn rejected_messages_change_nothing_and_are_counted() {
 fn purge_removes_only_expired_mappings() {
     let mut store = FqdnStore::new(config());
     store
-        .record(&response("a.example", 10, &[ip(1), ip(2)]), 0)
+        .record(&response("a.example", 10, &[ip(1), ip(2)]), UnixNanos::ZERO)
         .unwrap();
     store
-        .record(&response("b.example", 100, &[ip(3)]), 0)
+        .record(&response("b.example", 100, &[ip(3)]), UnixNanos::ZERO)
         .unwrap();
     assert_eq!(store.purge_expired(secs(10)), 2);
     assert_eq!((store.len(), store.stats().names), (1, 1));

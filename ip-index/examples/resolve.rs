@@ -8,7 +8,9 @@
 //! ```
 
 use std::process::ExitCode;
+use std::time::SystemTime;
 
+use edgewise_ip_index::time::UnixNanos;
 use edgewise_ip_index::{IpIndex, PeerResolver};
 
 fn main() -> ExitCode {
@@ -31,12 +33,14 @@ fn main() -> ExitCode {
         eprintln!("{path}: {error}");
     }
     let mut resolver = PeerResolver::new(index.reader());
+    // The resolver reads no clock: time is passed in.
+    let now = UnixNanos::from_system_time(SystemTime::now());
     for peer in peers {
         // Peers are typed (`SocketAddr`); `resolve_peer_str` takes a string
         // as tools print it and returns anything else unchanged.
         match peer.parse() {
-            Ok(address) => println!("{}", resolver.resolve_peer(address, 0)),
-            Err(_) => println!("{}", resolver.resolve_peer_str(&peer, false, 0)),
+            Ok(address) => println!("{}", resolver.resolve_peer(address, now)),
+            Err(_) => println!("{}", resolver.resolve_peer_str(&peer, false, now)),
         }
     }
     ExitCode::SUCCESS

@@ -10,6 +10,7 @@
 //! rather than guess.
 //!
 //! ```
+//! use edgewise_ip_index::time::UnixNanos;
 //! use edgewise_ip_index::{IpIndex, Lookup, PeerResolver};
 //!
 //! let mut index = IpIndex::default();
@@ -25,9 +26,9 @@
 //!     other => panic!("{other:?}"),
 //! }
 //! let mut peers = PeerResolver::new(reader);
-//! let now_ns = 0;
+//! let now = UnixNanos::from_secs(1_700_000_000);
 //! let peer = "10.42.1.159:8086".parse().unwrap();
-//! assert_eq!(peers.resolve_peer(peer, now_ns), "analytics/influxdb-0:8086 (10.42.1.159)");
+//! assert_eq!(peers.resolve_peer(peer, now), "analytics/influxdb-0:8086 (10.42.1.159)");
 //! ```
 //!
 //! Modules: [`kube`] (Kubernetes JSON in), [`index`] (the writer and the
@@ -53,6 +54,7 @@ pub mod workload;
 pub use audit::{
     AuditBatch, AuditDrop, AuditLimits, SecretAccess, SecretRead, SecretVerb, read_audit,
 };
+pub use edgewise_time as time;
 pub use error::InputError;
 pub use index::{Applied, IndexConfig, IndexStats, IpIndex, LoadReport, MAX_AMBIGUOUS};
 pub use kube::{

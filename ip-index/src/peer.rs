@@ -14,7 +14,7 @@
 //!   An address never resolved gets no name; a reused address re-resolves
 //!   on its next hit, which also replaces the memo.
 //!
-//! Time is passed in (`now_ns`, nanoseconds on the caller's monotonic
+//! Time is passed in (`now`, a [`UnixNanos`]; the resolver reads no
 //! clock). The memo holds at most [`PeerResolver::MEMO_CAPACITY`] addresses.
 
 use core::net::{IpAddr, SocketAddr};
@@ -23,6 +23,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use edgewise_time::UnixNanos;
 use foldhash::fast::RandomState;
 
 use crate::object::ClusterObject;
@@ -112,7 +113,8 @@ impl PeerResolver {
     /// The object that names `ip`: the one the index holds now, else the
     /// one this resolver named within the grace window; `None` for an
     /// address no object owns, or an ambiguous one (see the module rules).
-    pub fn resolve(&mut self, ip: IpAddr, now_ns: u64) -> Option<Arc<ClusterObject>> {
+    pub fn resolve(&mut self, ip: IpAddr, now: UnixNanos) -> Option<Arc<ClusterObject>> {
+        let now_ns = now.as_nanos();
         let key = ip_key(ip);
         let found = self.reader.with_lookup(ip, |lookup| match lookup {
             Lookup::Object(object) => Found::Now(Arc::clone(object)),
@@ -144,8 +146,8 @@ impl PeerResolver {
     /// A socket address as an operator reads it: `namespace/name:port (ip)`
     /// when an object names its address ([`PeerResolver::resolve`]), else
     /// the address as Rust prints it (`10.0.0.9:80`, `[fd00::9]:443`).
-    pub fn resolve_peer(&mut self, peer: SocketAddr, now_ns: u64) -> String {
-        match self.resolve(peer.ip(), now_ns) {
+    pub fn resolve_peer(&mut self, peer: SocketAddr, now: UnixNanos) -> String {
+        match self.resolve(peer.ip(), now) {
             Some(object) => format!("{}:{} ({})", object.display, peer.port(), peer.ip()),
             None => peer.to_string(),
         }
@@ -159,7 +161,7 @@ impl PeerResolver {
         &mut self,
         peer: &'p str,
         internet: bool,
-        now_ns: u64,
+        now: UnixNanos,
     ) -> Cow<'p, str> {
         if internet {
             return Cow::Borrowed(peer);
@@ -167,7 +169,7 @@ impl PeerResolver {
         let Some(parsed) = Peer::parse(peer) else {
             return Cow::Borrowed(peer);
         };
-        match self.resolve(parsed.ip, now_ns) {
+        match self.resolve(parsed.ip, now) {
             Some(object) => Cow::Owned(format!(
                 "{}:{} ({})",
                 object.display, parsed.port_text, parsed.ip_text

@@ -5,6 +5,7 @@ mod support;
 use std::time::Duration;
 
 use edgewise_ip_index::{IndexConfig, IpIndex, NamedRange, PeerResolver};
+use edgewise_time::UnixNanos;
 use support::{delete, fixture, pod, upsert};
 
 const SECOND: u64 = 1_000_000_000;
@@ -22,8 +23,11 @@ fn cluster() -> IpIndex {
 fn the_seed_cases() {
     let index = cluster();
     let mut peers = PeerResolver::new(index.reader());
-    let mut resolve =
-        |peer: &str, internet: bool| peers.resolve_peer_str(peer, internet, 0).into_owned();
+    let mut resolve = |peer: &str, internet: bool| {
+        peers
+            .resolve_peer_str(peer, internet, UnixNanos::ZERO)
+            .into_owned()
+    };
     // Pod, service, node.
     assert_eq!(
         resolve("10.42.1.159:8086", false),
@@ -76,7 +80,7 @@ fn ambiguous_addresses_stay_as_given() {
     upsert(&mut index, pod("b", "ns", "b-22222", &["10.0.0.1"], 5));
     let mut peers = PeerResolver::new(index.reader());
     assert_eq!(
-        peers.resolve_peer_str("10.0.0.1:80", false, 0),
+        peers.resolve_peer_str("10.0.0.1:80", false, UnixNanos::ZERO),
         "10.0.0.1:80"
     );
 }
@@ -88,30 +92,30 @@ fn the_grace_memo_bridges_a_transient_miss_only() {
     upsert(&mut index, web.clone());
     let mut peers = PeerResolver::with_grace(index.reader(), Duration::from_secs(5 * 60));
     assert_eq!(
-        peers.resolve_peer_str("10.0.0.1:80", false, 0),
+        peers.resolve_peer_str("10.0.0.1:80", false, UnixNanos::ZERO),
         "ns/web-abcde:80 (10.0.0.1)"
     );
 
     // The pod's delete arrives while its connection is still reported.
     delete(&mut index, web);
     assert_eq!(
-        peers.resolve_peer_str("10.0.0.1:80", false, 200 * SECOND),
+        peers.resolve_peer_str("10.0.0.1:80", false, UnixNanos::from_nanos(200 * SECOND)),
         "ns/web-abcde:80 (10.0.0.1)",
         "within the grace window"
     );
     assert_eq!(
-        peers.resolve_peer_str("10.0.0.1:80", false, 301 * SECOND),
+        peers.resolve_peer_str("10.0.0.1:80", false, UnixNanos::from_nanos(301 * SECOND)),
         "10.0.0.1:80",
         "the window counts from the last resolution"
     );
     assert_eq!(
-        peers.resolve_peer_str("10.0.0.1:80", false, 302 * SECOND),
+        peers.resolve_peer_str("10.0.0.1:80", false, UnixNanos::from_nanos(302 * SECOND)),
         "10.0.0.1:80"
     );
 
     // Never resolved: never named.
     assert_eq!(
-        peers.resolve_peer_str("10.0.0.2:80", false, 0),
+        peers.resolve_peer_str("10.0.0.2:80", false, UnixNanos::ZERO),
         "10.0.0.2:80"
     );
 }
@@ -123,7 +127,7 @@ fn a_reused_address_re_resolves_on_the_next_hit() {
     upsert(&mut index, old.clone());
     let mut peers = PeerResolver::new(index.reader());
     assert_eq!(
-        peers.resolve_peer_str("10.0.0.7:80", false, 0),
+        peers.resolve_peer_str("10.0.0.7:80", false, UnixNanos::ZERO),
         "ns/cart-aaaaa:80 (10.0.0.7)"
     );
     delete(&mut index, old);
@@ -132,7 +136,7 @@ fn a_reused_address_re_resolves_on_the_next_hit() {
         pod("new", "ns", "checkout-bbbbb", &["10.0.0.7"], 9),
     );
     assert_eq!(
-        peers.resolve_peer_str("10.0.0.7:80", false, SECOND),
+        peers.resolve_peer_str("10.0.0.7:80", false, UnixNanos::from_nanos(SECOND)),
         "ns/checkout-bbbbb:80 (10.0.0.7)"
     );
     // And the memo now holds the new name.
@@ -141,7 +145,7 @@ fn a_reused_address_re_resolves_on_the_next_hit() {
         pod("new", "ns", "checkout-bbbbb", &["10.0.0.7"], 9),
     );
     assert_eq!(
-        peers.resolve_peer_str("10.0.0.7:80", false, 2 * SECOND),
+        peers.resolve_peer_str("10.0.0.7:80", false, UnixNanos::from_nanos(2 * SECOND)),
         "ns/checkout-bbbbb:80 (10.0.0.7)"
     );
 }
@@ -153,12 +157,12 @@ fn a_zero_grace_turns_the_memo_off() {
     upsert(&mut index, web.clone());
     let mut peers = PeerResolver::with_grace(index.reader(), Duration::ZERO);
     assert_eq!(
-        peers.resolve_peer_str("10.0.0.1:80", false, 0),
+        peers.resolve_peer_str("10.0.0.1:80", false, UnixNanos::ZERO),
         "ns/web-abcde:80 (10.0.0.1)"
     );
     delete(&mut index, web);
     assert_eq!(
-        peers.resolve_peer_str("10.0.0.1:80", false, 0),
+        peers.resolve_peer_str("10.0.0.1:80", false, UnixNanos::ZERO),
         "10.0.0.1:80"
     );
 }
@@ -168,10 +172,20 @@ fn socket_addresses_resolve_as_their_strings_do() {
     let index = cluster();
     let mut peers = PeerResolver::new(index.reader());
     for text in ["10.42.1.159:8086", "192.168.56.12:10250", "10.42.9.9:80"] {
-        let typed = peers.resolve_peer(text.parse().unwrap(), 0);
-        assert_eq!(typed, peers.resolve_peer_str(text, false, 0), "{text}");
+        let typed = peers.resolve_peer(text.parse().unwrap(), UnixNanos::ZERO);
+        assert_eq!(
+            typed,
+            peers.resolve_peer_str(text, false, UnixNanos::ZERO),
+            "{text}"
+        );
     }
-    let pod = peers.resolve("10.42.1.159".parse().unwrap(), 0).unwrap();
+    let pod = peers
+        .resolve("10.42.1.159".parse().unwrap(), UnixNanos::ZERO)
+        .unwrap();
     assert_eq!(pod.to_string(), "analytics/influxdb-0");
-    assert!(peers.resolve("10.42.9.9".parse().unwrap(), 0).is_none());
+    assert!(
+        peers
+            .resolve("10.42.9.9".parse().unwrap(), UnixNanos::ZERO)
+            .is_none()
+    );
 }

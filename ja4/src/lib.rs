@@ -42,6 +42,7 @@ pub mod tcp;
 pub mod tls;
 pub mod tracker;
 
+pub use edgewise_time as time;
 pub use error::Ja4Error;
 pub use fingerprint::{Ja4t, Ja4ts, TcpFingerprint};
 pub use options::{OptionSummary, OptionsStop};
@@ -52,6 +53,8 @@ pub use tracker::{Ja4Tracker, Observation, TrackerConfig, TrackerStats};
 #[doc(hidden)]
 pub mod fuzzing {
     use core::fmt::Write;
+
+    use edgewise_time::UnixNanos;
 
     use crate::{Ja4Tracker, TcpHeader, TrackerConfig};
 
@@ -67,7 +70,9 @@ pub mod fuzzing {
             });
             let ip = core::net::IpAddr::from([10, 0, 0, 1]);
             for step in 0..3u64 {
-                if let Some(obs) = tracker.observe(ip, ip, &header, step * 1_500_000_000) {
+                if let Some(obs) =
+                    tracker.observe(ip, ip, &header, UnixNanos::from_nanos(step * 1_500_000_000))
+                {
                     let _ = write!(out, "{obs:?}");
                 }
             }

@@ -1,9 +1,10 @@
 //! Per-connection JA4TS state: SYN-ACK retransmission gaps and bare RSTs.
 //!
 //! Contract:
-//! - Sans-IO: time comes in as `now_ns`, nanoseconds on any monotonic clock the
-//!   caller chooses (capture timestamps for a replay, `CLOCK_MONOTONIC` live).
-//!   Time going backwards counts as a zero gap.
+//! - Sans-IO: time comes in as `now`, a [`UnixNanos`] (a capture's timestamps
+//!   for a replay; a live kernel time turned into Unix time with a
+//!   [`MonotonicOffset`](edgewise_time::MonotonicOffset)). Only gaps between
+//!   instants matter; time going backwards counts as a zero gap.
 //! - Bounded: at most [`TrackerConfig::capacity`] handshakes are tracked. When
 //!   full, the handshake tracked longest is evicted first (FIFO), and counted.
 //!   A handshake idle longer than [`TrackerConfig::idle_timeout_ns`], or a
@@ -20,6 +21,8 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
+
+use edgewise_time::UnixNanos;
 
 use crate::fingerprint::{Ja4t, Ja4ts, MAX_SYN_ACK_DELAYS, TcpFingerprint};
 use crate::tcp::TcpHeader;
@@ -121,15 +124,16 @@ impl Ja4Tracker {
         }
     }
 
-    /// Observes one segment from `src` to `dst` at `now_ns`; returns a
+    /// Observes one segment from `src` to `dst` at `now`; returns a
     /// fingerprint for a SYN, a SYN-ACK or a bare RST, `None` otherwise.
     pub fn observe<T: AsRef<[u8]>>(
         &mut self,
         src: IpAddr,
         dst: IpAddr,
         tcp: &TcpHeader<T>,
-        now_ns: u64,
+        now: UnixNanos,
     ) -> Option<Observation> {
+        let now_ns = now.as_nanos();
         let flags = tcp.flags();
         if flags.is_syn() {
             return Ja4t::from_header(tcp).ok().map(Observation::Ja4t);

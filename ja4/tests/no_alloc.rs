@@ -4,6 +4,7 @@
 use std::fmt::Write;
 use std::net::IpAddr;
 
+use edgewise_ja4::time::UnixNanos;
 use edgewise_ja4::{Ja4Tracker, Ja4t, TcpHeader, TrackerConfig};
 use edgewise_test_support::{CountingAllocator, measure};
 
@@ -55,7 +56,9 @@ fn the_per_packet_path_does_not_allocate() {
             let mut segment = syn_ack;
             segment[0..2].copy_from_slice(&((i % 2000) as u16).to_be_bytes());
             let header = TcpHeader::new_checked(&segment[..]).unwrap();
-            let observed = tracker.observe(b, a, &header, i * 1_000_000_000).unwrap();
+            let observed = tracker
+                .observe(b, a, &header, UnixNanos::from_nanos(i * 1_000_000_000))
+                .unwrap();
             write!(text, "{observed:?}").unwrap_or(());
         }
     });

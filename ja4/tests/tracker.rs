@@ -2,6 +2,7 @@
 
 use std::net::IpAddr;
 
+use edgewise_ja4::time::UnixNanos;
 use edgewise_ja4::{Ja4Tracker, Observation, TcpHeader, TrackerConfig};
 
 const SEC: u64 = 1_000_000_000;
@@ -54,7 +55,12 @@ impl Conn {
         let bytes = segment(flags, window, seq, sport, dport);
         let header = TcpHeader::new_checked(&bytes[..]).unwrap();
         self.tracker
-            .observe(IpAddr::from(src), IpAddr::from(dst), &header, at)
+            .observe(
+                IpAddr::from(src),
+                IpAddr::from(dst),
+                &header,
+                UnixNanos::from_nanos(at),
+            )
             .map(|o| match o {
                 Observation::Ja4t(f) => format!("t:{f}"),
                 Observation::Ja4ts(f) => format!("ts:{f}"),
@@ -160,7 +166,7 @@ fn the_table_is_bounded_and_evicts_the_oldest() {
             IpAddr::from(SERVER),
             IpAddr::from(CLIENT),
             &header,
-            u64::from(port),
+            UnixNanos::from_nanos(u64::from(port)),
         );
         assert!(tracker.stats().tracked <= 4);
     }
@@ -169,6 +175,11 @@ fn the_table_is_bounded_and_evicts_the_oldest() {
     // The newest handshake is still known: its retransmission is timed.
     let bytes = segment(0x12, 1000, 7, 443, 40009);
     let header = TcpHeader::new_checked(&bytes[..]).unwrap();
-    let got = tracker.observe(IpAddr::from(SERVER), IpAddr::from(CLIENT), &header, 2 * SEC);
+    let got = tracker.observe(
+        IpAddr::from(SERVER),
+        IpAddr::from(CLIENT),
+        &header,
+        UnixNanos::from_nanos(2 * SEC),
+    );
     assert!(matches!(got, Some(Observation::Ja4ts(f)) if f.delays() == [2]));
 }

@@ -52,7 +52,7 @@ fn main() -> ExitCode {
                 ..
             } => println!(
                 "{} {src}:{src_port} > {dst}:{dst_port} tcp [{flags}] {} bytes",
-                frame.timestamp_ns,
+                frame.time.as_nanos(),
                 payload.len()
             ),
             Transport::Udp {
@@ -62,7 +62,7 @@ fn main() -> ExitCode {
                 ..
             } => println!(
                 "{} {src}:{src_port} > {dst}:{dst_port} udp {} bytes",
-                frame.timestamp_ns,
+                frame.time.as_nanos(),
                 payload.len()
             ),
             _ => {}

@@ -21,6 +21,8 @@ use pcap_parser::pcapng::Block;
 use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{LegacyPcapReader, PcapBlockOwned, PcapError, PcapNGReader};
 
+use edgewise_time::UnixNanos;
+
 use crate::{CaptureError, LinkType};
 
 /// One captured frame, borrowed from the reader's buffer.
@@ -29,9 +31,9 @@ use crate::{CaptureError, LinkType};
 pub struct Frame<'a> {
     /// 1-based packet number in the file.
     pub number: u64,
-    /// Capture time, nanoseconds since the Unix epoch (0 when the record has
+    /// Capture time (Unix time; [`UnixNanos::ZERO`] when the record has
     /// none, as in a pcapng Simple Packet Block).
-    pub timestamp_ns: u64,
+    pub time: UnixNanos,
     /// Link type of the interface the frame was captured on.
     pub link: LinkType,
     /// The captured bytes (possibly fewer than [`Frame::original_len`]).
@@ -47,8 +49,8 @@ pub struct Frame<'a> {
 pub struct OwnedFrame {
     /// 1-based packet number in the file.
     pub number: u64,
-    /// Capture time, nanoseconds since the Unix epoch (0 when unknown).
-    pub timestamp_ns: u64,
+    /// Capture time (Unix time; [`UnixNanos::ZERO`] when unknown).
+    pub time: UnixNanos,
     /// Link type of the interface the frame was captured on.
     pub link: LinkType,
     /// The captured bytes.
@@ -62,7 +64,7 @@ impl OwnedFrame {
     pub fn as_frame(&self) -> Frame<'_> {
         Frame {
             number: self.number,
-            timestamp_ns: self.timestamp_ns,
+            time: self.time,
             link: self.link,
             data: &self.data,
             original_len: self.original_len,
@@ -74,7 +76,7 @@ impl From<Frame<'_>> for OwnedFrame {
     fn from(frame: Frame<'_>) -> Self {
         Self {
             number: frame.number,
-            timestamp_ns: frame.timestamp_ns,
+            time: frame.time,
             link: frame.link,
             data: frame.data.to_vec(),
             original_len: frame.original_len,
@@ -284,7 +286,7 @@ impl<R: Read> CaptureReader<R> {
                 };
                 Ok(Frame {
                     number,
-                    timestamp_ns: u64::from(record.ts_sec) * 1_000_000_000 + sub_ns,
+                    time: UnixNanos::from_nanos(u64::from(record.ts_sec) * 1_000_000_000 + sub_ns),
                     link: iface.link,
                     data: record.data,
                     original_len: record.origlen,
@@ -294,7 +296,7 @@ impl<R: Read> CaptureReader<R> {
                 match self.interfaces.get(epb.if_id as usize) {
                     Some(iface) => Ok(Frame {
                         number,
-                        timestamp_ns: ng_timestamp(epb.ts_high, epb.ts_low, iface),
+                        time: ng_timestamp(epb.ts_high, epb.ts_low, iface),
                         link: iface.link,
                         data: epb.data,
                         original_len: epb.origlen,
@@ -308,7 +310,7 @@ impl<R: Read> CaptureReader<R> {
             PcapBlockOwned::NG(Block::SimplePacket(spb)) => match self.interfaces.first() {
                 Some(iface) => Ok(Frame {
                     number,
-                    timestamp_ns: 0,
+                    time: UnixNanos::ZERO,
                     link: iface.link,
                     data: spb.data,
                     original_len: spb.origlen,
@@ -468,10 +470,13 @@ fn units_per_second(tsresol: u8) -> Option<u64> {
     }
 }
 
-fn ng_timestamp(high: u32, low: u32, iface: &Interface) -> u64 {
+fn ng_timestamp(high: u32, low: u32, iface: &Interface) -> UnixNanos {
     let units = (u128::from(high) << 32) | u128::from(low);
     let per_second = u128::from(iface.units_per_second.max(1));
     let nanos = units * 1_000_000_000 / per_second;
     let offset = i128::from(iface.offset_seconds) * 1_000_000_000;
-    u64::try_from((i128::try_from(nanos).unwrap_or(i128::MAX) + offset).max(0)).unwrap_or(u64::MAX)
+    UnixNanos::from_nanos(
+        u64::try_from((i128::try_from(nanos).unwrap_or(i128::MAX) + offset).max(0))
+            .unwrap_or(u64::MAX),
+    )
 }

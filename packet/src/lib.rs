@@ -39,6 +39,7 @@ mod tunnel;
 
 pub use capture::{CaptureReader, Frame, OwnedFrame};
 pub use decode::{MAX_TUNNEL_DEPTH, decode};
+pub use edgewise_time as time;
 pub use error::{CaptureError, DecodeError};
 pub use link::LinkType;
 pub use packet::{Packet, Transport, ip_protocol};

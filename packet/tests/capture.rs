@@ -78,7 +78,7 @@ fn read_all(bytes: &[u8]) -> (Frames, Option<CaptureError>) {
     let mut frames = Vec::new();
     while let Some(frame) = reader.next_frame() {
         match frame {
-            Ok(f) => frames.push((f.number, f.timestamp_ns, f.link, f.data.to_vec())),
+            Ok(f) => frames.push((f.number, f.time.as_nanos(), f.link, f.data.to_vec())),
             Err(e) => return (frames, Some(e)),
         }
     }
@@ -217,7 +217,7 @@ fn the_reader_is_an_iterator_of_owned_frames() {
         (frames[1].number, frames[1].data.as_slice()),
         (2, &b"second"[..])
     );
-    assert_eq!(frames[0].as_frame().timestamp_ns, 1_000_000_000);
+    assert_eq!(frames[0].as_frame().time.as_nanos(), 1_000_000_000);
     // A cut stream ends the iteration with the error, after the frames before it.
     let cut: Vec<_> = CaptureReader::new(&bytes[..bytes.len() - 2])
         .unwrap()

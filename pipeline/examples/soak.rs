@@ -10,6 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use edgewise_capture::{Direction, Event, EventKind};
 use edgewise_pipeline::{Identities, Pipeline, PipelineConfig, Rules};
+use edgewise_time::UnixNanos;
 
 const S: u64 = 1_000_000_000;
 const EDGES: u32 = 2_000;
@@ -39,7 +40,7 @@ action = "log"
         Identities::None,
         edgewise_edge_set::DeclaredPolicies::default().compile(),
         rules,
-        0,
+        UnixNanos::ZERO,
     );
     let started = std::time::Instant::now();
     let mut outputs = 0u64;
@@ -52,7 +53,7 @@ action = "log"
             let event = Event {
                 kind: EventKind::FlowSample,
                 direction: Direction::Unknown,
-                timestamp_ns: now,
+                time: UnixNanos::from_nanos(now),
                 ifindex: 0,
                 src: client,
                 dst: server,
@@ -61,20 +62,23 @@ action = "log"
                 seq: 0,
                 data: &[],
             };
-            pipeline.handle_event(&event, now);
+            pipeline.handle_event(&event, UnixNanos::from_nanos(now));
         }
-        if pipeline.poll_timeout().is_some_and(|at| at <= now) {
-            pipeline.handle_timeout(now);
+        if pipeline
+            .poll_timeout()
+            .is_some_and(|at| at <= UnixNanos::from_nanos(now))
+        {
+            pipeline.handle_timeout(UnixNanos::from_nanos(now));
         }
         while pipeline.poll_output().is_some() {
             outputs += 1;
         }
         if second % 10 == 0 {
-            pipeline.expire(now);
-            drop(pipeline.drain(now));
+            pipeline.expire(UnixNanos::from_nanos(now));
+            drop(pipeline.drain(UnixNanos::from_nanos(now)));
         }
         if second % 3600 == 0 {
-            let stats = pipeline.stats(now);
+            let stats = pipeline.stats(UnixNanos::from_nanos(now));
             println!(
                 "hour {:>2}: peak RSS {:>6} KiB, edges held {}, outputs {outputs}",
                 second / 3600,

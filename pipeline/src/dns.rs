@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use edgewise_fqdn_store::{Address, DnsError, FqdnStore, Message, RecordData, Resolution};
+use edgewise_time::UnixNanos;
 use serde::Serialize;
 
 /// One line of `edgewise dns` output.
@@ -80,7 +81,7 @@ pub fn describe(
     transport: &'static str,
     bytes: &[u8],
     store: &mut FqdnStore,
-    now: u64,
+    now: UnixNanos,
 ) -> Option<Result<ResponseLine, DnsError>> {
     describe_with(frame, transport, bytes, store, now, &mut |_, _| {})
 }
@@ -92,7 +93,7 @@ pub(crate) fn describe_with(
     transport: &'static str,
     bytes: &[u8],
     store: &mut FqdnStore,
-    now: u64,
+    now: UnixNanos,
     on_address: &mut dyn FnMut(Address, &str),
 ) -> Option<Result<ResponseLine, DnsError>> {
     match Message::read_header(bytes) {

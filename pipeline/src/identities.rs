@@ -9,6 +9,7 @@ use edgewise_edge_set::Attach;
 use edgewise_fqdn_store::FqdnStore;
 use edgewise_identity::{IdentityClient, IdentityReader};
 use edgewise_ip_index::{ClusterObject, IpIndex, Lookup};
+use edgewise_time::UnixNanos;
 
 /// The identity source.
 pub enum Identities {
@@ -53,7 +54,7 @@ pub struct Attacher<'a> {
     /// What names resolved to it.
     pub store: &'a FqdnStore,
     /// When.
-    pub now: u64,
+    pub now: UnixNanos,
 }
 
 impl Attach for Attacher<'_> {

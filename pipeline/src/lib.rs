@@ -37,6 +37,7 @@
 //!
 //! ```
 //! use edgewise_capture::{Direction, Event, EventKind};
+//! use edgewise_pipeline::time::UnixNanos;
 //! use edgewise_pipeline::{Identities, Output, Pipeline, PipelineConfig, Record, Rules};
 //!
 //! let rules = Rules::parse(
@@ -52,7 +53,9 @@
 //! .unwrap();
 //! let config = PipelineConfig { enforce: true, ..PipelineConfig::default() };
 //! let policies = edgewise_edge_set::DeclaredPolicies::default().compile();
-//! let mut pipeline = Pipeline::new(config, Identities::None, policies, rules, 0);
+//! // The driver owns the clock: time is passed in as Unix time.
+//! let at = UnixNanos::from_secs;
+//! let mut pipeline = Pipeline::new(config, Identities::None, policies, rules, at(0));
 //!
 //! // A SYN, the server's SYN-ACK, then the server's SSH banner.
 //! let mut syn = [0u8; 20];
@@ -63,7 +66,7 @@
 //! let event = |kind, src: &str, dst: &str, data: &'static [u8]| Event {
 //!     kind,
 //!     direction: Direction::Unknown,
-//!     timestamp_ns: 0,
+//!     time: UnixNanos::ZERO,
 //!     ifindex: 0,
 //!     src: src.parse().unwrap(),
 //!     dst: dst.parse().unwrap(),
@@ -74,9 +77,9 @@
 //! };
 //! let syn: &'static [u8] = Box::leak(Box::new(syn));
 //! let syn_ack: &'static [u8] = Box::leak(Box::new(syn_ack));
-//! pipeline.handle_event(&event(EventKind::Syn, "10.0.0.1:40000", "10.0.0.2:22", syn), 1);
-//! pipeline.handle_event(&event(EventKind::SynAck, "10.0.0.2:22", "10.0.0.1:40000", syn_ack), 2);
-//! pipeline.handle_event(&event(EventKind::Banner, "10.0.0.2:22", "10.0.0.1:40000", b"SSH-2.0-OpenSSH_9.6\r\n"), 3);
+//! pipeline.handle_event(&event(EventKind::Syn, "10.0.0.1:40000", "10.0.0.2:22", syn), at(1));
+//! pipeline.handle_event(&event(EventKind::SynAck, "10.0.0.2:22", "10.0.0.1:40000", syn_ack), at(2));
+//! pipeline.handle_event(&event(EventKind::Banner, "10.0.0.2:22", "10.0.0.1:40000", b"SSH-2.0-OpenSSH_9.6\r\n"), at(3));
 //!
 //! let mut outputs = Vec::new();
 //! while let Some(output) = pipeline.poll_output() {
@@ -98,7 +101,7 @@
 //! assert!(outputs.iter().any(|o| matches!(o, Output::Record(Record::Rule(r)) if r.enforced)));
 //!
 //! // A minute without a blocked attempt: the ban is lifted.
-//! pipeline.handle_timeout(61_000_000_000);
+//! pipeline.handle_timeout(at(64));
 //! let lifted = std::iter::from_fn(|| pipeline.poll_output())
 //!     .any(|o| matches!(o, Output::Unban { .. }));
 //! assert!(lifted);
@@ -116,6 +119,7 @@ pub use edgewise_ip_index as ip_index;
 pub use edgewise_ja4 as ja4;
 #[cfg(feature = "service-probes")]
 pub use edgewise_service_probes as service_probes;
+pub use edgewise_time as time;
 
 pub mod banners;
 pub mod config;

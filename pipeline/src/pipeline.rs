@@ -1,6 +1,7 @@
 //! [`Pipeline`]: capture events in, records and kernel actions out.
 //!
-//! Per event (time is passed in, nanoseconds on the driver's clock):
+//! Per event (time is passed in as a [`UnixNanos`]; the pipeline reads no
+//! clock):
 //! - SYN: the client's JA4T onto its address; the edge client -> server
 //!   counts a flow.
 //! - SYN-ACK: the server's JA4TS onto its address, and its port is known
@@ -65,6 +66,7 @@ use edgewise_edge_set::{
 use edgewise_fqdn_store::{FqdnStore, Segment, StreamsConfig, TcpDnsStreams};
 use edgewise_ip_index::{AuditBatch, ClusterObject, Protocol, ServiceBackends};
 use edgewise_ja4::{Ja4t, Ja4ts};
+use edgewise_time::UnixNanos;
 
 use crate::banners::Banners;
 use crate::config::PipelineConfig;
@@ -203,17 +205,18 @@ fn nanos(duration: Duration) -> u64 {
 }
 
 impl Pipeline {
-    /// A pipeline starting at `now_ns`.
+    /// A pipeline starting at `now`.
     pub fn new(
         config: PipelineConfig,
         identities: Identities,
         policies: PolicySet,
         rules: Rules,
-        now_ns: u64,
+        now: UnixNanos,
     ) -> Self {
+        let now_ns = now.as_nanos();
         let prober = config.probe.clone().map(Prober::new);
         Self {
-            graph: ObservedGraph::new(config.graph, now_ns),
+            graph: ObservedGraph::new(config.graph, now),
             store: FqdnStore::new(config.store),
             dns_streams: TcpDnsStreams::new(DNS_STREAMS),
             names: ClientNames::new(config.store),
@@ -246,7 +249,7 @@ impl Pipeline {
 
     /// When [`Pipeline::handle_timeout`] has work: the earliest settle
     /// deadline, ban deadline or recheck.
-    pub fn poll_timeout(&self) -> Option<u64> {
+    pub fn poll_timeout(&self) -> Option<UnixNanos> {
         let settle = self.edges.settling.front().map(|(at, _)| *at);
         let ban = self
             .edges
@@ -259,6 +262,7 @@ impl Pipeline {
             .into_iter()
             .flatten()
             .min()
+            .map(UnixNanos::from_nanos)
     }
 
     /// Takes new policies, and new identities when given (the objects
@@ -267,8 +271,9 @@ impl Pipeline {
         &mut self,
         identities: Option<Identities>,
         policies: PolicySet,
-        now_ns: u64,
+        now: UnixNanos,
     ) {
+        let now_ns = now.as_nanos();
         if let Some(identities) = identities {
             self.identities = identities;
         }
@@ -278,7 +283,8 @@ impl Pipeline {
 
     /// Takes new rules; every held edge is judged again at once (a drop
     /// that no longer matches lifts its ban).
-    pub fn replace_rules(&mut self, rules: Rules, now_ns: u64) {
+    pub fn replace_rules(&mut self, rules: Rules, now: UnixNanos) {
+        let now_ns = now.as_nanos();
         let old: Vec<String> = self.rules.rules().iter().map(|r| r.name.clone()).collect();
         self.rules = rules;
         // Rule indices changed: what matched before is carried over by
@@ -315,8 +321,9 @@ impl Pipeline {
         *self.counts.parse_errors.entry(reason).or_default() += 1;
     }
 
-    /// Handles one event seen at `now_ns`.
-    pub fn handle_event(&mut self, event: &Event<'_>, now_ns: u64) {
+    /// Handles one event seen at `now`.
+    pub fn handle_event(&mut self, event: &Event<'_>, now: UnixNanos) {
+        let now_ns = now.as_nanos();
         let Ok(protocol) = Protocol::try_from(event.protocol) else {
             return;
         };
@@ -328,51 +335,45 @@ impl Pipeline {
         match event.kind {
             EventKind::Syn => {
                 let fingerprint = Ja4t::from_syn(event.data).map(|f| f.to_string());
-                self.fingerprint(event.src.ip(), fingerprint, false, now_ns);
+                self.fingerprint(event.src.ip(), fingerprint, false, now);
                 self.servers
                     .insert((event.dst.ip(), event.dst.port(), protocol), ());
-                self.touch(event.src, event.dst, protocol, Touch::Flow, now_ns);
+                self.touch(event.src, event.dst, protocol, Touch::Flow, now);
             }
             EventKind::SynAck => {
                 let fingerprint = Ja4ts::from_syn_ack(event.data).map(|f| f.to_string());
-                self.fingerprint(event.src.ip(), fingerprint, true, now_ns);
+                self.fingerprint(event.src.ip(), fingerprint, true, now);
                 self.servers
                     .insert((event.src.ip(), event.src.port(), protocol), ());
                 if event.src.port() == 53 {
-                    self.dns_handshake(event, now_ns);
+                    self.dns_handshake(event, now);
                 }
-                self.touch(event.dst, event.src, protocol, Touch::Answer, now_ns);
+                self.touch(event.dst, event.src, protocol, Touch::Answer, now);
             }
             EventKind::DnsResponse => {
-                self.dns(event.dst, event.src, protocol, event.data, now_ns);
+                self.dns(event.dst, event.src, protocol, event.data, now);
             }
-            EventKind::DnsSegment => self.dns_segment(event, protocol, now_ns),
+            EventKind::DnsSegment => self.dns_segment(event, protocol, now),
             EventKind::Banner => {
                 let (client, server) = self.orient(event.src, event.dst, protocol);
                 let learnt = self.banners.handle(event, client, server, protocol);
                 if let Some(service) = &learnt.service {
                     let seen = service.seen(server.port(), protocol);
-                    self.graph.identified(server.ip(), seen, now_ns);
+                    self.graph.identified(server.ip(), seen, now);
                 }
                 if let Some(ja4) = learnt.ja4 {
-                    self.graph.fingerprint(
-                        client.ip(),
-                        Fingerprint::TlsClient(ja4.as_str()),
-                        now_ns,
-                    );
+                    self.graph
+                        .fingerprint(client.ip(), Fingerprint::TlsClient(ja4.as_str()), now);
                 }
                 if let Some(ja4s) = learnt.ja4s {
-                    self.graph.fingerprint(
-                        server.ip(),
-                        Fingerprint::TlsServer(ja4s.as_str()),
-                        now_ns,
-                    );
+                    self.graph
+                        .fingerprint(server.ip(), Fingerprint::TlsServer(ja4s.as_str()), now);
                 }
-                self.touch(client, server, protocol, Touch::Payload, now_ns);
+                self.touch(client, server, protocol, Touch::Payload, now);
             }
             EventKind::FlowSample => {
                 let (client, server) = self.orient(event.src, event.dst, protocol);
-                self.touch(client, server, protocol, Touch::Sample, now_ns);
+                self.touch(client, server, protocol, Touch::Sample, now);
                 if protocol == Protocol::Tcp
                     && let Some(prober) = &mut self.prober
                     && !self
@@ -390,7 +391,7 @@ impl Pipeline {
                     port: event.dst.port(),
                     protocol,
                 };
-                self.handle_blocked(edge, event.dropped().unwrap_or(1), now_ns);
+                self.handle_blocked(edge, event.dropped().unwrap_or(1), now);
             }
         }
     }
@@ -401,17 +402,15 @@ impl Pipeline {
         ip: IpAddr,
         fingerprint: Result<String, edgewise_ja4::Ja4Error>,
         server: bool,
-        now_ns: u64,
+        now: UnixNanos,
     ) {
         match fingerprint {
             Ok(text) if server => {
-                self.graph
-                    .fingerprint(ip, Fingerprint::Server(&text), now_ns);
+                self.graph.fingerprint(ip, Fingerprint::Server(&text), now);
                 self.ja4ts.insert(ip, Arc::from(text));
             }
             Ok(text) => {
-                self.graph
-                    .fingerprint(ip, Fingerprint::Client(&text), now_ns);
+                self.graph.fingerprint(ip, Fingerprint::Client(&text), now);
                 self.ja4t.insert(ip, Arc::from(text));
             }
             Err(error) => self.parse_error(error.reason()),
@@ -422,7 +421,7 @@ impl Pipeline {
     /// sequence number, so a connection seen from its start is framed from
     /// its first byte (without it, the first segment seen is taken to
     /// start a message).
-    fn dns_handshake(&mut self, event: &Event<'_>, now_ns: u64) {
+    fn dns_handshake(&mut self, event: &Event<'_>, now: UnixNanos) {
         let Some(isn) = event.data.get(4..8) else {
             return;
         };
@@ -434,11 +433,11 @@ impl Pipeline {
         };
         let _ = self
             .dns_streams
-            .push(&(event.src, event.dst), segment, now_ns, |_| {});
+            .push(&(event.src, event.dst), segment, now, |_| {});
     }
 
     /// A part of a TCP segment from port 53: the DNS messages it completes.
-    fn dns_segment(&mut self, event: &Event<'_>, protocol: Protocol, now_ns: u64) {
+    fn dns_segment(&mut self, event: &Event<'_>, protocol: Protocol, now: UnixNanos) {
         let segment = Segment {
             seq: event.seq,
             syn: false,
@@ -448,14 +447,14 @@ impl Pipeline {
         let mut messages = Vec::new();
         let pushed = self
             .dns_streams
-            .push(&(event.src, event.dst), segment, now_ns, |message| {
+            .push(&(event.src, event.dst), segment, now, |message| {
                 messages.push(message.to_vec());
             });
         if let Err(error) = pushed {
             self.parse_error(error.reason());
         }
         for message in messages {
-            self.dns(event.dst, event.src, protocol, &message, now_ns);
+            self.dns(event.dst, event.src, protocol, &message, now);
         }
     }
 
@@ -466,8 +465,9 @@ impl Pipeline {
         server: SocketAddr,
         protocol: Protocol,
         message: &[u8],
-        now_ns: u64,
+        now: UnixNanos,
     ) {
+        let now_ns = now.as_nanos();
         let mut resolved = Vec::new();
         let transport = if protocol == Protocol::Tcp {
             "tcp"
@@ -479,7 +479,7 @@ impl Pipeline {
             transport,
             message,
             &mut self.store,
-            now_ns,
+            now,
             &mut |address, name| resolved.push((address, name.to_owned())),
         );
         match described {
@@ -502,7 +502,7 @@ impl Pipeline {
         }
         self.servers
             .insert((server.ip(), server.port(), protocol), ());
-        self.touch(client, server, protocol, Touch::Flow, now_ns);
+        self.touch(client, server, protocol, Touch::Flow, now);
         // The client's edges to what it just resolved may have a new name.
         for (address, _) in resolved {
             for key in self.edges.between(client.ip(), address.ip) {
@@ -539,8 +539,9 @@ impl Pipeline {
         server: SocketAddr,
         protocol: Protocol,
         touch: Touch,
-        now_ns: u64,
+        now: UnixNanos,
     ) {
+        let now_ns = now.as_nanos();
         let key = EdgeKey {
             src: client.ip(),
             dst: server.ip(),
@@ -551,12 +552,12 @@ impl Pipeline {
         // The observers see handshakes, first payloads and samples, not
         // the traffic: the graph's bytes stay 0 ("not measured") rather
         // than count event sizes as if they were traffic.
-        self.graph.record(key, flows, 0, now_ns);
+        self.graph.record(key, flows, 0, now);
         if touch == Touch::Flow {
             self.behaviour.flow(key.src, key.port, now_ns);
         }
         // A connection that carries traffic keeps its name.
-        self.store.touch(key.dst, now_ns);
+        self.store.touch(key.dst, now);
         self.names.touch(key.src, key.dst, now_ns);
         if !self.edges.edges.contains_key(&key) {
             self.edges.make_room(self.config.graph.max_edges);
@@ -595,6 +596,7 @@ impl Pipeline {
 
     /// The facts of `key` as known at `now`.
     fn facts(&self, key: EdgeKey, now: u64) -> Facts {
+        let now = UnixNanos::from_nanos(now);
         let src_identity = self.identities.lookup(key.src);
         let dst_identity = self.identities.lookup(key.dst);
         let fqdn = self.server_name(key.src, key.dst, now);
@@ -689,7 +691,13 @@ impl Pipeline {
     /// What a probe session found of `server` (none: nothing matched):
     /// into the graph marked `"source": "active"`, and the facts of the
     /// edges to it.
-    pub fn probe_result(&mut self, server: SocketAddr, found: Option<ProbeFinding>, now_ns: u64) {
+    pub fn probe_result(
+        &mut self,
+        server: SocketAddr,
+        found: Option<ProbeFinding>,
+        now: UnixNanos,
+    ) {
+        let now_ns = now.as_nanos();
         let Some(prober) = &mut self.prober else {
             return;
         };
@@ -706,7 +714,7 @@ impl Pipeline {
             return;
         };
         self.graph
-            .identified(server.ip(), fact.seen(server.port(), Protocol::Tcp), now_ns);
+            .identified(server.ip(), fact.seen(server.port(), Protocol::Tcp), now);
         let edges: Vec<EdgeKey> = self
             .edges
             .edges
@@ -737,7 +745,8 @@ impl Pipeline {
 
     /// Takes the Services' fronts and backends (the objects changed);
     /// every held edge is judged again at once.
-    pub fn replace_services(&mut self, services: ServiceBackends, now_ns: u64) {
+    pub fn replace_services(&mut self, services: ServiceBackends, now: UnixNanos) {
+        let now_ns = now.as_nanos();
         self.fronts = services;
         self.recheck(now_ns);
     }
@@ -1030,7 +1039,8 @@ impl Pipeline {
     /// The kernel dropped `packets` of the banned `edge` since its last
     /// report: a `drop` record, and the ban refreshed while its rule
     /// matches (a blocked attempt keeps the client out).
-    pub fn handle_blocked(&mut self, edge: EdgeKey, packets: u64, now_ns: u64) {
+    pub fn handle_blocked(&mut self, edge: EdgeKey, packets: u64, now: UnixNanos) {
+        let now_ns = now.as_nanos();
         let rule = self
             .edges
             .edges
@@ -1058,7 +1068,8 @@ impl Pipeline {
 
     /// A ban found in the kernel at start, with `remaining` to run: held
     /// until then (or longer, if a rule comes to match its edge).
-    pub fn adopt_ban(&mut self, edge: EdgeKey, remaining: Duration, now_ns: u64) {
+    pub fn adopt_ban(&mut self, edge: EdgeKey, remaining: Duration, now: UnixNanos) {
+        let now_ns = now.as_nanos();
         if remaining.is_zero() || self.edges.edges.contains_key(&edge) {
             return;
         }
@@ -1094,7 +1105,8 @@ impl Pipeline {
     /// Time passed: settled edges are reported, bans past their TTL
     /// lifted, due probes handed out, and every recheck interval each held
     /// edge judged again and idle state expired.
-    pub fn handle_timeout(&mut self, now_ns: u64) {
+    pub fn handle_timeout(&mut self, now: UnixNanos) {
+        let now_ns = now.as_nanos();
         self.release_probes(now_ns);
         while let Some(&(at, key)) = self.edges.settling.front() {
             if at > now_ns {
@@ -1132,8 +1144,9 @@ impl Pipeline {
     }
 
     /// Reports every edge whose first record still waits to settle, at
-    /// `now_ns` (the end of a capture, or of the process).
-    pub fn flush(&mut self, now_ns: u64) {
+    /// `now` (the end of a capture, or of the process).
+    pub fn flush(&mut self, now: UnixNanos) {
+        let now_ns = now.as_nanos();
         while let Some((_, key)) = self.edges.settling.pop_front() {
             let pending = self.edges.edges.get(&key).is_some_and(|s| !s.reported);
             if pending {
@@ -1168,9 +1181,9 @@ impl Pipeline {
     /// The records of an audit batch's secret reads that are new
     /// observations, attributed to the workloads running as each service
     /// account (see [`crate::secrets`]).
-    pub fn secret_reads(&mut self, batch: AuditBatch, now_ns: u64) -> Vec<SecretReadRecord> {
+    pub fn secret_reads(&mut self, batch: AuditBatch, now: UnixNanos) -> Vec<SecretReadRecord> {
         self.secret_reads
-            .api_reads(batch.accesses, &self.identities, &self.rules, now_ns)
+            .api_reads(batch.accesses, &self.identities, &self.rules, now)
     }
 
     /// The record of a read of a mounted secret, when it is a new
@@ -1182,10 +1195,10 @@ impl Pipeline {
         open: &SecretOpen,
         volume: Option<&SecretVolume>,
         cgroup: Option<&str>,
-        now_ns: u64,
+        now: UnixNanos,
     ) -> Option<SecretReadRecord> {
         self.secret_reads
-            .mounted_read(open, volume, cgroup, &self.identities, &self.rules, now_ns)
+            .mounted_read(open, volume, cgroup, &self.identities, &self.rules, now)
     }
 
     /// Tells the pipeline where the secret-volume observer hooks file
@@ -1212,13 +1225,14 @@ impl Pipeline {
         &self,
         client: IpAddr,
         server: IpAddr,
-        now_ns: u64,
+        now: UnixNanos,
     ) -> Option<(Arc<str>, FqdnSource)> {
+        let now_ns = now.as_nanos();
         match self.names.lookup(client, server, now_ns) {
             Some(name) => Some((Arc::clone(name), FqdnSource::Client)),
             None => self
                 .store
-                .lookup(server, now_ns)
+                .lookup(server, now)
                 .last()
                 .map(|name| (Arc::from(name), FqdnSource::OtherClient)),
         }
@@ -1226,15 +1240,16 @@ impl Pipeline {
 
     /// Lets idle edges and names of the observed graph and the fqdn store
     /// expire (the driver calls it before a drain).
-    pub fn expire(&mut self, now_ns: u64) {
-        self.graph.expire(now_ns);
-        self.store.purge_expired(now_ns);
-        self.secret_reads.expire(now_ns);
+    pub fn expire(&mut self, now: UnixNanos) {
+        self.graph.expire(now);
+        self.store.purge_expired(now);
+        self.secret_reads.expire(now);
     }
 
-    /// The counters at `now_ns` (the kernel's fields are left to the
+    /// The counters at `now` (the kernel's fields are left to the
     /// driver).
-    pub fn stats(&self, now_ns: u64) -> StatsRecord {
+    pub fn stats(&self, now: UnixNanos) -> StatsRecord {
+        let now_ns = now.as_nanos();
         let graph = self.graph.stats();
         StatsRecord {
             time_ns: now_ns,
@@ -1273,25 +1288,21 @@ impl Pipeline {
         }
     }
 
-    /// Drains the observed graph at `now_ns`: what was seen since the last
+    /// Drains the observed graph at `now`: what was seen since the last
     /// drain, with identities, names and verdicts attached (an address no
     /// DNS answer named gets the TLS server name its clients last asked
     /// for).
-    pub fn drain(&mut self, now_ns: u64) -> GraphSlice {
+    pub fn drain(&mut self, now: UnixNanos) -> GraphSlice {
         let mut attacher = ServerNames {
             attacher: Attacher {
                 identities: &self.identities,
                 store: &self.store,
-                now: now_ns,
+                now,
             },
             banners: &self.banners,
         };
-        self.graph.drain(
-            &self.config.agent,
-            now_ns,
-            &mut attacher,
-            Some(&self.policies),
-        )
+        self.graph
+            .drain(&self.config.agent, now, &mut attacher, Some(&self.policies))
     }
 }
 

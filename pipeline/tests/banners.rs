@@ -17,6 +17,7 @@ use edgewise_pipeline::{
     EdgeRecord, Identities, Output, Pipeline, PipelineConfig, Record, RuleRecord, Rules,
 };
 use edgewise_service_probes::Database;
+use edgewise_time::UnixNanos;
 
 const PROBES: &str = r"
 Probe TCP NULL q||
@@ -55,7 +56,7 @@ fn pipeline(database: bool) -> Pipeline {
         Identities::None,
         edgewise_edge_set::DeclaredPolicies::default().compile(),
         Rules::parse(Path::new("rules.toml"), RULES).unwrap(),
-        0,
+        UnixNanos::ZERO,
     );
     if database {
         p.set_service_probes(Arc::new(Database::parse(PROBES.as_bytes()).unwrap()));
@@ -74,7 +75,7 @@ fn banner<'a>(src: &str, dst: &str, seq: u32, data: &'a [u8]) -> Event<'a> {
 /// changed facts wait a second after its last record).
 fn outputs(p: &mut Pipeline) -> Vec<Output> {
     let mut all: Vec<Output> = std::iter::from_fn(|| p.poll_output()).collect();
-    p.handle_timeout(60 * S);
+    p.handle_timeout(support::ns(60 * S));
     all.extend(std::iter::from_fn(|| p.poll_output()));
     all
 }
@@ -108,7 +109,7 @@ fn a_banner_names_product_and_version_in_records_rules_and_the_graph() {
     let (server, client) = ("10.0.0.2:22", "10.0.0.1:40000");
     p.handle_event(
         &banner(server, client, 1, b"SSH-2.0-OpenSSH_8.9p1 Ubuntu-3\r\n"),
-        S,
+        support::ns(S),
     );
     let out = outputs(&mut p);
     let edge = last_edge(&out);
@@ -124,7 +125,7 @@ fn a_banner_names_product_and_version_in_records_rules_and_the_graph() {
             .collect::<Vec<_>>(),
         ["old-ssh"]
     );
-    let slice = p.drain(2 * S);
+    let slice = p.drain(support::ns(2 * S));
     let node = slice
         .nodes
         .iter()
@@ -151,7 +152,7 @@ fn an_answer_is_matched_against_the_probe_the_request_has_the_shape_of() {
             1,
             b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
         ),
-        S,
+        support::ns(S),
     );
     p.handle_event(
         &banner(
@@ -160,7 +161,7 @@ fn an_answer_is_matched_against_the_probe_the_request_has_the_shape_of() {
             1,
             b"HTTP/1.1 200 OK\r\nServer: nginx/1.24.0\r\n\r\n",
         ),
-        S + 1,
+        support::ns(S + 1),
     );
     let out = outputs(&mut p);
     let edge = last_edge(&out);
@@ -177,7 +178,7 @@ fn an_answer_is_matched_against_the_probe_the_request_has_the_shape_of() {
             1,
             b"HTTP/1.1 200 OK\r\nServer: nginx/1.24.0\r\n\r\n",
         ),
-        S,
+        support::ns(S),
     );
     let out = outputs(&mut plain);
     let edge = last_edge(&out);
@@ -192,20 +193,20 @@ fn a_server_with_a_hard_match_is_not_matched_again_and_one_without_stops_being_t
         let client = format!("10.0.0.1:{}", 41_000 + i);
         p.handle_event(
             &banner("10.0.0.2:22", &client, 1, b"SSH-2.0-OpenSSH_9.6p1\r\n"),
-            S,
+            support::ns(S),
         );
         p.handle_event(
             &banner("10.0.0.4:7000", &client, 1, b"\x00\x01 nothing known\r\n"),
-            S,
+            support::ns(S),
         );
     }
-    let stats = p.stats(2 * S);
+    let stats = p.stats(support::ns(2 * S));
     assert_eq!(stats.service_matches.get("hard"), Some(&1));
     assert_eq!(stats.service_matches.get("none"), Some(&3));
     // A softmatch names the service and is tried again.
     p.handle_event(
         &banner("10.0.0.5:21", "10.0.0.1:42000", 1, b"220 welcome\r\n"),
-        S,
+        support::ns(S),
     );
     let out = outputs(&mut p);
     let edge = last_edge(&out);
@@ -218,7 +219,10 @@ fn a_client_hello_across_two_segments_gives_sni_alpn_and_ja4_and_the_server_hell
     let mut p = pipeline(true);
     let (client, server) = ("10.0.0.1:43000", "10.0.0.6:443");
     let start = u32::MAX - 50; // the sequence numbers wrap between the parts
-    p.handle_event(&banner(client, server, start, &CLIENT_HELLO[..100]), S);
+    p.handle_event(
+        &banner(client, server, start, &CLIENT_HELLO[..100]),
+        support::ns(S),
+    );
     assert!(
         std::iter::from_fn(|| p.poll_output())
             .all(|o| !matches!(o, Output::Record(Record::Edge(e)) if e.ja4.is_some())),
@@ -231,9 +235,9 @@ fn a_client_hello_across_two_segments_gives_sni_alpn_and_ja4_and_the_server_hell
             start.wrapping_add(100),
             &CLIENT_HELLO[100..],
         ),
-        S + 1,
+        support::ns(S + 1),
     );
-    p.handle_event(&banner(server, client, 7, SERVER_HELLO), S + 2);
+    p.handle_event(&banner(server, client, 7, SERVER_HELLO), support::ns(S + 2));
     let out = outputs(&mut p);
     let edge = last_edge(&out);
     assert_eq!(
@@ -257,7 +261,7 @@ fn a_client_hello_across_two_segments_gives_sni_alpn_and_ja4_and_the_server_hell
             .collect::<Vec<_>>(),
         ["example-over-tls"]
     );
-    let slice = p.drain(3 * S);
+    let slice = p.drain(support::ns(3 * S));
     let fingerprints = |ip: &str| {
         let node = slice
             .nodes
@@ -290,8 +294,11 @@ fn a_hello_that_is_not_one_is_counted_by_reason() {
     broken[9..11].copy_from_slice(&[0xff, 0xff]); // the version, then a random cut short
     broken.truncate(60);
     broken[3..5].copy_from_slice(&55u16.to_be_bytes());
-    p.handle_event(&banner("10.0.0.1:44000", "10.0.0.7:443", 1, &broken), S);
-    let stats = p.stats(S);
+    p.handle_event(
+        &banner("10.0.0.1:44000", "10.0.0.7:443", 1, &broken),
+        support::ns(S),
+    );
+    let stats = p.stats(support::ns(S));
     assert_eq!(
         stats.tls_errors.values().sum::<u64>(),
         1,

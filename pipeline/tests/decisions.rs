@@ -15,7 +15,8 @@ use edgewise_pipeline::{
     EdgeRecord, FqdnSource, Identities, Output, Pipeline, PipelineConfig, Record, RuleRecord, Rules,
 };
 
-use support::{event, tcp};
+use edgewise_time::UnixNanos;
+use support::{event, ns, tcp};
 
 const S: u64 = 1_000_000_000;
 
@@ -38,7 +39,7 @@ fn pipeline(rules: &str, config: PipelineConfig) -> Pipeline {
         Identities::None,
         edgewise_edge_set::DeclaredPolicies::default().compile(),
         Rules::parse(Path::new("rules.toml"), rules).unwrap(),
-        0,
+        UnixNanos::ZERO,
     )
 }
 
@@ -85,12 +86,15 @@ fn rule_records(outputs: &[Output]) -> Vec<&RuleRecord> {
 /// A handshake and a first payload from `client` to `server` at `t`.
 fn connect(p: &mut Pipeline, client: &str, server: &str, banner: &[u8], seq: u32, t: u64) {
     let (syn, syn_ack) = (tcp(0x02, seq), tcp(0x12, seq + 1));
-    p.handle_event(&event(EventKind::Syn, client, server, 6, &syn), t);
+    p.handle_event(&event(EventKind::Syn, client, server, 6, &syn), ns(t));
     p.handle_event(
         &event(EventKind::SynAck, server, client, 6, &syn_ack),
-        t + 1,
+        ns(t + 1),
     );
-    p.handle_event(&event(EventKind::Banner, server, client, 6, banner), t + 2);
+    p.handle_event(
+        &event(EventKind::Banner, server, client, 6, banner),
+        ns(t + 2),
+    );
 }
 
 #[test]
@@ -131,7 +135,7 @@ action = "log"
             5 * S,
         );
     }
-    p.handle_timeout(20 * S);
+    p.handle_timeout(ns(20 * S));
     let later = drain(&mut p);
     let fired: Vec<&str> = rule_records(&outputs)
         .iter()
@@ -152,11 +156,11 @@ fn a_server_that_never_answers_is_reported_after_the_settle_window() {
     let syn = tcp(0x02, 1);
     p.handle_event(
         &event(EventKind::Syn, "10.0.0.1:40000", "10.0.0.9:443", 6, &syn),
-        S,
+        ns(S),
     );
     assert!(edges(&drain(&mut p)).is_empty(), "held");
-    assert_eq!(p.poll_timeout(), Some(3 * S));
-    p.handle_timeout(3 * S);
+    assert_eq!(p.poll_timeout(), Some(ns(3 * S)));
+    p.handle_timeout(ns(3 * S));
     let outputs = drain(&mut p);
     assert_eq!(edges(&outputs).len(), 1);
     assert!(edges(&outputs)[0].ja4ts.is_none());
@@ -164,7 +168,7 @@ fn a_server_that_never_answers_is_reported_after_the_settle_window() {
     let mut p = pipeline("", at_once());
     p.handle_event(
         &event(EventKind::Syn, "10.0.0.1:40000", "10.0.0.9:443", 6, &syn),
-        S,
+        ns(S),
     );
     assert_eq!(edges(&drain(&mut p)).len(), 1, "settle 0: at once");
 }
@@ -192,7 +196,7 @@ action = "log"
             17,
             &a,
         ),
-        S,
+        ns(S),
     );
     p.handle_event(
         &event(
@@ -202,7 +206,7 @@ action = "log"
             17,
             &b,
         ),
-        S,
+        ns(S),
     );
     let syn = tcp(0x02, 1);
     for (n, client) in ["10.0.0.1:40000", "10.0.0.2:40000", "10.0.0.3:40000"]
@@ -212,7 +216,7 @@ action = "log"
         let syn = tcp(0x02, u32::try_from(n).unwrap());
         p.handle_event(
             &event(EventKind::Syn, client, "203.0.113.5:443", 6, &syn),
-            2 * S,
+            ns(2 * S),
         );
     }
     let _ = syn;
@@ -255,7 +259,7 @@ fn a_name_resolved_after_the_edge_gives_an_update() {
     let syn = tcp(0x02, 1);
     p.handle_event(
         &event(EventKind::Syn, "10.0.0.1:40000", "10.0.0.9:5432", 6, &syn),
-        S,
+        ns(S),
     );
     let answer = dns_answer(1, "db.example", [10, 0, 0, 9]);
     p.handle_event(
@@ -266,7 +270,7 @@ fn a_name_resolved_after_the_edge_gives_an_update() {
             17,
             &answer,
         ),
-        2 * S,
+        ns(2 * S),
     );
     let outputs = drain(&mut p);
     let to_db: Vec<_> = edges(&outputs)
@@ -278,7 +282,7 @@ fn a_name_resolved_after_the_edge_gives_an_update() {
         to_db,
         [(false, None), (true, Some("db.example".to_owned()))]
     );
-    assert_eq!(p.stats(3 * S).edge_updates, 1);
+    assert_eq!(p.stats(ns(3 * S)).edge_updates, 1);
 }
 
 #[test]
@@ -310,16 +314,16 @@ fn an_answer_over_tcp_split_across_segments_and_seen_twice_names_the_edge_once()
             6,
             &syn_ack,
         ),
-        S,
+        ns(S),
     );
     // The second hook sees the first segment again: its bytes are known.
     for (data, seq) in [(first, 1000), (first, 1000), (second, 1010)] {
-        p.handle_event(&segment(data, seq), S);
+        p.handle_event(&segment(data, seq), ns(S));
     }
     let syn = tcp(0x02, 1);
     p.handle_event(
         &event(EventKind::Syn, "10.0.0.1:40000", "10.0.0.9:5432", 6, &syn),
-        2 * S,
+        ns(2 * S),
     );
     let outputs = drain(&mut p);
     let answers: Vec<_> = outputs
@@ -371,7 +375,7 @@ fn client_of_the_db(rules: &str) -> Pipeline {
     let syn = tcp(0x02, 1);
     p.handle_event(
         &event(EventKind::Syn, "10.0.0.1:40000", "10.0.0.9:5432", 6, &syn),
-        S,
+        ns(S),
     );
     p
 }
@@ -391,8 +395,8 @@ fn a_ban_holds_while_the_client_keeps_trying_and_lifts_a_ttl_after() {
 
     // Blocked attempts every second for a minute: the ban never lapses.
     for second in 2..62 {
-        p.handle_timeout(second * S);
-        p.handle_blocked(db_edge(), 3, second * S);
+        p.handle_timeout(ns(second * S));
+        p.handle_blocked(db_edge(), 3, ns(second * S));
         let outputs = drain(&mut p);
         assert!(
             !outputs.iter().any(|o| matches!(o, Output::Unban { .. })),
@@ -404,16 +408,16 @@ fn a_ban_holds_while_the_client_keeps_trying_and_lifts_a_ttl_after() {
                 .any(|o| matches!(o, Output::Record(Record::Drop(d)) if d.packets == 3))
         );
     }
-    assert_eq!(p.stats(62 * S).packets_dropped_by_rule["no-db"], 180);
+    assert_eq!(p.stats(ns(62 * S)).packets_dropped_by_rule["no-db"], 180);
     // The attempts stop: lifted once the TTL passed without one.
-    p.handle_timeout(68 * S);
+    p.handle_timeout(ns(68 * S));
     assert!(
         !drain(&mut p)
             .iter()
             .any(|o| matches!(o, Output::Unban { .. }))
     );
-    assert_eq!(p.poll_timeout(), Some(69 * S));
-    p.handle_timeout(69 * S);
+    assert_eq!(p.poll_timeout(), Some(ns(69 * S)));
+    p.handle_timeout(ns(69 * S));
     let outputs = drain(&mut p);
     assert!(
         outputs
@@ -429,7 +433,7 @@ fn a_ban_holds_while_the_client_keeps_trying_and_lifts_a_ttl_after() {
     let syn = tcp(0x02, 99);
     p.handle_event(
         &event(EventKind::Syn, "10.0.0.1:40001", "10.0.0.9:5432", 6, &syn),
-        80 * S,
+        ns(80 * S),
     );
     assert!(
         drain(&mut p)
@@ -443,7 +447,7 @@ fn a_rule_that_stops_matching_lifts_its_ban() {
     let mut p = client_of_the_db(&ban_rules(300));
     drain(&mut p);
     let rules = Rules::parse(Path::new("rules.toml"), "").unwrap();
-    p.replace_rules(rules, 2 * S);
+    p.replace_rules(rules, ns(2 * S));
     let outputs = drain(&mut p);
     assert!(outputs.iter().any(|o| matches!(o, Output::Unban { .. })));
     assert!(outputs.iter().any(|o| matches!(o, Output::Record(Record::Unban(u)) if u.reason == "no_match" && u.rule.is_none())));
@@ -453,7 +457,7 @@ fn a_rule_that_stops_matching_lifts_its_ban() {
     drain(&mut p);
     p.replace_rules(
         Rules::parse(Path::new("rules.toml"), &ban_rules(300)).unwrap(),
-        2 * S,
+        ns(2 * S),
     );
     assert!(drain(&mut p).is_empty());
 }
@@ -474,11 +478,11 @@ fn an_allow_wins_and_a_refused_ban_is_not_enforced() {
     let syn = tcp(0x02, 1);
     p.handle_event(
         &event(EventKind::Syn, "10.0.0.1:50000", "10.0.0.9:5432", 6, &syn),
-        S,
+        ns(S),
     );
     p.handle_event(
         &event(EventKind::Syn, "10.0.0.2:50000", "10.0.0.9:5432", 6, &syn),
-        S,
+        ns(S),
     );
     let mut outputs = Vec::new();
     while let Some(output) = p.poll_output() {
@@ -508,7 +512,7 @@ fn an_allow_wins_and_a_refused_ban_is_not_enforced() {
             ("no-db".to_owned(), false, false),
         ]
     );
-    assert_eq!(p.stats(2 * S).bans_failed, 1);
+    assert_eq!(p.stats(ns(2 * S)).bans_failed, 1);
 }
 
 #[test]
@@ -520,18 +524,18 @@ fn an_adopted_ban_is_lifted_by_its_ttl() {
             ..PipelineConfig::default()
         },
     );
-    p.adopt_ban(db_edge(), Duration::from_secs(5), S);
-    assert_eq!(p.stats(S).bans_adopted, 1);
-    assert_eq!(p.stats(S).bans_held, 1);
-    p.handle_timeout(5 * S);
+    p.adopt_ban(db_edge(), Duration::from_secs(5), ns(S));
+    assert_eq!(p.stats(ns(S)).bans_adopted, 1);
+    assert_eq!(p.stats(ns(S)).bans_held, 1);
+    p.handle_timeout(ns(5 * S));
     assert!(drain(&mut p).is_empty());
-    p.handle_timeout(6 * S);
+    p.handle_timeout(ns(6 * S));
     assert!(
         drain(&mut p)
             .iter()
             .any(|o| matches!(o, Output::Unban { .. }))
     );
-    assert_eq!(p.stats(7 * S).bans_held, 0);
+    assert_eq!(p.stats(ns(7 * S)).bans_held, 0);
 }
 
 #[test]
@@ -552,7 +556,7 @@ fn a_packet_seen_by_two_hooks_or_retransmitted_counts_once() {
     let mut dns = 0;
     for at in [1_000, 1_500_000_000, 3_000_000_000] {
         for event in &events {
-            p.handle_event(event, at);
+            p.handle_event(event, ns(at));
         }
         dns += drain(&mut p)
             .iter()
@@ -560,10 +564,10 @@ fn a_packet_seen_by_two_hooks_or_retransmitted_counts_once() {
             .count();
     }
     assert_eq!(dns, 2, "once, then again after the window");
-    let stats = p.stats(4 * S);
+    let stats = p.stats(ns(4 * S));
     assert_eq!(stats.events["syn"], 2);
     assert_eq!(stats.duplicate_events, 2);
-    let graph = p.drain(4 * S);
+    let graph = p.drain(ns(4 * S));
     let to_db = graph.edges.iter().find(|e| e.port == 5432).unwrap();
     assert_eq!(to_db.flows, 2);
 }
@@ -580,7 +584,7 @@ fn flow_samples_and_banners_are_oriented_towards_the_server() {
             6,
             &[],
         ),
-        1,
+        ns(1),
     );
     p.handle_event(
         &event(
@@ -590,7 +594,7 @@ fn flow_samples_and_banners_are_oriented_towards_the_server() {
             6,
             &syn_ack,
         ),
-        2,
+        ns(2),
     );
     p.handle_event(
         &event(
@@ -600,7 +604,7 @@ fn flow_samples_and_banners_are_oriented_towards_the_server() {
             6,
             b"GET / HTTP/1.1\r\n",
         ),
-        3,
+        ns(3),
     );
     p.handle_event(
         &event(
@@ -610,7 +614,7 @@ fn flow_samples_and_banners_are_oriented_towards_the_server() {
             6,
             &[],
         ),
-        4,
+        ns(4),
     );
     let outputs = drain(&mut p);
     let seen: Vec<(String, String)> = edges(&outputs)
@@ -656,7 +660,7 @@ action = "log"
         let server = format!("10.42.0.9:{port}");
         p.handle_event(
             &event(EventKind::Syn, "10.42.0.66:40000", &server, 6, &syn),
-            S + u64::from(port),
+            ns(S + u64::from(port)),
         );
     }
     let syn = tcp(0x02, 1);
@@ -668,7 +672,7 @@ action = "log"
             6,
             &syn,
         ),
-        2 * S,
+        ns(2 * S),
     );
     let outputs = drain(&mut p);
     let fired: Vec<(String, u16)> = rule_records(&outputs)
@@ -691,7 +695,7 @@ fn a_flapping_fact_gives_one_update_a_second_with_the_latest_facts() {
     let syn = tcp(0x02, 1);
     p.handle_event(
         &event(EventKind::Syn, "10.0.0.1:40000", "10.0.0.2:80", 6, &syn),
-        S,
+        ns(S),
     );
     for n in 0..100u32 {
         let mut syn_ack = tcp(0x12, 1000 + n);
@@ -707,13 +711,13 @@ fn a_flapping_fact_gives_one_update_a_second_with_the_latest_facts() {
                 6,
                 &syn_ack,
             ),
-            at,
+            ns(at),
         );
     }
     let during = drain(&mut p);
     let updates = edges(&during).iter().filter(|e| e.update).count();
     assert_eq!(updates, 0, "none within the second after the first record");
-    p.handle_timeout(2 * S);
+    p.handle_timeout(ns(2 * S));
     let after = drain(&mut p);
     let last = edges(&after);
     assert_eq!(last.len(), 1, "one update at the interval");
@@ -736,7 +740,7 @@ fn a_drop_rule_added_by_a_reload_bans_at_once() {
     drain(&mut p);
     p.replace_rules(
         Rules::parse(Path::new("rules.toml"), &ban_rules(60)).unwrap(),
-        2 * S,
+        ns(2 * S),
     );
     let outputs = drain(&mut p);
     assert!(

@@ -16,7 +16,8 @@ use edgewise_pipeline::{
     Identities, Output, Pipeline, PipelineConfig, ProbeConfig, ProbeFinding, Record, Rules,
 };
 
-use support::{event, tcp};
+use edgewise_time::UnixNanos;
+use support::{event, ns, tcp};
 
 const S: u64 = 1_000_000_000;
 
@@ -34,7 +35,7 @@ fn pipeline(rate: f64, rules: &str) -> Pipeline {
         Identities::None,
         edgewise_edge_set::DeclaredPolicies::default().compile(),
         Rules::parse(Path::new("rules.toml"), rules).unwrap(),
-        0,
+        UnixNanos::ZERO,
     )
 }
 
@@ -42,13 +43,13 @@ fn pipeline(rate: f64, rules: &str) -> Pipeline {
 fn sample(p: &mut Pipeline, server: &str, now: u64) {
     p.handle_event(
         &event(EventKind::FlowSample, "10.9.0.1:40000", server, 6, &[]),
-        now,
+        ns(now),
     );
 }
 
 /// The servers handed out for probing by `now`, and everything else.
 fn probes(p: &mut Pipeline, now: u64) -> (Vec<SocketAddr>, Vec<Output>) {
-    p.handle_timeout(now);
+    p.handle_timeout(ns(now));
     let mut probed = Vec::new();
     let mut other = Vec::new();
     while let Some(output) = p.poll_output() {
@@ -73,7 +74,7 @@ fn only_servers_inside_the_probe_networks_are_probed_and_each_once_a_day() {
     sample(&mut p, "10.1.0.5:7000", S + 1);
     // Not before its first bytes had time to name it.
     assert!(probes(&mut p, 2 * S).0.is_empty());
-    assert_eq!(p.poll_timeout(), Some(3 * S));
+    assert_eq!(p.poll_timeout(), Some(ns(3 * S)));
     let (probed, _) = probes(&mut p, 3 * S);
     assert_eq!(probed, ["10.1.0.5:7000".parse::<SocketAddr>().unwrap()]);
     // Seen again within the day: not again; after it: again.
@@ -81,7 +82,7 @@ fn only_servers_inside_the_probe_networks_are_probed_and_each_once_a_day() {
     assert!(probes(&mut p, 3603 * S).0.is_empty());
     sample(&mut p, "10.1.0.5:7000", 86_404 * S);
     assert_eq!(probes(&mut p, 86_406 * S).0.len(), 1);
-    let stats = p.stats(86_407 * S);
+    let stats = p.stats(ns(86_407 * S));
     assert_eq!(stats.probes.get("outside"), Some(&2), "{:?}", stats.probes);
     assert_eq!(stats.probes.get("started"), Some(&2));
 }
@@ -119,7 +120,7 @@ action = "drop"
     let syn = tcp(0x02, 1);
     p.handle_event(
         &event(EventKind::Syn, "10.9.0.1:40000", "10.1.0.7:9000", 6, &syn),
-        S,
+        ns(S),
     );
     let (_, outputs) = probes(&mut p, S);
     assert!(
@@ -138,12 +139,12 @@ action = "drop"
             6,
             banner,
         ),
-        2 * S,
+        ns(2 * S),
     );
     let (probed, _) = probes(&mut p, 4 * S);
     // The prefix names ssh, but only a database's hard match identifies.
     assert_eq!(probed, ["10.1.0.8:2222".parse::<SocketAddr>().unwrap()]);
-    let stats = p.stats(4 * S);
+    let stats = p.stats(ns(4 * S));
     assert_eq!(stats.probes.get("banned"), Some(&1), "{:?}", stats.probes);
 }
 
@@ -161,7 +162,7 @@ fn a_finding_reaches_records_and_the_graph_marked_active() {
             version: Some("7.0.15".into()),
             soft: false,
         }),
-        3 * S,
+        ns(3 * S),
     );
     let (_, outputs) = probes(&mut p, 10 * S);
     let edge = outputs
@@ -177,7 +178,7 @@ fn a_finding_reaches_records_and_the_graph_marked_active() {
         edge.service_product.as_deref(),
         Some("Redis key-value store")
     );
-    let slice = p.drain(11 * S);
+    let slice = p.drain(ns(11 * S));
     let node = slice
         .nodes
         .iter()
@@ -187,6 +188,6 @@ fn a_finding_reaches_records_and_the_graph_marked_active() {
     let json = serde_json::to_value(&node.services[0]).unwrap();
     assert_eq!(json["source"], "active");
     // Nothing found: counted, nothing learnt.
-    p.probe_result("10.1.0.10:6001".parse().unwrap(), None, 12 * S);
-    assert_eq!(p.stats(12 * S).probes.get("no_match"), Some(&1));
+    p.probe_result("10.1.0.10:6001".parse().unwrap(), None, ns(12 * S));
+    assert_eq!(p.stats(ns(12 * S)).probes.get("no_match"), Some(&1));
 }

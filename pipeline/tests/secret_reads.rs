@@ -10,6 +10,7 @@ use edgewise_capture::secrets::{SecretOpen, SecretVolume, VolumeKind};
 use edgewise_identity::{Baseline, ClientConfig, IdentityClient, Producer};
 use edgewise_ip_index::{AuditLimits, IndexConfig, IpIndex, read_audit};
 use edgewise_pipeline::{Identities, Pipeline, PipelineConfig, Rules, SecretReadRecord};
+use edgewise_time::{MonotonicNanos, UnixNanos};
 
 const S: u64 = 1_000_000_000;
 const API_UID: &str = "0b5c7a38-1d2e-4f60-8a9b-c0d1e2f3a4b5";
@@ -83,7 +84,7 @@ fn pipeline(identities: Identities, rules: &str) -> Pipeline {
         identities,
         edgewise_edge_set::DeclaredPolicies::default().compile(),
         Rules::parse(Path::new("rules.toml"), rules).unwrap(),
-        0,
+        UnixNanos::ZERO,
     )
 }
 
@@ -110,7 +111,10 @@ fn audit_batch() -> Vec<u8> {
 }
 
 fn api_reads(p: &mut Pipeline, now: u64) -> Vec<SecretReadRecord> {
-    p.secret_reads(read_audit(&audit_batch(), &AuditLimits::default()), now)
+    p.secret_reads(
+        read_audit(&audit_batch(), &AuditLimits::default()),
+        UnixNanos::from_nanos(now),
+    )
 }
 
 #[test]
@@ -135,7 +139,7 @@ fn an_audit_batch_posted_twice_gives_each_read_once_attributed_in_every_mode() {
         }
         // The API server retries the batch: nothing new.
         assert!(api_reads(&mut p, 2 * S).is_empty(), "{kind}");
-        let stats = p.stats(3 * S).secret_reads;
+        let stats = p.stats(UnixNanos::from_nanos(3 * S)).secret_reads;
         assert_eq!(stats.records.get("api"), Some(&2), "{kind}");
         assert_eq!(stats.repeats.get("api"), Some(&4), "{kind}");
         // After the window, a read is news again.
@@ -154,7 +158,7 @@ fn volume(name: &str, kind: VolumeKind) -> SecretVolume {
 
 fn open(file: &str, command: &str) -> SecretOpen {
     SecretOpen {
-        timestamp_ns: 1,
+        time: MonotonicNanos::from_nanos(1),
         cgroup_id: 4242,
         pid: 999,
         command: command.to_owned(),
@@ -178,7 +182,12 @@ fn mounted_reads_name_the_secret_and_the_reading_pod_once_per_window() {
         let creds = volume("db-creds", VolumeKind::Secret);
         let cgroup = pod_cgroup(API_UID);
         let read = |p: &mut Pipeline, file: &str, at: u64| {
-            p.mounted_secret_read(&open(file, "python3"), Some(&creds), Some(&cgroup), at)
+            p.mounted_secret_read(
+                &open(file, "python3"),
+                Some(&creds),
+                Some(&cgroup),
+                UnixNanos::from_nanos(at),
+            )
         };
         let record = read(&mut p, "password", S).expect("a new read");
         let expected = if kind == "objects" {
@@ -212,7 +221,12 @@ fn mounted_reads_name_the_secret_and_the_reading_pod_once_per_window() {
         // The token and CA of the API access volume.
         let access = volume("kube-api-access-x2x4", VolumeKind::Projected);
         let token = p
-            .mounted_secret_read(&open("token", "app"), Some(&access), Some(&cgroup), 4 * S)
+            .mounted_secret_read(
+                &open("token", "app"),
+                Some(&access),
+                Some(&cgroup),
+                UnixNanos::from_nanos(4 * S),
+            )
             .expect("the token is a secret");
         assert_eq!(
             (token.secret.as_str(), token.secret_kind),
@@ -220,8 +234,13 @@ fn mounted_reads_name_the_secret_and_the_reading_pod_once_per_window() {
             "{kind}"
         );
         assert!(
-            p.mounted_secret_read(&open("ca.crt", "app"), Some(&access), Some(&cgroup), 4 * S)
-                .is_none()
+            p.mounted_secret_read(
+                &open("ca.crt", "app"),
+                Some(&access),
+                Some(&cgroup),
+                UnixNanos::from_nanos(4 * S)
+            )
+            .is_none()
         );
         // A process on the host reading the pod's volume is another reader.
         let host = p
@@ -229,7 +248,7 @@ fn mounted_reads_name_the_secret_and_the_reading_pod_once_per_window() {
                 &open("password", "cat"),
                 Some(&creds),
                 Some("/system.slice/sshd.service"),
-                5 * S,
+                UnixNanos::from_nanos(5 * S),
             )
             .expect("a host reader is news");
         assert_eq!(host.pod, None);
@@ -238,15 +257,20 @@ fn mounted_reads_name_the_secret_and_the_reading_pod_once_per_window() {
             Some("/system.slice/sshd.service")
         );
         assert!(
-            p.mounted_secret_read(&open("password", "cat"), None, None, 5 * S)
-                .is_none()
+            p.mounted_secret_read(
+                &open("password", "cat"),
+                None,
+                None,
+                UnixNanos::from_nanos(5 * S)
+            )
+            .is_none()
         );
-        let stats = p.stats(6 * S).secret_reads;
+        let stats = p.stats(UnixNanos::from_nanos(6 * S)).secret_reads;
         assert_eq!(stats.records.get("mounted"), Some(&3), "{kind}");
         assert_eq!(stats.repeats.get("mounted"), Some(&2), "{kind}");
         assert_eq!((stats.not_secret, stats.unknown_volume), (1, 1), "{kind}");
         // The window ends: the same read is a record again.
-        p.expire(400 * S);
+        p.expire(UnixNanos::from_nanos(400 * S));
         assert!(read(&mut p, "password", 400 * S).is_some(), "{kind}");
     }
 }
@@ -285,7 +309,7 @@ fn secret_read_rules_log_and_allow_and_see_every_candidate_reader() {
             &open("password", "app"),
             Some(&creds),
             Some(&pod_cgroup(API_UID)),
-            S,
+            UnixNanos::from_nanos(S),
         )
         .unwrap();
     assert_eq!(

@@ -10,6 +10,7 @@ use edgewise_capture::{Direction, Event, EventKind};
 use edgewise_edge_set::DeclaredPolicies;
 use edgewise_ip_index::{IpIndex, ServiceCatalog};
 use edgewise_pipeline::{EdgeRecord, Identities, Output, Pipeline, PipelineConfig, Record, Rules};
+use edgewise_time::UnixNanos;
 
 fn pod(name: &str, app: &str, ip: &str) -> String {
     format!(
@@ -86,9 +87,9 @@ fn pipeline() -> Pipeline {
         Identities::Index(Box::new(index)),
         policies.compile(),
         Rules::default(),
-        0,
+        UnixNanos::ZERO,
     );
-    pipeline.replace_services(catalog.resolve(), 0);
+    pipeline.replace_services(catalog.resolve(), UnixNanos::ZERO);
     pipeline
 }
 
@@ -100,7 +101,7 @@ fn judge(pipeline: &mut Pipeline, client: &str, server: &str) -> EdgeRecord {
     let event = Event {
         kind: EventKind::Syn,
         direction: Direction::Unknown,
-        timestamp_ns: 0,
+        time: UnixNanos::ZERO,
         ifindex: 0,
         src: format!("{client}:40000").parse().unwrap(),
         dst: server.parse().unwrap(),
@@ -109,7 +110,7 @@ fn judge(pipeline: &mut Pipeline, client: &str, server: &str) -> EdgeRecord {
         seq: 0,
         data: &syn,
     };
-    pipeline.handle_event(&event, 1_000);
+    pipeline.handle_event(&event, UnixNanos::from_nanos(1_000));
     std::iter::from_fn(|| pipeline.poll_output())
         .find_map(|output| match output {
             Output::Record(Record::Edge(edge)) if !edge.update && edge.dst.port != 53 => Some(edge),

@@ -9,9 +9,10 @@
 //! ```
 
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use edgewise_trail::edge_set::ip_index::{IpIndex, Protocol};
+use edgewise_trail::edge_set::time::UnixNanos;
 use edgewise_trail::edge_set::{DeclaredPolicies, EdgeKey, GraphConfig, ObservedGraph};
 use edgewise_trail::query::Recipe;
 use edgewise_trail::{SliceUpload, Store};
@@ -43,14 +44,8 @@ fn run(args: &[String]) -> Result<(), String> {
 
     // The agent side: flows recorded, then one slice drained (identities
     // and verdicts attached) into its wire form.
-    let now_ns = u64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos(),
-    )
-    .map_err(|e| e.to_string())?;
-    let mut graph = ObservedGraph::new(GraphConfig::default(), now_ns);
+    let now = UnixNanos::from_system_time(SystemTime::now());
+    let mut graph = ObservedGraph::new(GraphConfig::default(), now);
     for flow in args[3..].chunks(3) {
         let parse = || -> Option<EdgeKey> {
             Some(EdgeKey {
@@ -61,9 +56,9 @@ fn run(args: &[String]) -> Result<(), String> {
             })
         };
         let edge = parse().ok_or_else(|| format!("not a flow: {}", flow.join(" ")))?;
-        graph.record(edge, 1, 0, now_ns);
+        graph.record(edge, 1, 0, now);
     }
-    let slice = graph.drain("node-a", now_ns, &mut index.snapshot(), Some(&policies));
+    let slice = graph.drain("node-a", now, &mut index.snapshot(), Some(&policies));
     let upload = SliceUpload::new(1, 30_000, slice);
 
     // The collector side: merged once into the store (a second write of
@@ -72,7 +67,7 @@ fn run(args: &[String]) -> Result<(), String> {
         .parse()
         .map_err(|e| format!("{e}"))?;
     let mut store = Store::open(&url, 30).map_err(|e| e.to_string())?;
-    let millis = i64::try_from(now_ns / 1_000_000).map_err(|e| e.to_string())?;
+    let millis = i64::try_from(now.as_nanos() / 1_000_000).map_err(|e| e.to_string())?;
     for attempt in ["first", "again"] {
         let written = store.write(std::slice::from_ref(&upload), millis);
         println!("{attempt}: {:?}", written.map_err(|e| e.to_string())?);

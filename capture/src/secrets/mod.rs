@@ -29,6 +29,8 @@ pub use kernel::{SECRETS_OBJECT, SecretCounters, SecretHook, SecretObserver, Sec
 #[cfg(feature = "kernel")]
 pub use watch::MountTable;
 
+use edgewise_time::MonotonicNanos;
+
 /// A secret volume's kind, as the kubelet names its folder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum VolumeKind {
@@ -202,8 +204,9 @@ pub const SECRET_EVENT_BYTES: usize = 8 + 8 + 4 + 4 + 16 + 8 + PATH_DEPTH * NAME
 /// An open of a file in a secret volume, as the observer reported it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecretOpen {
-    /// When (the kernel's monotonic clock, nanoseconds).
-    pub timestamp_ns: u64,
+    /// When, on the kernel's monotonic clock (turn it into Unix time with
+    /// the offset of [`crate::clock_offset`]).
+    pub time: MonotonicNanos,
     /// The opener's cgroup v2 id.
     pub cgroup_id: u64,
     /// The opener's process id (in the node's pid namespace).
@@ -234,7 +237,7 @@ impl SecretOpen {
             .map(|index| c_string(&record[48 + index * NAME_MAX_BYTES..][..NAME_MAX_BYTES]))
             .collect();
         Some(Self {
-            timestamp_ns: u64_at(0),
+            time: MonotonicNanos::from_nanos(u64_at(0)),
             cgroup_id: u64_at(8),
             pid: u32_at(16),
             dev: u32_at(20),
@@ -335,8 +338,8 @@ mod tests {
         record[48 + NAME_MAX_BYTES..48 + NAME_MAX_BYTES + folder.len()].copy_from_slice(folder);
         let open = SecretOpen::decode(&record).unwrap();
         assert_eq!(
-            (open.timestamp_ns, open.cgroup_id, open.pid, open.dev),
-            (7, 99, 1234, 77)
+            (open.time, open.cgroup_id, open.pid, open.dev),
+            (MonotonicNanos::from_nanos(7), 99, 1234, 77)
         );
         assert_eq!(
             (open.command.as_str(), open.file.as_str()),

@@ -398,7 +398,7 @@ pub fn replay_capture(path: &std::path::Path) -> Vec<Seen> {
         let Ok(packet) = edgewise_packet::decode(frame.link, frame.data) else {
             continue;
         };
-        replay.packet(frame.timestamp_ns, frame.original_len, &packet, |e| {
+        replay.packet(frame.time, frame.original_len, &packet, |e| {
             seen.push(Seen::of(&e));
         });
     }

@@ -25,6 +25,7 @@ use edgewise_fqdn_store::{
 use edgewise_ja4::TcpHeader;
 use edgewise_packet::{CaptureError, CaptureReader, Transport, decode};
 pub use edgewise_pipeline::dns::{AnswerLine, DnsLine, QuestionLine, ResponseLine, describe};
+use edgewise_time::UnixNanos;
 
 use crate::{CommandError, JsonLines};
 
@@ -78,7 +79,7 @@ pub fn dns_capture<'r, R: Read + Send + 'r>(
             run.stats.undecoded += 1;
             continue;
         };
-        let (number, now) = (frame.number, frame.timestamp_ns);
+        let (number, now) = (frame.number, frame.time);
         match packet.transport() {
             Transport::Udp {
                 src_port,
@@ -138,7 +139,7 @@ impl Run {
         frame: u64,
         transport: &'static str,
         bytes: &[u8],
-        now: u64,
+        now: UnixNanos,
         sink: &mut impl FnMut(&DnsLine),
     ) {
         self.stats.messages += 1;

@@ -34,6 +34,7 @@ use edgewise_edge_set::{
     GraphConfig, ObservedGraph, PolicySet, ServiceGraph, Side, aggregate,
 };
 use edgewise_ip_index::{ClusterObject, InputError, IpIndex, Lookup, Protocol};
+use edgewise_time::UnixNanos;
 use serde::{Deserialize, Serialize};
 
 use crate::resolve::{ResolveError, load_index};
@@ -227,7 +228,7 @@ pub fn write_edges(
             max_edges: usize::MAX,
             ..GraphConfig::default()
         },
-        0,
+        UnixNanos::ZERO,
     );
     let mut read = 0;
     for (number, line) in flows.lines().enumerate() {
@@ -273,20 +274,21 @@ pub fn write_edges(
             ingress: side(verdict.ingress),
             egress: side(verdict.egress),
         });
-        // Flow lines carry no time: the line number stands in for it.
+        // Flow lines carry no time: the line number stands in for it (as
+        // nanoseconds after the epoch).
         let edge = EdgeKey {
             src: flow.src,
             dst: flow.dst,
             port: flow.port,
             protocol: flow.proto,
         };
-        graph.record(edge, 1, flow.bytes, number as u64);
+        graph.record(edge, 1, flow.bytes, UnixNanos::from_nanos(number as u64));
     }
     lines.finish().map_err(EdgesError::Output)?;
     drop(snapshot);
     let slice = graph.drain(
         "edgewise-edges",
-        read,
+        UnixNanos::from_nanos(read),
         &mut index.snapshot(),
         Some(policies),
     );

@@ -201,7 +201,7 @@ pub fn fingerprint_capture<'r, R: Read + Send + 'r>(
             continue;
         };
         stats.tcp_segments += 1;
-        replay.packet(frame.timestamp_ns, frame.original_len, &packet, |event| {
+        replay.packet(frame.time, frame.original_len, &packet, |event| {
             let Some(bytes) = first_bytes.add(&event) else {
                 return;
             };
@@ -213,7 +213,7 @@ pub fn fingerprint_capture<'r, R: Read + Send + 'r>(
                     stats.fingerprints += 1;
                     sink(Record::Tls(&HelloRecord {
                         frame: frame.number,
-                        timestamp_ns: frame.timestamp_ns,
+                        timestamp_ns: frame.time.as_nanos(),
                         src: event.src,
                         dst: event.dst,
                         hello: TlsHello::of(&hello),
@@ -230,13 +230,11 @@ pub fn fingerprint_capture<'r, R: Read + Send + 'r>(
                 continue;
             }
         };
-        if let Some(observation) =
-            tracker.observe(packet.src, packet.dst, &header, frame.timestamp_ns)
-        {
+        if let Some(observation) = tracker.observe(packet.src, packet.dst, &header, frame.time) {
             stats.fingerprints += 1;
             sink(Record::Tcp(&FingerprintRecord {
                 frame: frame.number,
-                timestamp_ns: frame.timestamp_ns,
+                timestamp_ns: frame.time.as_nanos(),
                 src: SocketAddr::new(packet.src, src_port),
                 dst: SocketAddr::new(packet.dst, dst_port),
                 flags: header.flags(),

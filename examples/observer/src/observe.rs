@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use edgewise_identity::http::sse::EventReader;
 use edgewise_identity::http::{FollowConfig, Transport};
+use edgewise_time::UnixNanos;
 use serde_json::Value;
 
 use crate::web::filter::{RecordFilter, RecordQuery, TYPES};
@@ -125,7 +126,8 @@ const BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Duration::fro
 /// # Errors
 /// [`ObserveError::Usage`] for a `--since` that is neither a duration nor
 /// an RFC 3339 time.
-pub fn query(args: &ObserveArgs, now_ns: u64) -> Result<RecordQuery, ObserveError> {
+pub fn query(args: &ObserveArgs, now: UnixNanos) -> Result<RecordQuery, ObserveError> {
+    let now_ns = now.as_nanos();
     let since_ns = args
         .since
         .as_deref()
@@ -177,7 +179,7 @@ pub fn observe(args: &ObserveArgs) -> Result<(), ObserveError> {
         token_file: args.client.token_file.clone(),
         ..FollowConfig::new(server)
     })?;
-    let query = query(args, crate::daemon::live::unix_now_ns())?;
+    let query = query(args, crate::daemon::live::unix_now())?;
     let url = format!("{server}/records?{}", query.to_query());
     let compact = match args.output.as_deref() {
         Some(output) => output == "compact",

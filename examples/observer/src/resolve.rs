@@ -8,6 +8,7 @@
 use std::path::PathBuf;
 
 use edgewise_ip_index::{InputError, IpIndex, PeerResolver};
+use edgewise_time::UnixNanos;
 
 /// Why `edgewise resolve` could not run.
 #[derive(Debug, thiserror::Error)]
@@ -57,8 +58,9 @@ pub fn load_index(objects: &[PathBuf]) -> Result<IpIndex, ResolveError> {
 /// peers, which stay as given).
 pub fn resolve_peers(index: &IpIndex, peers: &[String], internet: bool) -> Vec<String> {
     let mut resolver = PeerResolver::new(index.reader());
+    let now = UnixNanos::from_system_time(std::time::SystemTime::now());
     peers
         .iter()
-        .map(|peer| resolver.resolve_peer_str(peer, internet, 0).into_owned())
+        .map(|peer| resolver.resolve_peer_str(peer, internet, now).into_owned())
         .collect()
 }

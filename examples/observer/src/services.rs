@@ -24,6 +24,7 @@ use edgewise_capture::first_bytes::FirstBytes;
 use edgewise_capture::replay::{Replay, ReplayConfig};
 use edgewise_packet::{CaptureError, CaptureReader, decode};
 use edgewise_service_probes::{Database, Identification};
+use edgewise_time::UnixNanos;
 use serde::Serialize;
 
 use crate::{CommandError, JsonLines};
@@ -78,8 +79,8 @@ pub const MAX_CONVERSATIONS: usize = 65_536;
 /// The first payload of each side of one conversation, with its time.
 #[derive(Debug, Default)]
 struct Conversation {
-    client: Option<(u64, Vec<u8>)>,
-    server: Option<(u64, Vec<u8>)>,
+    client: Option<(UnixNanos, Vec<u8>)>,
+    server: Option<(UnixNanos, Vec<u8>)>,
 }
 
 /// What was found of one server.
@@ -133,7 +134,7 @@ pub fn identify_capture<R: Read + Send>(
         let Ok(packet) = decode(frame.link, frame.data) else {
             continue;
         };
-        replay.packet(frame.timestamp_ns, frame.original_len, &packet, |event| {
+        replay.packet(frame.time, frame.original_len, &packet, |event| {
             if event.protocol != 6 {
                 return;
             }
@@ -179,7 +180,7 @@ pub fn identify_capture<R: Read + Send>(
                             *held = bytes.to_vec();
                         }
                         Some(_) => {}
-                        None => *side = Some((event.timestamp_ns, bytes.to_vec())),
+                        None => *side = Some((event.time, bytes.to_vec())),
                     }
                 }
                 _ => {}

@@ -11,6 +11,7 @@ use edgewise_edge_set::ServiceGraph;
 use edgewise_observer::daemon::config::Settings;
 use edgewise_observer::daemon::http::{HttpServer, Shared};
 use edgewise_pipeline::{Identities, Pipeline, PipelineConfig, Rules, StatsRecord};
+use edgewise_time::UnixNanos;
 
 const SECRET_GET: &str = r#"{"kind": "Event", "apiVersion": "audit.k8s.io/v1",
   "stage": "ResponseComplete", "verb": "get", "auditID": "a-1",
@@ -153,19 +154,28 @@ fn the_audit_webhook_guards_its_door_and_hands_secret_reads_on() {
         Identities::Index(Box::new(index)),
         edgewise_edge_set::DeclaredPolicies::default().compile(),
         Rules::default(),
-        0,
+        UnixNanos::ZERO,
     );
     let mut batches = batches.into_iter();
-    let reads = pipeline.secret_reads(batches.next().unwrap(), 1);
+    let reads = pipeline.secret_reads(batches.next().unwrap(), UnixNanos::from_nanos(1));
     assert_eq!(reads.len(), 1);
     assert_eq!(reads[0].secret, "shop/stripe-key");
     assert_eq!(reads[0].service_account.as_deref(), Some("shop/checkout"));
     assert_eq!(reads[0].workloads, ["shop/StatefulSet/checkout"]);
     assert!(
-        pipeline.secret_reads(batches.next().unwrap(), 2).is_empty(),
+        pipeline
+            .secret_reads(batches.next().unwrap(), UnixNanos::from_nanos(2))
+            .is_empty(),
         "the retried batch is a repeat"
     );
-    assert_eq!(pipeline.stats(3).secret_reads.repeats.get("api"), Some(&1));
+    assert_eq!(
+        pipeline
+            .stats(UnixNanos::from_nanos(3))
+            .secret_reads
+            .repeats
+            .get("api"),
+        Some(&1)
+    );
 
     // The rest of the burst, then the bucket is empty.
     let codes: Vec<u16> = (0..30)

@@ -17,12 +17,15 @@
 //!   Names are stored once however many addresses share them.
 //! - `lookup` never changes the store and never allocates.
 //!
-//! Time is a monotonic nanosecond count chosen by the caller.
+//! Time is a [`UnixNanos`] the caller passes in (the store reads no clock);
+//! only its order and the gaps between instants matter.
 
 mod slots;
 
 use core::net::IpAddr;
 use core::time::Duration;
+
+use edgewise_time::UnixNanos;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -181,7 +184,7 @@ impl FqdnStore {
     /// # Errors
     /// The [`DnsError`] that rejected the message; the store is unchanged
     /// apart from the rejection counter.
-    pub fn record(&mut self, message: &[u8], now: u64) -> Result<Recorded, DnsError> {
+    pub fn record(&mut self, message: &[u8], now: UnixNanos) -> Result<Recorded, DnsError> {
         let counted = |stats: &mut StoreStats, error: DnsError| {
             stats.rejected[error.index()] += 1;
             error
@@ -203,7 +206,8 @@ impl FqdnStore {
 
     /// Records an already parsed response; returns how many addresses it
     /// mapped.
-    pub fn record_resolution(&mut self, resolution: &Resolution<'_>, now: u64) -> usize {
+    pub fn record_resolution(&mut self, resolution: &Resolution<'_>, now: UnixNanos) -> usize {
+        let now = now.as_nanos();
         let mut text = core::mem::take(&mut self.text);
         let name = resolution.question().write_text(&mut text);
         let mut mapped = 0;
@@ -301,7 +305,8 @@ impl FqdnStore {
 
     /// The names `ip` was resolved from that are still live at `now`, in
     /// the order they were first recorded. Does not allocate.
-    pub fn lookup(&self, ip: IpAddr, now: u64) -> impl Iterator<Item = &str> + '_ {
+    pub fn lookup(&self, ip: IpAddr, now: UnixNanos) -> impl Iterator<Item = &str> + '_ {
+        let now = now.as_nanos();
         let indices = self
             .by_ip
             .get(&ip)
@@ -317,7 +322,8 @@ impl FqdnStore {
     /// A connection to `ip` is alive at `now`: every live mapping of `ip`
     /// stays live for at least `keep_alive` more and becomes the most
     /// recently used. Returns how many mappings were kept.
-    pub fn touch(&mut self, ip: IpAddr, now: u64) -> usize {
+    pub fn touch(&mut self, ip: IpAddr, now: UnixNanos) -> usize {
+        let now = now.as_nanos();
         let Some(indices) = self.by_ip.get(&ip) else {
             return 0;
         };
@@ -336,7 +342,8 @@ impl FqdnStore {
     /// Removes every mapping whose deadline is at or before `now`; returns
     /// how many. Optional: expired mappings are never returned by `lookup`
     /// and are the first to go when the store is full.
-    pub fn purge_expired(&mut self, now: u64) -> usize {
+    pub fn purge_expired(&mut self, now: UnixNanos) -> usize {
+        let now = now.as_nanos();
         let mut purged = 0;
         while let Some(index) = self.slots.expired(now) {
             self.remove(index);

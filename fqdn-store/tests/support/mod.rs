@@ -5,6 +5,8 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use edgewise_time::UnixNanos;
+
 pub const A: u16 = 1;
 pub const CNAME: u16 = 5;
 pub const MX: u16 = 15;
@@ -158,7 +160,7 @@ impl Builder {
     }
 }
 
-/// Seconds to the store's nanosecond clock.
-pub fn secs(seconds: u64) -> u64 {
-    seconds * 1_000_000_000
+/// The store's instant `seconds` after the epoch.
+pub fn secs(seconds: u64) -> UnixNanos {
+    UnixNanos::from_secs(seconds)
 }

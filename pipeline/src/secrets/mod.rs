@@ -33,6 +33,7 @@ use std::sync::Arc;
 
 use edgewise_capture::secrets::{SecretOpen, SecretVolume, VolumeKind, pod_uid_of_cgroup};
 use edgewise_ip_index::{ClusterObject, SecretAccess, SecretFile, SecretVolumeSpec, Workload};
+use edgewise_time::UnixNanos;
 use serde::Serialize;
 
 use crate::identities::Identities;
@@ -142,8 +143,8 @@ impl SecretReads {
     }
 
     /// Forgets what is older than the window.
-    pub fn expire(&mut self, now_ns: u64) {
-        self.store.expire(now_ns);
+    pub fn expire(&mut self, now: UnixNanos) {
+        self.store.expire(now);
     }
 
     /// The records of an audit batch's reads that are new observations.
@@ -152,8 +153,9 @@ impl SecretReads {
         accesses: Vec<SecretAccess>,
         identities: &Identities,
         rules: &Rules,
-        now_ns: u64,
+        now: UnixNanos,
     ) -> Vec<SecretReadRecord> {
+        let now_ns = now.as_nanos();
         self.table.refresh(identities);
         let mut records = Vec::new();
         for access in accesses {
@@ -165,7 +167,7 @@ impl SecretReads {
             );
             if !self
                 .store
-                .first("api", &account, &secret, access.audit_id.as_deref(), now_ns)
+                .first("api", &account, &secret, access.audit_id.as_deref(), now)
             {
                 *self.counts.repeats.entry("api").or_default() += 1;
                 continue;
@@ -256,8 +258,9 @@ impl SecretReads {
         cgroup: Option<&str>,
         identities: &Identities,
         rules: &Rules,
-        now_ns: u64,
+        now: UnixNanos,
     ) -> Option<SecretReadRecord> {
+        let now_ns = now.as_nanos();
         self.table.refresh(identities);
         let Some(volume) = volume else {
             self.counts.unknown_volume += 1;
@@ -283,10 +286,7 @@ impl SecretReads {
             (None, Some(uid)) => format!("pod-uid:{uid}"),
             (None, None) => format!("{}:{}", cgroup.unwrap_or("?"), open.command),
         };
-        if !self
-            .store
-            .first("mounted", &reader_key, &secret, None, now_ns)
-        {
+        if !self.store.first("mounted", &reader_key, &secret, None, now) {
             *self.counts.repeats.entry("mounted").or_default() += 1;
             return None;
         }

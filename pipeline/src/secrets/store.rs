@@ -9,6 +9,8 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use edgewise_time::UnixNanos;
+
 /// The default window (300 s).
 pub const DEFAULT_TTL: std::time::Duration = std::time::Duration::from_secs(5 * 60);
 
@@ -61,7 +63,8 @@ impl<K: std::hash::Hash + Eq + Clone> Window<K> {
         true
     }
 
-    fn expire(&mut self, now_ns: u64) {
+    fn expire(&mut self, now: UnixNanos) {
+        let now_ns = now.as_nanos();
         while self
             .order
             .front()
@@ -100,9 +103,10 @@ impl ReadStore {
         reader: &str,
         secret: &str,
         audit_id: Option<&str>,
-        now_ns: u64,
+        now: UnixNanos,
     ) -> bool {
-        self.expire(now_ns);
+        let now_ns = now.as_nanos();
+        self.expire(now);
         let until = now_ns.saturating_add(self.ttl_ns);
         if let Some(id) = audit_id {
             let id = id.to_owned();
@@ -120,9 +124,9 @@ impl ReadStore {
     }
 
     /// Forgets what the window no longer holds.
-    pub fn expire(&mut self, now_ns: u64) {
-        self.reads.expire(now_ns);
-        self.audit_ids.expire(now_ns);
+    pub fn expire(&mut self, now: UnixNanos) {
+        self.reads.expire(now);
+        self.audit_ids.expire(now);
     }
 
     /// Entries forgotten before their window ended.
@@ -147,23 +151,28 @@ mod tests {
 
     const S: u64 = 1_000_000_000;
 
+    /// A test's instant: `nanos` nanoseconds of Unix time.
+    fn ns(nanos: u64) -> UnixNanos {
+        UnixNanos::from_nanos(nanos)
+    }
+
     #[test]
     fn a_read_is_new_once_per_window_and_an_audit_id_once() {
         let mut store = ReadStore::new(300 * S, 100);
-        assert!(store.first("api", "shop/api", "shop/db", Some("a-1"), 0));
+        assert!(store.first("api", "shop/api", "shop/db", Some("a-1"), UnixNanos::ZERO));
         // The API server posting the batch again.
-        assert!(!store.first("api", "shop/api", "shop/db", Some("a-1"), S));
+        assert!(!store.first("api", "shop/api", "shop/db", Some("a-1"), ns(S)));
         // Another read of the same secret by the same account.
-        assert!(!store.first("api", "shop/api", "shop/db", Some("a-2"), 2 * S));
+        assert!(!store.first("api", "shop/api", "shop/db", Some("a-2"), ns(2 * S)));
         // The same audit id with another key is still a repeat.
-        assert!(!store.first("api", "shop/other", "shop/db", Some("a-1"), 3 * S));
-        assert!(store.first("api", "shop/other", "shop/db", Some("a-3"), 3 * S));
-        assert!(store.first("mounted", "shop/api", "shop/db", None, 3 * S));
+        assert!(!store.first("api", "shop/other", "shop/db", Some("a-1"), ns(3 * S)));
+        assert!(store.first("api", "shop/other", "shop/db", Some("a-3"), ns(3 * S)));
+        assert!(store.first("mounted", "shop/api", "shop/db", None, ns(3 * S)));
         // Repeats do not extend the window.
-        assert!(!store.first("mounted", "shop/api", "shop/db", None, 299 * S));
-        assert!(store.first("mounted", "shop/api", "shop/db", None, 303 * S));
-        assert!(store.first("api", "shop/api", "shop/db", Some("a-1"), 301 * S));
-        store.expire(10_000 * S);
+        assert!(!store.first("mounted", "shop/api", "shop/db", None, ns(299 * S)));
+        assert!(store.first("mounted", "shop/api", "shop/db", None, ns(303 * S)));
+        assert!(store.first("api", "shop/api", "shop/db", Some("a-1"), ns(301 * S)));
+        store.expire(ns(10_000 * S));
         assert!(store.is_empty());
         assert_eq!(store.forgotten(), 0);
     }
@@ -172,13 +181,13 @@ mod tests {
     fn past_the_bound_the_oldest_is_forgotten_and_counted() {
         let mut store = ReadStore::new(300 * S, 2);
         for (n, reader) in ["a", "b", "c"].into_iter().enumerate() {
-            assert!(store.first("mounted", reader, "x/y", None, n as u64));
+            assert!(store.first("mounted", reader, "x/y", None, ns(n as u64)));
         }
         assert_eq!((store.len(), store.forgotten()), (2, 1));
         assert!(
-            store.first("mounted", "a", "x/y", None, 4),
+            store.first("mounted", "a", "x/y", None, ns(4)),
             "a was forgotten"
         );
-        assert!(!store.first("mounted", "c", "x/y", None, 5));
+        assert!(!store.first("mounted", "c", "x/y", None, ns(5)));
     }
 }

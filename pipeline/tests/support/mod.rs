@@ -7,6 +7,12 @@
 )]
 
 use edgewise_capture::{Direction, Event, EventKind};
+use edgewise_time::UnixNanos;
+
+/// A test's instant: `nanos` nanoseconds of Unix time.
+pub(crate) fn ns(nanos: u64) -> UnixNanos {
+    UnixNanos::from_nanos(nanos)
+}
 
 /// An event of `kind` from `src` to `dst` (`ip:port`), sequence number 0.
 pub(crate) fn event<'a>(
@@ -19,7 +25,7 @@ pub(crate) fn event<'a>(
     Event {
         kind,
         direction: Direction::Unknown,
-        timestamp_ns: 0,
+        time: UnixNanos::ZERO,
         ifindex: 0,
         src: src.parse().unwrap(),
         dst: dst.parse().unwrap(),

@@ -11,6 +11,8 @@
 
 use std::time::Duration;
 
+use edgewise_time::UnixNanos;
+
 use edgewise_edge_set::GraphSlice;
 use edgewise_trail::export::{ExportStats, Exporter};
 use edgewise_trail::upload::is_agent_name;
@@ -64,14 +66,16 @@ impl Export {
         }))
     }
 
-    /// Whether a slice is due at `now_ns` (a replay drains only then).
-    pub fn due(&self, now_ns: u64) -> bool {
+    /// Whether a slice is due at `now` (a replay drains only then).
+    pub fn due(&self, now: UnixNanos) -> bool {
+        let now_ns = now.as_nanos();
         self.next_ns.is_some_and(|next| now_ns >= next)
     }
 
     /// Takes a drained slice; sends what was gathered when its interval
     /// has passed, or at once when `last`.
-    pub fn offer(&mut self, slice: GraphSlice, now_ns: u64, last: bool) {
+    pub fn offer(&mut self, slice: GraphSlice, now: UnixNanos, last: bool) {
+        let now_ns = now.as_nanos();
         let start = slice.window.start_ns;
         match &mut self.pending {
             Some(pending) => pending.absorb(slice),
@@ -95,7 +99,8 @@ impl Export {
     }
 
     /// Sets when the first slice is due (a replay, at its first packet).
-    pub fn begin(&mut self, now_ns: u64) {
+    pub fn begin(&mut self, now: UnixNanos) {
+        let now_ns = now.as_nanos();
         self.next_ns
             .get_or_insert(now_ns.saturating_add(self.interval_ns));
     }

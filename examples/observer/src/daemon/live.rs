@@ -6,8 +6,9 @@
 //!   and egress, `observe_egress_interfaces` on egress only, names or globs
 //!   followed as interfaces come and go (checked on every turn of the
 //!   loop, so a new pod's veth is observed within a fraction of a second).
-//! - Event times are the kernel's monotonic clock, turned into Unix time
-//!   with the offset measured at start.
+//! - Event times come in Unix time (capture turns the kernel's monotonic
+//!   stamps with the clock offset it measured at load); secret opens, on
+//!   the monotonic clock, with the offset measured at start.
 //! - The pipeline's kernel actions are applied to every sensor's drop
 //!   map and its answer given back ([`Pipeline::ban_applied`]); bans held
 //!   in the pinned map at start are adopted.
@@ -37,6 +38,7 @@ use std::time::{Duration, Instant};
 
 use edgewise_edge_set::{GraphSlice, ServiceGraph};
 use edgewise_pipeline::{Output as Decided, Pipeline, Record, StatsRecord};
+use edgewise_time::{MonotonicOffset, UnixNanos};
 
 use super::config::Settings;
 use super::export::Export;
@@ -66,7 +68,8 @@ pub struct SliceWindow {
 
 impl SliceWindow {
     /// Adds a slice drained at `now_ns`, forgetting what fell out.
-    pub fn push(&mut self, slice: GraphSlice, now_ns: u64) {
+    pub fn push(&mut self, slice: GraphSlice, now: UnixNanos) {
+        let now_ns = now.as_nanos();
         self.edges += slice.edges.len();
         self.slices.push_back(slice);
         let horizon = now_ns.saturating_sub(u64::try_from(GRAPH_WINDOW.as_nanos()).unwrap_or(0));
@@ -95,16 +98,9 @@ impl SliceWindow {
     }
 }
 
-/// Nanoseconds since the Unix epoch.
-pub fn unix_now_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-}
-
-/// What to add to a kernel event time (monotonic) to get Unix time.
-fn monotonic_offset_ns() -> u64 {
-    unix_now_ns().saturating_sub(edgewise_capture::monotonic_now_ns())
+/// The wall clock now.
+pub fn unix_now() -> UnixNanos {
+    UnixNanos::from_system_time(std::time::SystemTime::now())
 }
 
 /// Where the drop map is pinned unless `bpf_pin_dir` says otherwise.
@@ -125,7 +121,7 @@ pub fn run(settings: &Settings) -> Result<(), DaemonError> {
         sources.cluster_json.as_deref(),
         streams.as_ref(),
         true,
-        unix_now_ns(),
+        unix_now(),
     )?;
     let mut output = Output::open(settings.output.as_deref(), &super::node_name(settings))?;
     let prober = prober(settings, &pipeline);
@@ -139,20 +135,21 @@ pub fn run(settings: &Settings) -> Result<(), DaemonError> {
     if synced() {
         shared.set_ready();
     }
-    let offset = monotonic_offset_ns();
+    // Kernel events come in Unix time; secret opens are turned into it
+    // with the same clock offset.
+    let offset = edgewise_capture::clock_offset();
     let interval = stats_interval(settings).unwrap_or(Duration::from_secs(10));
     let mut next_tick = Instant::now() + interval;
     let mut window = SliceWindow::default();
     while !stop.load(Ordering::Relaxed) {
         sensors.poll(Duration::from_millis(100), &mut |event| match event {
             Ok(event) => {
-                let now = event.timestamp_ns.saturating_add(offset);
-                pipeline.handle_event(&event, now);
+                pipeline.handle_event(&event, event.time);
             }
             Err(error) => pipeline.parse_error(error.reason()),
         })?;
         sensors.follow();
-        let now = unix_now_ns();
+        let now = unix_now();
         if let Some(policies) = streams.as_ref().and_then(Streams::take_policies) {
             pipeline.replace_inputs(None, policies, now);
             tracing::info!("streamed policies applied");
@@ -230,7 +227,7 @@ fn start_sensors(
     let mut sensors = Sensors::start(settings)?;
     let secrets = SecretWatch::start(settings)?;
     for ban in sensors.held_bans() {
-        pipeline.adopt_ban(ban.edge, ban.remaining, unix_now_ns());
+        pipeline.adopt_ban(ban.edge, ban.remaining, unix_now());
     }
     shared.set_sensors(&sensors.health());
     Ok((sensors, secrets))
@@ -265,13 +262,13 @@ fn secret_reads(
     secrets: Option<&mut SecretWatch>,
     pipeline: &mut Pipeline,
     (output, ring): (&mut Output, Option<&RecordRing>),
-    offset: u64,
+    offset: MonotonicOffset,
 ) -> Result<(), DaemonError> {
     let mut reads = match secrets {
         Some(secrets) => secrets.poll(pipeline, offset)?,
         None => Vec::new(),
     };
-    let now = unix_now_ns();
+    let now = unix_now();
     for batch in shared.take_audits() {
         reads.extend(pipeline.secret_reads(batch, now));
     }
@@ -296,7 +293,7 @@ fn stop_run(
     mut window: SliceWindow,
     ring: Option<&RecordRing>,
 ) -> Result<(), DaemonError> {
-    let now = unix_now_ns();
+    let now = unix_now();
     pipeline.flush(now);
     // The sensors are gone: only the records are left to write.
     write_records(&mut pipeline, &mut output, ring);
@@ -330,7 +327,7 @@ fn finish_export(export: Option<Export>) {
 fn drained(
     pipeline: &mut Pipeline,
     export: Option<&mut Export>,
-    now: u64,
+    now: UnixNanos,
     last: bool,
 ) -> GraphSlice {
     let slice = pipeline.drain(now);
@@ -416,7 +413,7 @@ impl<'a> Sources<'a> {
     /// Reads the objects, policies and rules again when their files or
     /// the cluster changed (a file that cannot be used keeps the last good
     /// state).
-    fn follow(&mut self, settings: &Settings, pipeline: &mut Pipeline, now: u64) {
+    fn follow(&mut self, settings: &Settings, pipeline: &mut Pipeline, now: UnixNanos) {
         let cluster_changed = match self.cluster {
             Some(watch) => match watch.snapshot_if_changed(&mut self.cluster_seen) {
                 Some(json) => {
@@ -461,7 +458,7 @@ fn tick(
     pipeline: &Pipeline,
     sensors: &mut Sensors,
     export: Option<&Export>,
-    now: u64,
+    now: UnixNanos,
 ) -> StatsRecord {
     let mut stats = pipeline.stats(now);
     if let Some(export) = export {

@@ -33,6 +33,7 @@ use edgewise_identity::{Baseline, ClientConfig, IdentityClient};
 use edgewise_ip_index::{ServiceBackends, ServiceCatalog};
 use edgewise_k8s::ClusterWatch;
 use edgewise_pipeline::{Identities, Pipeline, PipelineConfig, Record, Rules, RulesError};
+use edgewise_time::UnixNanos;
 
 use self::config::{ConfigError, Settings};
 use crate::FileError;
@@ -172,7 +173,7 @@ pub fn build_pipeline(
     listed: Option<&[u8]>,
     streams: Option<&streams::Streams>,
     enforce: bool,
-    now_ns: u64,
+    now: UnixNanos,
 ) -> Result<Pipeline, DaemonError> {
     let Inputs {
         identities: from_objects,
@@ -233,8 +234,8 @@ pub fn build_pipeline(
             .chain(edgewise_pipeline::private_nets())
             .collect(),
     };
-    let mut pipeline = Pipeline::new(config, identities, policies, rules, now_ns);
-    pipeline.replace_services(services, now_ns);
+    let mut pipeline = Pipeline::new(config, identities, policies, rules, now);
+    pipeline.replace_services(services, now);
     if let Some(path) = &settings.service_probes {
         let database = crate::services::load_database(path)?;
         for error in database.line_errors() {
@@ -445,7 +446,7 @@ impl Names for PipelineNames<'_> {
         time_ns: u64,
     ) -> Option<String> {
         self.0
-            .server_name(client, server, time_ns)
+            .server_name(client, server, UnixNanos::from_nanos(time_ns))
             .map(|(name, _)| name.to_string())
     }
 }

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use edgewise_pipeline::{Pipeline, ProbeFinding};
 use edgewise_service_probes::{Database, Identification};
+use edgewise_time::UnixNanos;
 
 use super::config::Settings;
 
@@ -87,9 +88,9 @@ impl ProbeWorker {
     }
 
     /// Hands the sessions ended since the last call to the pipeline.
-    pub fn report(&self, pipeline: &mut Pipeline, now_ns: u64) {
+    pub fn report(&self, pipeline: &mut Pipeline, now: UnixNanos) {
         for (server, found) in self.results() {
-            pipeline.probe_result(server, found, now_ns);
+            pipeline.probe_result(server, found, now);
         }
     }
 

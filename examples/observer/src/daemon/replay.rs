@@ -20,6 +20,7 @@ use edgewise_edge_set::ServiceGraph;
 use edgewise_packet::{CaptureReader, Frame, decode};
 
 use edgewise_pipeline::{Pipeline, Record, StatsRecord};
+use edgewise_time::UnixNanos;
 use edgewise_trail::export::ExportStats;
 
 use super::config::Settings;
@@ -99,7 +100,7 @@ pub fn replay(file: &Path, settings: &Settings) -> Result<ReplaySummary, DaemonE
     let mut replay = Replay::new(ReplayConfig::default());
     let interval_ns =
         stats_interval(settings).map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
-    let (mut packets, mut next_stats, mut last_ns) = (0u64, 0u64, 0u64);
+    let (mut packets, mut next_stats, mut last) = (0u64, 0u64, UnixNanos::ZERO);
     let mut broken = None;
     let mut progress = Progress::new();
     while let Some(frame) = reader.next_frame() {
@@ -116,8 +117,8 @@ pub fn replay(file: &Path, settings: &Settings) -> Result<ReplaySummary, DaemonE
         {
             progress.show(packets, pipeline.edges_seen());
         }
-        let now = frame.timestamp_ns;
-        last_ns = last_ns.max(now);
+        let now = frame.time;
+        last = last.max(now);
         // Built at the first packet, so that the graph starts at the
         // capture's time.
         if pipeline.is_none() {
@@ -152,19 +153,19 @@ pub fn replay(file: &Path, settings: &Settings) -> Result<ReplaySummary, DaemonE
     progress.clear();
     let mut pipeline = match pipeline {
         Some(pipeline) => pipeline,
-        None => build(0)?,
+        None => build(UnixNanos::ZERO)?,
     };
     // The capture ended: what still waits to settle is reported as it is.
-    pipeline.flush(last_ns);
+    pipeline.flush(last);
     write_records(
         &mut pipeline,
         &mut output,
         serving.as_ref().map(Serving::ring),
     );
-    let stats = pipeline.stats(last_ns);
+    let stats = pipeline.stats(last);
     output.write(&Record::Stats(stats.clone()));
     output.flush()?;
-    let (graph, export) = drains.finish(&mut pipeline, last_ns)?;
+    let (graph, export) = drains.finish(&mut pipeline, last)?;
     let graph_files = write_graph_files(settings, &graph)?;
     if let Some(source) = broken {
         return Err(DaemonError::Capture {
@@ -186,7 +187,7 @@ pub fn replay(file: &Path, settings: &Settings) -> Result<ReplaySummary, DaemonE
 }
 
 /// Hands the events of one frame to the pipeline, by the kernel's rules.
-fn handle_frame(pipeline: &mut Pipeline, replay: &mut Replay, frame: &Frame<'_>, now: u64) {
+fn handle_frame(pipeline: &mut Pipeline, replay: &mut Replay, frame: &Frame<'_>, now: UnixNanos) {
     match decode(frame.link, frame.data) {
         Ok(packet) => {
             replay.packet(now, frame.original_len, &packet, |event| {
@@ -201,7 +202,8 @@ fn handle_frame(pipeline: &mut Pipeline, replay: &mut Replay, frame: &Frame<'_>,
 
 /// Whether a `stats` record is due at capture time `now` (the first
 /// interval starts at the first packet).
-fn stats_due(interval_ns: Option<u64>, next_stats: &mut u64, now: u64) -> bool {
+fn stats_due(interval_ns: Option<u64>, next_stats: &mut u64, now: UnixNanos) -> bool {
+    let now = now.as_nanos();
     let Some(interval) = interval_ns else {
         return false;
     };
@@ -268,7 +270,7 @@ impl Serving {
     /// Publishes the graph once a second, or less often when publishing
     /// takes long (at most a tenth of the time goes to it), and keeps the
     /// followers alive; false once SIGINT or SIGTERM came.
-    fn tick(&mut self, drains: &mut Drains, pipeline: &mut Pipeline, now: u64) -> bool {
+    fn tick(&mut self, drains: &mut Drains, pipeline: &mut Pipeline, now: UnixNanos) -> bool {
         if self.stopped() {
             return false;
         }
@@ -301,7 +303,7 @@ impl Serving {
 /// Hands packets on at a multiple of the capture's own pace.
 struct Pace {
     factor: f64,
-    start: Option<(u64, Instant)>,
+    start: Option<(UnixNanos, Instant)>,
 }
 
 impl Pace {
@@ -313,14 +315,10 @@ impl Pace {
     }
 
     /// Sleeps until the packet of capture time `now` is due.
-    #[expect(
-        clippy::cast_precision_loss,
-        reason = "capture offsets far below 2^52 ns (52 days)"
-    )]
-    fn wait(&mut self, now: u64) {
+    fn wait(&mut self, now: UnixNanos) {
         let (first, wall) = *self.start.get_or_insert((now, Instant::now()));
-        let offset = now.saturating_sub(first) as f64 / self.factor;
-        let due = wall + Duration::from_secs_f64(offset / 1e9);
+        let offset = now.saturating_duration_since(first).as_secs_f64() / self.factor;
+        let due = wall + Duration::from_secs_f64(offset);
         let ahead = due.saturating_duration_since(Instant::now());
         if !ahead.is_zero() {
             std::thread::sleep(ahead);
@@ -341,14 +339,14 @@ struct Drains {
 
 impl Drains {
     /// The first packet came at `now`.
-    fn begin(&mut self, now: u64) {
+    fn begin(&mut self, now: UnixNanos) {
         if let Some(export) = &mut self.export {
             export.begin(now);
         }
     }
 
     /// Drains and exports when an interval has passed.
-    fn tick(&mut self, pipeline: &mut Pipeline, now: u64) {
+    fn tick(&mut self, pipeline: &mut Pipeline, now: UnixNanos) {
         if self.export.as_ref().is_some_and(|e| e.due(now)) {
             self.drain(pipeline, now);
         }
@@ -356,7 +354,7 @@ impl Drains {
 
     /// Drains now into the graph (and the export, which sends once its
     /// interval has passed).
-    fn drain(&mut self, pipeline: &mut Pipeline, now: u64) {
+    fn drain(&mut self, pipeline: &mut Pipeline, now: UnixNanos) {
         let slice = pipeline.drain(now);
         self.graph.merge_slice(&slice);
         if let Some(export) = &mut self.export {
@@ -368,13 +366,13 @@ impl Drains {
     fn finish(
         mut self,
         pipeline: &mut Pipeline,
-        last_ns: u64,
+        last: UnixNanos,
     ) -> Result<(ServiceGraph, Option<ExportStats>), DaemonError> {
-        let slice = pipeline.drain(last_ns);
+        let slice = pipeline.drain(last);
         self.graph.merge_slice(&slice);
         let export = match self.export {
             Some(mut export) => {
-                export.offer(slice, last_ns, true);
+                export.offer(slice, last, true);
                 Some(export.finish(EXPORT_GRACE)?)
             }
             None => None,

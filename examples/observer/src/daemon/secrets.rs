@@ -25,6 +25,7 @@ use edgewise_capture::secrets::{
     CgroupLookup, CgroupPaths, MountTable, SecretHook, SecretObserver, SecretOpen, SecretVolume,
 };
 use edgewise_pipeline::{Pipeline, SecretReadRecord};
+use edgewise_time::MonotonicOffset;
 
 use super::DaemonError;
 use super::config::Settings;
@@ -141,7 +142,7 @@ impl SecretWatch {
     pub fn poll(
         &mut self,
         pipeline: &mut Pipeline,
-        offset: u64,
+        offset: MonotonicOffset,
     ) -> Result<Vec<SecretReadRecord>, DaemonError> {
         if self.mounts.changed().unwrap_or(true) || self.scanned.elapsed() >= RESCAN_EVERY {
             self.rescan()?;
@@ -165,7 +166,7 @@ impl SecretWatch {
                 &open,
                 self.volumes.get(&open.dev),
                 cgroup.as_deref(),
-                open.timestamp_ns.saturating_add(offset),
+                offset.to_unix(open.time),
             );
             records.extend(record);
         }
