@@ -76,6 +76,19 @@ fn endless_data_lines_end_the_session() {
 }
 
 #[test]
+fn a_hello_of_another_version_ends_the_session() {
+    let url = hostile(
+        STREAM_HEAD,
+        b"event: hello\ndata: {\"schema\":\"edgewise.identity-hello/v2\",\"epoch\":1,\"seq\":0,\"resumed\":false}\n\n",
+    );
+    let why = first_disconnection(&url);
+    assert!(
+        why.contains("a bad hello") && why.contains("edgewise.identity-hello/v2"),
+        "{why}"
+    );
+}
+
+#[test]
 fn an_endless_line_ends_the_session() {
     let url = hostile(
         STREAM_HEAD,

@@ -650,16 +650,26 @@ fn run_identity(command: IdentityCommand) -> ExitCode {
         IdentityCommand::Follow { url, client } => {
             let stop = std::sync::atomic::AtomicBool::new(false);
             let config = client.config(url.trim_end_matches('/'));
+            let mut unwritten = None;
             let followed = edgewise_observer::identity::follow_stream(&config, &stop, |line| {
                 let mut out = io::stdout().lock();
-                let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+                if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+                    // Nobody reads any more (`| head`, a closed pipe): the
+                    // follow ends at the next event or heartbeat.
+                    unwritten.get_or_insert(e);
+                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
             });
-            match followed {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
+            match (followed, unwritten) {
+                (Err(e), _) => {
                     eprintln!("edgewise: {e}");
                     ExitCode::FAILURE
                 }
+                (Ok(()), Some(e)) if e.kind() != io::ErrorKind::BrokenPipe => {
+                    eprintln!("edgewise: standard output: {e}");
+                    ExitCode::FAILURE
+                }
+                (Ok(()), _) => ExitCode::SUCCESS,
             }
         }
         IdentityCommand::Lookup { mmdb, deltas, ips } => {

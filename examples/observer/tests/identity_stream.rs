@@ -322,3 +322,73 @@ fn follow_prints_a_schema_line_per_event() {
     common::schema("identity-event").assert_lines(&text);
     assert!(seen[0].starts_with(r#"{"schema":"edgewise.identity-event/v1","event":"connected""#));
 }
+
+/// A follower whose reader went away (`edgewise identity follow | head -1`)
+/// stops at its next line instead of following on, and exits 0.
+#[test]
+fn follow_ends_when_nobody_reads_its_output() {
+    let dir = edgewise_test_support::ScratchDir::new("identity-follow-closed");
+    let objects = dir.join("objects.json");
+    write_objects(&objects, 1);
+    let (_server, address) = serve(&objects, "127.0.0.1:0", 5);
+    let mut follower = Server(
+        Command::new(env!("CARGO_BIN_EXE_edgewise"))
+            .args(["identity", "follow", "--url", &format!("http://{address}")])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stdout = BufReader::new(follower.0.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.contains(r#""event":"connected""#), "{first}");
+    drop(stdout);
+    // The next event (the baseline, or this delta) meets a closed pipe.
+    write_objects(&objects, 2);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = follower.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still following with nobody reading"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+}
+
+/// Both streams of `edgewise identity serve` open with a `hello` event
+/// valid against `schemas/identity-hello.schema.json`.
+#[test]
+fn each_stream_opens_with_a_tagged_hello() {
+    use std::io::Write as _;
+    let dir = edgewise_test_support::ScratchDir::new("identity-hello");
+    let objects = dir.join("objects.json");
+    write_objects(&objects, 1);
+    let (_server, address) = serve(&objects, "127.0.0.1:0", 3);
+    let schema = common::schema("identity-hello");
+    for path in ["/identities/deltas", "/policies/deltas"] {
+        let mut stream = std::net::TcpStream::connect(&address).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: edgewise\r\n\r\n").unwrap();
+        let mut lines = BufReader::new(stream).lines();
+        let mut hello = false;
+        let data = loop {
+            let line = lines.next().expect("the stream ended").unwrap();
+            hello |= line == "event: hello";
+            if let Some(data) = line.strip_prefix("data: ").filter(|_| hello) {
+                break data.to_owned();
+            }
+        };
+        let value: serde_json::Value = serde_json::from_str(&data).unwrap();
+        schema
+            .check(&value)
+            .unwrap_or_else(|e| panic!("{path}: {e}: {data}"));
+        assert_eq!(value["epoch"], 3, "{path}: {data}");
+    }
+}

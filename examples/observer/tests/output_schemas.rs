@@ -53,6 +53,7 @@ fn each_schema_file_compiles_and_names_the_tag_the_code_writes() {
         edgewise_edge_set::VIEW_SCHEMA,
         edgewise_trail::upload::FORMAT,
         edgewise_identity::DELTA_SCHEMA,
+        edgewise_identity::http::HELLO_SCHEMA,
         edgewise_identity::POLICY_DELTA_SCHEMA,
         edgewise_identity::POLICY_BASELINE_SCHEMA,
         edgewise_trail::query::ROW_SCHEMA,

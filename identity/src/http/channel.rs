@@ -169,7 +169,8 @@ impl Channel {
             })
             .filter(|from| *from >= oldest);
         let hello = format!(
-            r#"{{"epoch":{},"seq":{},"resumed":{}}}"#,
+            r#"{{"schema":"{}","epoch":{},"seq":{},"resumed":{}}}"#,
+            super::HELLO_SCHEMA,
             current.epoch,
             current.seq,
             resume.is_some()

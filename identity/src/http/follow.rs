@@ -522,6 +522,8 @@ fn session<C: StreamClient>(
             "hello" => {
                 let hello: Hello = serde_json::from_str(&event.data)
                     .map_err(|e| failure(&url, format!("a bad hello: {e}")))?;
+                crate::delta::check_schema(hello.schema.as_deref(), super::HELLO_SCHEMA)
+                    .map_err(|e| failure(&url, format!("a bad hello: {e}")))?;
                 *greeted = true;
                 let server = Version {
                     epoch: hello.epoch,
@@ -557,6 +559,8 @@ const BASELINE_BODY_TIMEOUT: Duration = Duration::from_secs(2 * 60);
 
 #[derive(serde::Deserialize)]
 struct Hello {
+    #[serde(default)]
+    schema: Option<String>,
     epoch: u64,
     seq: u64,
     #[serde(default)]

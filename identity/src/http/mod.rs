@@ -12,4 +12,4 @@ pub mod sse;
 
 pub use edgewise_http_server::TlsFiles;
 pub use follow::{FollowConfig, FollowEvent, LineOutcome, StreamClient, Transport, follow};
-pub use server::{IdentityServer, ServerConfig};
+pub use server::{HELLO_SCHEMA, IdentityServer, ServerConfig};

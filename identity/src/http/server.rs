@@ -10,8 +10,10 @@
 //!   lag, and the listener's counters (TLS handshake failures among them),
 //!   in the Prometheus text format.
 //!
-//! A stream starts with a `hello` event, `{"epoch": E, "seq": S,
-//! "resumed": bool}`. A client that gives the version it holds
+//! A stream starts with a `hello` event, `{"schema": HELLO_SCHEMA,
+//! "epoch": E, "seq": S, "resumed": bool}` ([`HELLO_SCHEMA`],
+//! `schemas/identity-hello.schema.json`; a client takes a hello without
+//! the tag as version 1 and refuses another tag). A client that gives the version it holds
 //! (`deltas?epoch=E&seq=S`) gets the deltas after it from the server's
 //! bounded history when they are all still there (`resumed`); otherwise it
 //! gets what is published from then on and fetches a baseline. Then one
@@ -53,6 +55,9 @@ use super::channel::{Channel, ChannelConfig};
 use super::metrics::render_metrics;
 use crate::policy::{PolicyBaseline, PolicyDelta};
 use crate::{Baseline, IdentityDelta, IdentityError, Version};
+
+/// The tag of a stream's `hello` event.
+pub const HELLO_SCHEMA: &str = "edgewise.identity-hello/v1";
 
 /// Settings of an [`IdentityServer`].
 #[derive(Debug, Clone, PartialEq, Eq)]
