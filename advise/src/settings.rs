@@ -101,6 +101,7 @@ impl fmt::Display for Tier {
 /// The thresholds (a TOML table of these keys; every key optional).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct Settings {
     /// How sources are grouped (`namespace`).
     pub granularity: Granularity,

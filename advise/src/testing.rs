@@ -341,10 +341,11 @@ pub fn week_of(teams: u32) -> Vec<(String, Vec<u8>)> {
     for day in 0..DAYS {
         let start = FIRST_DAY_NS + day * DAY_NS;
         let mut graph = ObservedGraph::new(
-            GraphConfig {
-                max_edges: usize::MAX,
-                idle_ttl_ns: u64::MAX / 4,
-                ..GraphConfig::default()
+            {
+                let mut graph_config = GraphConfig::default();
+                graph_config.max_edges = usize::MAX;
+                graph_config.idle_ttl_ns = u64::MAX / 4;
+                graph_config
             },
             UnixNanos::from_nanos(start),
         );

@@ -74,10 +74,8 @@ fn shop() -> Vec<Observation> {
 
 #[test]
 fn sources_split_by_service_identity_and_get_selectors_of_their_own() {
-    let settings = Settings {
-        granularity: Granularity::ServiceIdentity,
-        ..Settings::default()
-    };
+    let mut settings = Settings::default();
+    settings.granularity = Granularity::ServiceIdentity;
     let report = analyze(&shop(), &settings, &Prefixes::default()).unwrap();
     let names: Vec<String> = report.groups.iter().map(|g| g.source.to_string()).collect();
     assert_eq!(names, ["shop", "shop+web"]);
@@ -139,43 +137,18 @@ fn sources_split_by_service_identity_and_get_selectors_of_their_own() {
 
 #[test]
 fn settings_out_of_range_are_refused_by_name() {
-    for (settings, expected) in [
-        (
-            Settings {
-                baseline_share: 1.5,
-                ..Settings::default()
-            },
-            "baseline_share = 1.5",
-        ),
-        (
-            Settings {
-                baseline_share: 0.0,
-                ..Settings::default()
-            },
-            "baseline_share = 0",
-        ),
-        (
-            Settings {
-                cidr_widest_v4: 33,
-                ..Settings::default()
-            },
-            "cidr_widest_v4",
-        ),
-        (
-            Settings {
-                min_days: 0,
-                ..Settings::default()
-            },
-            "min_days",
-        ),
-        (
-            Settings {
-                broad_min_external: 3,
-                ..Settings::default()
-            },
-            "broad_min_external",
-        ),
-    ] {
+    /// A setting put out of range, and the name the error gives.
+    type Change = (fn(&mut Settings), &'static str);
+    let changes: [Change; 5] = [
+        (|s| s.baseline_share = 1.5, "baseline_share = 1.5"),
+        (|s| s.baseline_share = 0.0, "baseline_share = 0"),
+        (|s| s.cidr_widest_v4 = 33, "cidr_widest_v4"),
+        (|s| s.min_days = 0, "min_days"),
+        (|s| s.broad_min_external = 3, "broad_min_external"),
+    ];
+    for (change, expected) in changes {
+        let mut settings = Settings::default();
+        change(&mut settings);
         let error = analyze(&shop(), &settings, &Prefixes::default()).unwrap_err();
         assert!(matches!(error, AdviseError::Settings(_)));
         assert!(error.to_string().contains(expected), "{error}");
@@ -189,10 +162,8 @@ fn settings_out_of_range_are_refused_by_name() {
 
 #[test]
 fn identities_that_clean_up_alike_get_policies_of_their_own_names() {
-    let settings = Settings {
-        granularity: Granularity::ServiceIdentity,
-        ..Settings::default()
-    };
+    let mut settings = Settings::default();
+    settings.granularity = Granularity::ServiceIdentity;
     let dns = Target::Workload {
         namespace: "kube-system".into(),
         workload_kind: "Deployment".into(),

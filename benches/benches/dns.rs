@@ -90,9 +90,10 @@ fn ip(n: u32) -> Ipv4Addr {
 }
 
 fn full_store() -> FqdnStore {
-    let mut store = FqdnStore::new(StoreConfig {
-        max_mappings: MILLION as usize,
-        ..StoreConfig::default()
+    let mut store = FqdnStore::new({
+        let mut store_config = StoreConfig::default();
+        store_config.max_mappings = MILLION as usize;
+        store_config
     });
     for n in 0..MILLION {
         store

@@ -259,10 +259,7 @@ fn view(c: &mut Criterion) {
         ("view_by_workload", Granularity::Workload),
         ("view_by_namespace", Granularity::Namespace),
     ] {
-        let options = ViewOptions {
-            granularity,
-            window_ns: None,
-        };
+        let options = ViewOptions::new(granularity);
         group.bench_function(name, |b| {
             b.iter(|| black_box(view_json(&graph, &options).to_string()));
         });

@@ -62,9 +62,10 @@ fn service(i: u32) -> Service {
 }
 
 fn index() -> IpIndex {
-    let mut index = IpIndex::new(IndexConfig {
-        ranges: vec![NamedRange::new("10.42.0.0/16".parse().unwrap(), "pod-cidr")],
-        ..IndexConfig::default()
+    let mut index = IpIndex::new({
+        let mut index_config = IndexConfig::default();
+        index_config.ranges = vec![NamedRange::new("10.42.0.0/16".parse().unwrap(), "pod-cidr")];
+        index_config
     });
     for i in 0..PODS {
         index.apply(Change::Upsert(Object::Pod(pod(i, true))));

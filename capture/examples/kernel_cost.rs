@@ -378,12 +378,13 @@ fn measure() {
     }
     let _stats =
         aya::sys::enable_stats(aya::sys::Stats::RunTime).expect("enable BPF run-time statistics");
-    let config = |programs| CaptureConfig {
-        ingress: vec!["ewcost0".to_owned()],
-        egress: vec!["ewcost0".to_owned()],
-        netns: Some(PathBuf::from("/run/netns/ewcost-a")),
-        programs,
-        ..CaptureConfig::default()
+    let config = |programs| {
+        let mut capture_config = CaptureConfig::default();
+        capture_config.ingress = vec!["ewcost0".to_owned()];
+        capture_config.egress = vec!["ewcost0".to_owned()];
+        capture_config.netns = Some(PathBuf::from("/run/netns/ewcost-a"));
+        capture_config.programs = programs;
+        capture_config
     };
     let mut throughput: [Vec<f64>; 3] = Default::default();
     let mut per_packet: [Vec<f64>; 2] = Default::default();

@@ -19,11 +19,9 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let seconds = args.next().and_then(|s| s.parse().ok()).unwrap_or(u64::MAX);
-    let config = CaptureConfig {
-        ingress: vec![interface.clone()],
-        egress: vec![interface],
-        ..CaptureConfig::default()
-    };
+    let mut config = CaptureConfig::default();
+    config.ingress = vec![interface.clone()];
+    config.egress = vec![interface];
     let mut capture = match Capture::attach(&config) {
         Ok(capture) => capture,
         Err(e) => {

@@ -141,6 +141,7 @@ pub enum CaptureError {
 
 /// What to attach where.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CaptureConfig {
     /// Interfaces to observe on ingress.
     pub ingress: Vec<String>,

@@ -45,6 +45,7 @@ use crate::first_bytes::handshake_record_len;
 
 /// Settings of a [`Replay`], as [`crate::CaptureConfig`] sets the kernel's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ReplayConfig {
     /// The most bytes of a UDP DNS response an event carries,
     /// 1..=[`DNS_MAX`].

@@ -65,9 +65,10 @@ fn a_glob_follows_veths_as_they_are_created_renamed_and_deleted() {
     run(&["ip", "netns", "add", &host]);
     run(&["ip", "netns", "add", &pod]);
     let mut follower = Follower::new(Some(&netns(&host))).expect("follow the host namespace");
-    let capture = Capture::load(&CaptureConfig {
-        netns: Some(netns(&host)),
-        ..CaptureConfig::default()
+    let capture = Capture::load(&{
+        let mut capture_config = CaptureConfig::default();
+        capture_config.netns = Some(netns(&host));
+        capture_config
     })
     .expect("load");
     let changes = follower
@@ -161,11 +162,9 @@ fn an_attach_that_fails_on_one_interface_is_reported_and_the_rest_run() {
     let net = Net::create("f");
     let ns = netns(&net.client_ns);
     let mut follower = Follower::new(Some(&ns)).unwrap();
-    let xdp = CaptureConfig {
-        netns: Some(ns.clone()),
-        modes: vec![AttachMode::Xdp],
-        ..CaptureConfig::default()
-    };
+    let mut xdp = CaptureConfig::default();
+    xdp.netns = Some(ns.clone());
+    xdp.modes = vec![AttachMode::Xdp];
     // The first holds the interface's XDP hook; the second cannot have it.
     let first = follower
         .add(
@@ -229,9 +228,10 @@ fn packet_sockets_give_the_observers_events_and_refuse_nothing_else() {
     }
     let net = Net::create("p");
     let _listener = Listener::start(&net.server_ns);
-    let mut capture = PacketCapture::new(&CaptureConfig {
-        netns: Some(netns(&net.client_ns)),
-        ..CaptureConfig::default()
+    let mut capture = PacketCapture::new(&{
+        let mut capture_config = CaptureConfig::default();
+        capture_config.netns = Some(netns(&net.client_ns));
+        capture_config
     });
     for direction in [Direction::Ingress, Direction::Egress] {
         let attachment = capture

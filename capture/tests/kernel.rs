@@ -33,11 +33,12 @@ fn syn_syn_ack_and_dns_events_from_a_real_handshake() {
     let Some(dns_server) = dns_server(server_ns, "10.214.0.2") else {
         return;
     };
-    let mut capture = Capture::attach(&CaptureConfig {
-        ingress: vec![client_if.clone()],
-        egress: vec![client_if.clone()],
-        netns: Some(PathBuf::from(format!("/run/netns/{client_ns}"))),
-        ..CaptureConfig::default()
+    let mut capture = Capture::attach(&{
+        let mut capture_config = CaptureConfig::default();
+        capture_config.ingress = vec![client_if.clone()];
+        capture_config.egress = vec![client_if.clone()];
+        capture_config.netns = Some(PathBuf::from(format!("/run/netns/{client_ns}")));
+        capture_config
     })
     .expect("attach the observers");
 
@@ -93,12 +94,13 @@ fn a_banned_edge_times_out_while_others_pass_until_the_ban_expires() {
         "/sys/fs/bpf/edgewise-test-{}",
         std::process::id()
     )));
-    let mut capture = Capture::attach(&CaptureConfig {
-        ingress: vec![net.client_if.clone()],
-        egress: vec![net.client_if.clone()],
-        netns: Some(PathBuf::from(format!("/run/netns/{}", net.client_ns))),
-        pin_dir: Some(pin_dir.0.clone()),
-        ..CaptureConfig::default()
+    let mut capture = Capture::attach(&{
+        let mut capture_config = CaptureConfig::default();
+        capture_config.ingress = vec![net.client_if.clone()];
+        capture_config.egress = vec![net.client_if.clone()];
+        capture_config.netns = Some(PathBuf::from(format!("/run/netns/{}", net.client_ns)));
+        capture_config.pin_dir = Some(pin_dir.0.clone());
+        capture_config
     })
     .expect("attach the observers");
     let pin = capture
@@ -199,13 +201,14 @@ fn a_full_ring_counts_what_it_loses_and_a_dropped_capture_leaves_nothing_attache
     }
     let net = Net::create("r");
     let netns = PathBuf::from(format!("/run/netns/{}", net.client_ns));
-    let mut capture = Capture::attach(&CaptureConfig {
-        ingress: vec![net.client_if.clone()],
-        egress: vec![net.client_if.clone()],
-        netns: Some(netns.clone()),
+    let mut capture = Capture::attach(&{
+        let mut capture_config = CaptureConfig::default();
+        capture_config.ingress = vec![net.client_if.clone()];
+        capture_config.egress = vec![net.client_if.clone()];
+        capture_config.netns = Some(netns.clone());
         // One page holds 7 events of 576 bytes (plus their headers).
-        ring_bytes: 4096,
-        ..CaptureConfig::default()
+        capture_config.ring_bytes = 4096;
+        capture_config
     })
     .expect("attach the observers");
     assert_eq!(
@@ -290,12 +293,13 @@ fn connections_older_than_the_observer_show_as_flow_samples_and_first_payloads_a
         .parse()
         .unwrap();
 
-    let mut capture = Capture::attach(&CaptureConfig {
-        ingress: vec![net.client_if.clone()],
-        egress: vec![net.client_if.clone()],
-        netns: Some(PathBuf::from(format!("/run/netns/{}", net.client_ns))),
-        flow_sample_window: Duration::from_millis(400),
-        ..CaptureConfig::default()
+    let mut capture = Capture::attach(&{
+        let mut capture_config = CaptureConfig::default();
+        capture_config.ingress = vec![net.client_if.clone()];
+        capture_config.egress = vec![net.client_if.clone()];
+        capture_config.netns = Some(PathBuf::from(format!("/run/netns/{}", net.client_ns)));
+        capture_config.flow_sample_window = Duration::from_millis(400);
+        capture_config
     })
     .expect("attach the observers");
     let started = Instant::now();
@@ -426,11 +430,12 @@ fn a_replay_of_tcpdumps_capture_gives_the_same_events_as_the_live_observers() {
     }
     let net = Net::create("p");
     let pcap = std::env::temp_dir().join(format!("edgewise-capture-{}.pcap", std::process::id()));
-    let mut capture = Capture::attach(&CaptureConfig {
-        ingress: vec![net.client_if.clone()],
-        egress: vec![net.client_if.clone()],
-        netns: Some(PathBuf::from(format!("/run/netns/{}", net.client_ns))),
-        ..CaptureConfig::default()
+    let mut capture = Capture::attach(&{
+        let mut capture_config = CaptureConfig::default();
+        capture_config.ingress = vec![net.client_if.clone()];
+        capture_config.egress = vec![net.client_if.clone()];
+        capture_config.netns = Some(PathBuf::from(format!("/run/netns/{}", net.client_ns)));
+        capture_config
     })
     .expect("attach the observers");
     let tcpdump = Tcpdump::start(&net.client_ns, &net.client_if, &pcap);
@@ -504,12 +509,13 @@ fn the_egress_observer_can_be_limited_to_source_networks() {
         return;
     }
     let net = Net::create("e");
-    let mut capture = Capture::attach(&CaptureConfig {
-        ingress: vec![net.client_if.clone()],
-        egress: vec![net.client_if.clone()],
-        netns: Some(PathBuf::from(format!("/run/netns/{}", net.client_ns))),
-        egress_sources: vec!["fd00:ed6f::/64".parse().unwrap()],
-        ..CaptureConfig::default()
+    let mut capture = Capture::attach(&{
+        let mut capture_config = CaptureConfig::default();
+        capture_config.ingress = vec![net.client_if.clone()];
+        capture_config.egress = vec![net.client_if.clone()];
+        capture_config.netns = Some(PathBuf::from(format!("/run/netns/{}", net.client_ns)));
+        capture_config.egress_sources = vec!["fd00:ed6f::/64".parse().unwrap()];
+        capture_config
     })
     .expect("attach the observers");
     let _listener = Listener::start(&net.server_ns);

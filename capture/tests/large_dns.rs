@@ -134,11 +134,12 @@ fn a_3000_byte_answer_over_udp_and_one_over_tcp_arrive_whole_live_and_in_replay(
     ) else {
         return;
     };
-    let mut capture = Capture::attach(&CaptureConfig {
-        ingress: vec![net.client_if.clone()],
-        egress: vec![net.client_if.clone()],
-        netns: Some(netns(&net.client_ns)),
-        ..CaptureConfig::default()
+    let mut capture = Capture::attach(&{
+        let mut capture_config = CaptureConfig::default();
+        capture_config.ingress = vec![net.client_if.clone()];
+        capture_config.egress = vec![net.client_if.clone()];
+        capture_config.netns = Some(netns(&net.client_ns));
+        capture_config
     })
     .unwrap();
     let pcap = std::env::temp_dir().join(format!("edgewise-dns-{}.pcap", std::process::id()));
@@ -168,11 +169,12 @@ fn a_3000_byte_answer_over_udp_and_one_over_tcp_arrive_whole_live_and_in_replay(
     drop(capture);
 
     // The copy limit lowered: the answer is cut, and counted.
-    let mut capture = Capture::attach(&CaptureConfig {
-        ingress: vec![net.client_if.clone()],
-        netns: Some(netns(&net.client_ns)),
-        dns_max_payload: 512,
-        ..CaptureConfig::default()
+    let mut capture = Capture::attach(&{
+        let mut capture_config = CaptureConfig::default();
+        capture_config.ingress = vec![net.client_if.clone()];
+        capture_config.netns = Some(netns(&net.client_ns));
+        capture_config.dns_max_payload = 512;
+        capture_config
     })
     .unwrap();
     let _ = query(&net.client_ns, "udp");

@@ -206,16 +206,18 @@ fn vlan_tags_and_tunnels_are_opened_to_the_inner_packet_as_a_replay_opens_them()
         return;
     }
     let net = Net::create("v");
-    let mut sender = Capture::attach(&CaptureConfig {
-        egress: vec![net.client_if.clone()],
-        netns: Some(netns(&net.client_ns)),
-        ..CaptureConfig::default()
+    let mut sender = Capture::attach(&{
+        let mut capture_config = CaptureConfig::default();
+        capture_config.egress = vec![net.client_if.clone()];
+        capture_config.netns = Some(netns(&net.client_ns));
+        capture_config
     })
     .unwrap();
-    let mut receiver = Capture::attach(&CaptureConfig {
-        ingress: vec![net.server_if.clone()],
-        netns: Some(netns(&net.server_ns)),
-        ..CaptureConfig::default()
+    let mut receiver = Capture::attach(&{
+        let mut capture_config = CaptureConfig::default();
+        capture_config.ingress = vec![net.server_if.clone()];
+        capture_config.netns = Some(netns(&net.server_ns));
+        capture_config
     })
     .unwrap();
     python(&net.client_ns, &["send", &net.client_if]);
@@ -305,11 +307,12 @@ fn vxlan_devices_of_the_kernel_carry_edges_and_names_seen_with_their_inner_addre
             run(&["ip", "-n", ns, "link", "set", &device, "up"]);
         }
     }
-    let mut capture = Capture::attach(&CaptureConfig {
-        ingress: vec![net.client_if.clone()],
-        egress: vec![net.client_if.clone()],
-        netns: Some(netns(&net.client_ns)),
-        ..CaptureConfig::default()
+    let mut capture = Capture::attach(&{
+        let mut capture_config = CaptureConfig::default();
+        capture_config.ingress = vec![net.client_if.clone()];
+        capture_config.egress = vec![net.client_if.clone()];
+        capture_config.netns = Some(netns(&net.client_ns));
+        capture_config
     })
     .unwrap();
     let pcap = std::env::temp_dir().join(format!("edgewise-vxlan-{}.pcap", std::process::id()));
@@ -381,10 +384,11 @@ fn an_l3_device_is_observed_from_its_ip_header() {
         .unwrap();
     let mut lines = BufReader::new(device.stdout.take().unwrap()).lines();
     assert_eq!(lines.next().unwrap().unwrap(), "ready");
-    let mut capture = Capture::attach(&CaptureConfig {
-        ingress: vec!["ewtun0".to_owned()],
-        netns: Some(netns(&net.client_ns)),
-        ..CaptureConfig::default()
+    let mut capture = Capture::attach(&{
+        let mut capture_config = CaptureConfig::default();
+        capture_config.ingress = vec!["ewtun0".to_owned()];
+        capture_config.netns = Some(netns(&net.client_ns));
+        capture_config
     })
     .unwrap();
     assert_eq!(capture.attachments()[0].program, PROGRAM_INGRESS_L3);

@@ -55,12 +55,13 @@ fn clsact_filters_observe_like_tcx_and_go_with_the_capture() {
         return;
     }
     let net = Net::create("c");
-    let mut capture = Capture::attach(&CaptureConfig {
-        ingress: vec![net.client_if.clone()],
-        egress: vec![net.client_if.clone()],
-        netns: Some(netns(&net.client_ns)),
-        modes: vec![AttachMode::Clsact],
-        ..CaptureConfig::default()
+    let mut capture = Capture::attach(&{
+        let mut capture_config = CaptureConfig::default();
+        capture_config.ingress = vec![net.client_if.clone()];
+        capture_config.egress = vec![net.client_if.clone()];
+        capture_config.netns = Some(netns(&net.client_ns));
+        capture_config.modes = vec![AttachMode::Clsact];
+        capture_config
     })
     .expect("attach as clsact filters");
     assert!(
@@ -111,23 +112,25 @@ fn xdp_observes_ingress_and_drops_a_banned_edge_with_tcx_as_the_egress_fallback(
     }
     let net = Net::create("x");
     let server_netns = netns(&net.server_ns);
-    let only_xdp = Capture::attach(&CaptureConfig {
-        egress: vec![net.server_if.clone()],
-        netns: Some(server_netns.clone()),
-        modes: vec![AttachMode::Xdp],
-        ..CaptureConfig::default()
+    let only_xdp = Capture::attach(&{
+        let mut capture_config = CaptureConfig::default();
+        capture_config.egress = vec![net.server_if.clone()];
+        capture_config.netns = Some(server_netns.clone());
+        capture_config.modes = vec![AttachMode::Xdp];
+        capture_config
     });
     assert!(
         matches!(only_xdp, Err(CaptureError::NoMode { .. })),
         "XDP cannot observe egress"
     );
 
-    let mut capture = Capture::attach(&CaptureConfig {
-        ingress: vec![net.server_if.clone()],
-        egress: vec![net.server_if.clone()],
-        netns: Some(server_netns.clone()),
-        modes: vec![AttachMode::Xdp, AttachMode::Tcx],
-        ..CaptureConfig::default()
+    let mut capture = Capture::attach(&{
+        let mut capture_config = CaptureConfig::default();
+        capture_config.ingress = vec![net.server_if.clone()];
+        capture_config.egress = vec![net.server_if.clone()];
+        capture_config.netns = Some(server_netns.clone());
+        capture_config.modes = vec![AttachMode::Xdp, AttachMode::Tcx];
+        capture_config
     })
     .expect("attach XDP on ingress, tcx on egress");
     let modes: Vec<_> = capture
@@ -207,10 +210,11 @@ fn auto_is_the_default_route_interface() {
         "via",
         "10.214.0.2",
     ]);
-    let config = |namespace: &str| CaptureConfig {
-        ingress: vec![edgewise_capture::AUTO.to_owned()],
-        netns: Some(netns(namespace)),
-        ..CaptureConfig::default()
+    let config = |namespace: &str| {
+        let mut capture_config = CaptureConfig::default();
+        capture_config.ingress = vec![edgewise_capture::AUTO.to_owned()];
+        capture_config.netns = Some(netns(namespace));
+        capture_config
     };
     let capture = Capture::attach(&config(&net.client_ns)).expect("attach to auto");
     assert_eq!(capture.attachments()[0].interface, net.client_if);
@@ -235,12 +239,13 @@ fn loader_process() {
         .collect::<Vec<_>>()
         .try_into()
         .expect("MODE NETNS INTERFACE");
-    let _capture = Capture::attach(&CaptureConfig {
-        ingress: vec![interface.to_owned()],
-        egress: vec![interface.to_owned()],
-        netns: Some(PathBuf::from(namespace)),
-        modes: vec![mode.parse().unwrap()],
-        ..CaptureConfig::default()
+    let _capture = Capture::attach(&{
+        let mut capture_config = CaptureConfig::default();
+        capture_config.ingress = vec![interface.to_owned()];
+        capture_config.egress = vec![interface.to_owned()];
+        capture_config.netns = Some(PathBuf::from(namespace));
+        capture_config.modes = vec![mode.parse().unwrap()];
+        capture_config
     })
     .expect("attach");
     println!("attached");
@@ -301,12 +306,13 @@ fn a_killed_loader_leaves_no_tcx_link_and_stale_clsact_filters_are_cleared() {
         [PROGRAM_INGRESS],
         "a killed loader's filter stays"
     );
-    let capture = Capture::attach(&CaptureConfig {
-        ingress: vec![net.client_if.clone()],
-        egress: vec![net.client_if.clone()],
-        netns: Some(namespace.clone()),
-        modes: vec![AttachMode::Clsact],
-        ..CaptureConfig::default()
+    let capture = Capture::attach(&{
+        let mut capture_config = CaptureConfig::default();
+        capture_config.ingress = vec![net.client_if.clone()];
+        capture_config.egress = vec![net.client_if.clone()];
+        capture_config.netns = Some(namespace.clone());
+        capture_config.modes = vec![AttachMode::Clsact];
+        capture_config
     })
     .expect("attach as clsact filters");
     assert_eq!(

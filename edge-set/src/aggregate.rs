@@ -53,11 +53,22 @@ impl Granularity {
 
 /// How to aggregate.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AggregateOptions {
     /// The grouping.
     pub granularity: Granularity,
     /// Leave out edges from a group to itself.
     pub drop_self_edges: bool,
+}
+
+impl AggregateOptions {
+    /// Grouped by `granularity`, edges from a group to itself kept.
+    pub fn new(granularity: Granularity) -> Self {
+        Self {
+            granularity,
+            drop_self_edges: false,
+        }
+    }
 }
 
 /// Flows per verdict.

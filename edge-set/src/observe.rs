@@ -36,6 +36,7 @@ type Map<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
 
 /// Limits of an [`ObservedGraph`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct GraphConfig {
     /// The most edges held (default 65,536).
     pub max_edges: usize,

@@ -54,12 +54,23 @@ pub const VIEW_SCHEMA: &str = "edgewise.view/v1";
 
 /// What to draw.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ViewOptions {
     /// The grouping.
     pub granularity: Granularity,
     /// Only edges last seen within this many nanoseconds of the graph's
     /// newest (none: all).
     pub window_ns: Option<u64>,
+}
+
+impl ViewOptions {
+    /// Grouped by `granularity`, every edge however old.
+    pub fn new(granularity: Granularity) -> Self {
+        Self {
+            granularity,
+            window_ns: None,
+        }
+    }
 }
 
 /// A group: a node of the drawing.

@@ -211,7 +211,11 @@ proptest! {
     #[test]
     fn aggregation_keeps_every_flow(g in graph(), drop_self_edges in any::<bool>()) {
         for granularity in GRANULARITIES {
-            let options = AggregateOptions { granularity: granularity(), drop_self_edges };
+            let options = {
+let mut aggregate_options = AggregateOptions::new(granularity());
+aggregate_options.drop_self_edges = drop_self_edges;
+aggregate_options
+};
             let aggregated = aggregate(&g, &options);
             prop_assert_eq!(aggregated.total_flows() + aggregated.self_edge_flows, g.total_flows());
             if !drop_self_edges {

@@ -160,10 +160,8 @@ fn drain_attaches_identities_and_verdicts_and_restarts_the_counts() {
 
 #[test]
 fn idle_edges_expire_only_after_they_were_drained() {
-    let config = GraphConfig {
-        idle_ttl_ns: 10 * SECOND,
-        ..GraphConfig::default()
-    };
+    let mut config = GraphConfig::default();
+    config.idle_ttl_ns = 10 * SECOND;
     let mut graph = ObservedGraph::new(config, UnixNanos::ZERO);
     graph.record(edge("10.0.0.1", "10.0.0.2", 80), 1, 0, UnixNanos::ZERO);
     assert_eq!(
@@ -184,10 +182,8 @@ fn idle_edges_expire_only_after_they_were_drained() {
 
 #[test]
 fn the_cap_holds_and_evictions_are_counted() {
-    let config = GraphConfig {
-        max_edges: 64,
-        ..GraphConfig::default()
-    };
+    let mut config = GraphConfig::default();
+    config.max_edges = 64;
     let mut graph = ObservedGraph::new(config, UnixNanos::ZERO);
     for i in 0..1_000u16 {
         graph.record(edge("10.0.0.1", "10.0.0.2", i + 1), 1, 0, ns(u64::from(i)));
@@ -210,9 +206,10 @@ fn the_cap_holds_and_evictions_are_counted() {
 
     // A cap of zero is taken as one.
     let mut tiny = ObservedGraph::new(
-        GraphConfig {
-            max_edges: 0,
-            ..GraphConfig::default()
+        {
+            let mut graph_config = GraphConfig::default();
+            graph_config.max_edges = 0;
+            graph_config
         },
         UnixNanos::ZERO,
     );
@@ -229,11 +226,9 @@ fn the_cap_holds_and_evictions_are_counted() {
 
 #[test]
 fn fingerprints_and_services_are_deduplicated_bounded_and_drained() {
-    let config = GraphConfig {
-        max_fingerprints_per_node: 2,
-        max_services_per_node: 1,
-        ..GraphConfig::default()
-    };
+    let mut config = GraphConfig::default();
+    config.max_fingerprints_per_node = 2;
+    config.max_services_per_node = 1;
     let mut graph = ObservedGraph::new(config, UnixNanos::ZERO);
     let server = "10.0.0.2".parse().unwrap();
     let client = "10.0.0.1".parse().unwrap();

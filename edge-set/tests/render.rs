@@ -125,10 +125,8 @@ fn a_graph_document_reads_back_as_the_same_graph() {
 #[test]
 fn aggregates_and_dot_mark_each_edge() {
     let graph = graph();
-    let workload = AggregateOptions {
-        granularity: Granularity::Workload,
-        drop_self_edges: true,
-    };
+    let mut workload = AggregateOptions::new(Granularity::Workload);
+    workload.drop_self_edges = true;
     let aggregated = aggregate(&graph, &workload);
     let json = aggregate_json(&aggregated, &workload.granularity);
     assert_eq!(json["granularity"], "workload");
@@ -138,10 +136,7 @@ fn aggregates_and_dot_mark_each_edge() {
 
     let by_label = aggregate(
         &graph,
-        &AggregateOptions {
-            granularity: Granularity::NamespaceLabel("service-identity".into()),
-            drop_self_edges: false,
-        },
+        &AggregateOptions::new(Granularity::NamespaceLabel("service-identity".into())),
     );
     assert_eq!(
         (

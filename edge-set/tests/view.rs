@@ -53,10 +53,9 @@ fn graph() -> ServiceGraph {
 }
 
 fn options(granularity: Granularity, window_ns: Option<u64>) -> ViewOptions {
-    ViewOptions {
-        granularity,
-        window_ns,
-    }
+    let mut view_options = ViewOptions::new(granularity);
+    view_options.window_ns = window_ns;
+    view_options
 }
 
 #[test]

@@ -115,6 +115,7 @@ fn split_messages<'b>(mut bytes: &'b [u8], on_message: &mut impl FnMut(&[u8])) -
 
 /// Settings for [`TcpDnsStreams`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct StreamsConfig {
     /// Streams kept at once; the least recently active goes first.
     pub max_streams: usize,

@@ -86,10 +86,8 @@ fn bytes_per_mapping() {
                 builder.finish()
             })
             .collect();
-        let config = StoreConfig {
-            max_mappings: 1 << 20,
-            ..StoreConfig::default()
-        };
+        let mut config = StoreConfig::default();
+        config.max_mappings = 1 << 20;
         let (store, measured) = measure(|| {
             let mut store = FqdnStore::new(config);
             for response in &responses {

@@ -30,12 +30,11 @@ fn names(store: &FqdnStore, address: IpAddr, now: UnixNanos) -> Vec<String> {
 }
 
 fn config() -> StoreConfig {
-    StoreConfig {
-        min_ttl: Duration::from_secs(10),
-        max_ttl: Duration::from_secs(1000),
-        keep_alive: Duration::from_secs(50),
-        ..StoreConfig::default()
-    }
+    let mut store_config = StoreConfig::default();
+    store_config.min_ttl = Duration::from_secs(10);
+    store_config.max_ttl = Duration::from_secs(1000);
+    store_config.keep_alive = Duration::from_secs(50);
+    store_config
 }
 
 #[test]
@@ -101,10 +100,11 @@ fn touch_keeps_a_live_connection_named_past_its_ttl() {
 
 #[test]
 fn many_names_per_address_and_many_addresses_per_name() {
-    let mut store = FqdnStore::new(StoreConfig {
-        max_names_per_ip: 3,
-        max_ips_per_name: 4,
-        ..config()
+    let mut store = FqdnStore::new({
+        let mut store_config = config();
+        store_config.max_names_per_ip = 3;
+        store_config.max_ips_per_name = 4;
+        store_config
     });
     for (n, ttl) in [(1, 100), (2, 50), (3, 200), (4, 300)] {
         store
@@ -139,9 +139,10 @@ fn many_names_per_address_and_many_addresses_per_name() {
 
 #[test]
 fn a_full_store_evicts_expired_first_then_least_recently_used() {
-    let mut store = FqdnStore::new(StoreConfig {
-        max_mappings: 3,
-        ..config()
+    let mut store = FqdnStore::new({
+        let mut store_config = config();
+        store_config.max_mappings = 3;
+        store_config
     });
     store
         .record(&response("short.example", 10, &[ip(1)]), UnixNanos::ZERO)
@@ -174,9 +175,10 @@ fn a_full_store_evicts_expired_first_then_least_recently_used() {
 
 #[test]
 fn a_flood_of_random_names_stays_within_capacity() {
-    let mut store = FqdnStore::new(StoreConfig {
-        max_mappings: 1000,
-        ..config()
+    let mut store = FqdnStore::new({
+        let mut store_config = config();
+        store_config.max_mappings = 1000;
+        store_config
     });
     for n in 0..20_000u32 {
         let name = format!("r{n:x}-{}.flood.example", n.wrapping_mul(2_654_435_761));

@@ -76,6 +76,7 @@ pub type Chunks = Pin<Box<dyn futures::Stream<Item = Bytes> + Send>>;
 
 /// The limits of a [`Server`] (see the crate docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Limits {
     /// Connections served at once (default 256).
     pub max_connections: usize,

@@ -86,10 +86,8 @@ fn bodies_over_the_limit_are_refused_unread_and_within_it_read() {
 
 #[test]
 fn a_connection_flood_is_refused_at_accept_and_the_probe_still_answered() {
-    let limits = Limits {
-        max_connections: 64,
-        ..Limits::default()
-    };
+    let mut limits = Limits::default();
+    limits.max_connections = 64;
     let server = start(limits);
     let addr = server.local_addr();
     let mut held = Vec::new();

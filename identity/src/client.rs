@@ -30,6 +30,7 @@ use crate::table::{IdentityReader, Op, Table};
 
 /// Limits of an [`IdentityClient`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ClientConfig {
     /// The most deltas kept while a resync is needed (default 4,096).
     pub max_pending: usize,

@@ -141,6 +141,7 @@ impl IdentityDelta {
 
 /// Bounds on one delta line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DeltaLimits {
     /// The longest line accepted (default 16 MiB).
     pub max_line_bytes: usize,

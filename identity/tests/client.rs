@@ -164,7 +164,11 @@ fn a_new_epoch_resyncs_and_a_baseline_older_than_what_is_served_is_refused() {
 
 #[test]
 fn kept_deltas_beyond_a_gap_after_the_baseline_still_need_a_resync() {
-    let mut client = IdentityClient::new(ClientConfig { max_pending: 2 });
+    let mut client = IdentityClient::new({
+        let mut client_config = ClientConfig::default();
+        client_config.max_pending = 2;
+        client_config
+    });
     client.load_baseline(baseline(1, 0, &[]));
     for seq in [3, 5, 6, 7] {
         client.apply(delta(1, seq, &[("10.0.0.1", &format!("v{seq}"))], &[]));

@@ -140,7 +140,11 @@ proptest! {
             }
             index += 1;
         }
-        let mut client = IdentityClient::new(ClientConfig { max_pending });
+        let mut client = IdentityClient::new({
+let mut client_config = ClientConfig::default();
+client_config.max_pending = max_pending;
+client_config
+});
         for item in schedule {
             match item {
                 Item::Delta(delta) => { client.apply(delta.clone()); }

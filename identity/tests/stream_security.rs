@@ -56,15 +56,16 @@ fn server(pki: &Pki, cert: &(PathBuf, PathBuf), tokens: &Path, client_ca: bool) 
         "127.0.0.1:0",
         &Producer::new(5).baseline(),
         PolicyProducer::new(5).baseline(),
-        ServerConfig {
-            heartbeat: Duration::from_millis(50),
-            tls: Some(TlsFiles {
+        {
+            let mut server_config = ServerConfig::default();
+            server_config.heartbeat = Duration::from_millis(50);
+            server_config.tls = Some(TlsFiles {
                 cert: cert.0.clone(),
                 key: cert.1.clone(),
                 client_ca: client_ca.then(|| pki.ca.clone()),
-            }),
-            tokens: Some(tokens.to_owned()),
-            ..ServerConfig::default()
+            });
+            server_config.tokens = Some(tokens.to_owned());
+            server_config
         },
     )
     .unwrap()
@@ -99,12 +100,14 @@ fn wait(events: &Mutex<Vec<FollowEvent>>, what: &str, found: impl Fn(&FollowEven
 }
 
 fn config(server: &IdentityServer, ca: &Path, token: &Path) -> FollowConfig {
-    FollowConfig {
-        ca: Some(ca.to_owned()),
-        token_file: Some(token.to_owned()),
-        initial_backoff: Duration::from_millis(20),
-        max_backoff: Duration::from_millis(200),
-        ..FollowConfig::new(format!("https://127.0.0.1:{}", server.local_addr().port()))
+    {
+        let mut follow_config =
+            FollowConfig::new(format!("https://127.0.0.1:{}", server.local_addr().port()));
+        follow_config.ca = Some(ca.to_owned());
+        follow_config.token_file = Some(token.to_owned());
+        follow_config.initial_backoff = Duration::from_millis(20);
+        follow_config.max_backoff = Duration::from_millis(200);
+        follow_config
     }
 }
 
@@ -215,10 +218,8 @@ fn a_client_certificate_is_asked_for_when_the_server_has_a_client_ca() {
     wait(&refused, "a refused handshake", |e| {
         matches!(e, FollowEvent::Disconnected(_))
     });
-    let with = FollowConfig {
-        client_cert: Some(pki.client.clone()),
-        ..without
-    };
+    let mut with = without;
+    with.client_cert = Some(pki.client.clone());
     let (events, stop) = start(IdentityClient::default(), with);
     wait(&events, "a baseline", |e| {
         matches!(e, FollowEvent::BaselineLoaded(_))
@@ -235,11 +236,12 @@ fn a_follower_that_stops_reading_is_cut_while_the_others_keep_up() {
         "127.0.0.1:0",
         &Producer::new(5).baseline(),
         PolicyBaseline::default(),
-        ServerConfig {
-            heartbeat: Duration::from_millis(50),
-            write_timeout: Duration::from_secs(1),
-            max_lag: 64,
-            ..ServerConfig::default()
+        {
+            let mut server_config = ServerConfig::default();
+            server_config.heartbeat = Duration::from_millis(50);
+            server_config.write_timeout = Duration::from_secs(1);
+            server_config.max_lag = 64;
+            server_config
         },
     )
     .unwrap();
@@ -249,13 +251,11 @@ fn a_follower_that_stops_reading_is_cut_while_the_others_keep_up() {
         .unwrap();
     let reader_client = IdentityClient::default();
     let reader = reader_client.reader();
-    let (events, stop) = start(
-        reader_client,
-        FollowConfig {
-            initial_backoff: Duration::from_millis(20),
-            ..FollowConfig::new(format!("http://{}", server.local_addr()))
-        },
-    );
+    let (events, stop) = start(reader_client, {
+        let mut follow_config = FollowConfig::new(format!("http://{}", server.local_addr()));
+        follow_config.initial_backoff = Duration::from_millis(20);
+        follow_config
+    });
     wait(&events, "a baseline", |e| {
         matches!(e, FollowEvent::BaselineLoaded(_))
     });

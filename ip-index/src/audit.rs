@@ -24,6 +24,7 @@ use crate::object::{Timestamp, Workload};
 
 /// Bounds on one audit body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AuditLimits {
     /// Largest body read (8 MiB by default); a larger one is dropped whole.
     pub max_body_bytes: usize,

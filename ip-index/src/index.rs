@@ -44,6 +44,7 @@ use crate::workload::{DEFAULT_CHURN_LABELS, node_object, pod_object, service_obj
 
 /// How an [`IpIndex`] is set up.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct IndexConfig {
     /// Labelled ranges for addresses no object owns (longest prefix wins).
     pub ranges: Vec<NamedRange>,

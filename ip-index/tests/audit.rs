@@ -107,18 +107,16 @@ fn bodies_are_bounded() {
         r#"{{"kind": "EventList", "items": [{}]}}"#,
         [event; 10].join(",")
     );
-    let limits = AuditLimits {
-        max_body_bytes: 1 << 20,
-        max_events: 4,
-    };
+    let mut limits = AuditLimits::default();
+    limits.max_body_bytes = 1 << 20;
+    limits.max_events = 4;
     let batch = read_audit(body.as_bytes(), &limits);
     assert_eq!(batch.accesses.len(), 4);
     assert_eq!(batch.dropped(AuditDrop::TooManyEvents), 6);
 
-    let small = AuditLimits {
-        max_body_bytes: 100,
-        max_events: 4,
-    };
+    let mut small = AuditLimits::default();
+    small.max_body_bytes = 100;
+    small.max_events = 4;
     let batch = read_audit(body.as_bytes(), &small);
     assert_eq!(
         (batch.accesses.len(), batch.dropped(AuditDrop::BodyTooLarge)),

@@ -248,13 +248,14 @@ fn objects_without_uid_are_told_apart_by_name() {
 
 #[test]
 fn ranges_answer_when_no_object_does() {
-    let mut index = IpIndex::new(IndexConfig {
-        ranges: vec![
+    let mut index = IpIndex::new({
+        let mut index_config = IndexConfig::default();
+        index_config.ranges = vec![
             NamedRange::new("10.42.0.0/16".parse().unwrap(), "pod-cidr"),
             NamedRange::new("10.43.0.0/16".parse().unwrap(), "service-cidr"),
             NamedRange::new("0.0.0.0/0".parse().unwrap(), "world"),
-        ],
-        ..IndexConfig::default()
+        ];
+        index_config
     });
     upsert(&mut index, pod("p", "ns", "web-abcde", &["10.42.0.5"], 1));
     assert_eq!(owner(&index, "10.42.0.5"), "ns/web-abcde");

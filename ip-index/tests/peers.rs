@@ -11,9 +11,10 @@ use support::{delete, fixture, pod, upsert};
 const SECOND: u64 = 1_000_000_000;
 
 fn cluster() -> IpIndex {
-    let mut index = IpIndex::new(IndexConfig {
-        ranges: vec![NamedRange::new("10.42.0.0/16".parse().unwrap(), "pod-cidr")],
-        ..IndexConfig::default()
+    let mut index = IpIndex::new({
+        let mut index_config = IndexConfig::default();
+        index_config.ranges = vec![NamedRange::new("10.42.0.0/16".parse().unwrap(), "pod-cidr")];
+        index_config
     });
     assert_eq!(index.load(&fixture("cluster.json")).errors, []);
     index

@@ -16,9 +16,10 @@ static GLOBAL: CountingAllocator = CountingAllocator;
 
 #[test]
 fn lookups_allocate_nothing() {
-    let mut index = IpIndex::new(IndexConfig {
-        ranges: vec![NamedRange::new("10.42.0.0/16".parse().unwrap(), "pod-cidr")],
-        ..IndexConfig::default()
+    let mut index = IpIndex::new({
+        let mut index_config = IndexConfig::default();
+        index_config.ranges = vec![NamedRange::new("10.42.0.0/16".parse().unwrap(), "pod-cidr")];
+        index_config
     });
     for i in 0..1000u32 {
         let address = format!("10.42.{}.{}", i / 250, i % 250 + 1);

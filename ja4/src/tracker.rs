@@ -31,6 +31,7 @@ const NANOS_PER_SEC: u64 = 1_000_000_000;
 
 /// Limits of a [`Ja4Tracker`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TrackerConfig {
     /// Most handshakes tracked at once (at least 1).
     pub capacity: usize,

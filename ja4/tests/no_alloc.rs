@@ -38,9 +38,10 @@ const SYN: [u8; 32] = [
 fn the_per_packet_path_does_not_allocate() {
     let mut syn_ack = SYN;
     syn_ack[13] = 0x12;
-    let mut tracker = Ja4Tracker::new(TrackerConfig {
-        capacity: 1024,
-        ..TrackerConfig::default()
+    let mut tracker = Ja4Tracker::new({
+        let mut tracker_config = TrackerConfig::default();
+        tracker_config.capacity = 1024;
+        tracker_config
     });
     let (a, b) = (IpAddr::from([10, 0, 0, 1]), IpAddr::from([10, 0, 0, 2]));
     let mut text = Stack {

@@ -137,9 +137,11 @@ fn a_new_isn_on_the_same_ports_is_a_new_connection() {
 
 #[test]
 fn idle_handshakes_are_forgotten() {
-    let mut c = Conn::new(TrackerConfig {
-        capacity: 8,
-        idle_timeout_ns: 5 * SEC,
+    let mut c = Conn::new({
+        let mut tracker_config = TrackerConfig::default();
+        tracker_config.capacity = 8;
+        tracker_config.idle_timeout_ns = 5 * SEC;
+        tracker_config
     });
     c.server_says(0x12, 1000, 7, 0);
     c.server_says(0x12, 1000, 7, SEC);
@@ -155,9 +157,11 @@ fn idle_handshakes_are_forgotten() {
 
 #[test]
 fn the_table_is_bounded_and_evicts_the_oldest() {
-    let mut tracker = Ja4Tracker::new(TrackerConfig {
-        capacity: 4,
-        idle_timeout_ns: 1000 * SEC,
+    let mut tracker = Ja4Tracker::new({
+        let mut tracker_config = TrackerConfig::default();
+        tracker_config.capacity = 4;
+        tracker_config.idle_timeout_ns = 1000 * SEC;
+        tracker_config
     });
     for port in 0..10u16 {
         let bytes = segment(0x12, 1000, 7, 443, 40000 + port);

@@ -13,6 +13,7 @@ pub const DEFAULT_SETTLE: Duration = Duration::from_secs(2);
 
 /// How a pipeline runs.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct PipelineConfig {
     /// The agent's name in graph slices (the node's name).
     pub agent: String,
@@ -60,13 +61,15 @@ impl Default for PipelineConfig {
     fn default() -> Self {
         Self {
             agent: "edgewise".to_owned(),
-            graph: GraphConfig {
-                max_edges: 1_000_000,
-                ..GraphConfig::default()
+            graph: {
+                let mut graph_config = GraphConfig::default();
+                graph_config.max_edges = 1_000_000;
+                graph_config
             },
-            store: StoreConfig {
-                max_mappings: 1_000_000,
-                ..StoreConfig::default()
+            store: {
+                let mut store_config = StoreConfig::default();
+                store_config.max_mappings = 1_000_000;
+                store_config
             },
             enforce: false,
             settle: DEFAULT_SETTLE,

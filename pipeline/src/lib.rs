@@ -51,7 +51,8 @@
 //! "#,
 //! )
 //! .unwrap();
-//! let config = PipelineConfig { enforce: true, ..PipelineConfig::default() };
+//! let mut config = PipelineConfig::default(); // #[non_exhaustive]: set fields
+//! config.enforce = true;
 //! let policies = edgewise_edge_set::DeclaredPolicies::default().compile();
 //! // The driver owns the clock: time is passed in as Unix time.
 //! let at = UnixNanos::from_secs;

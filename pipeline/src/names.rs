@@ -178,10 +178,8 @@ mod tests {
 
     #[test]
     fn a_full_memory_makes_room_and_stays_bounded() {
-        let config = StoreConfig {
-            max_mappings: 64,
-            ..StoreConfig::default()
-        };
+        let mut config = StoreConfig::default();
+        config.max_mappings = 64;
         let mut names = ClientNames::new(config);
         for n in 0..10_000u32 {
             let server = IpAddr::from(n.to_be_bytes());

@@ -180,12 +180,14 @@ pub struct Pipeline {
     judged_version: Option<edgewise_identity::Version>,
 }
 
-/// DNS over TCP followed at once: each holds at most one unfinished
+/// DNS over TCP followed at once (256): each holds at most one unfinished
 /// message (under 64 KiB), so 16 MiB at the worst.
-const DNS_STREAMS: StreamsConfig = StreamsConfig {
-    max_streams: 256,
-    idle_ns: 30_000_000_000,
-};
+fn dns_streams() -> StreamsConfig {
+    let mut config = StreamsConfig::default();
+    config.max_streams = 256;
+    config.idle_ns = 30_000_000_000;
+    config
+}
 
 /// The shortest time between two records of one edge.
 const UPDATE_INTERVAL_NS: u64 = 1_000_000_000;
@@ -218,7 +220,7 @@ impl Pipeline {
         Self {
             graph: ObservedGraph::new(config.graph, now),
             store: FqdnStore::new(config.store),
-            dns_streams: TcpDnsStreams::new(DNS_STREAMS),
+            dns_streams: TcpDnsStreams::new(dns_streams()),
             names: ClientNames::new(config.store),
             sightings: Sightings::new(nanos(config.duplicate_window)),
             secret_reads: SecretReads::new(nanos(config.secret_read_window)),

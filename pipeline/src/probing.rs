@@ -39,11 +39,23 @@ pub const MAX_QUEUED: usize = 1024;
 
 /// What the driver's prober may do.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct ProbeConfig {
     /// Only servers inside these are probed.
     pub cidrs: Vec<IpNet>,
     /// Probe sessions started per second, at most (above 0).
     pub rate_per_second: f64,
+}
+
+impl ProbeConfig {
+    /// Probes of servers inside `cidrs`, at most `rate_per_second` sessions
+    /// started per second.
+    pub fn new(cidrs: Vec<IpNet>, rate_per_second: f64) -> Self {
+        Self {
+            cidrs,
+            rate_per_second,
+        }
+    }
 }
 
 /// The queue and its limits (see the module docs).

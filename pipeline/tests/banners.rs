@@ -49,9 +49,10 @@ action = "log"
 
 fn pipeline(database: bool) -> Pipeline {
     let mut p = Pipeline::new(
-        PipelineConfig {
-            settle: Duration::ZERO,
-            ..PipelineConfig::default()
+        {
+            let mut pipeline_config = PipelineConfig::default();
+            pipeline_config.settle = Duration::ZERO;
+            pipeline_config
         },
         Identities::None,
         edgewise_edge_set::DeclaredPolicies::default().compile(),

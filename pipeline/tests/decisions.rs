@@ -45,10 +45,9 @@ fn pipeline(rules: &str, config: PipelineConfig) -> Pipeline {
 
 /// Settings that report every edge at once (no settle window).
 fn at_once() -> PipelineConfig {
-    PipelineConfig {
-        settle: Duration::ZERO,
-        ..PipelineConfig::default()
-    }
+    let mut pipeline_config = PipelineConfig::default();
+    pipeline_config.settle = Duration::ZERO;
+    pipeline_config
 }
 
 /// Everything decided so far; bans are answered as accepted.
@@ -181,10 +180,8 @@ name = "partner"
 when = 'dns.fqdn.matches("partner")'
 action = "log"
 "#;
-    let config = PipelineConfig {
-        settle: Duration::ZERO,
-        ..PipelineConfig::default()
-    };
+    let mut config = PipelineConfig::default();
+    config.settle = Duration::ZERO;
     let mut p = pipeline(rules, config);
     let a = dns_answer(1, "api.partner.example", [203, 0, 113, 5]);
     let b = dns_answer(2, "cdn.other.example", [203, 0, 113, 5]);
@@ -367,10 +364,8 @@ fn db_edge() -> EdgeKey {
 /// An enforcing pipeline with `rules` that saw 10.0.0.1 connect to the
 /// database at 1 s.
 fn client_of_the_db(rules: &str) -> Pipeline {
-    let config = PipelineConfig {
-        enforce: true,
-        ..PipelineConfig::default()
-    };
+    let mut config = PipelineConfig::default();
+    config.enforce = true;
     let mut p = pipeline(rules, config);
     let syn = tcp(0x02, 1);
     p.handle_event(
@@ -468,13 +463,11 @@ fn an_allow_wins_and_a_refused_ban_is_not_enforced() {
         "{}\n[[rule]]\nname = \"but-this-client\"\nwhen = 'src_ip == \"10.0.0.2\"'\naction = \"allow\"\n",
         ban_rules(30)
     );
-    let mut p = pipeline(
-        &rules,
-        PipelineConfig {
-            enforce: true,
-            ..PipelineConfig::default()
-        },
-    );
+    let mut p = pipeline(&rules, {
+        let mut pipeline_config = PipelineConfig::default();
+        pipeline_config.enforce = true;
+        pipeline_config
+    });
     let syn = tcp(0x02, 1);
     p.handle_event(
         &event(EventKind::Syn, "10.0.0.1:50000", "10.0.0.9:5432", 6, &syn),
@@ -517,13 +510,11 @@ fn an_allow_wins_and_a_refused_ban_is_not_enforced() {
 
 #[test]
 fn an_adopted_ban_is_lifted_by_its_ttl() {
-    let mut p = pipeline(
-        "",
-        PipelineConfig {
-            enforce: true,
-            ..PipelineConfig::default()
-        },
-    );
+    let mut p = pipeline("", {
+        let mut pipeline_config = PipelineConfig::default();
+        pipeline_config.enforce = true;
+        pipeline_config
+    });
     p.adopt_ban(db_edge(), Duration::from_secs(5), ns(S));
     assert_eq!(p.stats(ns(S)).bans_adopted, 1);
     assert_eq!(p.stats(ns(S)).bans_held, 1);
@@ -649,11 +640,9 @@ name = "pod to outside"
 when = "net.src_pod && net.dst_external"
 action = "log"
 "#;
-    let config = PipelineConfig {
-        settle: Duration::ZERO,
-        pod_cidrs: vec!["10.42.0.0/16".parse().unwrap()],
-        ..PipelineConfig::default()
-    };
+    let mut config = PipelineConfig::default();
+    config.settle = Duration::ZERO;
+    config.pod_cidrs = vec!["10.42.0.0/16".parse().unwrap()];
     let mut p = pipeline(rules, config);
     for port in 1000..1030u16 {
         let syn = tcp(0x02, u32::from(port));

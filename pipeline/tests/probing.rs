@@ -22,16 +22,12 @@ use support::{event, ns, tcp};
 const S: u64 = 1_000_000_000;
 
 fn pipeline(rate: f64, rules: &str) -> Pipeline {
+    let mut config = PipelineConfig::default();
+    config.settle = Duration::ZERO;
+    config.enforce = true;
+    config.probe = Some(ProbeConfig::new(vec!["10.1.0.0/16".parse().unwrap()], rate));
     Pipeline::new(
-        PipelineConfig {
-            settle: Duration::ZERO,
-            enforce: true,
-            probe: Some(ProbeConfig {
-                cidrs: vec!["10.1.0.0/16".parse().unwrap()],
-                rate_per_second: rate,
-            }),
-            ..PipelineConfig::default()
-        },
+        config,
         Identities::None,
         edgewise_edge_set::DeclaredPolicies::default().compile(),
         Rules::parse(Path::new("rules.toml"), rules).unwrap(),

@@ -78,10 +78,8 @@ fn pipeline() -> Pipeline {
     assert!(policies.load(objects.as_bytes()).errors.is_empty());
     let mut catalog = ServiceCatalog::default();
     assert_eq!(catalog.read(objects.as_bytes()), Vec::<String>::new());
-    let config = PipelineConfig {
-        settle: Duration::ZERO,
-        ..PipelineConfig::default()
-    };
+    let mut config = PipelineConfig::default();
+    config.settle = Duration::ZERO;
     let mut pipeline = Pipeline::new(
         config,
         Identities::Index(Box::new(index)),

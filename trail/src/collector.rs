@@ -79,6 +79,7 @@ const ANSWER_WITHIN: Duration = Duration::from_secs(60);
 
 /// The collector's settings.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CollectorConfig {
     /// The store.
     pub store: StoreUrl,
@@ -127,9 +128,10 @@ impl CollectorConfig {
             // Agents hold a connection only while they post (the idle
             // timeout closes it between windows); one refused at accept
             // keeps its slice and tries again.
-            limits: Limits {
-                body_timeout: Duration::from_secs(60),
-                ..Limits::default()
+            limits: {
+                let mut limits = Limits::default();
+                limits.body_timeout = Duration::from_secs(60);
+                limits
             },
             also: None,
         }

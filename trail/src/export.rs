@@ -37,6 +37,7 @@ use crate::upload::SliceUpload;
 
 /// Where and how an agent exports.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ExportConfig {
     /// The collector's base URL (`https://collector:9480`); uploads go to
     /// `URL/slices`.
@@ -54,6 +55,22 @@ pub struct ExportConfig {
     pub spool_dir: PathBuf,
     /// The spool's bound in bytes.
     pub spool_bytes: u64,
+}
+
+impl ExportConfig {
+    /// Exports to `url` through a spool in `spool_dir`: plain HTTP or the
+    /// system's roots, no token, a slice every 30 s, a 256 MiB spool.
+    pub fn new(url: impl Into<String>, spool_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            url: url.into(),
+            ca: None,
+            client_cert: None,
+            token_file: None,
+            interval: Duration::from_secs(30),
+            spool_dir: spool_dir.into(),
+            spool_bytes: 256 << 20,
+        }
+    }
 }
 
 /// The exporter's counters.

@@ -128,14 +128,10 @@ fn undisturbed(name: &str) -> Vec<Vec<Vec<Value>>> {
 }
 
 fn exporter(address: SocketAddr, spool: &std::path::Path) -> Exporter {
-    Exporter::start(&ExportConfig {
-        url: format!("http://{address}"),
-        ca: None,
-        client_cert: None,
-        token_file: None,
-        interval: Duration::from_secs(30),
-        spool_dir: spool.to_owned(),
-        spool_bytes: 1 << 30,
+    Exporter::start(&{
+        let mut export_config = ExportConfig::new(format!("http://{address}"), spool);
+        export_config.spool_bytes = 1 << 30;
+        export_config
     })
     .unwrap()
 }

@@ -224,9 +224,10 @@ pub fn write_edges(
     };
     let mut lines = JsonLines::new(out, crate::schema::VERDICT);
     let mut graph = ObservedGraph::new(
-        GraphConfig {
-            max_edges: usize::MAX,
-            ..GraphConfig::default()
+        {
+            let mut graph_config = GraphConfig::default();
+            graph_config.max_edges = usize::MAX;
+            graph_config
         },
         UnixNanos::ZERO,
     );

@@ -350,10 +350,8 @@ fn main() -> ExitCode {
                 allow_lists,
                 cluster: None,
             };
-            let options = AggregateOptions {
-                granularity,
-                drop_self_edges: !keep_self_edges,
-            };
+            let mut options = AggregateOptions::new(granularity);
+            options.drop_self_edges = !keep_self_edges;
             match run_edges(&input, &flows, graph_out.as_deref(), &options) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(edgewise_observer::edges::EdgesError::Output(e))

@@ -173,11 +173,12 @@ fn since_ns(since: &str, now_ns: u64) -> Result<u64, ObserveError> {
 /// a daemon that cannot be reached.
 pub fn observe(args: &ObserveArgs) -> Result<(), ObserveError> {
     let server = args.server.trim_end_matches('/');
-    let transport = Transport::new(&FollowConfig {
-        ca: args.client.ca.clone(),
-        client_cert: args.client.cert.clone().zip(args.client.key.clone()),
-        token_file: args.client.token_file.clone(),
-        ..FollowConfig::new(server)
+    let transport = Transport::new(&{
+        let mut follow_config = FollowConfig::new(server);
+        follow_config.ca.clone_from(&args.client.ca);
+        follow_config.client_cert = args.client.cert.clone().zip(args.client.key.clone());
+        follow_config.token_file.clone_from(&args.client.token_file);
+        follow_config
     })?;
     let query = query(args, crate::daemon::live::unix_now())?;
     let url = format!("{server}/records?{}", query.to_query());

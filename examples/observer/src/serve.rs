@@ -90,14 +90,13 @@ pub struct ServerArgs {
 impl ServerArgs {
     /// The server's settings.
     pub fn config(&self) -> ServerConfig {
-        ServerConfig {
-            tls: self.listener.tls(),
-            tokens: self.listener.token_file.clone(),
-            max_followers: self.max_followers.max(1),
-            max_lag: self.max_lag.max(1),
-            workers: self.workers.max(1),
-            ..ServerConfig::default()
-        }
+        let mut server_config = ServerConfig::default();
+        server_config.tls = self.listener.tls();
+        server_config.tokens.clone_from(&self.listener.token_file);
+        server_config.max_followers = self.max_followers.max(1);
+        server_config.max_lag = self.max_lag.max(1);
+        server_config.workers = self.workers.max(1);
+        server_config
     }
 }
 
@@ -123,12 +122,11 @@ pub struct ClientArgs {
 impl ClientArgs {
     /// The follower's settings for the server at `url`.
     pub fn config(&self, url: &str) -> FollowConfig {
-        FollowConfig {
-            ca: self.ca.clone(),
-            client_cert: self.cert.clone().zip(self.key.clone()),
-            token_file: self.token_file.clone(),
-            ..FollowConfig::new(url)
-        }
+        let mut follow_config = FollowConfig::new(url);
+        follow_config.ca.clone_from(&self.ca);
+        follow_config.client_cert = self.cert.clone().zip(self.key.clone());
+        follow_config.token_file.clone_from(&self.token_file);
+        follow_config
     }
 }
 

@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use edgewise_edge_set::ServiceGraph;
-use edgewise_http_server::Limits;
 use edgewise_trail::collector::{AlsoServe, Collector, CollectorConfig, CollectorError};
 use edgewise_trail::digest::{Digest, post, record_run};
 use edgewise_trail::query::Recipe;
@@ -124,10 +123,7 @@ pub fn collect(args: &CollectArgs) -> Result<(), TrailCommandError> {
     config.max_body_bytes = args.max_body_bytes;
     config.tokens.clone_from(&args.listener.token_file);
     config.tls = args.listener.tls();
-    config.limits = Limits {
-        workers: args.workers.max(1),
-        ..config.limits
-    };
+    config.limits.workers = args.workers.max(1);
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [
         signal_hook::consts::SIGINT,

@@ -116,11 +116,9 @@ fn the_client_follows_the_producer_across_a_restart() {
     let stop = Arc::new(AtomicBool::new(false));
     let follower = {
         let stop = Arc::clone(&stop);
-        let config = FollowConfig {
-            initial_backoff: Duration::from_millis(20),
-            max_backoff: Duration::from_millis(200),
-            ..FollowConfig::new(format!("http://{address}"))
-        };
+        let mut config = FollowConfig::new(format!("http://{address}"));
+        config.initial_backoff = Duration::from_millis(20);
+        config.max_backoff = Duration::from_millis(200);
         std::thread::spawn(move || {
             let transport = Transport::new(&config).unwrap();
             follow(&mut client, &config, &transport, &stop, |_, _| {});
@@ -200,9 +198,10 @@ fn a_reopened_stream_resumes_without_a_baseline() {
         "127.0.0.1:0",
         &producer.baseline(),
         edgewise_identity::PolicyBaseline::default(),
-        ServerConfig {
-            heartbeat: Duration::from_millis(20),
-            ..ServerConfig::default()
+        {
+            let mut server_config = ServerConfig::default();
+            server_config.heartbeat = Duration::from_millis(20);
+            server_config
         },
     )
     .unwrap();
@@ -213,11 +212,9 @@ fn a_reopened_stream_resumes_without_a_baseline() {
     let follower = {
         let stop = Arc::clone(&stop);
         let events = Arc::clone(&events);
-        let config = FollowConfig {
-            initial_backoff: Duration::from_millis(10),
-            max_stream_age: Duration::from_millis(150),
-            ..FollowConfig::new(format!("http://{}", server.local_addr()))
-        };
+        let mut config = FollowConfig::new(format!("http://{}", server.local_addr()));
+        config.initial_backoff = Duration::from_millis(10);
+        config.max_stream_age = Duration::from_millis(150);
         std::thread::spawn(move || {
             let transport = Transport::new(&config).unwrap();
             follow(&mut client, &config, &transport, &stop, |_, event| {

@@ -210,10 +210,7 @@ fn the_replay_s_graph_files_its_slice_and_its_view_validate() {
     assert!(refused("slice", &wire, |v| v["format"] = "edgewise.slice/v2".into()));
 
     for granularity in [Granularity::Workload, Granularity::Namespace] {
-        let options = ViewOptions {
-            granularity,
-            window_ns: None,
-        };
+        let options = ViewOptions::new(granularity);
         let view = view_json(&ServiceGraph::from_slice(&slice), &options).to_string();
         schema("view").assert_document(&view);
         assert!(refused("view", &view, |v| v["groups"][0]["kind"] = "team".into()));

@@ -318,10 +318,7 @@ fn the_view_of_the_trail_is_the_replays(collector: SocketAddr, graph: &Path) {
             .collect()
     };
     for granularity in [Granularity::Workload, Granularity::Namespace] {
-        let options = ViewOptions {
-            granularity: granularity.clone(),
-            window_ns: None,
-        };
+        let options = ViewOptions::new(granularity.clone());
         let expected = drawn(&view_json(&ServiceGraph::from_slice(&slice), &options));
         assert!(expected.len() >= 5, "{expected:?}");
         let request = format!(

@@ -41,6 +41,7 @@ type Indices = SmallVec<[u32; 2]>;
 
 /// Settings for an [`FqdnStore`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct StoreConfig {
     /// The shortest time a mapping is kept, whatever its TTL (Cilium's
     /// `tofqdns-min-ttl`). Default 60 s, so names do not drop out between

@@ -44,6 +44,7 @@ use crate::{
 
 /// Settings of [`follow`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FollowConfig {
     /// The server, such as `https://edgewise-identity.edgewise:9470` (no
     /// trailing slash).

@@ -61,6 +61,7 @@ pub const HELLO_SCHEMA: &str = "edgewise.identity-hello/v1";
 
 /// Settings of an [`IdentityServer`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ServerConfig {
     /// Deltas kept per channel for followers that reconnect (default
     /// 4,096).
@@ -200,13 +201,11 @@ impl IdentityServer {
             listener: OnceLock::new(),
             config,
         });
-        let limits = Limits {
-            max_connections: shared.config.max_followers + SPARE_CONNECTIONS,
-            max_connections_per_peer: shared.config.max_connections_per_peer,
-            workers: shared.config.workers.max(1),
-            write_timeout: shared.config.write_timeout,
-            ..Limits::default()
-        };
+        let mut limits = Limits::default();
+        limits.max_connections = shared.config.max_followers + SPARE_CONNECTIONS;
+        limits.max_connections_per_peer = shared.config.max_connections_per_peer;
+        limits.workers = shared.config.workers.max(1);
+        limits.write_timeout = shared.config.write_timeout;
         let service = Arc::new(Endpoints(Arc::clone(&shared)));
         let http = Server::start(socket, limits, shared.config.tls.clone(), service)
             .map_err(|e| fail(e.to_string()))?;

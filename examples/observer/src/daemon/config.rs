@@ -581,14 +581,15 @@ impl Settings {
                 PathBuf::from("/var/lib/edgewise/spool")
             }
         });
-        Some(edgewise_trail::export::ExportConfig {
-            url,
-            ca: self.export_ca.clone(),
-            client_cert: self.export_cert.clone().zip(self.export_key.clone()),
-            token_file: self.export_token_file.clone(),
-            interval: std::time::Duration::from_secs(self.export_interval_seconds.unwrap_or(30)),
-            spool_dir,
-            spool_bytes: self.export_spool_bytes.unwrap_or(256 << 20),
+        Some({
+            let mut export_config = edgewise_trail::export::ExportConfig::new(url, spool_dir);
+            export_config.ca.clone_from(&self.export_ca);
+            export_config.client_cert = self.export_cert.clone().zip(self.export_key.clone());
+            export_config.token_file.clone_from(&self.export_token_file);
+            export_config.interval =
+                std::time::Duration::from_secs(self.export_interval_seconds.unwrap_or(30));
+            export_config.spool_bytes = self.export_spool_bytes.unwrap_or(256 << 20);
+            export_config
         })
     }
 

@@ -199,16 +199,16 @@ pub fn build_pipeline(
         from_objects.unwrap_or(Identities::None)
     };
     let rules = load_rules(settings)?;
-    let mut config = PipelineConfig {
-        agent: node_name(settings),
-        enforce,
-        pod_cidrs: settings.pod_cidrs.clone(),
-        probe: settings.probe.then(|| edgewise_pipeline::ProbeConfig {
-            cidrs: settings.probe_cidrs.clone(),
-            rate_per_second: settings.probe_rate.unwrap_or(1.0),
-        }),
-        ..PipelineConfig::default()
-    };
+    let mut config = PipelineConfig::default();
+    config.agent = node_name(settings);
+    config.enforce = enforce;
+    config.pod_cidrs.clone_from(&settings.pod_cidrs);
+    config.probe = settings.probe.then(|| {
+        edgewise_pipeline::ProbeConfig::new(
+            settings.probe_cidrs.clone(),
+            settings.probe_rate.unwrap_or(1.0),
+        )
+    });
     if let Some(max) = settings.max_edges {
         config.graph.max_edges = max;
     }
@@ -468,10 +468,7 @@ pub fn write_graph_files(
         .clone()
         .unwrap_or(edgewise_edge_set::Granularity::Workload);
 
-    let options = AggregateOptions {
-        granularity,
-        drop_self_edges: false,
-    };
+    let options = AggregateOptions::new(granularity);
     Ok(write_graph(graph, &options, dir)?)
 }
 

@@ -93,17 +93,15 @@ fn groups(settings: &Settings) -> Result<Vec<Group>, DaemonError> {
         Some(AttachMode::AfPacket) => vec![AttachMode::AfPacket],
         _ => vec![AttachMode::Tcx],
     };
-    let mut base = CaptureConfig {
-        modes,
-        netns: settings.observe_netns_path(),
-        pin_dir: Some(
-            settings
-                .bpf_pin_dir
-                .clone()
-                .unwrap_or_else(|| DEFAULT_PIN_DIR.into()),
-        ),
-        ..CaptureConfig::default()
-    };
+    let mut base = CaptureConfig::default();
+    base.modes = modes;
+    base.netns = settings.observe_netns_path();
+    base.pin_dir = Some(
+        settings
+            .bpf_pin_dir
+            .clone()
+            .unwrap_or_else(|| DEFAULT_PIN_DIR.into()),
+    );
     if let Some(bytes) = settings.ring_bytes {
         base.ring_bytes = bytes;
     }
@@ -124,15 +122,14 @@ fn groups(settings: &Settings) -> Result<Vec<Group>, DaemonError> {
     }
     if !settings.observe_egress_interfaces.is_empty() {
         groups.push(Group {
-            config: CaptureConfig {
-                egress_sources: settings.pod_cidrs.clone(),
+            config: {
+                let mut config = base;
+                config.egress_sources.clone_from(&settings.pod_cidrs);
                 // The first sensor holds the pin.
-                pin_dir: if groups.is_empty() {
-                    base.pin_dir.clone()
-                } else {
-                    None
-                },
-                ..base
+                if !groups.is_empty() {
+                    config.pin_dir = None;
+                }
+                config
             },
             ingress: Vec::new(),
             egress: patterns(&settings.observe_egress_interfaces)?,

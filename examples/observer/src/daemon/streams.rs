@@ -45,14 +45,17 @@ impl std::fmt::Debug for Streams {
 /// The follower's settings of `settings`, when it follows a server.
 pub fn follow_config(settings: &Settings) -> Option<FollowConfig> {
     let url = settings.identity_stream.as_deref()?;
-    Some(FollowConfig {
-        ca: settings.identity_stream_ca.clone(),
-        client_cert: settings
+    Some({
+        let mut follow_config = FollowConfig::new(url.trim_end_matches('/'));
+        follow_config.ca.clone_from(&settings.identity_stream_ca);
+        follow_config.client_cert = settings
             .identity_stream_cert
             .clone()
-            .zip(settings.identity_stream_key.clone()),
-        token_file: settings.identity_stream_token_file.clone(),
-        ..FollowConfig::new(url.trim_end_matches('/'))
+            .zip(settings.identity_stream_key.clone());
+        follow_config
+            .token_file
+            .clone_from(&settings.identity_stream_token_file);
+        follow_config
     })
 }
 

@@ -192,10 +192,7 @@ impl Service for ViewOnly {
 
 /// `granularity` and `window_s` of a `/graph/view` query.
 fn view_options(query: &str) -> Result<ViewOptions, String> {
-    let mut options = ViewOptions {
-        granularity: edgewise_edge_set::Granularity::Workload,
-        window_ns: None,
-    };
+    let mut options = ViewOptions::new(edgewise_edge_set::Granularity::Workload);
     for (key, value) in form_urlencoded::parse(query.as_bytes()) {
         match &*key {
             "granularity" => options.granularity = parse_granularity(&value)?,
