@@ -29,39 +29,26 @@ fn pod(name: &str) -> Arc<ClusterObject> {
 }
 
 fn record(i: u64) -> Record {
-    let src = Endpoint {
-        ip: "10.42.1.10".parse().unwrap(),
-        port: 40_000 + u16::try_from(i % 1000).unwrap(),
-        identity: Some(pod("frontend-7d9f8c6b5-x0")),
-        fqdn: None,
-        fqdn_source: None,
-    };
-    let dst = Endpoint {
-        ip: "10.42.1.12".parse().unwrap(),
-        port: 5432,
-        identity: Some(pod("postgres-0")),
-        fqdn: Some("postgres.shop.svc.cluster.local".to_owned()),
-        fqdn_source: None,
-    };
-    Record::Edge(EdgeRecord {
-        time_ns: 1_795_436_760_000_000_000 + i,
-        update: false,
-        summary: EdgeRecord::summary(&src, &dst),
+    let mut src = Endpoint::new(
+        "10.42.1.10".parse().unwrap(),
+        40_000 + u16::try_from(i % 1000).unwrap(),
+    );
+    src.identity = Some(pod("frontend-7d9f8c6b5-x0"));
+    let mut dst = Endpoint::new("10.42.1.12".parse().unwrap(), 5432);
+    dst.identity = Some(pod("postgres-0"));
+    dst.fqdn = Some("postgres.shop.svc.cluster.local".to_owned());
+    let mut edge = EdgeRecord::new(
+        1_795_436_760_000_000_000 + i,
         src,
         dst,
-        proto: Protocol::Tcp,
-        verdict: "violation",
-        policy: Some("shop/postgres-ingress".to_owned()),
-        ja4t: Some("64240_2-4-8-1-3_1460_10".to_owned()),
-        ja4ts: Some("65160_2-4-8-1-3_1460_10".to_owned()),
-        service: Some("postgresql".to_owned()),
-        service_product: None,
-        service_version: None,
-        ja4: None,
-        ja4s: None,
-        tls: None,
-        via_service: None,
-    })
+        Protocol::Tcp,
+        "violation",
+    );
+    edge.policy = Some("shop/postgres-ingress".to_owned());
+    edge.ja4t = Some("64240_2-4-8-1-3_1460_10".to_owned());
+    edge.ja4ts = Some("65160_2-4-8-1-3_1460_10".to_owned());
+    edge.service = Some("postgresql".to_owned());
+    Record::Edge(edge)
 }
 
 fn ring(c: &mut Criterion) {

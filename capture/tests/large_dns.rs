@@ -134,14 +134,7 @@ fn a_3000_byte_answer_over_udp_and_one_over_tcp_arrive_whole_live_and_in_replay(
     ) else {
         return;
     };
-    let mut capture = Capture::attach(&{
-        let mut capture_config = CaptureConfig::default();
-        capture_config.ingress = vec![net.client_if.clone()];
-        capture_config.egress = vec![net.client_if.clone()];
-        capture_config.netns = Some(netns(&net.client_ns));
-        capture_config
-    })
-    .unwrap();
+    let mut capture = Capture::attach(&net.client_config()).unwrap();
     let pcap = std::env::temp_dir().join(format!("edgewise-dns-{}.pcap", std::process::id()));
     let tcpdump = Tcpdump::start(&net.client_ns, &net.client_if, &pcap);
     let udp_answer = query(&net.client_ns, "udp");

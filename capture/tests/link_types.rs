@@ -307,14 +307,7 @@ fn vxlan_devices_of_the_kernel_carry_edges_and_names_seen_with_their_inner_addre
             run(&["ip", "-n", ns, "link", "set", &device, "up"]);
         }
     }
-    let mut capture = Capture::attach(&{
-        let mut capture_config = CaptureConfig::default();
-        capture_config.ingress = vec![net.client_if.clone()];
-        capture_config.egress = vec![net.client_if.clone()];
-        capture_config.netns = Some(netns(&net.client_ns));
-        capture_config
-    })
-    .unwrap();
+    let mut capture = Capture::attach(&net.client_config()).unwrap();
     let pcap = std::env::temp_dir().join(format!("edgewise-vxlan-{}.pcap", std::process::id()));
     let tcpdump = Tcpdump::start(&net.client_ns, &net.client_if, &pcap);
     let _server = Listener::start(&net.server_ns);

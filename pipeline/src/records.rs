@@ -103,6 +103,7 @@ impl Record {
 
 /// One side of an edge.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Endpoint {
     /// The address.
     pub ip: IpAddr,
@@ -118,6 +119,17 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// `ip:port`, with no identity or name known yet.
+    pub fn new(ip: IpAddr, port: u16) -> Self {
+        Self {
+            ip,
+            port,
+            identity: None,
+            fqdn: None,
+            fqdn_source: None,
+        }
+    }
+
     /// How a summary names it: the identity, else the name, else the
     /// address.
     pub fn name(&self) -> String {
@@ -131,6 +143,7 @@ impl Endpoint {
 
 /// An edge's facts.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct EdgeRecord {
     /// When (nanoseconds since the Unix epoch).
     pub time_ns: u64,
@@ -176,6 +189,37 @@ pub struct EdgeRecord {
 }
 
 impl EdgeRecord {
+    /// A first record of the edge `src` -> `dst` at `time_ns` with its
+    /// verdict, no other fact known yet; its summary made from the
+    /// endpoints.
+    pub fn new(
+        time_ns: u64,
+        src: Endpoint,
+        dst: Endpoint,
+        proto: Protocol,
+        verdict: &'static str,
+    ) -> Self {
+        Self {
+            time_ns,
+            update: false,
+            summary: Self::summary(&src, &dst),
+            src,
+            dst,
+            proto,
+            verdict,
+            policy: None,
+            ja4t: None,
+            ja4ts: None,
+            service: None,
+            service_product: None,
+            service_version: None,
+            ja4: None,
+            ja4s: None,
+            tls: None,
+            via_service: None,
+        }
+    }
+
     /// The summary line for `src` and `dst`.
     pub fn summary(src: &Endpoint, dst: &Endpoint) -> String {
         let server = dst.name();
@@ -194,6 +238,7 @@ impl EdgeRecord {
 
 /// What a ClientHello asked for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct TlsRecord {
     /// The server name (SNI), as sent.
     pub sni: Option<String>,
@@ -204,6 +249,7 @@ pub struct TlsRecord {
 /// An edge to a Service's front, judged as kube-proxy would deliver it:
 /// against each ready backend, at its target port.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ViaService {
     /// The Service, `namespace/name`.
     pub service: String,
@@ -219,6 +265,7 @@ pub struct ViaService {
 
 /// A rule's outcome for an edge changed.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct RuleRecord {
     /// When.
     pub time_ns: u64,
@@ -240,8 +287,27 @@ pub struct RuleRecord {
     pub summary: String,
 }
 
+impl RuleRecord {
+    /// `rule` (of `action`) started matching `edge` at `time_ns`, not
+    /// enforced; the summary left empty.
+    pub fn new(time_ns: u64, rule: impl Into<String>, action: &'static str, edge: EdgeKey) -> Self {
+        Self {
+            time_ns,
+            rule: rule.into(),
+            action,
+            matched: true,
+            enforced: false,
+            overridden: false,
+            ttl_seconds: None,
+            edge,
+            summary: String::new(),
+        }
+    }
+}
+
 /// A ban was lifted.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct UnbanRecord {
     /// When.
     pub time_ns: u64,
@@ -255,6 +321,7 @@ pub struct UnbanRecord {
 
 /// Blocked attempts of a banned edge.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct DropRecord {
     /// When.
     pub time_ns: u64,
@@ -266,8 +333,22 @@ pub struct DropRecord {
     pub packets: u64,
 }
 
+impl DropRecord {
+    /// `packets` dropped on `edge` since the last report, at `time_ns`,
+    /// by the ban of `rule` (none for an adopted ban).
+    pub fn new(time_ns: u64, edge: EdgeKey, rule: Option<String>, packets: u64) -> Self {
+        Self {
+            time_ns,
+            edge,
+            rule,
+            packets,
+        }
+    }
+}
+
 /// A DNS response.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct DnsRecord {
     /// When.
     pub time_ns: u64,
@@ -280,8 +361,21 @@ pub struct DnsRecord {
     pub line: DnsLine,
 }
 
+impl DnsRecord {
+    /// The response `line` from `server` to `client` at `time_ns`.
+    pub fn new(time_ns: u64, client: IpAddr, server: IpAddr, line: DnsLine) -> Self {
+        Self {
+            time_ns,
+            client,
+            server,
+            line,
+        }
+    }
+}
+
 /// A secret read, from either source (see [`crate::secrets`]).
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct SecretReadRecord {
     /// When the daemon saw it (nanoseconds since the Unix epoch).
     pub time_ns: u64,
@@ -325,8 +419,37 @@ pub struct SecretReadRecord {
     pub allowed: bool,
 }
 
+impl SecretReadRecord {
+    /// A read of `secret` (of `secret_kind`) by `verb` from `source` at
+    /// `time_ns`, nothing else known yet, not allowed.
+    pub fn new(
+        time_ns: u64,
+        source: &'static str,
+        secret: impl Into<String>,
+        secret_kind: &'static str,
+        verb: &'static str,
+    ) -> Self {
+        Self {
+            time_ns,
+            source,
+            secret: secret.into(),
+            secret_kind,
+            verb,
+            time_s: None,
+            audit_id: None,
+            service_account: None,
+            workloads: Vec::new(),
+            pod: None,
+            mounted: None,
+            rules: Vec::new(),
+            allowed: false,
+        }
+    }
+}
+
 /// What the kernel saw of a mounted read.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct MountedRead {
     /// The volume's name.
     pub volume: String,

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use edgewise_capture::{Direction, Event, EventKind, Sensor};
+use edgewise_capture::{CaptureConfig, Direction, Event, EventKind, Sensor};
 use edgewise_test_support::{Namespaces, have, is_root, run, skip};
 
 /// The path `ip netns` gives the namespace `name`.
@@ -117,6 +117,16 @@ impl Net {
             server_if,
             _namespaces: namespaces,
         }
+    }
+
+    /// The observers on the client's interface, both directions, attached
+    /// inside the client's namespace.
+    pub fn client_config(&self) -> CaptureConfig {
+        let mut config = CaptureConfig::default();
+        config.ingress = vec![self.client_if.clone()];
+        config.egress = vec![self.client_if.clone()];
+        config.netns = Some(netns(&self.client_ns));
+        config
     }
 }
 

@@ -269,16 +269,12 @@ fn a_reopened_stream_resumes_without_a_baseline() {
     );
 }
 
-/// `edgewise identity follow` prints a line per event, each valid against
-/// `schemas/identity-event.schema.json`: connected, the baseline, then a
-/// delta when the objects change.
-#[test]
-fn follow_prints_a_schema_line_per_event() {
-    let dir = edgewise_test_support::ScratchDir::new("identity-follow");
-    let objects = dir.join("objects.json");
-    write_objects(&objects, 1);
-    let (_server, address) = serve(&objects, "127.0.0.1:0", 5);
-    let mut follower = Server(
+/// `edgewise identity follow` of a new `identity serve` of `objects`
+/// (written at generation 1), its output piped: (server, follower).
+fn follow_cli(objects: &Path) -> (Server, Server) {
+    write_objects(objects, 1);
+    let (server, address) = serve(objects, "127.0.0.1:0", 5);
+    let follower = Server(
         Command::new(env!("CARGO_BIN_EXE_edgewise"))
             .args(["identity", "follow", "--url", &format!("http://{address}")])
             .stdout(Stdio::piped())
@@ -286,6 +282,17 @@ fn follow_prints_a_schema_line_per_event() {
             .spawn()
             .unwrap(),
     );
+    (server, follower)
+}
+
+/// `edgewise identity follow` prints a line per event, each valid against
+/// `schemas/identity-event.schema.json`: connected, the baseline, then a
+/// delta when the objects change.
+#[test]
+fn follow_prints_a_schema_line_per_event() {
+    let dir = edgewise_test_support::ScratchDir::new("identity-follow");
+    let objects = dir.join("objects.json");
+    let (_server, mut follower) = follow_cli(&objects);
     let (lines_tx, lines) = std::sync::mpsc::channel();
     let stdout = follower.0.stdout.take().unwrap();
     std::thread::spawn(move || {
@@ -326,16 +333,7 @@ fn follow_prints_a_schema_line_per_event() {
 fn follow_ends_when_nobody_reads_its_output() {
     let dir = edgewise_test_support::ScratchDir::new("identity-follow-closed");
     let objects = dir.join("objects.json");
-    write_objects(&objects, 1);
-    let (_server, address) = serve(&objects, "127.0.0.1:0", 5);
-    let mut follower = Server(
-        Command::new(env!("CARGO_BIN_EXE_edgewise"))
-            .args(["identity", "follow", "--url", &format!("http://{address}")])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let (_server, mut follower) = follow_cli(&objects);
     let mut stdout = BufReader::new(follower.0.stdout.take().unwrap());
     let mut first = String::new();
     stdout.read_line(&mut first).unwrap();

@@ -372,42 +372,14 @@ mod tests {
     }
 
     fn edge() -> Record {
-        let src = Endpoint {
-            ip: "10.0.0.1".parse().unwrap(),
-            port: 40000,
-            identity: Some(object(
-                serde_json::json!({"kind": "Pod", "namespace": "shop",
-                "name": "web-7d4b-abcde", "display": "shop/web-7d4b-abcde"}),
-            )),
-            fqdn: None,
-            fqdn_source: None,
-        };
-        let dst = Endpoint {
-            ip: "203.0.113.7".parse().unwrap(),
-            port: 443,
-            identity: None,
-            fqdn: Some("api.example.com".to_owned()),
-            fqdn_source: None,
-        };
-        Record::Edge(EdgeRecord {
-            time_ns: 10,
-            update: false,
-            summary: EdgeRecord::summary(&src, &dst),
-            src,
-            dst,
-            proto: Protocol::Tcp,
-            verdict: "violation",
-            policy: None,
-            ja4t: None,
-            ja4ts: None,
-            service: None,
-            service_product: None,
-            service_version: None,
-            ja4: None,
-            ja4s: None,
-            tls: None,
-            via_service: None,
-        })
+        let mut src = Endpoint::new("10.0.0.1".parse().unwrap(), 40000);
+        src.identity = Some(object(
+            serde_json::json!({"kind": "Pod", "namespace": "shop",
+            "name": "web-7d4b-abcde", "display": "shop/web-7d4b-abcde"}),
+        ));
+        let mut dst = Endpoint::new("203.0.113.7".parse().unwrap(), 443);
+        dst.fqdn = Some("api.example.com".to_owned());
+        Record::Edge(EdgeRecord::new(10, src, dst, Protocol::Tcp, "violation"))
     }
 
     fn facts(record: &Record) -> RecordFacts {
@@ -463,22 +435,19 @@ mod tests {
 
     #[test]
     fn records_with_addresses_take_identities_from_the_lookup() {
-        let rule = Record::Rule(RuleRecord {
-            time_ns: 5,
-            rule: "no-db".to_owned(),
-            action: "drop",
-            matched: true,
-            enforced: false,
-            overridden: false,
-            ttl_seconds: Some(60),
-            edge: EdgeKey {
+        let mut rule = RuleRecord::new(
+            5,
+            "no-db",
+            "drop",
+            EdgeKey {
                 src: "10.0.0.1".parse().unwrap(),
                 dst: "10.0.1.9".parse().unwrap(),
                 port: 5432,
                 protocol: Protocol::Tcp,
             },
-            summary: String::new(),
-        });
+        );
+        rule.ttl_seconds = Some(60);
+        let rule = Record::Rule(rule);
         let db = object(serde_json::json!({"kind": "Pod", "namespace": "data",
             "name": "db-0", "display": "data/db-0"}));
         let rule = RecordFacts::of(&rule, &OnePod(db)).unwrap();
@@ -489,11 +458,11 @@ mod tests {
         );
         assert!(query("to_fqdn=db.data.*").filter.matches(&rule));
         assert!(!query("from_pod=db").filter.matches(&rule));
-        let dns = Record::Dns(DnsRecord {
-            time_ns: 5,
-            client: "10.0.0.1".parse().unwrap(),
-            server: "10.0.0.10".parse().unwrap(),
-            line: DnsLine::Response(ResponseLine {
+        let dns = Record::Dns(DnsRecord::new(
+            5,
+            "10.0.0.1".parse().unwrap(),
+            "10.0.0.10".parse().unwrap(),
+            DnsLine::Response(ResponseLine {
                 frame: 1,
                 transport: "udp",
                 id: 7,
@@ -506,27 +475,17 @@ mod tests {
                 answers: Vec::new(),
                 resolved: std::collections::BTreeMap::new(),
             }),
-        });
+        ));
         assert!(
             query("to_fqdn=api.*&port=53&protocol=udp")
                 .filter
                 .matches(&facts(&dns))
         );
-        let read = Record::SecretRead(SecretReadRecord {
-            time_ns: 2_000_000_000,
-            source: "api",
-            secret: "prod/db-password".to_owned(),
-            secret_kind: "secret",
-            verb: "get",
-            time_s: Some(1),
-            audit_id: None,
-            service_account: Some("ci/runner".to_owned()),
-            workloads: Vec::new(),
-            pod: None,
-            mounted: None,
-            rules: Vec::new(),
-            allowed: false,
-        });
+        let mut read =
+            SecretReadRecord::new(2_000_000_000, "api", "prod/db-password", "secret", "get");
+        read.time_s = Some(1);
+        read.service_account = Some("ci/runner".to_owned());
+        let read = Record::SecretRead(read);
         assert!(
             query("namespace=prod&since_ns=2000000000")
                 .filter

@@ -214,17 +214,17 @@ mod tests {
     use super::*;
 
     fn drop_record(packets: u64) -> Record {
-        Record::Drop(DropRecord {
-            time_ns: packets,
-            edge: edgewise_edge_set::EdgeKey {
+        Record::Drop(DropRecord::new(
+            packets,
+            edgewise_edge_set::EdgeKey {
                 src: "10.0.0.1".parse().unwrap(),
                 dst: "10.0.0.2".parse().unwrap(),
                 port: if packets.is_multiple_of(2) { 22 } else { 80 },
                 protocol: edgewise_ip_index::Protocol::Tcp,
             },
-            rule: None,
+            None,
             packets,
-        })
+        ))
     }
 
     fn query(text: &str) -> RecordQuery {
