@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::policy::VerdictKind;
 
-/// The observation window of a slice, on the agent's monotonic clock.
+/// The observation window of a slice, in the Unix time the agent passed
+/// to the graph (nanoseconds since the epoch).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Window {
     /// When the window opened (the previous drain), in nanoseconds.

@@ -135,8 +135,8 @@ pub fn run(settings: &Settings) -> Result<(), DaemonError> {
     if synced() {
         shared.set_ready();
     }
-    // Kernel events come in Unix time; secret opens are turned into it
-    // with the same clock offset.
+    // Kernel events come in Unix time (capture converts them); secret
+    // opens, on the monotonic clock, are converted with this offset.
     let offset = edgewise_capture::clock_offset();
     let interval = stats_interval(settings).unwrap_or(Duration::from_secs(10));
     let mut next_tick = Instant::now() + interval;
