@@ -581,16 +581,18 @@ impl Settings {
                 PathBuf::from("/var/lib/edgewise/spool")
             }
         });
-        Some({
-            let mut export_config = edgewise_trail::export::ExportConfig::new(url, spool_dir);
-            export_config.ca.clone_from(&self.export_ca);
-            export_config.client_cert = self.export_cert.clone().zip(self.export_key.clone());
-            export_config.token_file.clone_from(&self.export_token_file);
-            export_config.interval =
-                std::time::Duration::from_secs(self.export_interval_seconds.unwrap_or(30));
-            export_config.spool_bytes = self.export_spool_bytes.unwrap_or(256 << 20);
-            export_config
-        })
+        // The interval and spool bound default to the exporter's own.
+        let mut config = edgewise_trail::export::ExportConfig::new(url, spool_dir);
+        config.ca.clone_from(&self.export_ca);
+        config.client_cert = self.export_cert.clone().zip(self.export_key.clone());
+        config.token_file.clone_from(&self.export_token_file);
+        if let Some(seconds) = self.export_interval_seconds {
+            config.interval = std::time::Duration::from_secs(seconds);
+        }
+        if let Some(bytes) = self.export_spool_bytes {
+            config.spool_bytes = bytes;
+        }
+        Some(config)
     }
 
     fn check(&self) -> Result<(), ConfigError> {
